@@ -1,0 +1,482 @@
+//! The run configuration: JSON file + `--set key=value` overrides, defaults for every field
+//! (`{}` is the two-electron quantum dot), and validation with messages naming the field.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::physics::{Form, Rbm, System};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub system: SystemConfig,
+    pub wavefunction: WavefunctionConfig,
+    pub sampler: SamplerConfig,
+    /// Number of independent Markov chains.
+    pub walkers: u32,
+    /// Monte Carlo steps per walker in one optimisation iteration.
+    pub steps_per_iteration: u32,
+    /// Seed of every random number of the run.
+    pub seed: u64,
+    /// Which engine runs the walkers.
+    pub engine: EngineChoice,
+    /// CPU engine threads; 0 uses every core.
+    pub threads: usize,
+    pub optimiser: OptimiserConfig,
+    pub production: ProductionConfig,
+    pub gpu: GpuConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            system: SystemConfig::default(),
+            wavefunction: WavefunctionConfig::default(),
+            sampler: SamplerConfig::default(),
+            walkers: 1000,
+            steps_per_iteration: 1000,
+            seed: 2023,
+            engine: EngineChoice::Auto,
+            threads: 0,
+            optimiser: OptimiserConfig::default(),
+            production: ProductionConfig::default(),
+            gpu: GpuConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SystemConfig {
+    /// Number of particles P.
+    pub particles: usize,
+    /// Spatial dimensions D (1..3).
+    pub dims: usize,
+    /// Trap frequency.
+    pub omega: f64,
+    /// Coulomb repulsion between the particles.
+    pub interaction: bool,
+}
+
+impl Default for SystemConfig {
+    fn default() -> Self {
+        Self {
+            particles: 2,
+            dims: 2,
+            omega: 1.0,
+            interaction: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WavefunctionConfig {
+    /// Hidden units N.
+    pub hidden: usize,
+    /// Width sigma of the Gaussian visible units.
+    pub sigma: f64,
+    pub form: Form,
+    /// Standard deviation of the random initial parameters (0: all zero).
+    pub init_scale: f64,
+    /// Parameters file (as written by `run`) to start from instead of random ones.
+    pub params: Option<PathBuf>,
+}
+
+impl Default for WavefunctionConfig {
+    fn default() -> Self {
+        Self {
+            hidden: 2,
+            sigma: 1.0,
+            form: Form::Direct,
+            init_scale: 0.1,
+            params: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplerKind {
+    /// Brute-force Metropolis with uniform proposals.
+    Metropolis,
+    /// Metropolis-Hastings with the Langevin (quantum force) proposal.
+    Importance,
+    /// Gibbs sampling of the RBM's joint distribution (sqrt form only).
+    Gibbs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Moves {
+    /// Every coordinate moves at once.
+    All,
+    /// One particle at a time; a step is one sweep over all particles.
+    Single,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplerConfig {
+    pub kind: SamplerKind,
+    pub moves: Moves,
+    /// Metropolis proposal width: y = x + step (u - 1/2).
+    pub step: f64,
+    /// Importance-sampling time step.
+    pub dt: f64,
+    /// Steps every walker makes before the first measurement.
+    pub thermalisation: u32,
+    /// Monte Carlo steps between measurements (K).
+    pub measure_every: u32,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        Self {
+            kind: SamplerKind::Importance,
+            moves: Moves::All,
+            step: 1.0,
+            dt: 0.05,
+            thermalisation: 500,
+            measure_every: 1,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    /// A real GPU when one exists, else the CPU engine.
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimiserKind {
+    Sgd,
+    Adam,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimiserConfig {
+    pub kind: OptimiserKind,
+    pub learning_rate: f64,
+    pub iterations: u32,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+}
+
+impl Default for OptimiserConfig {
+    fn default() -> Self {
+        Self {
+            kind: OptimiserKind::Adam,
+            learning_rate: 0.02,
+            iterations: 100,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProductionConfig {
+    /// Monte Carlo steps per walker of the final measurement.
+    pub steps: u32,
+}
+
+impl Default for ProductionConfig {
+    fn default() -> Self {
+        Self { steps: 10_000 }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GpuConfig {
+    /// Choose the adapter whose name contains this text (case-insensitive).
+    pub adapter: Option<String>,
+    /// Monte Carlo steps per dispatch; chosen automatically when absent.
+    pub steps_per_dispatch: Option<u32>,
+}
+
+/// Largest sizes accepted; beyond them memory or run time is unreasonable for this code.
+pub const MAX_PARTICLES: usize = 256;
+pub const MAX_HIDDEN: usize = 1024;
+
+impl Config {
+    /// Reads a config file (or the defaults when `path` is `None`), applies `key=value`
+    /// overrides, and validates the result.
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, Error> {
+        let mut value = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::input(format!("cannot read config {}: {e}", path.display()))
+                })?;
+                serde_json::from_str(&text).map_err(|e| {
+                    Error::input(format!("config {} is not valid JSON: {e}", path.display()))
+                })?
+            }
+            None => Value::Object(Default::default()),
+        };
+        for item in overrides {
+            apply_override(&mut value, item)?;
+        }
+        let origin = path.map_or("built-in default".to_string(), |p| p.display().to_string());
+        Self::from_value(value, &origin)
+    }
+
+    /// Deserialises and validates a JSON value; `origin` names it in error messages.
+    pub fn from_value(value: Value, origin: &str) -> Result<Self, Error> {
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            Error::input(format!("config {origin}: `{path}`: {}", e.inner()))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn system(&self) -> System {
+        System {
+            particles: self.system.particles,
+            dims: self.system.dims,
+            omega: self.system.omega,
+            interaction: self.system.interaction,
+        }
+    }
+
+    pub fn rbm(&self) -> Rbm {
+        Rbm {
+            sigma: self.wavefunction.sigma,
+            form: self.wavefunction.form,
+        }
+    }
+
+    /// Measurements per walker in `steps` Monte Carlo steps.
+    pub fn measurements(&self, steps: u32) -> u32 {
+        steps / self.sampler.measure_every
+    }
+
+    /// Checks every range; the error names the field, its value and what is allowed.
+    pub fn validate(&self) -> Result<(), Error> {
+        let s = &self.system;
+        int_range("system.particles", s.particles, 1, MAX_PARTICLES)?;
+        int_range("system.dims", s.dims, 1, 3)?;
+        positive("system.omega", s.omega)?;
+        if s.interaction && s.dims == 1 {
+            return Err(Error::input(
+                "config: `system.interaction` = true with `system.dims` = 1: the Coulomb energy \
+                 1/|x1 - x2| diverges in one dimension for trial functions that do not vanish \
+                 at coincidence; use dims 2 or 3, or interaction false",
+            ));
+        }
+        let w = &self.wavefunction;
+        int_range("wavefunction.hidden", w.hidden, 0, MAX_HIDDEN)?;
+        positive("wavefunction.sigma", w.sigma)?;
+        finite_non_negative("wavefunction.init_scale", w.init_scale)?;
+        let sm = &self.sampler;
+        positive("sampler.step", sm.step)?;
+        positive("sampler.dt", sm.dt)?;
+        int_range(
+            "sampler.measure_every",
+            sm.measure_every as usize,
+            1,
+            1 << 20,
+        )?;
+        if sm.kind == SamplerKind::Gibbs && w.form != Form::Sqrt {
+            return Err(Error::input(
+                "config: `sampler.kind` = \"gibbs\" needs `wavefunction.form` = \"sqrt\": Gibbs \
+                 sampling draws from the RBM marginal F(x), which is |psi|^2 only for psi = sqrt(F)",
+            ));
+        }
+        if sm.kind == SamplerKind::Gibbs && sm.moves == Moves::Single {
+            return Err(Error::input(
+                "config: `sampler.moves` = \"single\" does not apply to Gibbs sampling, which \
+                 redraws every coordinate each step; use \"all\"",
+            ));
+        }
+        int_range("walkers", self.walkers as usize, 1, u32::MAX as usize)?;
+        int_range(
+            "steps_per_iteration",
+            self.steps_per_iteration as usize,
+            1,
+            u32::MAX as usize,
+        )?;
+        if self.steps_per_iteration < sm.measure_every {
+            return Err(Error::input(format!(
+                "config: `steps_per_iteration` = {} is below `sampler.measure_every` = {}: an \
+                 iteration would measure nothing",
+                self.steps_per_iteration, sm.measure_every
+            )));
+        }
+        if self.production.steps != 0 && self.production.steps < sm.measure_every {
+            return Err(Error::input(format!(
+                "config: `production.steps` = {} is below `sampler.measure_every` = {}; use 0 \
+                 to skip production or at least {}",
+                self.production.steps, sm.measure_every, sm.measure_every
+            )));
+        }
+        let o = &self.optimiser;
+        positive("optimiser.learning_rate", o.learning_rate)?;
+        unit_interval("optimiser.beta1", o.beta1)?;
+        unit_interval("optimiser.beta2", o.beta2)?;
+        positive("optimiser.epsilon", o.epsilon)?;
+        if let Some(steps) = self.gpu.steps_per_dispatch {
+            int_range("gpu.steps_per_dispatch", steps as usize, 1, 1 << 16)?;
+        }
+        Ok(())
+    }
+}
+
+fn positive(field: &str, value: f64) -> Result<(), Error> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "config: `{field}` = {value}: must be a finite number > 0"
+        )))
+    }
+}
+
+fn finite_non_negative(field: &str, value: f64) -> Result<(), Error> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "config: `{field}` = {value}: must be a finite number >= 0"
+        )))
+    }
+}
+
+fn unit_interval(field: &str, value: f64) -> Result<(), Error> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "config: `{field}` = {value}: must be in [0, 1)"
+        )))
+    }
+}
+
+fn int_range(field: &str, value: usize, min: usize, max: usize) -> Result<(), Error> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "config: `{field}` = {value}: must be in {min}..={max}"
+        )))
+    }
+}
+
+/// Applies `a.b.c=value` to a JSON object. The value is parsed as JSON when it can be, and
+/// taken as a string otherwise, so `sampler.kind=gibbs` needs no quotes.
+pub fn apply_override(root: &mut Value, item: &str) -> Result<(), Error> {
+    let (path, raw) = item.split_once('=').ok_or_else(|| {
+        Error::input(format!(
+            "--set `{item}`: expected KEY=VALUE, e.g. system.omega=0.5"
+        ))
+    })?;
+    let keys: Vec<&str> = path.trim().split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(Error::input(format!(
+            "--set `{item}`: the key `{path}` has an empty part"
+        )));
+    }
+    let value = serde_json::from_str(raw.trim()).unwrap_or_else(|_| Value::String(raw.into()));
+    let mut node = root;
+    for (i, key) in keys.iter().enumerate() {
+        let Value::Object(map) = node else {
+            return Err(Error::input(format!(
+                "--set `{item}`: `{}` is not an object",
+                keys[..i].join(".")
+            )));
+        };
+        if i + 1 == keys.len() {
+            map.insert(key.to_string(), value);
+            return Ok(());
+        }
+        node = map
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    unreachable!("the loop returns at the last key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn load(value: Value) -> Result<Config, String> {
+        Config::from_value(value, "test").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_config_is_the_two_electron_dot() {
+        let c = load(json!({})).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!((c.system.particles, c.system.dims), (2, 2));
+        assert!(c.system.interaction);
+    }
+
+    #[test]
+    fn overrides_apply_dotted_paths_and_plain_strings() {
+        let mut v = json!({"system": {"omega": 1.0}});
+        apply_override(&mut v, "system.omega=0.5").unwrap();
+        apply_override(&mut v, "sampler.kind=gibbs").unwrap();
+        apply_override(&mut v, "wavefunction.form=\"sqrt\"").unwrap();
+        apply_override(&mut v, "walkers=64").unwrap();
+        let c = load(v).unwrap();
+        assert_eq!(c.system.omega, 0.5);
+        assert_eq!(c.sampler.kind, SamplerKind::Gibbs);
+        assert_eq!(c.walkers, 64);
+        let mut v = json!({"walkers": 3});
+        assert!(apply_override(&mut v, "walkers.x=1").is_err());
+        assert!(apply_override(&mut v, "novalue").is_err());
+        assert!(apply_override(&mut v, "a..b=1").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (json!({"system": {"omega": -1.0}}), "system.omega"),
+            (json!({"system": {"dims": 4}}), "system.dims"),
+            (json!({"system": {"particles": 0}}), "system.particles"),
+            (
+                json!({"system": {"dims": 1, "interaction": true}}),
+                "diverges",
+            ),
+            (
+                json!({"wavefunction": {"sigma": 0.0}}),
+                "wavefunction.sigma",
+            ),
+            (json!({"sampler": {"kind": "gibbs"}}), "sqrt"),
+            (json!({"sampler": {"dt": -0.1}}), "sampler.dt"),
+            (json!({"sampler": {"step": 0.0}}), "sampler.step"),
+            (json!({"walkers": 0}), "walkers"),
+            (json!({"walkers": -5}), "walkers"),
+            (json!({"walkers": 1e12}), "walkers"),
+            (json!({"steps_per_iteration": 0}), "steps_per_iteration"),
+            (
+                json!({"optimiser": {"learning_rate": 0.0}}),
+                "optimiser.learning_rate",
+            ),
+            (json!({"sampler": {"kind": "hmc"}}), "sampler.kind"),
+            (json!({"system": {"omgea": 1.0}}), "omgea"),
+            (json!({"extra": 1}), "extra"),
+            (json!({"system": {"omega": "one"}}), "system.omega"),
+        ];
+        for (value, needle) in cases {
+            let err = load(value.clone()).expect_err(&value.to_string());
+            assert!(err.contains(needle), "{value}: `{err}` lacks `{needle}`");
+        }
+    }
+}

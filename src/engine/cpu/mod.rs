@@ -1,0 +1,193 @@
+//! The CPU reference engine: f64, every walker an independent chain, parallel over fixed
+//! chunks of walkers with rayon. Chunks depend only on the walker count and are summed in
+//! order, so results are bit-identical for any number of threads.
+
+mod chain;
+
+use rayon::prelude::*;
+
+use self::chain::{Chain, initial_position};
+use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_state};
+use crate::error::Error;
+use crate::physics::RbmParams;
+
+/// Steps per segment: walkers are advanced a segment at a time so the per-chunk time series
+/// stays small (chunks x segment measurements) however long the call.
+const SEGMENT_STEPS: u32 = 1024;
+
+/// At most this many chunks, whatever the walker count.
+const MAX_CHUNKS: usize = 512;
+
+pub struct CpuEngine {
+    spec: EngineSpec,
+    positions: Vec<f64>,
+    steps_done: u64,
+    pool: rayon::ThreadPool,
+    threads: usize,
+}
+
+impl CpuEngine {
+    /// Builds the engine with `threads` worker threads (0: one per core) and places every
+    /// walker at its initial position.
+    pub fn new(spec: EngineSpec, threads: usize) -> Result<Self, Error> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::engine(format!("cannot start {threads} CPU threads: {e}")))?;
+        let m = spec.coordinates();
+        let mut positions = vec![0.0; spec.walkers as usize * m];
+        for (w, x) in positions.chunks_mut(m.max(1)).enumerate() {
+            initial_position(&spec, spec.first_walker + w as u32, x);
+        }
+        let threads = pool.current_num_threads();
+        Ok(Self {
+            spec,
+            positions,
+            steps_done: 0,
+            pool,
+            threads,
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn chunk_walkers(&self) -> usize {
+        (self.spec.walkers as usize).div_ceil(MAX_CHUNKS).max(1)
+    }
+
+    /// Advances every walker `len` steps from `self.steps_done`, one `Moments` per chunk;
+    /// `measure_from` is the 1-based in-call index of the segment's first step.
+    fn segment(
+        &mut self,
+        params: &RbmParams,
+        len: u32,
+        measure_from: Option<u32>,
+        walker_energy: &mut [f64],
+        progress: &dyn Progress,
+    ) -> Vec<Moments> {
+        let spec = &self.spec;
+        let m = spec.coordinates();
+        let chunk = self.chunk_walkers();
+        let steps_done = self.steps_done;
+        let every = spec.sampler.measure_every;
+        // Measured steps of this segment: in-call indices k with k % every == 0.
+        let measured: Vec<u32> = match measure_from {
+            Some(first) => (0..len).filter(|i| (first + i) % every == 0).collect(),
+            None => Vec::new(),
+        };
+        let positions = &mut self.positions;
+        self.pool.install(|| {
+            positions
+                .par_chunks_mut(chunk * m)
+                .zip(walker_energy.par_chunks_mut(chunk))
+                .enumerate()
+                .map(|(c, (xs, energies))| {
+                    let mut chain = Chain::new(spec, params);
+                    let mut sums = Moments::zeros(spec.parameters(), measured.len());
+                    let mut walker_sums = vec![0.0; energies.len()];
+                    for (i, x) in xs.chunks_mut(m).enumerate() {
+                        let walker = spec.first_walker + (c * chunk + i) as u32;
+                        chain.load(walker, x);
+                        let mut next = 0;
+                        for k in 0..len {
+                            let (acc, att, reset) = chain.step(steps_done + k as u64 + 1);
+                            sums.accepted += acc as f64;
+                            sums.attempted += att as f64;
+                            sums.resets += reset as u64;
+                            if measured.get(next) == Some(&k) {
+                                let e = chain.measure();
+                                accumulate(&mut sums, &chain.o, e);
+                                sums.series[next] += e;
+                                walker_sums[i] += e;
+                                next += 1;
+                            }
+                        }
+                        x.copy_from_slice(chain.position());
+                        progress.advance(len as u64);
+                    }
+                    for (e, s) in energies.iter_mut().zip(&walker_sums) {
+                        *e += s;
+                    }
+                    sums
+                })
+                .collect()
+        })
+    }
+}
+
+fn accumulate(sums: &mut Moments, o: &[f64], e: f64) {
+    sums.samples += 1;
+    sums.energy += e;
+    sums.energy_sq += e * e;
+    for ((so, seo), &oi) in sums.o.iter_mut().zip(sums.energy_o.iter_mut()).zip(o) {
+        *so += oi;
+        *seo += e * oi;
+    }
+}
+
+impl Engine for CpuEngine {
+    fn describe(&self) -> String {
+        let plural = if self.threads == 1 { "" } else { "s" };
+        format!("cpu ({} thread{plural}, f64)", self.threads)
+    }
+
+    fn kind(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn spec(&self) -> &EngineSpec {
+        &self.spec
+    }
+
+    fn sample(
+        &mut self,
+        params: &RbmParams,
+        steps: u32,
+        measure: bool,
+        progress: &dyn Progress,
+    ) -> Result<Moments, Error> {
+        let every = self.spec.sampler.measure_every;
+        let measurements = if measure { (steps / every) as usize } else { 0 };
+        let mut total = Moments::zeros(self.spec.parameters(), 0);
+        total.series.reserve(measurements);
+        let mut walker_energy = vec![0.0; self.spec.walkers as usize];
+        // Segments are whole multiples of the measurement interval.
+        let segment = (SEGMENT_STEPS / every).max(1) * every;
+        let mut done = 0;
+        while done < steps {
+            let len = segment.min(steps - done);
+            let measure_from = measure.then_some(done + 1);
+            let chunks = self.segment(params, len, measure_from, &mut walker_energy, progress);
+            let mut sums = Moments::zeros(self.spec.parameters(), chunks[0].series.len());
+            for chunk in &chunks {
+                sums.add_walkers(chunk);
+            }
+            total.append_steps(sums);
+            self.steps_done += len as u64;
+            done += len;
+        }
+        total.walkers = self.spec.walkers as u64;
+        if measurements > 0 {
+            for e in &walker_energy {
+                total.walker_means.push(e / measurements as f64);
+            }
+        }
+        Ok(total)
+    }
+
+    fn state(&self) -> Result<WalkerState, Error> {
+        Ok(WalkerState {
+            steps_done: self.steps_done,
+            positions: self.positions.clone(),
+        })
+    }
+
+    fn set_state(&mut self, state: &WalkerState) -> Result<(), Error> {
+        check_state(&self.spec, state)?;
+        self.positions.copy_from_slice(&state.positions);
+        self.steps_done = state.steps_done;
+        Ok(())
+    }
+}

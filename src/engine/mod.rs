@@ -1,0 +1,156 @@
+//! The seam between the Monte Carlo engines and everything else: the `Engine` trait, what an
+//! engine is built from (`EngineSpec`), and what it returns (`Moments`).
+
+mod cpu;
+mod moments;
+
+pub use cpu::CpuEngine;
+pub use moments::{Accumulator, Moments};
+
+use crate::config::{Config, Moves, SamplerKind};
+use crate::error::Error;
+use crate::physics::{Rbm, RbmParams, System};
+
+/// A sampler with its settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sampler {
+    pub kind: SamplerKind,
+    pub moves: Moves,
+    /// Metropolis proposal width.
+    pub step: f64,
+    /// Importance-sampling time step.
+    pub dt: f64,
+    /// Monte Carlo steps between measurements.
+    pub measure_every: u32,
+}
+
+/// Everything fixed for an engine's life: the model, the sampler and the walker ensemble.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineSpec {
+    pub system: System,
+    pub rbm: Rbm,
+    pub hidden: usize,
+    pub sampler: Sampler,
+    pub walkers: u32,
+    /// Global index of this engine's first walker (non-zero when walkers are split over
+    /// processes): random streams derive from the global index.
+    pub first_walker: u32,
+    pub seed: u64,
+}
+
+impl EngineSpec {
+    pub fn from_config(config: &Config) -> Self {
+        let s = &config.sampler;
+        Self {
+            system: config.system(),
+            rbm: config.rbm(),
+            hidden: config.wavefunction.hidden,
+            sampler: Sampler {
+                kind: s.kind,
+                moves: s.moves,
+                step: s.step,
+                dt: s.dt,
+                measure_every: s.measure_every,
+            },
+            walkers: config.walkers,
+            first_walker: 0,
+            seed: config.seed,
+        }
+    }
+
+    /// Coordinates per walker M = P * D.
+    pub fn coordinates(&self) -> usize {
+        self.system.coordinates()
+    }
+
+    /// Number of variational parameters M + N + M N.
+    pub fn parameters(&self) -> usize {
+        let m = self.coordinates();
+        m + self.hidden + m * self.hidden
+    }
+
+    /// Standard deviation of the initial walker positions: the width of the trap's
+    /// ground-state density, sqrt(1 / (2 omega)).
+    pub fn initial_spread(&self) -> f64 {
+        (0.5 / self.system.omega).sqrt()
+    }
+}
+
+/// Where the walkers are: enough to continue a run exactly.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WalkerState {
+    /// Monte Carlo steps made so far (the random streams' step counter).
+    pub steps_done: u64,
+    /// Positions, walker-major: walker w's coordinates are `positions[w * M..(w + 1) * M]`.
+    pub positions: Vec<f64>,
+}
+
+/// Receives progress in walker-steps from inside `sample` (possibly from several threads).
+pub trait Progress: Sync {
+    fn advance(&self, walker_steps: u64);
+}
+
+/// No progress display.
+impl Progress for () {
+    fn advance(&self, _: u64) {}
+}
+
+/// A walker-ensemble Monte Carlo engine.
+pub trait Engine {
+    /// Human-readable description, e.g. "cpu (2 threads)".
+    fn describe(&self) -> String;
+
+    /// Short name for tables and files: "cpu" or "gpu".
+    fn kind(&self) -> &'static str;
+
+    fn spec(&self) -> &EngineSpec;
+
+    /// Advance every walker `steps` Monte Carlo steps under `params`; when `measure` is set,
+    /// measure every `measure_every` steps and return the sums.
+    fn sample(
+        &mut self,
+        params: &RbmParams,
+        steps: u32,
+        measure: bool,
+        progress: &dyn Progress,
+    ) -> Result<Moments, Error>;
+
+    /// The walkers' positions and step counter.
+    fn state(&self) -> Result<WalkerState, Error>;
+
+    /// Continue from a saved state (same walker count and system).
+    fn set_state(&mut self, state: &WalkerState) -> Result<(), Error>;
+}
+
+/// Checks that a state fits this engine's walkers and coordinates.
+pub(crate) fn check_state(spec: &EngineSpec, state: &WalkerState) -> Result<(), Error> {
+    let expected = spec.walkers as usize * spec.coordinates();
+    if state.positions.len() != expected {
+        return Err(Error::input(format!(
+            "walker state has {} coordinates, this run needs {} walkers x {} = {expected}",
+            state.positions.len(),
+            spec.walkers,
+            spec.coordinates()
+        )));
+    }
+    Ok(())
+}
+
+/// Builds the engine the config asks for and says which one it is and why.
+pub fn build_engine(
+    config: &crate::config::Config,
+    console: &crate::report::Console,
+) -> Result<Box<dyn Engine>, Error> {
+    use crate::config::EngineChoice;
+    let spec = EngineSpec::from_config(config);
+    match config.engine {
+        EngineChoice::Gpu => Err(Error::input(
+            "the GPU engine is not available yet; use --engine cpu",
+        )),
+        EngineChoice::Cpu | EngineChoice::Auto => {
+            let engine = CpuEngine::new(spec, config.threads)?;
+            console.line(&format!("engine: {}", engine.describe()));
+            Ok(Box::new(engine))
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The library's error type. `Input` errors are the user's to fix (exit code 2); the others
+//! are failures of the run itself.
+
+/// Everything that can stop a command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad configuration, parameters file, command line or output location.
+    #[error("{0}")]
+    Input(String),
+    /// The engine could not do its work (no adapter, device lost, driver cut a loop short).
+    #[error("{0}")]
+    Engine(String),
+    /// The optimisation produced non-finite or exploding numbers.
+    #[error("{0}")]
+    Diverged(String),
+    /// Reading or writing a file failed after the input was validated.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn input(message: impl Into<String>) -> Self {
+        Error::Input(message.into())
+    }
+
+    pub fn engine(message: impl Into<String>) -> Self {
+        Error::Engine(message.into())
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Process exit code: 2 for input the user must fix, 1 for other failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) => 2,
+            _ => 1,
+        }
+    }
+}

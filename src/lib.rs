@@ -1,0 +1,19 @@
+//! rbm-vmc: variational Monte Carlo for particles in a harmonic trap with a Gaussian-binary
+//! restricted Boltzmann machine as trial wave function, on the CPU (f64, the reference) and
+//! on the GPU (wgpu).
+
+pub mod config;
+pub mod driver;
+pub mod engine;
+pub mod error;
+pub mod optimize;
+pub mod physics;
+pub mod report;
+pub mod rng;
+pub mod stats;
+
+pub use config::Config;
+pub use engine::{Engine, EngineSpec, Moments};
+pub use error::Error;
+pub use physics::{Form, Rbm, RbmParams, System};
+pub use stats::Estimate;

@@ -1,0 +1,214 @@
+//! The Gaussian-binary RBM trial wave function in f64: the single CPU source of truth for
+//! ln psi, its coordinate derivatives, the local energy and the parameter derivatives O_i.
+//! Formulas: `docs/physics.md`; the WGSL twin is `shaders/rbm.wgsl`.
+
+use serde::{Deserialize, Serialize};
+
+use super::System;
+
+/// Which function of the RBM marginal F(x) is the trial wave function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Form {
+    /// psi = F(x).
+    Direct,
+    /// psi = sqrt(F(x)), so |psi|^2 is the RBM marginal (required by Gibbs sampling).
+    Sqrt,
+}
+
+impl Form {
+    /// The exponent f in psi = F^f.
+    pub fn factor(self) -> f64 {
+        match self {
+            Form::Direct => 1.0,
+            Form::Sqrt => 0.5,
+        }
+    }
+}
+
+/// ln(1 + e^z) without overflow or cancellation.
+pub fn softplus(z: f64) -> f64 {
+    z.max(0.0) + (-z.abs()).exp().ln_1p()
+}
+
+/// 1 / (1 + e^-z) without overflow.
+pub fn sigmoid(z: f64) -> f64 {
+    let e = (-z.abs()).exp();
+    if z >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    }
+}
+
+/// The variational parameters theta = (a, b, w), flat in that order, which is also the order
+/// of the log-derivatives O_i and of the gradient. `w` is row-major: w[m][n] = w[m * N + n].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RbmParams {
+    visible: usize,
+    hidden: usize,
+    theta: Vec<f64>,
+}
+
+impl RbmParams {
+    pub fn zeros(visible: usize, hidden: usize) -> Self {
+        Self {
+            visible,
+            hidden,
+            theta: vec![0.0; visible + hidden + visible * hidden],
+        }
+    }
+
+    /// Builds parameters from a flat theta = (a, b, w); `None` if the length is wrong.
+    pub fn from_theta(visible: usize, hidden: usize, theta: Vec<f64>) -> Option<Self> {
+        (theta.len() == visible + hidden + visible * hidden).then_some(Self {
+            visible,
+            hidden,
+            theta,
+        })
+    }
+
+    /// Number of visible units M.
+    pub fn visible(&self) -> usize {
+        self.visible
+    }
+
+    /// Number of hidden units N.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    /// All parameters, flat: a (M), b (N), w (M x N).
+    pub fn theta(&self) -> &[f64] {
+        &self.theta
+    }
+
+    pub fn theta_mut(&mut self) -> &mut [f64] {
+        &mut self.theta
+    }
+
+    pub fn a(&self) -> &[f64] {
+        &self.theta[..self.visible]
+    }
+
+    pub fn b(&self) -> &[f64] {
+        &self.theta[self.visible..self.visible + self.hidden]
+    }
+
+    /// Weights, row-major M x N.
+    pub fn w(&self) -> &[f64] {
+        &self.theta[self.visible + self.hidden..]
+    }
+
+    /// Row m of the weights: w[m][0..N].
+    pub fn w_row(&self, m: usize) -> &[f64] {
+        let start = self.visible + self.hidden + m * self.hidden;
+        &self.theta[start..start + self.hidden]
+    }
+}
+
+/// The RBM trial function: psi = F^f with F the Gaussian-binary marginal of width `sigma`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rbm {
+    pub sigma: f64,
+    pub form: Form,
+}
+
+impl Rbm {
+    fn inv_sigma2(&self) -> f64 {
+        1.0 / (self.sigma * self.sigma)
+    }
+
+    /// Hidden-unit fields Q_n = b_n + sum_m x_m w_mn / sigma^2.
+    pub fn hidden_fields(&self, p: &RbmParams, x: &[f64], q: &mut [f64]) {
+        let inv = self.inv_sigma2();
+        q.copy_from_slice(p.b());
+        for (m, &xm) in x.iter().enumerate() {
+            let xs = xm * inv;
+            for (qn, &w) in q.iter_mut().zip(p.w_row(m)) {
+                *qn += xs * w;
+            }
+        }
+    }
+
+    /// ln psi (up to the constant -f ln Z) from x and its fields Q.
+    pub fn ln_psi(&self, p: &RbmParams, x: &[f64], q: &[f64]) -> f64 {
+        let gauss: f64 = x.iter().zip(p.a()).map(|(xm, am)| (xm - am).powi(2)).sum();
+        let hidden: f64 = q.iter().map(|&z| softplus(z)).sum();
+        self.form.factor() * (hidden - 0.5 * gauss * self.inv_sigma2())
+    }
+
+    /// Sigmoids S(Q_n), reused by the drift, the local energy and the O_i.
+    pub fn sigmoids(&self, q: &[f64], s: &mut [f64]) {
+        for (sn, &qn) in s.iter_mut().zip(q) {
+            *sn = sigmoid(qn);
+        }
+    }
+
+    /// d ln psi / dx_m = f [ -(x_m - a_m) + sum_n w_mn S(Q_n) ] / sigma^2.
+    pub fn gradient(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
+        let scale = self.form.factor() * self.inv_sigma2();
+        for (m, g) in out.iter_mut().enumerate() {
+            *g = scale * (dot(p.w_row(m), s) - (x[m] - p.a()[m]));
+        }
+    }
+
+    /// d^2 ln psi / dx_m^2 = f [ -1/sigma^2 + sum_n w_mn^2 S(Q_n)(1 - S(Q_n)) / sigma^4 ].
+    pub fn laplacian_diagonal(&self, p: &RbmParams, s: &[f64], out: &mut [f64]) {
+        let inv = self.inv_sigma2();
+        for (m, l) in out.iter_mut().enumerate() {
+            let curvature: f64 = p
+                .w_row(m)
+                .iter()
+                .zip(s)
+                .map(|(w, sn)| w * w * sn * (1.0 - sn))
+                .sum();
+            *l = self.form.factor() * (curvature * inv * inv - inv);
+        }
+    }
+
+    /// Local energy E_L = -1/2 sum_m (d2 ln psi + (d ln psi)^2) + V(x), in one pass over
+    /// the weights with the sigmoids `s` of x.
+    pub fn local_energy(&self, sys: &System, p: &RbmParams, x: &[f64], s: &[f64]) -> f64 {
+        let f = self.form.factor();
+        let inv = self.inv_sigma2();
+        let mut kinetic = 0.0;
+        for (m, (&xm, &am)) in x.iter().zip(p.a()).enumerate() {
+            let mut drift = am - xm;
+            let mut curvature = 0.0;
+            for (&w, &sn) in p.w_row(m).iter().zip(s) {
+                drift += w * sn;
+                curvature += w * w * sn * (1.0 - sn);
+            }
+            let g = f * drift * inv;
+            let lap = f * (curvature * inv * inv - inv);
+            kinetic -= 0.5 * (lap + g * g);
+        }
+        kinetic + sys.potential(x)
+    }
+
+    /// Parameter log-derivatives O_i = d ln psi / d theta_i, in theta order (a, b, w).
+    pub fn log_derivatives(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
+        let f = self.form.factor();
+        let scale = f * self.inv_sigma2();
+        let (m_len, n_len) = (p.visible(), p.hidden());
+        let (oa, rest) = out.split_at_mut(m_len);
+        let (ob, ow) = rest.split_at_mut(n_len);
+        for ((o, &xm), &am) in oa.iter_mut().zip(x).zip(p.a()) {
+            *o = scale * (xm - am);
+        }
+        for (o, &sn) in ob.iter_mut().zip(s) {
+            *o = f * sn;
+        }
+        for (m, &xm) in x.iter().enumerate() {
+            let xs = scale * xm;
+            for (o, &sn) in ow[m * n_len..(m + 1) * n_len].iter_mut().zip(s) {
+                *o = xs * sn;
+            }
+        }
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

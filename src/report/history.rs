@@ -1,0 +1,51 @@
+//! `history.csv`: one row per optimisation iteration, flushed as it is written so an
+//! interrupted run keeps every finished iteration.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::error::Error;
+use crate::stats::Estimate;
+
+pub const HISTORY_HEADER: &str =
+    "iteration,energy,error,error_walkers,variance,acceptance,tau,gradient_norm,resets,seconds";
+
+pub struct HistoryWriter {
+    file: BufWriter<File>,
+    path: String,
+}
+
+impl HistoryWriter {
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        let shown = path.display().to_string();
+        let file =
+            File::create(path).map_err(|e| Error::io(format!("cannot create {shown}"), e))?;
+        let mut writer = Self {
+            file: BufWriter::new(file),
+            path: shown,
+        };
+        writer.line(HISTORY_HEADER)?;
+        Ok(writer)
+    }
+
+    pub fn row(&mut self, iteration: u32, e: &Estimate, seconds: f64) -> Result<(), Error> {
+        self.line(&format!(
+            "{iteration},{},{},{},{},{},{},{},{},{seconds:.3}",
+            e.energy,
+            e.error,
+            e.error_walkers,
+            e.variance,
+            e.acceptance,
+            e.tau,
+            e.gradient_norm(),
+            e.resets
+        ))
+    }
+
+    fn line(&mut self, text: &str) -> Result<(), Error> {
+        writeln!(self.file, "{text}")
+            .and_then(|_| self.file.flush())
+            .map_err(|e| Error::io(format!("cannot write {}", self.path), e))
+    }
+}

@@ -1,0 +1,13 @@
+//! Everything written for the user: output directory, files, console lines and references.
+
+mod console;
+mod history;
+mod output;
+mod params_file;
+mod reference;
+
+pub use console::{Bar, Console};
+pub use history::{HISTORY_HEADER, HistoryWriter};
+pub use output::{OutputDir, write_atomic};
+pub use params_file::{params_to_json, read_params};
+pub use reference::{Reference, reference_energy};
