@@ -177,7 +177,7 @@ impl Default for OptimiserConfig {
     fn default() -> Self {
         Self {
             kind: OptimiserKind::Adam,
-            learning_rate: 0.02,
+            learning_rate: 0.05,
             iterations: 100,
             beta1: 0.9,
             beta2: 0.999,

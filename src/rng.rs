@@ -6,6 +6,7 @@
 //! of this file; keep the two in step (the stream layout is tested on both engines).
 
 /// Philox4x32-10 (Salmon et al., SC'11; Random123): 4 x u32 counter, 2 x u32 key.
+#[inline]
 pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     const M0: u64 = 0xD251_1F53;
     const M1: u64 = 0xCD9E_8D57;
@@ -72,6 +73,7 @@ impl StepStream {
         }
     }
 
+    #[inline]
     fn bits24(&mut self) -> u32 {
         if self.next == 4 {
             self.buffer = philox4x32_10(self.counter, self.key);
@@ -84,6 +86,7 @@ impl StepStream {
     }
 
     /// Uniform on [0, 1) with 24-bit resolution.
+    #[inline]
     pub fn uniform(&mut self) -> f64 {
         self.bits24() as f64 * TWO_POW_M24
     }

@@ -3,7 +3,7 @@
 mod rbm;
 mod system;
 
-pub use rbm::{Form, Rbm, RbmParams, sigmoid, softplus};
+pub use rbm::{Form, Rbm, RbmParams, sigmoid, softplus, softplus_and_sigmoid};
 pub use system::System;
 
 use crate::rng::{PARAMS_WALKER, StepStream};
@@ -59,16 +59,17 @@ mod tests {
     }
 
     fn ln_psi(c: &Case, params: &RbmParams, x: &[f64]) -> f64 {
-        let mut q = vec![0.0; params.hidden()];
+        let n = params.hidden();
+        let (mut q, mut s) = (vec![0.0; n], vec![0.0; n]);
         c.rbm.hidden_fields(params, x, &mut q);
-        c.rbm.ln_psi(params, x, &q)
+        c.rbm.ln_psi(params, x, &q, &mut s)
     }
 
     fn sigmoids_at(c: &Case, x: &[f64]) -> Vec<f64> {
         let n = c.params.hidden();
         let (mut q, mut s) = (vec![0.0; n], vec![0.0; n]);
         c.rbm.hidden_fields(&c.params, x, &mut q);
-        c.rbm.sigmoids(&q, &mut s);
+        c.rbm.ln_psi(&c.params, x, &q, &mut s);
         s
     }
 

@@ -26,19 +26,23 @@ impl Form {
     }
 }
 
-/// ln(1 + e^z) without overflow or cancellation.
+/// ln(1 + e^z) without overflow or cancellation. (ln(1 + t) rather than ln_1p is enough:
+/// only the absolute accuracy of ln psi matters.)
 pub fn softplus(z: f64) -> f64 {
-    z.max(0.0) + (-z.abs()).exp().ln_1p()
+    softplus_and_sigmoid(z).0
 }
 
 /// 1 / (1 + e^-z) without overflow.
 pub fn sigmoid(z: f64) -> f64 {
-    let e = (-z.abs()).exp();
-    if z >= 0.0 {
-        1.0 / (1.0 + e)
-    } else {
-        e / (1.0 + e)
-    }
+    softplus_and_sigmoid(z).1
+}
+
+/// (softplus(z), sigmoid(z)) from one exponential, e^-|z| in (0, 1].
+pub fn softplus_and_sigmoid(z: f64) -> (f64, f64) {
+    let t = (-z.abs()).exp();
+    let softplus = z.max(0.0) + (1.0 + t).ln();
+    let inv = 1.0 / (1.0 + t);
+    (softplus, if z >= 0.0 { inv } else { t * inv })
 }
 
 /// The variational parameters theta = (a, b, w), flat in that order, which is also the order
@@ -131,18 +135,25 @@ impl Rbm {
         }
     }
 
-    /// ln psi (up to the constant -f ln Z) from x and its fields Q.
-    pub fn ln_psi(&self, p: &RbmParams, x: &[f64], q: &[f64]) -> f64 {
+    /// ln psi (up to the constant -f ln Z) from x and its fields Q; fills `s` with the
+    /// sigmoids S(Q_n), which share the exponentials.
+    pub fn ln_psi(&self, p: &RbmParams, x: &[f64], q: &[f64], s: &mut [f64]) -> f64 {
         let gauss: f64 = x.iter().zip(p.a()).map(|(xm, am)| (xm - am).powi(2)).sum();
-        let hidden: f64 = q.iter().map(|&z| softplus(z)).sum();
-        self.form.factor() * (hidden - 0.5 * gauss * self.inv_sigma2())
-    }
-
-    /// Sigmoids S(Q_n), reused by the drift, the local energy and the O_i.
-    pub fn sigmoids(&self, q: &[f64], s: &mut [f64]) {
-        for (sn, &qn) in s.iter_mut().zip(q) {
-            *sn = sigmoid(qn);
+        // sum_n softplus(Q_n) = sum_n max(Q_n, 0) + ln prod_n (1 + e^-|Q_n|): one logarithm
+        // per 64 units (each factor is in (1, 2], so the product cannot overflow).
+        let mut hidden = 0.0;
+        for (s_chunk, q_chunk) in s.chunks_mut(64).zip(q.chunks(64)) {
+            let mut product = 1.0;
+            for (sn, &qn) in s_chunk.iter_mut().zip(q_chunk) {
+                let t = (-qn.abs()).exp();
+                let inv = 1.0 / (1.0 + t);
+                *sn = if qn >= 0.0 { inv } else { t * inv };
+                hidden += qn.max(0.0);
+                product *= 1.0 + t;
+            }
+            hidden += product.ln();
         }
+        self.form.factor() * (hidden - 0.5 * gauss * self.inv_sigma2())
     }
 
     /// d ln psi / dx_m = f [ -(x_m - a_m) + sum_n w_mn S(Q_n) ] / sigma^2.

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use crate::config::{Moves, SamplerKind};
 use crate::engine::EngineSpec;
-use crate::physics::{RbmParams, sigmoid};
+use crate::physics::RbmParams;
 use crate::rng::{RESET_BLOCK, StepStream};
 
 /// A walker's configuration with everything cached that its next move reuses, plus scratch
@@ -37,7 +37,7 @@ impl<'a> Chain<'a> {
         let n = spec.hidden;
         let d = spec.system.dims;
         let moves = match spec.sampler.moves {
-            Moves::All => vec![0..m],
+            Moves::All => std::iter::once(0..m).collect(),
             Moves::Single => (0..spec.system.particles)
                 .map(|p| p * d..(p + 1) * d)
                 .collect(),
@@ -74,9 +74,8 @@ impl<'a> Chain<'a> {
     fn refresh(&mut self) {
         let rbm = &self.spec.rbm;
         rbm.hidden_fields(self.params, &self.x, &mut self.q);
-        rbm.sigmoids(&self.q, &mut self.s);
+        self.ln_psi = rbm.ln_psi(self.params, &self.x, &self.q, &mut self.s);
         rbm.gradient(self.params, &self.x, &self.s, &mut self.g);
-        self.ln_psi = rbm.ln_psi(self.params, &self.x, &self.q);
     }
 
     /// One Monte Carlo step (a sweep over the particles for single-particle moves).
@@ -127,8 +126,11 @@ impl<'a> Chain<'a> {
         }
     }
 
-    fn ln_psi_at_proposal(&self) -> f64 {
-        self.spec.rbm.ln_psi(self.params, &self.y, &self.qy)
+    /// ln psi at the proposal; fills the proposal's sigmoids.
+    fn ln_psi_at_proposal(&mut self) -> f64 {
+        self.spec
+            .rbm
+            .ln_psi(self.params, &self.y, &self.qy, &mut self.sy)
     }
 
     /// Brute-force Metropolis: y = x + step (u - 1/2) on `range`.
@@ -140,10 +142,11 @@ impl<'a> Chain<'a> {
         }
         self.propose_fields(&range);
         let ln_psi_y = self.ln_psi_at_proposal();
-        let accept = rng.uniform() < (2.0 * (ln_psi_y - self.ln_psi)).exp();
+        let accept = metropolis_test(rng, 2.0 * (ln_psi_y - self.ln_psi));
         if accept {
             std::mem::swap(&mut self.x, &mut self.y);
             std::mem::swap(&mut self.q, &mut self.qy);
+            std::mem::swap(&mut self.s, &mut self.sy);
             self.ln_psi = ln_psi_y;
         }
         accept
@@ -159,10 +162,10 @@ impl<'a> Chain<'a> {
             self.y[m] = self.x[m] + dt * self.g[m] + sqrt_dt * rng.normal();
         }
         self.propose_fields(&range);
-        let rbm = &self.spec.rbm;
-        rbm.sigmoids(&self.qy, &mut self.sy);
-        rbm.gradient(self.params, &self.y, &self.sy, &mut self.gy);
         let ln_psi_y = self.ln_psi_at_proposal();
+        self.spec
+            .rbm
+            .gradient(self.params, &self.y, &self.sy, &mut self.gy);
         // ln G(x|y) - ln G(y|x), G(y|x) = exp(-|y - x - dt g(x)|^2 / (2 dt)); only `range` moves.
         let ln_green: f64 = range
             .clone()
@@ -172,7 +175,7 @@ impl<'a> Chain<'a> {
                 (forward * forward - backward * backward) / (2.0 * dt)
             })
             .sum();
-        let accept = rng.uniform() < (2.0 * (ln_psi_y - self.ln_psi) + ln_green).exp();
+        let accept = metropolis_test(rng, 2.0 * (ln_psi_y - self.ln_psi) + ln_green);
         if accept {
             std::mem::swap(&mut self.x, &mut self.y);
             std::mem::swap(&mut self.q, &mut self.qy);
@@ -187,13 +190,9 @@ impl<'a> Chain<'a> {
     fn gibbs(&mut self, rng: &mut StepStream) {
         let p = self.params;
         let sigma = self.spec.rbm.sigma;
-        // h reuses the sigmoid scratch: 1.0 or 0.0 per hidden unit.
-        for (h, &qn) in self.sy.iter_mut().zip(&self.q) {
-            *h = if rng.uniform() < sigmoid(qn) {
-                1.0
-            } else {
-                0.0
-            };
+        // h reuses the proposal's sigmoid scratch: 1.0 or 0.0 per hidden unit.
+        for (h, &sn) in self.sy.iter_mut().zip(&self.s) {
+            *h = if rng.uniform() < sn { 1.0 } else { 0.0 };
         }
         for m in 0..self.x.len() {
             let mean: f64 = p.a()[m]
@@ -220,11 +219,16 @@ impl<'a> Chain<'a> {
     /// Local energy at the current position; fills `self.o` with the O_i.
     pub fn measure(&mut self) -> f64 {
         let rbm = &self.spec.rbm;
-        // The Metropolis sampler keeps only Q current; S is cheap to redo here.
-        rbm.sigmoids(&self.q, &mut self.s);
         rbm.log_derivatives(self.params, &self.x, &self.s, &mut self.o);
         rbm.local_energy(&self.spec.system, self.params, &self.x, &self.s)
     }
+}
+
+/// Accepts with probability min(1, e^ln_ratio). The uniform is drawn only when needed (the
+/// stream restarts every step, so this changes no other draw), sparing a Philox block.
+#[inline]
+fn metropolis_test(rng: &mut StepStream, ln_ratio: f64) -> bool {
+    ln_ratio >= 0.0 || rng.uniform() < ln_ratio.exp()
 }
 
 /// Initial position of walker `walker`: Normal(0, spread^2) per coordinate.

@@ -1,0 +1,194 @@
+//! The command line as a user meets it: output files, exit codes, and messages on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rbm-vmc"))
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rbm-vmc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Tiny sizes so every CLI test takes a fraction of a second.
+const TINY: [&str; 12] = [
+    "--set",
+    "walkers=64",
+    "--set",
+    "steps_per_iteration=100",
+    "--set",
+    "optimiser.iterations=3",
+    "--set",
+    "production.steps=400",
+    "--set",
+    "sampler.thermalisation=50",
+    "--engine",
+    "cpu",
+];
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn run_writes_history_params_and_result() {
+    let dir = scratch("run");
+    let out = dir.join("out");
+    let mut args = vec!["run", "--out", out.to_str().unwrap()];
+    args.extend(TINY);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("iter     3"), "{stdout}");
+    assert!(stdout.contains("reference 3"), "{stdout}");
+
+    let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines[0].starts_with("iteration,energy,error,"));
+
+    let params = read_json(&out.join("params.json"));
+    assert_eq!(params["a"].as_array().unwrap().len(), 4);
+    assert_eq!(params["b"].as_array().unwrap().len(), 2);
+    assert_eq!(params["w"].as_array().unwrap().len(), 4);
+    assert_eq!(params["w"][0].as_array().unwrap().len(), 2);
+
+    let result = read_json(&out.join("result.json"));
+    for key in [
+        "energy",
+        "error",
+        "error_walkers",
+        "variance",
+        "acceptance",
+        "tau",
+        "samples",
+        "engine",
+        "seconds",
+        "config",
+    ] {
+        assert!(!result[key].is_null(), "result.json lacks {key}: {result}");
+    }
+    assert_eq!(result["samples"], 64 * 400);
+    assert_eq!(result["config"]["walkers"], 64);
+    let energy = result["energy"].as_f64().unwrap();
+    assert!(energy > 3.0 && energy < 3.5, "{energy}");
+
+    // Running again into the same directory is refused; --force allows it.
+    let again = run(&args);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("--force"));
+    args.push("--force");
+    assert!(run(&args).status.success());
+
+    // `sample` measures at the parameters just written.
+    let sampled = dir.join("sampled");
+    let params_file = out.join("params.json");
+    let mut args = vec![
+        "sample",
+        "--params",
+        params_file.to_str().unwrap(),
+        "--out",
+        sampled.to_str().unwrap(),
+    ];
+    args.extend(TINY);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!text(&o.stdout).contains("iter "));
+    let result = read_json(&sampled.join("result.json"));
+    assert_eq!(result["iterations"], 0);
+    assert!(!sampled.join("history.csv").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Each case: extra arguments, a text the message must contain.
+#[test]
+fn bad_input_exits_with_code_2_and_a_reason() {
+    let dir = scratch("bad");
+    let bad_config = dir.join("bad.json");
+    std::fs::write(&bad_config, "{ \"system\": { \"omega\": 1.0, }").unwrap();
+    let wrong_shape = dir.join("params.json");
+    std::fs::write(
+        &wrong_shape,
+        r#"{"a": [0, 0], "b": [0, 0], "w": [[0, 0], [0, 0]]}"#,
+    )
+    .unwrap();
+    let blocker = dir.join("file");
+    std::fs::write(&blocker, "").unwrap();
+    let unwritable = blocker.join("sub");
+    let params_override = format!("wavefunction.params=\"{}\"", wrong_shape.display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--set", "system.omega=0"], "system.omega"),
+        (vec!["--set", "system.omega=-1"], "system.omega"),
+        (vec!["--set", "wavefunction.sigma=0"], "wavefunction.sigma"),
+        (vec!["--set", "walkers=0"], "walkers"),
+        (
+            vec!["--set", "steps_per_iteration=0"],
+            "steps_per_iteration",
+        ),
+        (vec!["--set", "sampler.dt=-0.01"], "sampler.dt"),
+        (vec!["--set", "sampler.step=0"], "sampler.step"),
+        (vec!["--set", "optimiser.learning_rate=0"], "learning_rate"),
+        (vec!["--set", "system.dims=4"], "system.dims"),
+        (vec!["--set", "system.dims=0"], "system.dims"),
+        (vec!["--set", "system.particles=0"], "system.particles"),
+        (vec!["--set", "system.omega=NaN"], "system.omega"),
+        (vec!["--set", "system.omega=1e999"], "system.omega"),
+        (vec!["--set", "system.dims=1"], "diverges"),
+        (vec!["--set", "sampler.kind=gibbs"], "sqrt"),
+        (vec!["--set", "sampler.kind=hmc"], "sampler.kind"),
+        (vec!["--set", "system.omgea=1"], "omgea"),
+        (vec!["--set", "walkers"], "KEY=VALUE"),
+        (vec![bad_config.to_str().unwrap()], "not valid JSON"),
+        (vec!["does-not-exist.json"], "cannot read config"),
+        (vec!["--set", &params_override], "`a` has 2 entries"),
+        (
+            vec!["--out", unwritable.to_str().unwrap()],
+            "cannot create output directory",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["run"];
+        args.extend(TINY);
+        args.extend(&extra);
+        let o = run(&args);
+        let stderr = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{extra:?}: `{stderr}` lacks `{needle}`"
+        );
+        assert!(!stderr.contains("panicked"), "{extra:?}: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{extra:?}: one line: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn help_explains_every_option() {
+    let o = run(&["run", "--help"]);
+    let help = text(&o.stdout);
+    for option in ["--set", "--engine", "--out", "--threads", "--force"] {
+        assert!(help.contains(option), "run --help lacks {option}: {help}");
+    }
+    let o = run(&["sample", "--help"]);
+    assert!(text(&o.stdout).contains("--params"));
+}

@@ -1,0 +1,53 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use rbm_vmc::config::Config;
+use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec};
+use rbm_vmc::{Estimate, RbmParams};
+use serde_json::Value;
+
+/// A validated config from JSON (on top of the defaults).
+pub fn config(value: Value) -> Config {
+    Config::from_value(value, "test").expect("valid test config")
+}
+
+pub fn cpu(config: &Config) -> CpuEngine {
+    CpuEngine::new(EngineSpec::from_config(config), config.threads).unwrap()
+}
+
+/// Thermalise, then measure `steps` steps at fixed parameters.
+pub fn measure(engine: &mut dyn Engine, params: &RbmParams, therm: u32, steps: u32) -> Estimate {
+    if therm > 0 {
+        engine.sample(params, therm, false, &()).unwrap();
+    }
+    Estimate::from_moments(&engine.sample(params, steps, true, &()).unwrap())
+}
+
+/// Parameters with a = w = 0 and the given hidden biases (which then do not matter).
+pub fn biases_only(visible: usize, b: &[f64]) -> RbmParams {
+    let mut theta = vec![0.0; visible + b.len() + visible * b.len()];
+    theta[visible..visible + b.len()].copy_from_slice(b);
+    RbmParams::from_theta(visible, b.len(), theta).unwrap()
+}
+
+/// Asserts |value - expected| <= k sigma, printing the numbers on failure.
+pub fn assert_within(label: &str, value: f64, expected: f64, sigma: f64, k: f64) {
+    assert!(
+        sigma.is_finite() && sigma > 0.0,
+        "{label}: error estimate {sigma} is not usable"
+    );
+    let z = (value - expected) / sigma;
+    assert!(
+        z.abs() <= k,
+        "{label}: {value} vs {expected}: {z:+.2} sigma (sigma {sigma:.3e})"
+    );
+}
+
+/// The sampler settings every test iterates over: (kind, moves, form-compatible).
+pub const SAMPLERS: [(&str, &str); 5] = [
+    ("metropolis", "all"),
+    ("metropolis", "single"),
+    ("importance", "all"),
+    ("importance", "single"),
+    ("gibbs", "all"),
+];

@@ -1,0 +1,186 @@
+//! The CPU engine against exact energies, analytic expectation values, the variational bound
+//! and itself (thread-count independence).
+
+mod common;
+
+use common::{SAMPLERS, assert_within, biases_only, config, cpu, measure};
+use rbm_vmc::driver::initial_params;
+use rbm_vmc::engine::Engine;
+use rbm_vmc::optimize::Optimiser;
+use rbm_vmc::{Estimate, RbmParams};
+use serde_json::json;
+
+/// psi = F with a = w = 0 and sigma^2 = 1/omega (or sqrt F with sigma^2 = 1/(2 omega)) is
+/// the exact ground state: E_L = P D omega / 2 at every sample.
+#[test]
+fn non_interacting_ground_state_is_exact_for_every_sampler_and_form() {
+    for (particles, dims, hidden) in [(2, 2, 2), (3, 1, 1), (1, 3, 3)] {
+        for omega in [1.0, 0.5] {
+            for form in ["direct", "sqrt"] {
+                for (kind, moves) in SAMPLERS {
+                    if kind == "gibbs" && form == "direct" {
+                        continue;
+                    }
+                    let sigma2 = if form == "direct" {
+                        1.0 / omega
+                    } else {
+                        0.5 / omega
+                    };
+                    let c = config(json!({
+                        "system": {"particles": particles, "dims": dims, "omega": omega,
+                                   "interaction": false},
+                        "wavefunction": {"hidden": hidden, "sigma": f64::sqrt(sigma2),
+                                         "form": form},
+                        "sampler": {"kind": kind, "moves": moves},
+                        "walkers": 37, "seed": 5,
+                    }));
+                    let m = particles * dims;
+                    let b: Vec<f64> = (0..hidden).map(|n| 0.3 * n as f64 - 0.2).collect();
+                    let e = measure(&mut cpu(&c), &biases_only(m, &b), 20, 200);
+                    let exact = m as f64 * omega / 2.0;
+                    let label = format!("P{particles} D{dims} w{omega} {form} {kind}/{moves}");
+                    assert!((e.energy - exact).abs() < 1e-10, "{label}: {}", e.energy);
+                    assert!(e.variance < 1e-18, "{label}: variance {}", e.variance);
+                    assert_eq!(e.samples, 37 * 200);
+                }
+            }
+        }
+    }
+}
+
+/// sqrt form, sigma = 1, omega = 1, zero parameters: |psi|^2 = exp(-x^2/2) and
+/// E_L = 1/4 + 3 x^2 / 8 per coordinate, so <E_L> = 0.625 per coordinate.
+#[test]
+fn sqrt_form_gives_0_625_per_coordinate() {
+    for (kind, moves) in SAMPLERS {
+        let c = config(json!({
+            "system": {"particles": 2, "dims": 2, "interaction": false},
+            "wavefunction": {"hidden": 2, "sigma": 1.0, "form": "sqrt"},
+            "sampler": {"kind": kind, "moves": moves, "step": 2.5, "dt": 0.3},
+            "walkers": 400, "seed": 17,
+        }));
+        let e = measure(&mut cpu(&c), &RbmParams::zeros(4, 2), 200, 2000);
+        assert_within(&format!("{kind}/{moves}"), e.energy, 2.5, e.error, 4.0);
+    }
+}
+
+/// Two electrons in 2D, zero parameters, sigma = 1: 2 + sqrt(pi/2) for psi = F; for
+/// psi = sqrt(F) (needed by Gibbs) |psi|^2 is twice as wide: 2.5 + sqrt(pi)/2.
+#[test]
+fn two_electrons_at_zero_parameters_match_the_analytic_energies() {
+    let direct = 2.0 + (std::f64::consts::PI / 2.0).sqrt();
+    let sqrt = 2.5 + std::f64::consts::PI.sqrt() / 2.0;
+    for (kind, moves) in SAMPLERS {
+        for (form, exact) in [("direct", direct), ("sqrt", sqrt)] {
+            if kind == "gibbs" && form == "direct" {
+                continue;
+            }
+            let c = config(json!({
+                "wavefunction": {"hidden": 2, "sigma": 1.0, "form": form},
+                "sampler": {"kind": kind, "moves": moves, "step": 2.0, "dt": 0.2},
+                "walkers": 500, "seed": 23,
+            }));
+            let e = measure(&mut cpu(&c), &RbmParams::zeros(4, 2), 200, 2000);
+            let label = format!("{form} {kind}/{moves}");
+            assert_within(&label, e.energy, exact, e.error, 4.0);
+            assert_within(&label, e.energy, exact, e.error_walkers, 4.0);
+        }
+    }
+    // The 3D two-electron value of docs/physics.md: 3 + sqrt(2/pi).
+    let c = config(json!({
+        "system": {"dims": 3},
+        "sampler": {"kind": "importance", "dt": 0.2},
+        "walkers": 500, "seed": 29,
+    }));
+    let e = measure(&mut cpu(&c), &RbmParams::zeros(6, 2), 200, 2000);
+    let exact = 3.0 + (2.0 / std::f64::consts::PI).sqrt();
+    assert_within("3D importance", e.energy, exact, e.error, 4.0);
+}
+
+/// The two error estimates agree with each other and with the spread over independent seeds.
+#[test]
+fn error_bars_agree_with_the_spread_of_independent_runs() {
+    let runs: Vec<Estimate> = (0..12)
+        .map(|seed| {
+            let c = config(json!({
+                "system": {"interaction": false},
+                "wavefunction": {"sigma": 0.8},
+                "sampler": {"kind": "metropolis", "step": 1.5},
+                "walkers": 64, "seed": 100 + seed,
+            }));
+            measure(&mut cpu(&c), &RbmParams::zeros(4, 2), 100, 1024)
+        })
+        .collect();
+    let mean = runs.iter().map(|e| e.energy).sum::<f64>() / runs.len() as f64;
+    let spread = (runs.iter().map(|e| (e.energy - mean).powi(2)).sum::<f64>()
+        / (runs.len() - 1) as f64)
+        .sqrt();
+    let blocking = runs.iter().map(|e| e.error).sum::<f64>() / runs.len() as f64;
+    let walkers = runs.iter().map(|e| e.error_walkers).sum::<f64>() / runs.len() as f64;
+    // With 12 runs the sample standard deviation is itself uncertain by ~21%.
+    for (label, err) in [("blocking", blocking), ("walker means", walkers)] {
+        let ratio = err / spread;
+        assert!(
+            (0.55..1.8).contains(&ratio),
+            "{label} error {err:.3e} vs spread over seeds {spread:.3e}"
+        );
+    }
+    assert!(
+        runs.iter().all(|e| e.tau > 1.0),
+        "Metropolis samples are correlated"
+    );
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    for (kind, moves) in [("importance", "single"), ("metropolis", "all")] {
+        let run = |threads: usize| {
+            let c = config(json!({
+                "sampler": {"kind": kind, "moves": moves, "measure_every": 3},
+                "walkers": 1500, "threads": threads, "seed": 3,
+            }));
+            let params = initial_params(&c).unwrap();
+            let mut engine = cpu(&c);
+            engine.sample(&params, 50, false, &()).unwrap();
+            let moments = engine.sample(&params, 1100, true, &()).unwrap();
+            (moments, engine.state().unwrap())
+        };
+        let (one, state_one) = run(1);
+        let (two, state_two) = run(2);
+        assert_eq!(
+            one, two,
+            "{kind}/{moves}: moments differ between 1 and 2 threads"
+        );
+        assert_eq!(state_one, state_two);
+        assert_eq!(one.series.len(), 1100 / 3);
+    }
+}
+
+/// Optimising the default two-electron dot reaches the known RBM energy (3.06 .. 3.08) and
+/// stays above the exact 3.0.
+#[test]
+fn optimisation_of_the_two_electron_dot_reaches_the_rbm_energy() {
+    for kind in ["metropolis", "importance"] {
+        let c = config(json!({
+            "sampler": {"kind": kind},
+            "walkers": 400, "steps_per_iteration": 500, "seed": 41,
+            "optimiser": {"iterations": 80},
+        }));
+        let mut params = initial_params(&c).unwrap();
+        let mut engine = cpu(&c);
+        engine.sample(&params, 300, false, &()).unwrap();
+        let mut opt = Optimiser::new(&c.optimiser, params.theta().len());
+        for _ in 0..c.optimiser.iterations {
+            let e = Estimate::from_moments(&engine.sample(&params, 500, true, &()).unwrap());
+            opt.step(params.theta_mut(), &e.gradient);
+        }
+        let e = measure(&mut engine, &params, 0, 5000);
+        assert!(e.energy < 3.09, "{kind}: {} +- {}", e.energy, e.error);
+        assert!(
+            e.energy > 3.0 - 4.0 * e.error,
+            "{kind}: {} +- {} violates the variational bound",
+            e.energy,
+            e.error
+        );
+    }
+}
