@@ -95,6 +95,12 @@ impl ConfigArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // Mesa's implicit device-select Vulkan layer only reorders adapters (this program
+        // ranks them itself) and, on headless machines, prints Wayland connection errors.
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

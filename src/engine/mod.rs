@@ -2,9 +2,11 @@
 //! engine is built from (`EngineSpec`), and what it returns (`Moments`).
 
 mod cpu;
+pub mod gpu;
 mod moments;
 
 pub use cpu::CpuEngine;
+pub use gpu::GpuEngine;
 pub use moments::{Accumulator, Moments};
 
 use crate::config::{Config, Moves, SamplerKind};
@@ -136,21 +138,46 @@ pub(crate) fn check_state(spec: &EngineSpec, state: &WalkerState) -> Result<(), 
     Ok(())
 }
 
-/// Builds the engine the config asks for and says which one it is and why.
+/// Builds the engine the config asks for and says which one it is and why: `auto` takes a
+/// real GPU when there is one (falling back to the CPU if it cannot run this system there),
+/// `gpu` any adapter including CPU implementations such as lavapipe.
 pub fn build_engine(
     config: &crate::config::Config,
     console: &crate::report::Console,
 ) -> Result<Box<dyn Engine>, Error> {
     use crate::config::EngineChoice;
     let spec = EngineSpec::from_config(config);
+    let adapter_name = config.gpu.adapter.as_deref();
+    let steps = config.gpu.steps_per_dispatch;
+    let cpu = |reason: String| -> Result<Box<dyn Engine>, Error> {
+        let engine = CpuEngine::new(spec.clone(), config.threads)?;
+        console.line(&format!("engine: {}{reason}", engine.describe()));
+        Ok(Box::new(engine))
+    };
     match config.engine {
-        EngineChoice::Gpu => Err(Error::input(
-            "the GPU engine is not available yet; use --engine cpu",
-        )),
-        EngineChoice::Cpu | EngineChoice::Auto => {
-            let engine = CpuEngine::new(spec, config.threads)?;
+        EngineChoice::Cpu => cpu(String::new()),
+        EngineChoice::Gpu => {
+            let adapter = gpu::choose(adapter_name, true).ok_or_else(|| {
+                Error::input(match adapter_name {
+                    Some(name) => {
+                        format!("no GPU adapter named like `{name}`; `rbm-vmc devices` lists them")
+                    }
+                    None => format!("no GPU adapter found: {}", gpu::NO_ADAPTER_HELP),
+                })
+            })?;
+            let engine = GpuEngine::new(spec.clone(), &adapter, steps)?;
             console.line(&format!("engine: {}", engine.describe()));
             Ok(Box::new(engine))
         }
+        EngineChoice::Auto => match gpu::choose(adapter_name, false) {
+            None => cpu(" (auto: no GPU adapter found)".into()),
+            Some(adapter) => match GpuEngine::new(spec.clone(), &adapter, steps) {
+                Ok(engine) => {
+                    console.line(&format!("engine: {} (auto)", engine.describe()));
+                    Ok(Box::new(engine))
+                }
+                Err(e) => cpu(format!(" (auto: the GPU cannot run this: {e})")),
+            },
+        },
     }
 }

@@ -20,6 +20,17 @@ impl RbmParams {
     }
 }
 
+impl Rbm {
+    /// E_L at `x`, computing Q and S on the way (allocates: not for hot loops).
+    pub fn local_energy_at(&self, system: &System, params: &RbmParams, x: &[f64]) -> f64 {
+        let n = params.hidden();
+        let (mut q, mut s) = (vec![0.0; n], vec![0.0; n]);
+        self.hidden_fields(params, x, &mut q);
+        self.ln_psi(params, x, &q, &mut s);
+        self.local_energy(system, params, x, &s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,3 +51,29 @@ pub const SAMPLERS: [(&str, &str); 5] = [
     ("importance", "single"),
     ("gibbs", "all"),
 ];
+
+/// The GPU engine for `config` on the best adapter, CPU implementations (lavapipe) included.
+/// Without an adapter the test is skipped with a message, unless RBM_VMC_REQUIRE_GPU=1
+/// (set by CI), where it fails.
+pub fn gpu(config: &Config) -> Option<rbm_vmc::engine::GpuEngine> {
+    use rbm_vmc::engine::gpu::{GpuEngine, choose};
+    match choose(None, true) {
+        Some(adapter) => Some(
+            GpuEngine::new(
+                EngineSpec::from_config(config),
+                &adapter,
+                config.gpu.steps_per_dispatch,
+            )
+            .expect("GPU engine builds"),
+        ),
+        None if std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!(
+                "RBM_VMC_REQUIRE_GPU=1 but no GPU adapter was found (install mesa-vulkan-drivers)"
+            )
+        }
+        None => {
+            eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for lavapipe)");
+            None
+        }
+    }
+}

@@ -6,7 +6,8 @@ mod chain;
 
 use rayon::prelude::*;
 
-use self::chain::{Chain, initial_position};
+use self::chain::Chain;
+pub(crate) use self::chain::initial_position;
 use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_state};
 use crate::error::Error;
 use crate::physics::RbmParams;

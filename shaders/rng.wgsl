@@ -1,0 +1,79 @@
+// Philox4x32-10 and the per-walker, per-step random stream.
+// Rust twin: src/rng.rs — the same draws in the same order, so both engines see the same
+// numbers. Needs from the header: SEED_LO, SEED_HI.
+
+struct Stream {
+    counter: vec4<u32>,
+    block: vec4<u32>,
+    next: u32,
+    spare: f32,
+    has_spare: bool,
+}
+
+const RESET_BLOCK: u32 = 0x80000000u;
+
+// (high, low) words of the 64-bit product a * b, from 16-bit halves (WGSL has no u64).
+fn mul_hi_lo(a: u32, b: u32) -> vec2<u32> {
+    let a0 = a & 0xffffu;
+    let a1 = a >> 16u;
+    let b0 = b & 0xffffu;
+    let b1 = b >> 16u;
+    let lh = a0 * b1;
+    let hl = a1 * b0;
+    let mid = ((a0 * b0) >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
+    let hi = a1 * b1 + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
+    return vec2<u32>(hi, a * b);
+}
+
+fn philox(counter: vec4<u32>, key_in: vec2<u32>) -> vec4<u32> {
+    var c = counter;
+    var k = key_in;
+    for (var round = 0u; round < 10u; round++) {
+        if (round > 0u) {
+            k += vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
+        }
+        let p0 = mul_hi_lo(0xD2511F53u, c.x);
+        let p1 = mul_hi_lo(0xCD9E8D57u, c.z);
+        c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
+    }
+    return c;
+}
+
+// The stream of walker `walker` in step `step` (low, high words), from draw block `block`.
+fn stream_at(walker: u32, step: vec2<u32>, block: u32) -> Stream {
+    return Stream(vec4<u32>(walker, step.x, step.y, block), vec4<u32>(0u), 4u, 0.0, false);
+}
+
+fn next_bits24(s: ptr<function, Stream>) -> u32 {
+    if ((*s).next == 4u) {
+        (*s).block = philox((*s).counter, vec2<u32>(SEED_LO, SEED_HI));
+        (*s).counter.w += 1u;
+        (*s).next = 0u;
+    }
+    let bits = (*s).block[(*s).next] >> 8u;
+    (*s).next += 1u;
+    return bits;
+}
+
+// Uniform on [0, 1), 24 bits: exact in f32.
+fn draw_uniform(s: ptr<function, Stream>) -> f32 {
+    return f32(next_bits24(s)) / 16777216.0;
+}
+
+// Uniform on (0, 1]: safe for log.
+fn draw_uniform_open(s: ptr<function, Stream>) -> f32 {
+    return f32(next_bits24(s) + 1u) / 16777216.0;
+}
+
+// Box-Muller with the angle in [-pi, pi), where sin and cos are accurate; keeps the spare.
+fn draw_normal(s: ptr<function, Stream>) -> f32 {
+    if ((*s).has_spare) {
+        (*s).has_spare = false;
+        return (*s).spare;
+    }
+    let radius = sqrt(-2.0 * log(draw_uniform_open(s)));
+    let angle = 6.2831853 * draw_uniform(s) - 3.1415927;
+    (*s).spare = radius * sin(angle);
+    (*s).has_spare = true;
+    return radius * cos(angle);
+}

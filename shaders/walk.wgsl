@@ -1,0 +1,232 @@
+// The walk kernel: every invocation is one walker, advanced job.steps Monte Carlo steps in
+// registers, measuring E_L and the O_i every MEASURE_EVERY steps. Per workgroup it writes
+// the reduced sums (`partials`) and, per measurement, the summed E_L (`series_parts`).
+// Rust owner: src/engine/gpu/mod.rs; `Job` mirrors src/engine/gpu/layout.rs (keep in sync).
+//
+// Bindings: 0 job (uniform), 1 theta, 2 positions (walker-major, M per walker),
+// 3 walker_energy (per-walker sum of E_L - shift over the call), 4 partials (groups x R),
+// 5 series_parts (measurements x groups), 6 counters (0: walkers whose step count was cut
+// short, 1: walkers reset after a non-finite state).
+
+struct Job {
+    walkers: u32,
+    steps: u32,
+    step_lo: u32,
+    step_hi: u32,
+    call_step: u32,
+    flags: u32,
+    groups_x: u32,
+    groups: u32,
+    call_measurements: u32,
+    first_walker: u32,
+    shift: f32,
+    _pad: u32,
+}
+
+const FLAG_MEASURE: u32 = 1u;
+const FLAG_RESET_PARTIALS: u32 = 2u;
+const FLAG_FIRST_OF_CALL: u32 = 4u;
+const FLAG_LAST_OF_CALL: u32 = 8u;
+
+@group(0) @binding(0) var<uniform> job: Job;
+@group(0) @binding(1) var<storage, read> theta: array<f32>;
+@group(0) @binding(2) var<storage, read_write> positions: array<f32>;
+@group(0) @binding(3) var<storage, read_write> walker_energy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(5) var<storage, read_write> series_parts: array<f32>;
+@group(0) @binding(6) var<storage, read_write> counters: array<atomic<u32>>;
+
+// Measured E_L - shift of every walker of the workgroup, SERIES_CHUNK measurements at a
+// time; the row stride of SERIES_CHUNK + 1 keeps both the writes and the column sums free of
+// bank conflicts.
+const SERIES_CHUNK: u32 = 32u;
+const SERIES_STRIDE: u32 = 33u;
+var<workgroup> series_buffer: array<f32, WG * SERIES_STRIDE>;
+var<workgroup> scratch: array<f32, WG>;
+
+// Per-walker sums over this dispatch's measurements.
+var<private> acc_e: f32;
+var<private> acc_e2: f32;
+var<private> acc_o: array<f32, K>;
+var<private> acc_eo: array<f32, K>;
+
+// 64-bit step index (low, high) of step k of this dispatch: steps_done + k + 1.
+fn step_index(k: u32) -> vec2<u32> {
+    let lo = job.step_lo + k + 1u;
+    return vec2<u32>(lo, job.step_hi + select(0u, 1u, lo < job.step_lo));
+}
+
+fn is_finite(v: f32) -> bool {
+    // By the bits: the compiler may assume no inf/NaN in float comparisons.
+    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+fn healthy() -> bool {
+    var ok = is_finite(ln_psi);
+    for (var m = 0u; m < M; m++) {
+        ok = ok && is_finite(x[m]);
+    }
+    return ok;
+}
+
+// A fresh position from the initial distribution (Rust twin: `Chain::reset`).
+fn reset(walker: u32, step: vec2<u32>) {
+    var rng = stream_at(walker, step, RESET_BLOCK);
+    for (var m = 0u; m < M; m++) {
+        x[m] = INIT_SPREAD * draw_normal(&rng);
+    }
+    refresh();
+}
+
+// Adds one measurement d = E_L - shift and the O_i (Rust twin: `Rbm::log_derivatives`).
+fn accumulate(d: f32) {
+    acc_e += d;
+    acc_e2 += d * d;
+    for (var m = 0u; m < M; m++) {
+        let o = F * INV_S2 * (x[m] - a_(m));
+        acc_o[m] += o;
+        acc_eo[m] += d * o;
+    }
+    for (var n = 0u; n < N; n++) {
+        let o = F * s[n];
+        acc_o[M + n] += o;
+        acc_eo[M + n] += d * o;
+    }
+    for (var m = 0u; m < M; m++) {
+        for (var n = 0u; n < N; n++) {
+            let o = F * INV_S2 * x[m] * s[n];
+            let i = M + N + m * N + n;
+            acc_o[i] += o;
+            acc_eo[i] += d * o;
+        }
+    }
+}
+
+// Sums the buffered measurements over the workgroup: measurement t goes to
+// series_parts[(first + t) * groups + group]. Called in uniform control flow.
+fn flush_series(lid: u32, group: u32, filled: u32, first: u32) {
+    workgroupBarrier();
+    if (lid < filled) {
+        var sum = 0.0;
+        for (var k = 0u; k < WG; k++) {
+            sum += series_buffer[k * SERIES_STRIDE + lid];
+        }
+        if (group < job.groups) {
+            series_parts[(first + lid) * job.groups + group] = sum;
+        }
+    }
+    workgroupBarrier();
+}
+
+// Tree sum of `value` over the workgroup, added to (or stored in) partials[group * R + c].
+fn reduce_component(lid: u32, group: u32, c: u32, value: f32) {
+    scratch[lid] = value;
+    for (var width = WG / 2u; width > 0u; width /= 2u) {
+        workgroupBarrier();
+        if (lid < width) {
+            scratch[lid] += scratch[lid + width];
+        }
+    }
+    workgroupBarrier();
+    if (lid == 0u && group < job.groups) {
+        let i = group * R + c;
+        if ((job.flags & FLAG_RESET_PARTIALS) != 0u) {
+            partials[i] = scratch[0];
+        } else {
+            partials[i] += scratch[0];
+        }
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(WG)
+fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let group = wid.y * job.groups_x + wid.x;
+    let walker = group * WG + lid;
+    let live = walker < job.walkers;
+    let global_walker = job.first_walker + walker;
+    if (live) {
+        for (var m = 0u; m < M; m++) {
+            x[m] = positions[walker * M + m];
+        }
+    } else {
+        // Idle lanes walk from distinct points and write nothing.
+        for (var m = 0u; m < M; m++) {
+            x[m] = 0.5 * f32(m + 1u);
+        }
+    }
+    refresh();
+
+    let measuring = (job.flags & FLAG_MEASURE) != 0u;
+    var accepted = 0.0;
+    var resets = 0u;
+    var made = 0u;
+    var buffered = 0u;
+    var measured = 0u;
+    for (var k = 0u; k < job.steps; k++) {
+        let step = step_index(k);
+        var rng = stream_at(global_walker, step, 0u);
+        accepted += f32(mc_step(&rng));
+        if (SINGLE_MOVES && k % 64u == 63u) {
+            // Single-particle moves update Q incrementally: stop f32 drift.
+            refresh();
+        }
+        if (!healthy()) {
+            reset(global_walker, step);
+            resets += 1u;
+        }
+        made += 1u;
+        if (measuring && (job.call_step + k + 1u) % MEASURE_EVERY == 0u) {
+            var d = 0.0;
+            if (live) {
+                d = local_energy() - job.shift;
+                accumulate(d);
+            }
+            series_buffer[lid * SERIES_STRIDE + buffered] = d;
+            buffered += 1u;
+            if (buffered == SERIES_CHUNK) {
+                flush_series(lid, group, buffered, measured);
+                measured += buffered;
+                buffered = 0u;
+            }
+        }
+    }
+    if (buffered > 0u) {
+        flush_series(lid, group, buffered, measured);
+    }
+
+    var walker_mean = 0.0;
+    if (live) {
+        for (var m = 0u; m < M; m++) {
+            positions[walker * M + m] = x[m];
+        }
+        if (measuring) {
+            var total = acc_e;
+            if ((job.flags & FLAG_FIRST_OF_CALL) == 0u) {
+                total += walker_energy[walker];
+            }
+            walker_energy[walker] = total;
+            if ((job.flags & FLAG_LAST_OF_CALL) != 0u) {
+                walker_mean = total / f32(job.call_measurements);
+            }
+        }
+        if (made != job.steps) {
+            atomicAdd(&counters[0], 1u);
+        }
+        if (resets > 0u) {
+            atomicAdd(&counters[1], resets);
+        }
+    } else {
+        accepted = 0.0;
+    }
+
+    reduce_component(lid, group, 0u, acc_e);
+    reduce_component(lid, group, 1u, acc_e2);
+    reduce_component(lid, group, 2u, accepted);
+    reduce_component(lid, group, 3u, walker_mean);
+    reduce_component(lid, group, 4u, walker_mean * walker_mean);
+    for (var i = 0u; i < K; i++) {
+        reduce_component(lid, group, 5u + i, acc_o[i]);
+        reduce_component(lid, group, 5u + K + i, acc_eo[i]);
+    }
+}

@@ -1,0 +1,57 @@
+//! Host mirrors of the WGSL uniform structs: `Job` in shaders/walk.wgsl and `Reduce` in
+//! shaders/reduce.wgsl. Keep the field names, order and types identical (a test compares
+//! the layouts with naga's reflection of the shaders).
+
+use bytemuck::{Pod, Zeroable};
+
+/// One dispatch of the walk kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Job {
+    /// Walkers of this engine.
+    pub walkers: u32,
+    /// Monte Carlo steps of this dispatch.
+    pub steps: u32,
+    /// Steps made before this dispatch (64-bit, low and high word).
+    pub step_lo: u32,
+    pub step_hi: u32,
+    /// In-call index of the dispatch's first step (measurements fall on multiples of K).
+    pub call_step: u32,
+    /// `FLAG_*` bits.
+    pub flags: u32,
+    /// Workgroups along x of the 2-D grid, and workgroups holding walkers.
+    pub groups_x: u32,
+    pub groups: u32,
+    /// Measurements per walker in the whole `sample` call (for the walker means).
+    pub call_measurements: u32,
+    /// Global index of walker 0 (random streams use global indices).
+    pub first_walker: u32,
+    /// Subtracted from E_L before summing in f32.
+    pub shift: f32,
+    pub _pad: u32,
+}
+
+pub const FLAG_MEASURE: u32 = 1;
+pub const FLAG_RESET_PARTIALS: u32 = 2;
+pub const FLAG_FIRST_OF_CALL: u32 = 4;
+pub const FLAG_LAST_OF_CALL: u32 = 8;
+
+/// One segmented-sum dispatch of the reduce kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Reduce {
+    pub count: u32,
+    pub segments: u32,
+    pub stride_j: u32,
+    pub stride_i: u32,
+    pub out_offset: u32,
+    pub groups_x: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// Components of a workgroup's partial sums: E-shift, its square, accepted moves, walker
+/// mean and its square, then K sums of O_i and K sums of (E-shift) O_i.
+pub fn reduced_components(parameters: usize) -> usize {
+    5 + 2 * parameters
+}

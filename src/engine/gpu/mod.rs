@@ -1,0 +1,594 @@
+//! The GPU engine: walkers resident in storage buffers for the whole run, the Markov loop
+//! inside the walk kernel (many steps per dispatch), sums reduced on the device, and one
+//! small readback per `sample` call (or per FLUSH_DISPATCHES dispatches on long calls) that
+//! the host finishes in f64.
+
+mod device;
+pub mod layout;
+pub mod shader;
+
+pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose};
+
+use wgpu::util::DeviceExt;
+
+use self::layout::{
+    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_RESET_PARTIALS, Job, Reduce,
+    reduced_components,
+};
+use self::shader::WORKGROUP;
+use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_state};
+use crate::config::{Moves, SamplerKind};
+use crate::engine::cpu::initial_position;
+use crate::error::Error;
+use crate::physics::RbmParams;
+
+/// Dispatches between readbacks: bounds how long f32 partial sums accumulate on the device.
+const FLUSH_DISPATCHES: u32 = 16;
+
+/// Largest parameter count the kernel's per-walker accumulators are sized for.
+pub const MAX_GPU_PARAMETERS: usize = 1024;
+
+/// Series entries (workgroups x measurements) one dispatch may write.
+const MAX_SERIES_PARTS: u64 = 1 << 24;
+
+struct Buffers {
+    job: wgpu::Buffer,
+    theta: wgpu::Buffer,
+    positions: wgpu::Buffer,
+    counters: wgpu::Buffer,
+    reduce_series: wgpu::Buffer,
+    reduce_partials: wgpu::Buffer,
+    partials_out: wgpu::Buffer,
+    series_out: wgpu::Buffer,
+    readback: wgpu::Buffer,
+}
+
+pub struct GpuEngine {
+    spec: EngineSpec,
+    gpu: Gpu,
+    walk: wgpu::ComputePipeline,
+    reduce: wgpu::ComputePipeline,
+    walk_bind: wgpu::BindGroup,
+    series_bind: wgpu::BindGroup,
+    partials_bind: wgpu::BindGroup,
+    buffers: Buffers,
+    groups: u32,
+    grid: (u32, u32),
+    steps_per_dispatch: u32,
+    steps_done: u64,
+    /// Subtracted from E_L before f32 sums: the last energy measured.
+    shift: Option<f64>,
+}
+
+/// Work since the last readback.
+#[derive(Default)]
+struct Batch {
+    dispatches: u32,
+    steps: u64,
+    measurements: u32,
+}
+
+impl GpuEngine {
+    /// Builds the engine on `adapter`: compiles the kernels for `spec`, allocates the walker
+    /// buffers (refusing sizes beyond the device's limits) and uploads the initial positions.
+    pub fn new(
+        spec: EngineSpec,
+        adapter: &wgpu::Adapter,
+        steps_per_dispatch: Option<u32>,
+    ) -> Result<Self, Error> {
+        let parameters = spec.parameters();
+        if parameters > MAX_GPU_PARAMETERS {
+            return Err(Error::input(format!(
+                "the GPU engine supports up to {MAX_GPU_PARAMETERS} variational parameters; \
+                 this system has {parameters} (M + N + M N); use --engine cpu or fewer hidden units"
+            )));
+        }
+        let gpu = Gpu::open(adapter)?;
+        let limits = gpu.limits.clone();
+        let walkers = spec.walkers as u64;
+        let m = spec.coordinates() as u64;
+        let groups = spec.walkers.div_ceil(WORKGROUP);
+        let max_x = limits.max_compute_workgroups_per_dimension;
+        let grid = (groups.min(max_x), groups.div_ceil(groups.min(max_x)));
+        let r = reduced_components(parameters) as u64;
+
+        let every = spec.sampler.measure_every;
+        let is_cpu = !gpu.summary.is_gpu;
+        let steps_per_dispatch =
+            steps_per_dispatch.unwrap_or_else(|| auto_steps(spec.walkers, every, is_cpu));
+        let max_measurements = (MAX_SERIES_PARTS / groups as u64).max(1) as u32;
+        // A dispatch of s steps holds at most s / K + 1 measurements.
+        let steps_per_dispatch =
+            steps_per_dispatch.min(max_measurements.saturating_sub(1).max(1) * every);
+        let max_measurements = steps_per_dispatch / every + 1;
+
+        let sizes = [
+            ("walker positions", walkers * m * 4),
+            ("walker energies", walkers * 4),
+            ("per-workgroup sums", groups as u64 * r * 4),
+            (
+                "per-workgroup series",
+                groups as u64 * max_measurements as u64 * 4,
+            ),
+        ];
+        for (what, bytes) in sizes {
+            let limit = limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size);
+            if bytes > limit {
+                let per_walker = bytes / walkers.max(1);
+                return Err(Error::input(format!(
+                    "{walkers} walkers need {bytes} bytes of {what}, beyond this adapter's limit \
+                     of {limit} bytes per buffer ({}); use at most {} walkers or the CPU engine",
+                    gpu.summary.label(),
+                    limit / per_walker.max(1)
+                )));
+            }
+        }
+
+        let device = &gpu.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let storage = |label: &str, bytes: u64, extra: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(4),
+                usage: wgpu::BufferUsages::STORAGE | extra,
+                mapped_at_creation: false,
+            })
+        };
+        let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let uniform = |label: &str, bytes: u64| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let series_capacity = FLUSH_DISPATCHES as u64 * max_measurements as u64;
+        let mut initial = vec![0.0f32; (walkers * m) as usize];
+        let mut x = vec![0.0; m as usize];
+        for (w, chunk) in initial.chunks_mut(m as usize).enumerate() {
+            initial_position(&spec, spec.first_walker + w as u32, &mut x);
+            for (dst, src) in chunk.iter_mut().zip(&x) {
+                *dst = *src as f32;
+            }
+        }
+        let buffers = Buffers {
+            job: uniform("job", std::mem::size_of::<Job>() as u64),
+            theta: storage("theta", parameters as u64 * 4, copy),
+            positions: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("positions"),
+                contents: bytemuck::cast_slice(&initial),
+                usage: wgpu::BufferUsages::STORAGE | copy,
+            }),
+            counters: storage("counters", 8, copy),
+            reduce_series: uniform("reduce series", std::mem::size_of::<Reduce>() as u64),
+            reduce_partials: uniform("reduce partials", std::mem::size_of::<Reduce>() as u64),
+            partials_out: storage("partials out", r * 4, copy),
+            series_out: storage("series out", series_capacity * 4, copy),
+            readback: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: (r + series_capacity + 2) * 4,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
+        let walker_energy = storage("walker energy", walkers * 4, wgpu::BufferUsages::empty());
+        let partials = storage(
+            "partials",
+            groups as u64 * r * 4,
+            wgpu::BufferUsages::empty(),
+        );
+        let series_parts = storage(
+            "series parts",
+            groups as u64 * max_measurements as u64 * 4,
+            wgpu::BufferUsages::empty(),
+        );
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::engine(format!(
+                "cannot allocate the walker buffers for {walkers} walkers on {}: {e}",
+                gpu.summary.label()
+            )));
+        }
+
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let walk_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("walk"),
+            source: wgpu::ShaderSource::Wgsl(shader::walk_source(&spec).into()),
+        });
+        let reduce_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("reduce"),
+            source: wgpu::ShaderSource::Wgsl(shader::REDUCE.into()),
+        });
+        let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    zero_initialize_workgroup_memory: false,
+                    ..Default::default()
+                },
+                cache: None,
+            })
+        };
+        let walk = pipeline(&walk_module, "walk");
+        let reduce = pipeline(&reduce_module, "reduce");
+        let bind = |pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
+            let entries: Vec<wgpu::BindGroupEntry> = buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            })
+        };
+        let walk_bind = bind(
+            &walk,
+            &[
+                &buffers.job,
+                &buffers.theta,
+                &buffers.positions,
+                &walker_energy,
+                &partials,
+                &series_parts,
+                &buffers.counters,
+            ],
+        );
+        let series_bind = bind(
+            &reduce,
+            &[&buffers.reduce_series, &series_parts, &buffers.series_out],
+        );
+        let partials_bind = bind(
+            &reduce,
+            &[&buffers.reduce_partials, &partials, &buffers.partials_out],
+        );
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::engine(format!(
+                "the GPU kernels do not build on {}: {e}",
+                gpu.summary.label()
+            )));
+        }
+        gpu.check("building the kernels")?;
+        Ok(Self {
+            spec,
+            gpu,
+            walk,
+            reduce,
+            walk_bind,
+            series_bind,
+            partials_bind,
+            buffers,
+            groups,
+            grid,
+            steps_per_dispatch,
+            steps_done: 0,
+            shift: None,
+        })
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.gpu.summary
+    }
+
+    pub fn steps_per_dispatch(&self) -> u32 {
+        self.steps_per_dispatch
+    }
+
+    /// Moves made per walker per step: one per particle for single-particle moves.
+    fn moves_per_step(&self) -> f64 {
+        match (self.spec.sampler.kind, self.spec.sampler.moves) {
+            (SamplerKind::Gibbs, _) | (_, Moves::All) => 1.0,
+            (_, Moves::Single) => self.spec.system.particles as f64,
+        }
+    }
+
+    fn dispatch(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        bind: &wgpu::BindGroup,
+        grid: (u32, u32),
+    ) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, bind, &[]);
+        pass.dispatch_workgroups(grid.0, grid.1, 1);
+    }
+
+    /// Reads `bytes` from the start of `source` (a COPY_SRC buffer) through the readback buffer.
+    fn read(&self, encoder: wgpu::CommandEncoder, doing: &str) -> Result<Vec<u8>, Error> {
+        self.gpu.queue.submit([encoder.finish()]);
+        let slice = self.buffers.readback.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.gpu.wait(doing)?;
+        let bytes = slice
+            .get_mapped_range()
+            .map_err(|e| Error::engine(format!("reading back from the GPU while {doing}: {e}")))?
+            .to_vec();
+        self.buffers.readback.unmap();
+        Ok(bytes)
+    }
+
+    /// Reduces the partials, reads them with the batch's series and the counters, and adds
+    /// them (un-shifted, in f64) to `moments`.
+    fn flush(
+        &self,
+        moments: &mut Moments,
+        batch: &Batch,
+        shift: f64,
+        last: bool,
+    ) -> Result<(), Error> {
+        let k = self.spec.parameters();
+        let r = reduced_components(k) as u32;
+        let reduce = Reduce {
+            count: self.groups,
+            segments: r,
+            stride_j: 1,
+            stride_i: r,
+            out_offset: 0,
+            groups_x: r.min(self.gpu.limits.max_compute_workgroups_per_dimension),
+            ..Default::default()
+        };
+        let q = &self.gpu.queue;
+        q.write_buffer(
+            &self.buffers.reduce_partials,
+            0,
+            bytemuck::bytes_of(&reduce),
+        );
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        self.dispatch(
+            &mut encoder,
+            &self.reduce,
+            &self.partials_bind,
+            grid(r, reduce.groups_x),
+        );
+        let b = &self.buffers;
+        let r64 = r as u64 * 4;
+        let series_bytes = batch.measurements as u64 * 4;
+        let capacity = b.readback.size() - r64 - 8;
+        encoder.copy_buffer_to_buffer(&b.partials_out, 0, &b.readback, 0, r64);
+        if series_bytes > 0 {
+            encoder.copy_buffer_to_buffer(&b.series_out, 0, &b.readback, r64, series_bytes);
+        }
+        encoder.copy_buffer_to_buffer(&b.counters, 0, &b.readback, r64 + capacity, 8);
+        let bytes = self.read(encoder, "sampling")?;
+        let floats: &[f32] = bytemuck::cast_slice(&bytes);
+        let counters: &[u32] = bytemuck::cast_slice(&bytes[(r64 + capacity) as usize..]);
+        if counters[0] > 0 {
+            return Err(Error::engine(format!(
+                "the GPU driver ({}) cut the Monte Carlo loop short for {} walkers (fewer steps \
+                 than the {} asked per dispatch); lower gpu.steps_per_dispatch",
+                self.gpu.summary.label(),
+                counters[0],
+                self.steps_per_dispatch
+            )));
+        }
+        q.write_buffer(&b.counters, 0, &[0u8; 8]);
+
+        let p: Vec<f64> = floats[..r as usize].iter().map(|&v| v as f64).collect();
+        let walkers = self.spec.walkers as f64;
+        let samples = walkers * batch.measurements as f64;
+        let (sum_d, sum_d2) = (p[0], p[1]);
+        moments.samples += samples as u64;
+        moments.energy += sum_d + samples * shift;
+        moments.energy_sq += sum_d2 + 2.0 * shift * sum_d + samples * shift * shift;
+        moments.accepted += p[2].round();
+        moments.attempted += walkers * batch.steps as f64 * self.moves_per_step();
+        let (o, eo) = p[5..].split_at(k);
+        for i in 0..k {
+            moments.o[i] += o[i];
+            moments.energy_o[i] += eo[i] + shift * o[i];
+        }
+        let series = &floats[r as usize..r as usize + batch.measurements as usize];
+        moments
+            .series
+            .extend(series.iter().map(|&v| v as f64 + walkers * shift));
+        moments.resets += counters[1] as u64;
+        if last && moments.samples > 0 {
+            let (wm, wm2) = (p[3], p[4]);
+            moments.walker_means.count += walkers as u64;
+            moments.walker_means.sum += wm + walkers * shift;
+            moments.walker_means.sum_sq += wm2 + 2.0 * shift * wm + walkers * shift * shift;
+        }
+        Ok(())
+    }
+
+    /// Positions of the first `count` walkers, as f64.
+    fn read_positions(&self, count: u32) -> Result<Vec<f64>, Error> {
+        let m = self.spec.coordinates() as u64;
+        let bytes = count as u64 * m * 4;
+        let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("positions readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&self.buffers.positions, 0, &staging, 0, bytes);
+        self.gpu.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.gpu.wait("reading walker positions")?;
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| Error::engine(format!("reading walker positions: {e}")))?;
+        let values: &[f32] = bytemuck::cast_slice(&view);
+        Ok(values[..(count as u64 * m) as usize]
+            .iter()
+            .map(|&v| v as f64)
+            .collect())
+    }
+
+    /// A first shift: the mean local energy of up to 256 walkers where they stand.
+    fn estimate_shift(&self, params: &RbmParams) -> Result<f64, Error> {
+        let count = self.spec.walkers.min(256);
+        let positions = self.read_positions(count)?;
+        let m = self.spec.coordinates();
+        let energies: Vec<f64> = positions
+            .chunks(m)
+            .map(|x| self.spec.rbm.local_energy_at(&self.spec.system, params, x))
+            .filter(|e| e.is_finite())
+            .collect();
+        Ok(if energies.is_empty() {
+            0.0
+        } else {
+            energies.iter().sum::<f64>() / energies.len() as f64
+        })
+    }
+}
+
+/// Steps per dispatch: about 2^26 walker-steps (2^20 on CPU adapters such as lavapipe,
+/// whose loops are also capped), at least one measurement interval.
+fn auto_steps(walkers: u32, every: u32, cpu_adapter: bool) -> u32 {
+    let (target, most): (u64, u32) = if cpu_adapter {
+        (1 << 20, 512)
+    } else {
+        (1 << 26, 4096)
+    };
+    let steps = (target / walkers as u64).clamp(32, most as u64) as u32;
+    steps.max(every.min(most))
+}
+
+/// A 2-D grid of `groups` workgroups with at most `x` along x.
+fn grid(groups: u32, x: u32) -> (u32, u32) {
+    (groups.min(x).max(1), groups.div_ceil(x.max(1)).max(1))
+}
+
+impl Engine for GpuEngine {
+    fn describe(&self) -> String {
+        format!("gpu: {} (f32)", self.gpu.summary.label())
+    }
+
+    fn kind(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn spec(&self) -> &EngineSpec {
+        &self.spec
+    }
+
+    fn sample(
+        &mut self,
+        params: &RbmParams,
+        steps: u32,
+        measure: bool,
+        progress: &dyn Progress,
+    ) -> Result<Moments, Error> {
+        let theta: Vec<f32> = params.theta().iter().map(|&t| t as f32).collect();
+        let q = &self.gpu.queue;
+        q.write_buffer(&self.buffers.theta, 0, bytemuck::cast_slice(&theta));
+        q.write_buffer(&self.buffers.counters, 0, &[0u8; 8]);
+        let shift = match (measure, self.shift) {
+            (_, Some(s)) => s,
+            (true, None) => self.estimate_shift(params)?,
+            (false, None) => 0.0,
+        };
+        let every = self.spec.sampler.measure_every;
+        let call_measurements = if measure { steps / every } else { 0 };
+        let mut moments = Moments::zeros(self.spec.parameters(), 0);
+        moments.series.reserve(call_measurements as usize);
+        let mut batch = Batch::default();
+        let mut done = 0u32;
+        while done < steps {
+            let len = self.steps_per_dispatch.min(steps - done);
+            let measurements = if measure {
+                (done + len) / every - done / every
+            } else {
+                0
+            };
+            let last = done + len == steps;
+            let mut flags = 0;
+            if measure {
+                flags |= FLAG_MEASURE;
+            }
+            if batch.dispatches == 0 {
+                flags |= FLAG_RESET_PARTIALS;
+            }
+            if done == 0 {
+                flags |= FLAG_FIRST_OF_CALL;
+            }
+            if last {
+                flags |= FLAG_LAST_OF_CALL;
+            }
+            let job = Job {
+                walkers: self.spec.walkers,
+                steps: len,
+                step_lo: self.steps_done as u32,
+                step_hi: (self.steps_done >> 32) as u32,
+                call_step: done,
+                flags,
+                groups_x: self.grid.0,
+                groups: self.groups,
+                call_measurements,
+                first_walker: self.spec.first_walker,
+                shift: shift as f32,
+                _pad: 0,
+            };
+            q.write_buffer(&self.buffers.job, 0, bytemuck::bytes_of(&job));
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            self.dispatch(&mut encoder, &self.walk, &self.walk_bind, self.grid);
+            if measurements > 0 {
+                let max_x = self.gpu.limits.max_compute_workgroups_per_dimension;
+                let reduce = Reduce {
+                    count: self.groups,
+                    segments: measurements,
+                    stride_j: self.groups,
+                    stride_i: 1,
+                    out_offset: batch.measurements,
+                    groups_x: measurements.min(max_x),
+                    ..Default::default()
+                };
+                q.write_buffer(&self.buffers.reduce_series, 0, bytemuck::bytes_of(&reduce));
+                self.dispatch(
+                    &mut encoder,
+                    &self.reduce,
+                    &self.series_bind,
+                    grid(measurements, max_x),
+                );
+            }
+            q.submit([encoder.finish()]);
+            self.steps_done += len as u64;
+            done += len;
+            batch.dispatches += 1;
+            batch.steps += len as u64;
+            batch.measurements += measurements;
+            if batch.dispatches == FLUSH_DISPATCHES || last {
+                // The shift applies to the whole call, so `last` marks the walker means.
+                self.flush(&mut moments, &batch, shift, last)?;
+                progress.advance(batch.steps * self.spec.walkers as u64);
+                batch = Batch::default();
+            }
+        }
+        moments.walkers = self.spec.walkers as u64;
+        if measure && moments.samples > 0 {
+            self.shift = Some(moments.energy / moments.samples as f64).filter(|e| e.is_finite());
+        }
+        Ok(moments)
+    }
+
+    fn state(&self) -> Result<WalkerState, Error> {
+        Ok(WalkerState {
+            steps_done: self.steps_done,
+            positions: self.read_positions(self.spec.walkers)?,
+        })
+    }
+
+    fn set_state(&mut self, state: &WalkerState) -> Result<(), Error> {
+        check_state(&self.spec, state)?;
+        let values: Vec<f32> = state.positions.iter().map(|&v| v as f32).collect();
+        self.gpu
+            .queue
+            .write_buffer(&self.buffers.positions, 0, bytemuck::cast_slice(&values));
+        self.steps_done = state.steps_done;
+        self.gpu.wait("uploading walker positions")
+    }
+}

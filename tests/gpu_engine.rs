@@ -1,0 +1,308 @@
+//! The GPU engine (on lavapipe in CI) against exact energies, against the CPU engine, and
+//! under the faults it must survive. f32 on the device: exact cases hold to ~1e-6 relative
+//! (the cancelling terms -g^2/2 + omega^2 x^2/2 of E_L are each rounded to 1e-7 relative).
+
+mod common;
+
+use common::{SAMPLERS, assert_within, biases_only, config, cpu, gpu, measure};
+use rbm_vmc::driver::initial_params;
+use rbm_vmc::engine::{Engine, WalkerState};
+use rbm_vmc::optimize::Optimiser;
+use rbm_vmc::{Estimate, RbmParams};
+use serde_json::{Value, json};
+
+#[test]
+fn non_interacting_ground_state_is_exact_on_the_gpu() {
+    for (particles, dims, hidden) in [(2, 2, 2), (3, 1, 0), (1, 3, 3)] {
+        for form in ["direct", "sqrt"] {
+            for (kind, moves) in SAMPLERS {
+                if kind == "gibbs" && form == "direct" {
+                    continue;
+                }
+                let omega = 0.5;
+                let sigma2 = if form == "direct" {
+                    1.0 / omega
+                } else {
+                    0.5 / omega
+                };
+                let c = config(json!({
+                    "system": {"particles": particles, "dims": dims, "omega": omega,
+                               "interaction": false},
+                    "wavefunction": {"hidden": hidden, "sigma": f64::sqrt(sigma2), "form": form},
+                    "sampler": {"kind": kind, "moves": moves},
+                    "walkers": 100, "seed": 5,
+                    "gpu": {"steps_per_dispatch": 7},
+                }));
+                let Some(mut engine) = gpu(&c) else { return };
+                let m = particles * dims;
+                let b: Vec<f64> = (0..hidden).map(|n| 0.3 * n as f64 - 0.2).collect();
+                let e = measure(&mut engine, &biases_only(m, &b), 20, 60);
+                let exact = m as f64 * omega / 2.0;
+                let label = format!("P{particles} D{dims} N{hidden} {form} {kind}/{moves}");
+                assert!(
+                    (e.energy - exact).abs() < 1e-5 * exact,
+                    "{label}: {}",
+                    e.energy
+                );
+                assert!(e.variance < 1e-9, "{label}: variance {}", e.variance);
+                assert_eq!(e.samples, 100 * 60, "{label}");
+                assert_eq!(e.resets, 0, "{label}");
+            }
+        }
+    }
+}
+
+#[test]
+fn two_electrons_at_zero_parameters_match_the_analytic_energies_on_the_gpu() {
+    let direct = 2.0 + (std::f64::consts::PI / 2.0).sqrt();
+    let sqrt = 2.5 + std::f64::consts::PI.sqrt() / 2.0;
+    for (kind, moves) in SAMPLERS {
+        let (form, exact) = if kind == "gibbs" {
+            ("sqrt", sqrt)
+        } else {
+            ("direct", direct)
+        };
+        let c = config(json!({
+            "wavefunction": {"form": form},
+            "sampler": {"kind": kind, "moves": moves, "step": 2.0, "dt": 0.2},
+            "walkers": 1000, "seed": 23,
+        }));
+        let Some(mut engine) = gpu(&c) else { return };
+        let e = measure(&mut engine, &RbmParams::zeros(4, 2), 200, 1000);
+        let label = format!("{kind}/{moves}");
+        assert_within(&label, e.energy, exact, e.error, 4.0);
+        assert_within(&label, e.energy, exact, e.error_walkers, 4.0);
+    }
+}
+
+/// Both engines draw the same random numbers, so from the same positions they walk the same
+/// chains until an f32 rounding flips a decision: after a few steps nearly every walker
+/// must stand where its CPU twin stands.
+#[test]
+fn gpu_walkers_follow_their_cpu_twins() {
+    for (kind, moves) in SAMPLERS {
+        let form = if kind == "gibbs" { "sqrt" } else { "direct" };
+        let c = config(json!({
+            "system": {"particles": 3, "dims": 2},
+            "wavefunction": {"hidden": 3, "form": form, "init_scale": 0.3},
+            "sampler": {"kind": kind, "moves": moves, "dt": 0.1, "measure_every": 2},
+            "walkers": 300, "seed": 77,
+            "gpu": {"steps_per_dispatch": 5},
+        }));
+        let params = initial_params(&c).unwrap();
+        let Some(mut g) = gpu(&c) else { return };
+        let mut cpu_engine = cpu(&c);
+        let mc = cpu_engine.sample(&params, 20, true, &()).unwrap();
+        let mg = g.sample(&params, 20, true, &()).unwrap();
+        let (sc, sg) = (cpu_engine.state().unwrap(), g.state().unwrap());
+        assert_eq!(sc.steps_done, sg.steps_done);
+        let m = 6;
+        let same = sc
+            .positions
+            .chunks(m)
+            .zip(sg.positions.chunks(m))
+            .filter(|(a, b)| a.iter().zip(*b).all(|(u, v)| (u - v).abs() < 1e-3))
+            .count();
+        assert!(
+            same >= 290,
+            "{kind}/{moves}: only {same} of 300 walkers agree"
+        );
+        // The sums then agree closely too (a few walkers may have parted).
+        let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(1.0);
+        assert!(rel(mc.energy, mg.energy) < 0.05, "{kind}/{moves}");
+        assert!(rel(mc.accepted, mg.accepted) < 0.05, "{kind}/{moves}");
+        assert_eq!(mc.samples, mg.samples);
+        assert_eq!(mc.series.len(), mg.series.len());
+        assert_eq!(mc.attempted, mg.attempted);
+    }
+}
+
+/// Mean and standard error of the energy and of every gradient component over `blocks`
+/// consecutive sample calls (blocks much longer than the correlation time).
+fn blocked(
+    engine: &mut dyn Engine,
+    params: &RbmParams,
+    blocks: usize,
+    steps: u32,
+) -> (Vec<f64>, Vec<f64>) {
+    engine.sample(params, 200, false, &()).unwrap();
+    let runs: Vec<Vec<f64>> = (0..blocks)
+        .map(|_| {
+            let e = Estimate::from_moments(&engine.sample(params, steps, true, &()).unwrap());
+            std::iter::once(e.energy).chain(e.gradient).collect()
+        })
+        .collect();
+    let n = blocks as f64;
+    let mean: Vec<f64> = (0..runs[0].len())
+        .map(|i| runs.iter().map(|r| r[i]).sum::<f64>() / n)
+        .collect();
+    let err = (0..runs[0].len())
+        .map(|i| {
+            let var = runs.iter().map(|r| (r[i] - mean[i]).powi(2)).sum::<f64>() / (n - 1.0);
+            (var / n).sqrt()
+        })
+        .collect();
+    (mean, err)
+}
+
+#[test]
+fn cpu_and_gpu_agree_on_energy_and_gradient() {
+    let cases: [(Value, &str); 5] = [
+        (
+            json!({"system": {"particles": 2, "dims": 2}, "wavefunction": {"hidden": 2}}),
+            "metropolis",
+        ),
+        (
+            json!({"system": {"particles": 2, "dims": 3}, "wavefunction": {"hidden": 3}}),
+            "importance",
+        ),
+        (
+            json!({"system": {"particles": 3, "dims": 1, "interaction": false},
+                "wavefunction": {"hidden": 4}}),
+            "importance",
+        ),
+        (
+            json!({"system": {"particles": 2, "dims": 2},
+                "wavefunction": {"hidden": 2, "form": "sqrt", "sigma": 0.8}}),
+            "gibbs",
+        ),
+        (
+            json!({"system": {"particles": 1, "dims": 2, "interaction": false},
+                "wavefunction": {"hidden": 1}}),
+            "metropolis",
+        ),
+    ];
+    for (i, (mut value, kind)) in cases.into_iter().enumerate() {
+        let moves = if i % 2 == 1 && kind != "gibbs" {
+            "single"
+        } else {
+            "all"
+        };
+        value["sampler"] = json!({"kind": kind, "moves": moves});
+        value["walkers"] = json!(200);
+        value["wavefunction"]["init_scale"] = json!(0.4);
+        value["seed"] = json!(1000 + i);
+        let c = config(value.clone());
+        let params = initial_params(&c).unwrap();
+        let Some(mut g) = gpu(&c) else { return };
+        // Different seeds: independent chains.
+        value["seed"] = json!(2000 + i);
+        let mut cpu_engine = cpu(&config(value));
+        let (mc, ec) = blocked(&mut cpu_engine, &params, 8, 400);
+        let (mg, eg) = blocked(&mut g, &params, 8, 400);
+        for j in 0..mc.len() {
+            let combined = (ec[j].powi(2) + eg[j].powi(2)).sqrt();
+            // 5 sigma with 8 blocks each: the error of the error is ~25%.
+            let what = if j == 0 {
+                "energy".to_string()
+            } else {
+                format!("gradient[{}]", j - 1)
+            };
+            assert!(
+                (mc[j] - mg[j]).abs() <= 5.0 * combined + 1e-6,
+                "case {i} ({kind}) {what}: cpu {} vs gpu {} (combined error {combined:.2e})",
+                mc[j],
+                mg[j]
+            );
+        }
+    }
+}
+
+#[test]
+fn optimisation_on_the_gpu_reaches_the_rbm_energy() {
+    let c = config(json!({
+        "walkers": 512, "steps_per_iteration": 400, "seed": 41,
+        "optimiser": {"iterations": 80},
+    }));
+    let Some(mut engine) = gpu(&c) else { return };
+    let mut params = initial_params(&c).unwrap();
+    engine.sample(&params, 300, false, &()).unwrap();
+    let mut opt = Optimiser::new(&c.optimiser, params.theta().len());
+    for _ in 0..c.optimiser.iterations {
+        let e = Estimate::from_moments(&engine.sample(&params, 400, true, &()).unwrap());
+        opt.step(params.theta_mut(), &e.gradient);
+    }
+    let e = measure(&mut engine, &params, 0, 4000);
+    assert!(e.energy < 3.09, "{} +- {}", e.energy, e.error);
+    assert!(
+        e.energy > 3.0 - 4.0 * e.error,
+        "{} +- {} below 3.0",
+        e.energy,
+        e.error
+    );
+}
+
+/// A non-finite walker is detected, reset and counted, on both engines.
+#[test]
+fn non_finite_walkers_are_reset_and_counted() {
+    let c = config(json!({"walkers": 70, "seed": 9}));
+    let params = initial_params(&c).unwrap();
+    let mut engines: Vec<Box<dyn Engine>> = vec![Box::new(cpu(&c))];
+    if let Some(g) = gpu(&c) {
+        engines.push(Box::new(g));
+    }
+    for engine in engines.iter_mut() {
+        let mut state: WalkerState = engine.state().unwrap();
+        state.positions[3 * 4 + 1] = f64::NAN;
+        state.positions[65 * 4] = f64::INFINITY;
+        engine.set_state(&state).unwrap();
+        let e = Estimate::from_moments(&engine.sample(&params, 50, true, &()).unwrap());
+        assert_eq!(e.resets, 2, "{}", engine.describe());
+        assert!(
+            e.energy.is_finite() && (3.0..3.6).contains(&e.energy),
+            "{}",
+            e.energy
+        );
+        let after = engine.state().unwrap();
+        assert!(after.positions.iter().all(|v| v.is_finite()));
+    }
+}
+
+/// A walker count not a multiple of the workgroup and more than 65,535 workgroups: the 2-D
+/// grid must reach every walker.
+#[test]
+fn more_than_65535_workgroups_reach_every_walker() {
+    let walkers = 65_535 * 64 + 130;
+    let c = config(json!({
+        "system": {"interaction": false},
+        "sampler": {"kind": "metropolis", "step": 1.0},
+        "walkers": walkers, "seed": 3,
+    }));
+    let Some(mut g) = gpu(&c) else { return };
+    let before = g.state().unwrap();
+    let e = Estimate::from_moments(&g.sample(&RbmParams::zeros(4, 2), 4, true, &()).unwrap());
+    assert_eq!(e.samples, 4 * walkers as u64);
+    let after = g.state().unwrap();
+    let m = 4;
+    // Every walker of the last (partial) rows made its four steps: with acceptance ~0.7 a
+    // walker stays put with probability 0.3^4 < 1%.
+    let tail = (walkers as usize - 5000) * m..walkers as usize * m;
+    let moved = before.positions[tail.clone()]
+        .chunks(m)
+        .zip(after.positions[tail].chunks(m))
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(moved > 4900, "only {moved} of the last 5000 walkers moved");
+    assert!((e.acceptance - 0.7).abs() < 0.1, "{}", e.acceptance);
+}
+
+/// Mesa's llvmpipe stops a loop after 65,535 iterations without an error; the kernel counts
+/// its steps and the engine must refuse the result.
+#[test]
+fn a_loop_cut_short_by_the_driver_is_an_error() {
+    let c = config(json!({
+        "walkers": 64, "seed": 1,
+        "sampler": {"kind": "metropolis"},
+        "gpu": {"steps_per_dispatch": 65_536},
+    }));
+    let Some(mut g) = gpu(&c) else { return };
+    let result = g.sample(&RbmParams::zeros(4, 2), 70_000, false, &());
+    if g.adapter().name.contains("llvmpipe") {
+        let err = result
+            .expect_err("llvmpipe caps loops at 65535 iterations")
+            .to_string();
+        assert!(err.contains("cut the Monte Carlo loop short"), "{err}");
+    } else {
+        result.expect("drivers without a loop cap make every step");
+    }
+}
