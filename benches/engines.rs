@@ -5,7 +5,8 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rbm_vmc::config::Config;
 use rbm_vmc::driver::initial_params;
-use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec};
+use rbm_vmc::engine::gpu::choose;
+use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, GpuEngine};
 
 const WALKERS: u32 = 4096;
 const STEPS: u32 = 64;
@@ -38,5 +39,28 @@ fn cpu_engine(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cpu_engine);
+/// One `sample` call: the dispatches, the on-device reduction and the readback, on the
+/// adapter `auto` would take (or lavapipe when that is all there is).
+fn gpu_engine(c: &mut Criterion) {
+    let Some(adapter) = choose(None, true) else {
+        eprintln!("no GPU adapter: skipping the GPU benchmark");
+        return;
+    };
+    let mut group = c.benchmark_group(format!("gpu/{}", adapter.get_info().name));
+    group.sample_size(20);
+    for walkers in [WALKERS, 1 << 16] {
+        group.throughput(Throughput::Elements(walkers as u64 * STEPS as u64));
+        let mut config = config(1);
+        config.walkers = walkers;
+        let params = initial_params(&config).unwrap();
+        let mut engine = GpuEngine::new(EngineSpec::from_config(&config), &adapter, None).unwrap();
+        engine.sample(&params, 100, false, &()).unwrap();
+        group.bench_function(format!("walkers={walkers}"), |b| {
+            b.iter(|| engine.sample(&params, STEPS, true, &()).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cpu_engine, gpu_engine);
 criterion_main!(benches);

@@ -23,6 +23,8 @@ enum Command {
     Run(RunArgs),
     /// Measure the energy at fixed parameters, without optimising.
     Sample(SampleArgs),
+    /// List the GPU adapters (name, backend, type, driver, limits) and the one `auto` takes.
+    Devices,
 }
 
 #[derive(Args, Debug)]
@@ -42,6 +44,10 @@ struct ConfigArgs {
     /// CPU engine worker threads (0: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+
+    /// GPU adapter to use: the first whose name contains NAME (see `rbm-vmc devices`).
+    #[arg(long, value_name = "NAME")]
+    adapter: Option<String>,
 
     /// Output directory (default: runs/<UTC timestamp>).
     #[arg(long, value_name = "DIR")]
@@ -89,6 +95,12 @@ impl ConfigArgs {
         if let Some(threads) = self.threads {
             overrides.push(format!("threads={threads}"));
         }
+        if let Some(adapter) = &self.adapter {
+            overrides.push(format!(
+                "gpu.adapter={}",
+                serde_json::Value::from(adapter.as_str())
+            ));
+        }
         Config::load(self.config.as_deref(), &overrides)
     }
 }
@@ -129,6 +141,10 @@ fn execute(cli: Cli) -> Result<(), Error> {
                 &Console::new(c.quiet),
             )
             .map(|_| ())
+        }
+        Command::Devices => {
+            print!("{}", rbm_vmc::engine::gpu::devices_report());
+            Ok(())
         }
     }
 }

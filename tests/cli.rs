@@ -192,3 +192,82 @@ fn help_explains_every_option() {
     let o = run(&["sample", "--help"]);
     assert!(text(&o.stdout).contains("--params"));
 }
+
+fn gpu_required() -> bool {
+    std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
+#[test]
+fn gpu_engine_runs_from_the_command_line_or_says_why_not() {
+    let dir = scratch("gpu");
+    let out = dir.join("out");
+    let mut args = vec!["run", "--out", out.to_str().unwrap()];
+    args.extend(&TINY[..10]);
+    args.extend(["--engine", "gpu"]);
+    let o = run(&args);
+    let stderr = text(&o.stderr);
+    if o.status.code() == Some(2) && stderr.contains("no GPU adapter found") && !gpu_required() {
+        eprintln!("skipped: no GPU adapter");
+        return;
+    }
+    assert!(o.status.success(), "{stderr}");
+    let result = read_json(&out.join("result.json"));
+    assert!(
+        result["engine"].as_str().unwrap().starts_with("gpu: "),
+        "{result}"
+    );
+    let energy = result["energy"].as_f64().unwrap();
+    assert!(energy > 3.0 && energy < 3.5, "{energy}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn engine_choice_errors_say_what_to_do() {
+    // No adapter of this name: exit 2, pointing at `devices`.
+    let mut args = vec!["run", "--engine", "gpu", "--adapter", "no-such-adapter-xyz"];
+    args.extend(&TINY[..10]);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("rbm-vmc devices"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // No backend with adapters (Metal does not exist on Linux): `gpu` is an error that says
+    // how to get one, `auto` falls back to the CPU engine and says so.
+    if cfg!(target_os = "linux") {
+        let without_adapters = |extra: &[&str]| {
+            let mut args = vec!["run"];
+            args.extend(extra);
+            args.extend(&TINY[..10]);
+            bin()
+                .args(&args)
+                .env("WGPU_BACKEND", "metal")
+                .output()
+                .unwrap()
+        };
+        let o = without_adapters(&["--engine", "gpu"]);
+        assert_eq!(o.status.code(), Some(2));
+        let stderr = text(&o.stderr);
+        assert!(
+            stderr.contains("mesa-vulkan-drivers") && stderr.contains("--engine cpu"),
+            "{stderr}"
+        );
+
+        let dir = scratch("auto");
+        let out = dir.join("out");
+        let o = without_adapters(&["--engine", "auto", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let stdout = text(&o.stdout);
+        assert!(
+            stdout.contains("engine: cpu") && stdout.contains("auto: no GPU"),
+            "{stdout}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    let o = run(&["devices"]);
+    assert!(o.status.success());
+    assert!(text(&o.stdout).contains("--engine auto runs on"));
+}

@@ -124,6 +124,32 @@ pub trait Engine {
     fn set_state(&mut self, state: &WalkerState) -> Result<(), Error>;
 }
 
+/// Refuses work whose host memory (`bytes`) exceeds what the machine has available, before
+/// allocating it (an allocation failure would abort the process).
+pub(crate) fn check_host_memory(bytes: u64, what: &str) -> Result<(), Error> {
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    if bytes > available {
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        return Err(Error::input(format!(
+            "{what} need {:.1} GiB of memory, but this machine has {:.1} GiB available; use \
+             fewer walkers",
+            gib(bytes),
+            gib(available)
+        )));
+    }
+    Ok(())
+}
+
+/// MemAvailable from /proc/meminfo (Linux); `None` elsewhere.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Checks that a state fits this engine's walkers and coordinates.
 pub(crate) fn check_state(spec: &EngineSpec, state: &WalkerState) -> Result<(), Error> {
     let expected = spec.walkers as usize * spec.coordinates();
@@ -170,7 +196,13 @@ pub fn build_engine(
             Ok(Box::new(engine))
         }
         EngineChoice::Auto => match gpu::choose(adapter_name, false) {
-            None => cpu(" (auto: no GPU adapter found)".into()),
+            None => cpu(match gpu::choose(adapter_name, true) {
+                Some(soft) => format!(
+                    " (auto: no GPU; {} is a CPU implementation, used only with --engine gpu)",
+                    soft.get_info().name
+                ),
+                None => " (auto: no GPU adapter found)".into(),
+            }),
             Some(adapter) => match GpuEngine::new(spec.clone(), &adapter, steps) {
                 Ok(engine) => {
                     console.line(&format!("engine: {} (auto)", engine.describe()));

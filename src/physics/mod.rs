@@ -27,7 +27,8 @@ impl Rbm {
         let (mut q, mut s) = (vec![0.0; n], vec![0.0; n]);
         self.hidden_fields(params, x, &mut q);
         self.ln_psi(params, x, &q, &mut s);
-        self.local_energy(system, params, x, &s)
+        let mut o = vec![0.0; params.theta().len()];
+        self.local_energy(system, params, x, &s, &mut o)
     }
 }
 
@@ -97,7 +98,7 @@ mod tests {
             let s = sigmoids_at(&c, &c.x);
             let (mut g, mut l) = (vec![0.0; m], vec![0.0; m]);
             c.rbm.gradient(&c.params, &c.x, &s, &mut g);
-            c.rbm.laplacian_diagonal(&c.params, &s, &mut l);
+            c.rbm.laplacian_diagonal(&c.params, &c.x, &s, &mut l);
             let f = |y: &[f64]| ln_psi(&c, &c.params, y);
             for i in 0..m {
                 let h = 1e-5;
@@ -116,7 +117,7 @@ mod tests {
         for c in cases() {
             let s = sigmoids_at(&c, &c.x);
             let mut o = vec![0.0; c.params.theta().len()];
-            c.rbm.log_derivatives(&c.params, &c.x, &s, &mut o);
+            c.rbm.local_energy(&c.sys, &c.params, &c.x, &s, &mut o);
             for (i, &oi) in o.iter().enumerate() {
                 let h = 1e-5;
                 let at = |d: f64| {
@@ -136,7 +137,8 @@ mod tests {
     fn local_energy_matches_laplacian_of_psi_by_finite_differences() {
         for c in cases() {
             let s = sigmoids_at(&c, &c.x);
-            let el = c.rbm.local_energy(&c.sys, &c.params, &c.x, &s);
+            let mut o = vec![0.0; c.params.theta().len()];
+            let el = c.rbm.local_energy(&c.sys, &c.params, &c.x, &s, &mut o);
             // -1/2 (nabla^2 psi)/psi + V, with psi itself differenced (independent of the
             // ln psi algebra); psi scaled by its value at x to stay near 1.
             let ln0 = ln_psi(&c, &c.params, &c.x);
@@ -169,7 +171,7 @@ mod tests {
             [0.1, -2.0, 0.3, 0.0, 1.5, 0.7],
             [3.0, 1.0, -1.0, 2.0, 0.0, 0.2],
         ] {
-            let el = rbm.local_energy(&sys, &params, &x, &[0.5, 0.5]);
+            let el = rbm.local_energy(&sys, &params, &x, &[0.5, 0.5], &mut [0.0; 20]);
             assert!((el - sys.non_interacting_energy()).abs() < 1e-12);
         }
     }

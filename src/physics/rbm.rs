@@ -158,68 +158,60 @@ impl Rbm {
 
     /// d ln psi / dx_m = f [ -(x_m - a_m) + sum_n w_mn S(Q_n) ] / sigma^2.
     pub fn gradient(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
-        let scale = self.form.factor() * self.inv_sigma2();
         for (m, g) in out.iter_mut().enumerate() {
-            *g = scale * (dot(p.w_row(m), s) - (x[m] - p.a()[m]));
+            *g = self.coordinate_terms(p, m, x[m], s).0;
         }
     }
 
     /// d^2 ln psi / dx_m^2 = f [ -1/sigma^2 + sum_n w_mn^2 S(Q_n)(1 - S(Q_n)) / sigma^4 ].
-    pub fn laplacian_diagonal(&self, p: &RbmParams, s: &[f64], out: &mut [f64]) {
-        let inv = self.inv_sigma2();
+    pub fn laplacian_diagonal(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
         for (m, l) in out.iter_mut().enumerate() {
-            let curvature: f64 = p
-                .w_row(m)
-                .iter()
-                .zip(s)
-                .map(|(w, sn)| w * w * sn * (1.0 - sn))
-                .sum();
-            *l = self.form.factor() * (curvature * inv * inv - inv);
+            *l = self.coordinate_terms(p, m, x[m], s).1;
         }
     }
 
-    /// Local energy E_L = -1/2 sum_m (d2 ln psi + (d ln psi)^2) + V(x), in one pass over
-    /// the weights with the sigmoids `s` of x.
-    pub fn local_energy(&self, sys: &System, p: &RbmParams, x: &[f64], s: &[f64]) -> f64 {
+    /// (d ln psi / dx_m, d^2 ln psi / dx_m^2) from the sigmoids: one pass over row m of w.
+    #[inline]
+    fn coordinate_terms(&self, p: &RbmParams, m: usize, xm: f64, s: &[f64]) -> (f64, f64) {
+        let (f, inv) = (self.form.factor(), self.inv_sigma2());
+        let mut drift = p.a()[m] - xm;
+        let mut curvature = 0.0;
+        for (&w, &sn) in p.w_row(m).iter().zip(s) {
+            drift += w * sn;
+            curvature += w * w * sn * (1.0 - sn);
+        }
+        (f * drift * inv, f * (curvature * inv * inv - inv))
+    }
+
+    /// Local energy E_L = -1/2 sum_m (d2 ln psi + (d ln psi)^2) + V(x) and, into `o`, the
+    /// parameter log-derivatives O_i = d ln psi / d theta_i in theta order (a, b, w), in one
+    /// pass over the weights with the sigmoids `s` of x.
+    pub fn local_energy(
+        &self,
+        sys: &System,
+        p: &RbmParams,
+        x: &[f64],
+        s: &[f64],
+        o: &mut [f64],
+    ) -> f64 {
         let f = self.form.factor();
         let inv = self.inv_sigma2();
+        let n_len = p.hidden();
+        let (oa, rest) = o.split_at_mut(p.visible());
+        let (ob, ow) = rest.split_at_mut(n_len);
+        for (o, &sn) in ob.iter_mut().zip(s) {
+            *o = f * sn;
+        }
         let mut kinetic = 0.0;
-        for (m, (&xm, &am)) in x.iter().zip(p.a()).enumerate() {
-            let mut drift = am - xm;
-            let mut curvature = 0.0;
-            for (&w, &sn) in p.w_row(m).iter().zip(s) {
-                drift += w * sn;
-                curvature += w * w * sn * (1.0 - sn);
+        for (m, ((&xm, &am), oa)) in x.iter().zip(p.a()).zip(oa.iter_mut()).enumerate() {
+            *oa = f * inv * (xm - am);
+            let xs = f * inv * xm;
+            for (o, &sn) in ow[m * n_len..(m + 1) * n_len].iter_mut().zip(s) {
+                *o = xs * sn;
             }
-            let g = f * drift * inv;
-            let lap = f * (curvature * inv * inv - inv);
+            let (g, lap) = self.coordinate_terms(p, m, xm, s);
             kinetic -= 0.5 * (lap + g * g);
         }
         kinetic + sys.potential(x)
     }
-
-    /// Parameter log-derivatives O_i = d ln psi / d theta_i, in theta order (a, b, w).
-    pub fn log_derivatives(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
-        let f = self.form.factor();
-        let scale = f * self.inv_sigma2();
-        let (m_len, n_len) = (p.visible(), p.hidden());
-        let (oa, rest) = out.split_at_mut(m_len);
-        let (ob, ow) = rest.split_at_mut(n_len);
-        for ((o, &xm), &am) in oa.iter_mut().zip(x).zip(p.a()) {
-            *o = scale * (xm - am);
-        }
-        for (o, &sn) in ob.iter_mut().zip(s) {
-            *o = f * sn;
-        }
-        for (m, &xm) in x.iter().enumerate() {
-            let xs = scale * xm;
-            for (o, &sn) in ow[m * n_len..(m + 1) * n_len].iter_mut().zip(s) {
-                *o = xs * sn;
-            }
-        }
-    }
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

@@ -5,6 +5,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::Progress;
 
+/// Writes a line to stdout; a closed stdout (e.g. piped into `head`) is not an error.
+fn print_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Console {
     quiet: bool,
@@ -18,7 +24,7 @@ impl Console {
     /// Prints a line on stdout, above any progress bar.
     pub fn line(&self, text: &str) {
         if !self.quiet {
-            println!("{text}");
+            print_line(text);
         }
     }
 
@@ -64,7 +70,7 @@ impl Bar {
 
     pub fn line(&self, text: &str) {
         if !self.quiet {
-            self.bar.suspend(|| println!("{text}"));
+            self.bar.suspend(|| print_line(text));
         }
     }
 

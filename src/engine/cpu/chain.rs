@@ -219,8 +219,13 @@ impl<'a> Chain<'a> {
     /// Local energy at the current position; fills `self.o` with the O_i.
     pub fn measure(&mut self) -> f64 {
         let rbm = &self.spec.rbm;
-        rbm.log_derivatives(self.params, &self.x, &self.s, &mut self.o);
-        rbm.local_energy(&self.spec.system, self.params, &self.x, &self.s)
+        rbm.local_energy(
+            &self.spec.system,
+            self.params,
+            &self.x,
+            &self.s,
+            &mut self.o,
+        )
     }
 }
 

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use self::chain::Chain;
 pub(crate) use self::chain::initial_position;
-use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_state};
+use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_host_memory, check_state};
 use crate::error::Error;
 use crate::physics::RbmParams;
 
@@ -31,6 +31,9 @@ impl CpuEngine {
     /// Builds the engine with `threads` worker threads (0: one per core) and places every
     /// walker at its initial position.
     pub fn new(spec: EngineSpec, threads: usize) -> Result<Self, Error> {
+        let walkers = spec.walkers as u64;
+        let bytes = walkers * (spec.coordinates() as u64 + 1) * 8;
+        check_host_memory(bytes, &format!("{walkers} walkers on the CPU engine"))?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()

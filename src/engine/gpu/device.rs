@@ -157,3 +157,37 @@ impl Gpu {
         self.check(doing)
     }
 }
+
+/// The text of `rbm-vmc devices`: every adapter, best first, and what `auto` would pick.
+pub fn devices_report() -> String {
+    let list: Vec<AdapterSummary> = adapters().iter().map(AdapterSummary::of).collect();
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let mut out = String::new();
+    if list.is_empty() {
+        out.push_str(&format!("no adapters found: {NO_ADAPTER_HELP}\n"));
+    }
+    let auto = list.iter().position(|a| a.is_gpu);
+    for (i, a) in list.iter().enumerate() {
+        let note = if Some(i) == auto {
+            "   <- auto"
+        } else if !a.is_gpu {
+            "   (CPU implementation: used only with --engine gpu)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{}. {}\n   driver: {} {}; max buffer {:.1} GiB, max storage binding {:.1} GiB{note}\n",
+            i + 1,
+            a.label(),
+            a.driver,
+            a.driver_info,
+            gib(a.max_buffer_size),
+            gib(a.max_storage_binding),
+        ));
+    }
+    out.push_str(match auto {
+        Some(_) => "--engine auto runs on the adapter marked above.\n",
+        None => "--engine auto runs on the CPU engine: there is no GPU adapter.\n",
+    });
+    out
+}

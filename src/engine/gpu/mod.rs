@@ -7,7 +7,7 @@ mod device;
 pub mod layout;
 pub mod shader;
 
-pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose};
+pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose, devices_report};
 
 use wgpu::util::DeviceExt;
 
@@ -16,7 +16,7 @@ use self::layout::{
     reduced_components,
 };
 use self::shader::WORKGROUP;
-use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_state};
+use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_host_memory, check_state};
 use crate::config::{Moves, SamplerKind};
 use crate::engine::cpu::initial_position;
 use crate::error::Error;
@@ -126,6 +126,10 @@ impl GpuEngine {
             }
         }
 
+        check_host_memory(
+            walkers * m * 12,
+            &format!("the initial positions of {walkers} walkers"),
+        )?;
         let device = &gpu.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let storage = |label: &str, bytes: u64, extra: wgpu::BufferUsages| {

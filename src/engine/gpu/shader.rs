@@ -74,3 +74,163 @@ fn header(spec: &EngineSpec) -> String {
     ];
     lines.join("\n") + "\n"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::gpu::layout::{Job, Reduce};
+
+    fn spec(overrides: &[&str]) -> EngineSpec {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        EngineSpec::from_config(&Config::load(None, &overrides).unwrap())
+    }
+
+    fn validate(source: &str, label: &str) -> naga::Module {
+        let module = naga::front::wgsl::parse_str(source)
+            .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(source)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::default(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(source)));
+        module
+    }
+
+    /// Every sampler, move mode and form, with awkward sizes (N = 0, D = 1 and 3, P = 1),
+    /// parses and validates: shader bugs show up without a GPU.
+    #[test]
+    fn every_shader_variant_validates() {
+        let shapes = [
+            [
+                "system.particles=2",
+                "system.dims=2",
+                "wavefunction.hidden=2",
+            ],
+            [
+                "system.particles=1",
+                "system.dims=3",
+                "wavefunction.hidden=0",
+            ],
+            [
+                "system.particles=5",
+                "system.dims=1",
+                "wavefunction.hidden=7",
+            ],
+        ];
+        let samplers = [
+            [
+                "sampler.kind=metropolis",
+                "sampler.moves=all",
+                "wavefunction.form=direct",
+            ],
+            [
+                "sampler.kind=metropolis",
+                "sampler.moves=single",
+                "wavefunction.form=sqrt",
+            ],
+            [
+                "sampler.kind=importance",
+                "sampler.moves=all",
+                "wavefunction.form=direct",
+            ],
+            [
+                "sampler.kind=importance",
+                "sampler.moves=single",
+                "wavefunction.form=direct",
+            ],
+            [
+                "sampler.kind=gibbs",
+                "sampler.moves=all",
+                "wavefunction.form=sqrt",
+            ],
+        ];
+        for shape in &shapes {
+            for sampler in &samplers {
+                let mut overrides: Vec<&str> = shape.iter().chain(sampler).copied().collect();
+                overrides.push("system.interaction=false");
+                let label = overrides.join(" ");
+                validate(&walk_source(&spec(&overrides)), &label);
+            }
+        }
+        validate(REDUCE, "reduce");
+    }
+
+    fn members(module: &naga::Module, name: &str) -> (u32, Vec<(String, u32)>) {
+        let ty = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no struct {name}"))
+            .1;
+        match &ty.inner {
+            naga::TypeInner::Struct { members, span } => (
+                *span,
+                members
+                    .iter()
+                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+                    .collect(),
+            ),
+            other => panic!("{name} is not a struct: {other:?}"),
+        }
+    }
+
+    /// The Rust mirrors have the WGSL structs' size, field names and offsets.
+    #[test]
+    fn host_structs_match_the_shader_layouts() {
+        let walk = validate(&walk_source(&spec(&[])), "walk");
+        let (size, fields) = members(&walk, "Job");
+        assert_eq!(size as usize, std::mem::size_of::<Job>());
+        let expected = [
+            ("walkers", std::mem::offset_of!(Job, walkers)),
+            ("steps", std::mem::offset_of!(Job, steps)),
+            ("step_lo", std::mem::offset_of!(Job, step_lo)),
+            ("step_hi", std::mem::offset_of!(Job, step_hi)),
+            ("call_step", std::mem::offset_of!(Job, call_step)),
+            ("flags", std::mem::offset_of!(Job, flags)),
+            ("groups_x", std::mem::offset_of!(Job, groups_x)),
+            ("groups", std::mem::offset_of!(Job, groups)),
+            (
+                "call_measurements",
+                std::mem::offset_of!(Job, call_measurements),
+            ),
+            ("first_walker", std::mem::offset_of!(Job, first_walker)),
+            ("shift", std::mem::offset_of!(Job, shift)),
+            ("_pad", std::mem::offset_of!(Job, _pad)),
+        ];
+        let expected: Vec<(String, u32)> = expected
+            .iter()
+            .map(|(n, o)| (n.to_string(), *o as u32))
+            .collect();
+        assert_eq!(fields, expected);
+
+        let reduce = validate(REDUCE, "reduce");
+        let (size, fields) = members(&reduce, "Reduce");
+        assert_eq!(size as usize, std::mem::size_of::<Reduce>());
+        let expected = [
+            ("count", std::mem::offset_of!(Reduce, count)),
+            ("segments", std::mem::offset_of!(Reduce, segments)),
+            ("stride_j", std::mem::offset_of!(Reduce, stride_j)),
+            ("stride_i", std::mem::offset_of!(Reduce, stride_i)),
+            ("out_offset", std::mem::offset_of!(Reduce, out_offset)),
+            ("groups_x", std::mem::offset_of!(Reduce, groups_x)),
+            ("_pad0", std::mem::offset_of!(Reduce, _pad0)),
+            ("_pad1", std::mem::offset_of!(Reduce, _pad1)),
+        ];
+        let expected: Vec<(String, u32)> = expected
+            .iter()
+            .map(|(n, o)| (n.to_string(), *o as u32))
+            .collect();
+        assert_eq!(fields, expected);
+    }
+
+    #[test]
+    fn header_carries_the_run_constants() {
+        let source = walk_source(&spec(&["seed=4294967301", "wavefunction.hidden=0"]));
+        assert!(source.contains("const SEED_LO: u32 = 5u;"));
+        assert!(source.contains("const SEED_HI: u32 = 1u;"));
+        assert!(source.contains("const N: u32 = 0u;"));
+        assert!(source.contains("const NA: u32 = 1u;"));
+    }
+}
