@@ -36,19 +36,18 @@ const FLAG_LAST_OF_CALL: u32 = 8u;
 @group(0) @binding(5) var<storage, read_write> series_parts: array<f32>;
 @group(0) @binding(6) var<storage, read_write> counters: array<atomic<u32>>;
 
-// Measured E_L - shift of every walker of the workgroup, SERIES_CHUNK measurements at a
-// time; the row stride of SERIES_CHUNK + 1 keeps both the writes and the column sums free of
-// bank conflicts.
-const SERIES_CHUNK: u32 = 32u;
-const SERIES_STRIDE: u32 = 33u;
-var<workgroup> series_buffer: array<f32, WG * SERIES_STRIDE>;
-var<workgroup> scratch: array<f32, WG>;
+// A row per walker of the workgroup, CHUNK values wide: the measured E_L - shift of up to
+// CHUNK measurements, and at the end CHUNK components of the sums at a time. Thread c then
+// adds up column c. The row stride CHUNK + 1 keeps both the row writes and the column sums
+// free of bank conflicts.
+const CHUNK: u32 = 32u;
+const STRIDE: u32 = 33u;
+var<workgroup> rows: array<f32, WG * STRIDE>;
 
-// Per-walker sums over this dispatch's measurements.
-var<private> acc_e: f32;
-var<private> acc_e2: f32;
-var<private> acc_o: array<f32, K>;
-var<private> acc_eo: array<f32, K>;
+// Per-walker sums of this dispatch, in the order of `partials` (Rust:
+// layout::reduced_components): 0 E - shift, 1 its square, 2 accepted moves, 3 walker mean,
+// 4 its square, 5.. the O_i, 5 + K.. the (E - shift) O_i.
+var<private> sums: array<f32, R>;
 
 // 64-bit step index (low, high) of step k of this dispatch: steps_done + k + 1.
 fn step_index(k: u32) -> vec2<u32> {
@@ -80,63 +79,64 @@ fn reset(walker: u32, step: vec2<u32>) {
 
 // Adds one measurement d = E_L - shift and the O_i (Rust twin: `Rbm::log_derivatives`).
 fn accumulate(d: f32) {
-    acc_e += d;
-    acc_e2 += d * d;
+    sums[0] += d;
+    sums[1] += d * d;
     for (var m = 0u; m < M; m++) {
-        let o = F * INV_S2 * (x[m] - a_(m));
-        acc_o[m] += o;
-        acc_eo[m] += d * o;
+        add_derivative(m, F * INV_S2 * (x[m] - a_(m)), d);
     }
     for (var n = 0u; n < N; n++) {
-        let o = F * s[n];
-        acc_o[M + n] += o;
-        acc_eo[M + n] += d * o;
+        add_derivative(M + n, F * s[n], d);
     }
     for (var m = 0u; m < M; m++) {
         for (var n = 0u; n < N; n++) {
-            let o = F * INV_S2 * x[m] * s[n];
-            let i = M + N + m * N + n;
-            acc_o[i] += o;
-            acc_eo[i] += d * o;
+            add_derivative(M + N + m * N + n, F * INV_S2 * x[m] * s[n], d);
         }
     }
+}
+
+fn add_derivative(i: u32, o: f32, d: f32) {
+    sums[5u + i] += o;
+    sums[5u + K + i] += d * o;
 }
 
 // Sums the buffered measurements over the workgroup: measurement t goes to
 // series_parts[(first + t) * groups + group]. Called in uniform control flow.
 fn flush_series(lid: u32, group: u32, filled: u32, first: u32) {
     workgroupBarrier();
-    if (lid < filled) {
-        var sum = 0.0;
-        for (var k = 0u; k < WG; k++) {
-            sum += series_buffer[k * SERIES_STRIDE + lid];
-        }
-        if (group < job.groups) {
-            series_parts[(first + lid) * job.groups + group] = sum;
-        }
+    if (lid < filled && group < job.groups) {
+        series_parts[(first + lid) * job.groups + group] = column_sum(lid);
     }
     workgroupBarrier();
 }
 
-// Tree sum of `value` over the workgroup, added to (or stored in) partials[group * R + c].
-fn reduce_component(lid: u32, group: u32, c: u32, value: f32) {
-    scratch[lid] = value;
-    for (var width = WG / 2u; width > 0u; width /= 2u) {
+fn column_sum(c: u32) -> f32 {
+    var total = 0.0;
+    for (var k = 0u; k < WG; k++) {
+        total += rows[k * STRIDE + c];
+    }
+    return total;
+}
+
+// Adds the sums over the workgroup to (or, first in a batch, stores them in)
+// partials[group * R ..], CHUNK components at a time. Called in uniform control flow.
+fn reduce_sums(lid: u32, group: u32) {
+    for (var first = 0u; first < R; first += CHUNK) {
+        let count = min(CHUNK, R - first);
         workgroupBarrier();
-        if (lid < width) {
-            scratch[lid] += scratch[lid + width];
+        for (var c = 0u; c < count; c++) {
+            rows[lid * STRIDE + c] = sums[first + c];
+        }
+        workgroupBarrier();
+        if (lid < count && group < job.groups) {
+            let i = group * R + first + lid;
+            let total = column_sum(lid);
+            if ((job.flags & FLAG_RESET_PARTIALS) != 0u) {
+                partials[i] = total;
+            } else {
+                partials[i] += total;
+            }
         }
     }
-    workgroupBarrier();
-    if (lid == 0u && group < job.groups) {
-        let i = group * R + c;
-        if ((job.flags & FLAG_RESET_PARTIALS) != 0u) {
-            partials[i] = scratch[0];
-        } else {
-            partials[i] += scratch[0];
-        }
-    }
-    workgroupBarrier();
 }
 
 @compute @workgroup_size(WG)
@@ -158,7 +158,6 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     refresh();
 
     let measuring = (job.flags & FLAG_MEASURE) != 0u;
-    var accepted = 0.0;
     var resets = 0u;
     var made = 0u;
     var buffered = 0u;
@@ -166,7 +165,7 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var k = 0u; k < job.steps; k++) {
         let step = step_index(k);
         var rng = stream_at(global_walker, step, 0u);
-        accepted += f32(mc_step(&rng));
+        sums[2] += f32(mc_step(&rng));
         if (SINGLE_MOVES && k % 64u == 63u) {
             // Single-particle moves update Q incrementally: stop f32 drift.
             refresh();
@@ -182,9 +181,9 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 d = local_energy() - job.shift;
                 accumulate(d);
             }
-            series_buffer[lid * SERIES_STRIDE + buffered] = d;
+            rows[lid * STRIDE + buffered] = d;
             buffered += 1u;
-            if (buffered == SERIES_CHUNK) {
+            if (buffered == CHUNK) {
                 flush_series(lid, group, buffered, measured);
                 measured += buffered;
                 buffered = 0u;
@@ -195,19 +194,20 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         flush_series(lid, group, buffered, measured);
     }
 
-    var walker_mean = 0.0;
     if (live) {
         for (var m = 0u; m < M; m++) {
             positions[walker * M + m] = x[m];
         }
         if (measuring) {
-            var total = acc_e;
+            var total = sums[0];
             if ((job.flags & FLAG_FIRST_OF_CALL) == 0u) {
                 total += walker_energy[walker];
             }
             walker_energy[walker] = total;
             if ((job.flags & FLAG_LAST_OF_CALL) != 0u) {
-                walker_mean = total / f32(job.call_measurements);
+                let walker_mean = total / f32(job.call_measurements);
+                sums[3] = walker_mean;
+                sums[4] = walker_mean * walker_mean;
             }
         }
         if (made != job.steps) {
@@ -217,16 +217,7 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             atomicAdd(&counters[1], resets);
         }
     } else {
-        accepted = 0.0;
+        sums[2] = 0.0;
     }
-
-    reduce_component(lid, group, 0u, acc_e);
-    reduce_component(lid, group, 1u, acc_e2);
-    reduce_component(lid, group, 2u, accepted);
-    reduce_component(lid, group, 3u, walker_mean);
-    reduce_component(lid, group, 4u, walker_mean * walker_mean);
-    for (var i = 0u; i < K; i++) {
-        reduce_component(lid, group, 5u + i, acc_o[i]);
-        reduce_component(lid, group, 5u + K + i, acc_eo[i]);
-    }
+    reduce_sums(lid, group);
 }

@@ -217,14 +217,7 @@ impl Config {
     /// overrides, and validates the result.
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, Error> {
         let mut value = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::input(format!("cannot read config {}: {e}", path.display()))
-                })?;
-                serde_json::from_str(&text).map_err(|e| {
-                    Error::input(format!("config {} is not valid JSON: {e}", path.display()))
-                })?
-            }
+            Some(path) => read_json(path, "config")?,
             None => Value::Object(Default::default()),
         };
         for item in overrides {
@@ -384,20 +377,21 @@ pub fn apply_override(root: &mut Value, item: &str) -> Result<(), Error> {
             "--set `{item}`: expected KEY=VALUE, e.g. system.omega=0.5"
         ))
     })?;
-    let keys: Vec<&str> = path.trim().split('.').collect();
-    if keys.iter().any(|k| k.is_empty()) {
-        return Err(Error::input(format!(
-            "--set `{item}`: the key `{path}` has an empty part"
-        )));
-    }
     let value = serde_json::from_str(raw.trim()).unwrap_or_else(|_| Value::String(raw.into()));
+    set_path(root, path.trim(), value).map_err(|e| Error::input(format!("--set `{item}`: {e}")))
+}
+
+/// Sets the value at a dotted path (`sampler.kind`) in a JSON object, creating objects on
+/// the way; the error says which part of the path is in the way.
+pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let keys: Vec<&str> = path.split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(format!("the key `{path}` has an empty part"));
+    }
     let mut node = root;
     for (i, key) in keys.iter().enumerate() {
         let Value::Object(map) = node else {
-            return Err(Error::input(format!(
-                "--set `{item}`: `{}` is not an object",
-                keys[..i].join(".")
-            )));
+            return Err(format!("`{}` is not an object", keys[..i].join(".")));
         };
         if i + 1 == keys.len() {
             map.insert(key.to_string(), value);
@@ -408,6 +402,26 @@ pub fn apply_override(root: &mut Value, item: &str) -> Result<(), Error> {
             .or_insert_with(|| Value::Object(Default::default()));
     }
     unreachable!("the loop returns at the last key")
+}
+
+/// Merges `overlay` into `base`: objects key by key (recursively), anything else replaced.
+pub fn merge(base: &mut Value, overlay: &Value) {
+    match (base, overlay) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (key, value) in o {
+                merge(b.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// Reads a JSON file, with the path in any error.
+pub fn read_json(path: &Path, what: &str) -> Result<Value, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::input(format!("cannot read {what} {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::input(format!("{what} {} is not valid JSON: {e}", path.display())))
 }
 
 #[cfg(test)]

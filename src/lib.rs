@@ -11,6 +11,7 @@ pub mod physics;
 pub mod report;
 pub mod rng;
 pub mod stats;
+pub mod study;
 
 pub use config::Config;
 pub use engine::{Engine, EngineSpec, Moments};

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use rbm_vmc::config::Config;
 use rbm_vmc::report::{Console, OutputDir};
+use rbm_vmc::study::{self, BenchOptions, Sweep};
 use rbm_vmc::{Error, driver};
 
 /// Variational Monte Carlo with an RBM trial wave function, on the GPU and the CPU.
@@ -25,17 +26,80 @@ enum Command {
     Sample(SampleArgs),
     /// List the GPU adapters (name, backend, type, driver, limits) and the one `auto` takes.
     Devices,
+    /// Measure CPU and GPU throughput over a ladder of walker counts and check that the
+    /// engines agree; writes bench.json, bench.csv and throughput.svg.
+    Bench(BenchArgs),
+    /// Run a grid of configs (a sweep file) one point after another; writes sweep.csv,
+    /// sweep.json, each point's files and plots. `--resume` continues an interrupted sweep.
+    Sweep(SweepArgs),
+}
+
+#[derive(Args, Debug)]
+struct OutputArgs {
+    /// Override a config value: dotted key, JSON value (strings need no quotes), e.g.
+    /// `--set system.omega=0.5 --set sampler.kind=metropolis`. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+
+    /// Output directory (default: runs/<UTC timestamp>).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// Write into an output directory that already holds files.
+    #[arg(long)]
+    force: bool,
+
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// JSON config of the system to benchmark (default: the built-in two-electron dot).
+    config: Option<PathBuf>,
+
+    /// Walker counts: a comma list of numbers and doubling ranges, e.g. `1024,4096` or
+    /// `256..65536` (default 256..4194304). Larger counts are skipped once a point exceeds
+    /// the time budget or the memory of an engine.
+    #[arg(long, value_name = "LIST")]
+    walkers: Option<String>,
+
+    /// Engines: a comma list of `cpu` (all threads), `cpu:THREADS`, `gpu` (the adapter
+    /// `auto` takes, or lavapipe when there is no GPU) and `gpu:ADAPTER` (default
+    /// `cpu:1,cpu,gpu`).
+    #[arg(long, value_name = "LIST")]
+    engines: Option<String>,
+
+    /// Time budget per point in seconds (warm-up and repeats together).
+    #[arg(long, value_name = "S", default_value_t = 2.0)]
+    seconds: f64,
+
+    /// Timed repeats per point (the median is reported with the spread).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    repeats: usize,
+
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+struct SweepArgs {
+    /// Sweep file: a base config, config overrides and a grid over config keys.
+    file: PathBuf,
+
+    /// Continue the sweep in --out DIR, skipping the points it has finished.
+    #[arg(long, requires = "out")]
+    resume: bool,
+
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args, Debug)]
 struct ConfigArgs {
     /// JSON config file; without one the built-in default (two electrons in 2D) runs.
     config: Option<PathBuf>,
-
-    /// Override a config value: dotted key, JSON value (strings need no quotes), e.g.
-    /// `--set system.omega=0.5 --set sampler.kind=metropolis`. Repeatable.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
 
     /// Which engine runs the walkers: `auto` takes a GPU when there is one, else the CPU.
     #[arg(long, value_enum, value_name = "ENGINE")]
@@ -49,17 +113,8 @@ struct ConfigArgs {
     #[arg(long, value_name = "NAME")]
     adapter: Option<String>,
 
-    /// Output directory (default: runs/<UTC timestamp>).
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-
-    /// Write into an output directory that already holds files.
-    #[arg(long)]
-    force: bool,
-
-    /// Print nothing but errors.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args, Debug)]
@@ -87,7 +142,7 @@ enum EngineArg {
 
 impl ConfigArgs {
     fn load(&self) -> Result<Config, Error> {
-        let mut overrides = self.set.clone();
+        let mut overrides = self.output.set.clone();
         if let Some(engine) = self.engine {
             let name = format!("{engine:?}").to_lowercase();
             overrides.push(format!("engine={name}"));
@@ -127,18 +182,20 @@ fn execute(cli: Cli) -> Result<(), Error> {
         Command::Run(args) => {
             let c = &args.common;
             let config = c.load()?;
-            let out = OutputDir::create(c.out.as_deref(), c.force)?;
-            driver::run(&config, &out, &Console::new(c.quiet)).map(|_| ())
+            let o = &c.output;
+            let out = OutputDir::create(o.out.as_deref(), o.force)?;
+            driver::run(&config, &out, &Console::new(o.quiet)).map(|_| ())
         }
         Command::Sample(args) => {
             let c = &args.common;
             let config = c.load()?;
-            let out = OutputDir::create(c.out.as_deref(), c.force)?;
+            let o = &c.output;
+            let out = OutputDir::create(o.out.as_deref(), o.force)?;
             driver::sample(
                 &config,
                 args.params.as_deref(),
                 &out,
-                &Console::new(c.quiet),
+                &Console::new(o.quiet),
             )
             .map(|_| ())
         }
@@ -146,5 +203,110 @@ fn execute(cli: Cli) -> Result<(), Error> {
             print!("{}", rbm_vmc::engine::gpu::devices_report());
             Ok(())
         }
+        Command::Bench(args) => {
+            let o = &args.output;
+            let config = Config::load(args.config.as_deref(), &o.set)?;
+            let options = BenchOptions {
+                walkers: match &args.walkers {
+                    Some(list) => parse_walkers(list)?,
+                    None => BenchOptions::default_ladder(),
+                },
+                engines: match &args.engines {
+                    Some(list) => list
+                        .split(',')
+                        .map(|e| e.trim().parse())
+                        .collect::<Result<_, _>>()?,
+                    None => BenchOptions::default_engines(),
+                },
+                seconds: args.seconds,
+                repeats: args.repeats,
+            };
+            options.validate()?;
+            let out = OutputDir::create(o.out.as_deref(), o.force)?;
+            study::bench(&config, &options, &out, &Console::new(o.quiet)).map(|_| ())
+        }
+        Command::Sweep(args) => {
+            let o = &args.output;
+            let sweep = Sweep::load(&args.file, &o.set)?;
+            let out = OutputDir::create(o.out.as_deref(), o.force || args.resume)?;
+            study::run_sweep(&sweep, &out, args.resume, &Console::new(o.quiet)).map(|_| ())
+        }
+    }
+}
+
+/// `1024,4096` or `256..65536` (doubling) or a mix.
+fn parse_walkers(list: &str) -> Result<Vec<u32>, Error> {
+    let bad = |item: &str| {
+        Error::input(format!(
+            "--walkers: `{item}` is not a walker count > 0 or a range A..B (doubling from A to B)"
+        ))
+    };
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim) {
+        match item.split_once("..") {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = match (a.parse(), b.parse()) {
+                    (Ok(a), Ok(b)) if a > 0 && a <= b => (a, b),
+                    _ => return Err(bad(item)),
+                };
+                let mut w = a as u64;
+                while w <= b as u64 {
+                    out.push(w as u32);
+                    w *= 2;
+                }
+            }
+            None => match item.parse::<u32>() {
+                Ok(w) if w > 0 => out.push(w),
+                _ => return Err(bad(item)),
+            },
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walker_lists_parse() {
+        assert_eq!(
+            parse_walkers("256..2048").unwrap(),
+            vec![256, 512, 1024, 2048]
+        );
+        assert_eq!(parse_walkers("10, 100..300").unwrap(), vec![10, 100, 200]);
+        for bad in ["0", "x", "8..4", "..4", "-1"] {
+            assert!(parse_walkers(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn command_lines_parse() {
+        let cli = Cli::try_parse_from([
+            "rbm-vmc",
+            "bench",
+            "--walkers",
+            "256..1024",
+            "--engines",
+            "cpu:1,gpu",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Bench(_)));
+        let cli = Cli::try_parse_from([
+            "rbm-vmc",
+            "run",
+            "c.json",
+            "--set",
+            "walkers=5",
+            "--engine",
+            "cpu",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Run(_)));
+        assert!(
+            Cli::try_parse_from(["rbm-vmc", "sweep", "s.json", "--resume"]).is_err(),
+            "--resume needs --out"
+        );
+        assert!(Cli::try_parse_from(["rbm-vmc", "run", "--engine", "tpu"]).is_err());
     }
 }

@@ -117,6 +117,11 @@ pub trait Engine {
         progress: &dyn Progress,
     ) -> Result<Moments, Error>;
 
+    /// Device time of the last `sample` call's kernels, where the engine can measure it.
+    fn kernel_seconds(&self) -> Option<f64> {
+        None
+    }
+
     /// The walkers' positions and step counter.
     fn state(&self) -> Result<WalkerState, Error>;
 

@@ -4,10 +4,12 @@ mod console;
 mod history;
 mod output;
 mod params_file;
+mod plot;
 mod reference;
 
 pub use console::{Bar, Console};
 pub use history::{HISTORY_HEADER, HistoryWriter};
 pub use output::{OutputDir, write_atomic};
 pub use params_file::{params_to_json, read_params};
+pub use plot::{Axes, Series, line_plot};
 pub use reference::{Reference, reference_energy};

@@ -107,7 +107,8 @@ impl Gpu {
         let limits = adapter.limits();
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("rbm-vmc"),
-            required_features: wgpu::Features::empty(),
+            // Timestamps let `bench` report kernel time; nothing else needs a feature.
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: limits.clone(),
             ..Default::default()
         };

@@ -43,6 +43,40 @@ struct Buffers {
     readback: wgpu::Buffer,
 }
 
+/// Where each part of a flush lands in the readback buffer (bytes).
+#[derive(Clone, Copy, Debug)]
+struct ReadbackLayout {
+    partials: u64,
+    series: u64,
+    counters: u64,
+    timestamps: u64,
+    size: u64,
+}
+
+impl ReadbackLayout {
+    fn new(components: u64, series_capacity: u64) -> Self {
+        let series = components * 4;
+        let counters = series + series_capacity * 4;
+        // u64 timestamps need 8-byte alignment.
+        let timestamps = (counters + 8).next_multiple_of(8);
+        Self {
+            partials: 0,
+            series,
+            counters,
+            timestamps,
+            size: timestamps + 2 * FLUSH_DISPATCHES as u64 * 8,
+        }
+    }
+}
+
+/// GPU time of the walk passes from timestamp queries, where the adapter has them.
+struct Timing {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    /// Nanoseconds per tick.
+    period: f64,
+}
+
 pub struct GpuEngine {
     spec: EngineSpec,
     gpu: Gpu,
@@ -55,6 +89,10 @@ pub struct GpuEngine {
     groups: u32,
     grid: (u32, u32),
     steps_per_dispatch: u32,
+    layout: ReadbackLayout,
+    timing: Option<Timing>,
+    /// GPU time of the walk passes of the last `sample` call.
+    kernel_seconds: Option<f64>,
     steps_done: u64,
     /// Subtracted from E_L before f32 sums: the last energy measured.
     shift: Option<f64>,
@@ -150,6 +188,7 @@ impl GpuEngine {
             })
         };
         let series_capacity = FLUSH_DISPATCHES as u64 * max_measurements as u64;
+        let layout = ReadbackLayout::new(r, series_capacity);
         let mut initial = vec![0.0f32; (walkers * m) as usize];
         let mut x = vec![0.0; m as usize];
         for (w, chunk) in initial.chunks_mut(m as usize).enumerate() {
@@ -173,7 +212,7 @@ impl GpuEngine {
             series_out: storage("series out", series_capacity * 4, copy),
             readback: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
-                size: (r + series_capacity + 2) * 4,
+                size: layout.size,
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
@@ -262,6 +301,24 @@ impl GpuEngine {
             )));
         }
         gpu.check("building the kernels")?;
+        let timing = gpu
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+            .then(|| Timing {
+                queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("walk timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2 * FLUSH_DISPATCHES,
+                }),
+                resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: 2 * FLUSH_DISPATCHES as u64 * 8,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                }),
+                period: gpu.queue.get_timestamp_period() as f64,
+            });
         Ok(Self {
             spec,
             gpu,
@@ -274,6 +331,9 @@ impl GpuEngine {
             groups,
             grid,
             steps_per_dispatch,
+            layout,
+            timing,
+            kernel_seconds: None,
             steps_done: 0,
             shift: None,
         })
@@ -295,14 +355,27 @@ impl GpuEngine {
         }
     }
 
+    /// Records one compute pass; `timestamps` = Some(i) times it in query slots 2i, 2i+1.
     fn dispatch(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         pipeline: &wgpu::ComputePipeline,
         bind: &wgpu::BindGroup,
         grid: (u32, u32),
+        timestamps: Option<u32>,
     ) {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        let timestamp_writes = match (&self.timing, timestamps) {
+            (Some(t), Some(i)) => Some(wgpu::ComputePassTimestampWrites {
+                query_set: &t.queries,
+                beginning_of_pass_write_index: Some(2 * i),
+                end_of_pass_write_index: Some(2 * i + 1),
+            }),
+            _ => None,
+        };
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes,
+        });
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, bind, &[]);
         pass.dispatch_workgroups(grid.0, grid.1, 1);
@@ -330,7 +403,7 @@ impl GpuEngine {
         batch: &Batch,
         shift: f64,
         last: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<f64>, Error> {
         let k = self.spec.parameters();
         let r = reduced_components(k) as u32;
         let reduce = Reduce {
@@ -354,19 +427,31 @@ impl GpuEngine {
             &self.reduce,
             &self.partials_bind,
             grid(r, reduce.groups_x),
+            None,
         );
         let b = &self.buffers;
-        let r64 = r as u64 * 4;
-        let series_bytes = batch.measurements as u64 * 4;
-        let capacity = b.readback.size() - r64 - 8;
-        encoder.copy_buffer_to_buffer(&b.partials_out, 0, &b.readback, 0, r64);
-        if series_bytes > 0 {
-            encoder.copy_buffer_to_buffer(&b.series_out, 0, &b.readback, r64, series_bytes);
+        let l = self.layout;
+        encoder.copy_buffer_to_buffer(&b.partials_out, 0, &b.readback, l.partials, r as u64 * 4);
+        if batch.measurements > 0 {
+            let bytes = batch.measurements as u64 * 4;
+            encoder.copy_buffer_to_buffer(&b.series_out, 0, &b.readback, l.series, bytes);
         }
-        encoder.copy_buffer_to_buffer(&b.counters, 0, &b.readback, r64 + capacity, 8);
+        encoder.copy_buffer_to_buffer(&b.counters, 0, &b.readback, l.counters, 8);
+        if let Some(t) = &self.timing {
+            let n = 2 * batch.dispatches;
+            encoder.resolve_query_set(&t.queries, 0..n, &t.resolve, 0);
+            encoder.copy_buffer_to_buffer(&t.resolve, 0, &b.readback, l.timestamps, n as u64 * 8);
+        }
         let bytes = self.read(encoder, "sampling")?;
-        let floats: &[f32] = bytemuck::cast_slice(&bytes);
-        let counters: &[u32] = bytemuck::cast_slice(&bytes[(r64 + capacity) as usize..]);
+        let floats: &[f32] = bytemuck::cast_slice(&bytes[..l.counters as usize]);
+        let counters: &[u32] = bytemuck::cast_slice(&bytes[l.counters as usize..][..8]);
+        let kernel_seconds = self.timing.as_ref().map(|t| {
+            let ticks: &[u64] = bytemuck::cast_slice(&bytes[l.timestamps as usize..]);
+            ticks[..2 * batch.dispatches as usize]
+                .chunks(2)
+                .map(|p| p[1].saturating_sub(p[0]) as f64 * t.period * 1e-9)
+                .sum::<f64>()
+        });
         if counters[0] > 0 {
             return Err(Error::engine(format!(
                 "the GPU driver ({}) cut the Monte Carlo loop short for {} walkers (fewer steps \
@@ -392,7 +477,8 @@ impl GpuEngine {
             moments.o[i] += o[i];
             moments.energy_o[i] += eo[i] + shift * o[i];
         }
-        let series = &floats[r as usize..r as usize + batch.measurements as usize];
+        let first = (l.series / 4) as usize;
+        let series = &floats[first..first + batch.measurements as usize];
         moments
             .series
             .extend(series.iter().map(|&v| v as f64 + walkers * shift));
@@ -403,7 +489,7 @@ impl GpuEngine {
             moments.walker_means.sum += wm + walkers * shift;
             moments.walker_means.sum_sq += wm2 + 2.0 * shift * wm + walkers * shift * shift;
         }
-        Ok(())
+        Ok(kernel_seconds)
     }
 
     /// Positions of the first `count` walkers, as f64.
@@ -501,6 +587,7 @@ impl Engine for GpuEngine {
         let mut moments = Moments::zeros(self.spec.parameters(), 0);
         moments.series.reserve(call_measurements as usize);
         let mut batch = Batch::default();
+        self.kernel_seconds = None;
         let mut done = 0u32;
         while done < steps {
             let len = self.steps_per_dispatch.min(steps - done);
@@ -539,7 +626,14 @@ impl Engine for GpuEngine {
             };
             q.write_buffer(&self.buffers.job, 0, bytemuck::bytes_of(&job));
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-            self.dispatch(&mut encoder, &self.walk, &self.walk_bind, self.grid);
+            let slot = batch.dispatches;
+            self.dispatch(
+                &mut encoder,
+                &self.walk,
+                &self.walk_bind,
+                self.grid,
+                Some(slot),
+            );
             if measurements > 0 {
                 let max_x = self.gpu.limits.max_compute_workgroups_per_dimension;
                 let reduce = Reduce {
@@ -557,6 +651,7 @@ impl Engine for GpuEngine {
                     &self.reduce,
                     &self.series_bind,
                     grid(measurements, max_x),
+                    None,
                 );
             }
             q.submit([encoder.finish()]);
@@ -567,7 +662,9 @@ impl Engine for GpuEngine {
             batch.measurements += measurements;
             if batch.dispatches == FLUSH_DISPATCHES || last {
                 // The shift applies to the whole call, so `last` marks the walker means.
-                self.flush(&mut moments, &batch, shift, last)?;
+                if let Some(seconds) = self.flush(&mut moments, &batch, shift, last)? {
+                    *self.kernel_seconds.get_or_insert(0.0) += seconds;
+                }
                 progress.advance(batch.steps * self.spec.walkers as u64);
                 batch = Batch::default();
             }
@@ -577,6 +674,10 @@ impl Engine for GpuEngine {
             self.shift = Some(moments.energy / moments.samples as f64).filter(|e| e.is_finite());
         }
         Ok(moments)
+    }
+
+    fn kernel_seconds(&self) -> Option<f64> {
+        self.kernel_seconds
     }
 
     fn state(&self) -> Result<WalkerState, Error> {

@@ -1,0 +1,263 @@
+//! SVG line plots (plotters, SVG backend: no system libraries) with optional error bars and
+//! logarithmic axes.
+
+use std::path::Path;
+
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::prelude::*;
+
+use crate::error::Error;
+
+/// One line of a plot.
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    /// Symmetric error bars (one per point), drawn when present.
+    pub errors: Option<Vec<f64>>,
+    /// A reference curve: thin, grey, no markers.
+    pub reference: bool,
+}
+
+impl Series {
+    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            label: label.into(),
+            points,
+            errors: None,
+            reference: false,
+        }
+    }
+}
+
+/// Titles and scales of a plot.
+#[derive(Clone, Debug)]
+pub struct Axes<'a> {
+    pub title: &'a str,
+    pub x: &'a str,
+    pub y: &'a str,
+    pub log_x: bool,
+    pub log_y: bool,
+}
+
+/// Line colours (colour-blind-safe, Okabe-Ito).
+const COLORS: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+];
+
+/// Writes `series` to an SVG file at `path`.
+pub fn line_plot(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Error> {
+    draw(path, axes, series).map_err(|e| {
+        Error::io(
+            format!("cannot draw {}", path.display()),
+            std::io::Error::other(e.to_string()),
+        )
+    })
+}
+
+fn draw(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Box<dyn std::error::Error>> {
+    let usable = |&(x, y): &(f64, f64)| {
+        x.is_finite() && y.is_finite() && (!axes.log_x || x > 0.0) && (!axes.log_y || y > 0.0)
+    };
+    // Data extent, error bars included.
+    let mut xs = Vec::new();
+    let mut ys = Vec::new();
+    for s in series {
+        for (i, p) in s.points.iter().enumerate().filter(|(_, p)| usable(p)) {
+            xs.push(p.0);
+            let e = s.errors.as_ref().map_or(0.0, |e| e[i]);
+            ys.extend(
+                [p.1 - e, p.1 + e]
+                    .into_iter()
+                    .filter(|y| !axes.log_y || *y > 0.0),
+            );
+        }
+    }
+    let (x0, x1) = padded_range(&xs, axes.log_x);
+    let (y0, y1) = padded_range(&ys, axes.log_y);
+
+    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(axes.title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80);
+    match (axes.log_x, axes.log_y) {
+        (true, true) => render(
+            builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())?,
+            axes,
+            series,
+            usable,
+        )?,
+        (true, false) => render(
+            builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1)?,
+            axes,
+            series,
+            usable,
+        )?,
+        (false, true) => render(
+            builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?,
+            axes,
+            series,
+            usable,
+        )?,
+        (false, false) => render(
+            builder.build_cartesian_2d(x0..x1, y0..y1)?,
+            axes,
+            series,
+            usable,
+        )?,
+    }
+    root.present()?;
+    Ok(())
+}
+
+type Chart<'a, X, Y> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>;
+
+fn render<X, Y>(
+    mut chart: Chart<X, Y>,
+    axes: &Axes,
+    series: &[Series],
+    usable: impl Fn(&(f64, f64)) -> bool,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let label = |v: &f64| format_value(*v);
+    chart
+        .configure_mesh()
+        .x_desc(axes.x)
+        .y_desc(axes.y)
+        .x_label_formatter(&label)
+        .y_label_formatter(&label)
+        .draw()?;
+    for (i, s) in series.iter().enumerate() {
+        let color = if s.reference {
+            RGBColor(150, 150, 150)
+        } else {
+            COLORS[i % COLORS.len()]
+        };
+        let points: Vec<(f64, f64)> = s.points.iter().copied().filter(&usable).collect();
+        let width = if s.reference { 1 } else { 2 };
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))?
+            .label(s.label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        if s.reference {
+            continue;
+        }
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        if let Some(errors) = &s.errors {
+            let bars = s
+                .points
+                .iter()
+                .zip(errors)
+                .filter(|(p, e)| usable(p) && e.is_finite())
+                .map(|(&(x, y), &e)| {
+                    let low = if axes.log_y {
+                        (y - e).max(y * 1e-3)
+                    } else {
+                        y - e
+                    };
+                    ErrorBar::new_vertical(x, low, y, y + e, color.stroke_width(1), 8)
+                });
+            chart.draw_series(bars)?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+/// The data range with 5% margins (of the decades on a log axis; a unit range or a decade
+/// around a single value).
+fn padded_range(values: &[f64], log: bool) -> (f64, f64) {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() || !hi.is_finite() {
+        return if log { (1.0, 10.0) } else { (0.0, 1.0) };
+    }
+    if log {
+        let (l, h) = (lo.log10(), hi.log10());
+        let span = if h > l { h - l } else { 1.0 };
+        return (10f64.powf(l - 0.05 * span), 10f64.powf(h + 0.05 * span));
+    }
+    let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
+    (lo - 0.05 * span, hi + 0.05 * span)
+}
+
+/// Short tick labels: 4096, 0.0123, 1.5e7.
+fn format_value(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{v:.1e}").replace(".0e", "e")
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_an_svg_with_text_and_log_axes() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("plot.svg");
+        let mut data = Series::new("cpu", vec![(256.0, 1e6), (1024.0, 4e6), (4096.0, 9e6)]);
+        data.errors = Some(vec![1e5, 2e5, 3e5]);
+        let mut reference = Series::new("reference", vec![(256.0, 2e6), (4096.0, 3e7)]);
+        reference.reference = true;
+        let axes = Axes {
+            title: "throughput",
+            x: "walkers",
+            y: "walker-steps/s",
+            log_x: true,
+            log_y: true,
+        };
+        line_plot(&path, &axes, &[data, reference]).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..100]);
+        for text in [
+            "throughput",
+            "walkers",
+            "walker-steps/s",
+            "cpu",
+            "reference",
+            "1000",
+        ] {
+            assert!(svg.contains(text), "the SVG lacks `{text}`");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(format_value(4096.0), "4096");
+        assert_eq!(format_value(0.0125), "0.0125");
+        assert_eq!(format_value(1.5e7), "1.5e7");
+        assert_eq!(format_value(1e6), "1e6");
+        assert_eq!(format_value(3.0), "3");
+    }
+}

@@ -1,0 +1,615 @@
+//! `rbm-vmc sweep`: a grid of configs run one after another on one engine, each point's
+//! results kept as it completes (`sweep.csv`, `sweep.json`, `points/NNNN/`), resumable, and
+//! plotted (`energy.svg`, and `error.svg` for studies of the walker count).
+//!
+//! A sweep file:
+//! ```json
+//! { "base": "two-electrons.json",
+//!   "config": { "optimiser": { "iterations": 50 } },
+//!   "grid": { "walkers": { "from": 1024, "to": 65536, "factor": 2 },
+//!             "wavefunction.hidden": [1, 2, 4] },
+//!   "mode": "optimise" }
+//! ```
+//! `base` is relative to the sweep file; `config` is merged on top of it; each grid key is a
+//! dotted config path with a list of values or a range (`from`, `to` and `factor` or `step`);
+//! `mode` is `optimise` (optimise, then production) or `production` (fixed parameters).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::config::{Config, merge, read_json, set_path};
+use crate::driver;
+use crate::error::Error;
+use crate::report::{Axes, Console, OutputDir, Series, line_plot};
+
+/// Most points one sweep may hold.
+pub const MAX_POINTS: usize = 10_000;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Optimise the parameters, then the production run.
+    #[default]
+    Optimise,
+    /// Production only, at the config's initial (or given) parameters.
+    Production,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepFile {
+    base: Option<PathBuf>,
+    config: Option<Value>,
+    grid: Map<String, Value>,
+    #[serde(default)]
+    mode: Mode,
+}
+
+/// One point of the grid.
+#[derive(Clone, Debug)]
+pub struct PointSpec {
+    pub index: usize,
+    /// The swept values, in key order.
+    pub values: Vec<Value>,
+    pub config: Config,
+}
+
+/// A loaded, fully validated sweep.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    pub keys: Vec<String>,
+    pub points: Vec<PointSpec>,
+    pub mode: Mode,
+}
+
+impl Sweep {
+    /// Reads and validates a sweep file; `overrides` (`key=value`) apply to the base config.
+    /// Every point is validated before anything runs.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, Error> {
+        let origin = path.display().to_string();
+        let file: SweepFile = serde_path_to_error::deserialize(read_json(path, "sweep file")?)
+            .map_err(|e| {
+                Error::input(format!(
+                    "sweep file {origin}: `{}`: {}",
+                    e.path(),
+                    e.inner()
+                ))
+            })?;
+        let mut base = match &file.base {
+            Some(base) => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                read_json(&dir.join(base), "base config")?
+            }
+            None => Value::Object(Map::new()),
+        };
+        if let Some(config) = &file.config {
+            if !config.is_object() {
+                return Err(Error::input(format!(
+                    "sweep file {origin}: `config` must be an object of config values"
+                )));
+            }
+            merge(&mut base, config);
+        }
+        for item in overrides {
+            crate::config::apply_override(&mut base, item)?;
+        }
+        if file.grid.is_empty() {
+            return Err(Error::input(format!(
+                "sweep file {origin}: `grid` is empty; give at least one key with its values"
+            )));
+        }
+        let keys: Vec<String> = file.grid.keys().cloned().collect();
+        let axes: Vec<Vec<Value>> = file
+            .grid
+            .iter()
+            .map(|(key, spec)| grid_values(key, spec))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::input(format!("sweep file {origin}: {e}")))?;
+        let count = axes.iter().map(Vec::len).product::<usize>();
+        if count > MAX_POINTS {
+            return Err(Error::input(format!(
+                "sweep file {origin}: the grid has {count} points, more than {MAX_POINTS}"
+            )));
+        }
+        let mut points = Vec::with_capacity(count);
+        for index in 0..count {
+            // The last key varies fastest.
+            let mut rest = index;
+            let mut values = vec![Value::Null; keys.len()];
+            for (k, axis) in axes.iter().enumerate().rev() {
+                values[k] = axis[rest % axis.len()].clone();
+                rest /= axis.len();
+            }
+            let mut value = base.clone();
+            for (key, v) in keys.iter().zip(&values) {
+                set_path(&mut value, key, v.clone()).map_err(|e| {
+                    Error::input(format!("sweep file {origin}: grid key `{key}`: {e}"))
+                })?;
+            }
+            let label = format!("{origin}, point {index} ({})", describe(&keys, &values));
+            let config = Config::from_value(value, &label)?;
+            if config.production.steps == 0 {
+                return Err(Error::input(format!(
+                    "config {label}: `production.steps` = 0, but every sweep point ends with a \
+                     production run; set it > 0"
+                )));
+            }
+            points.push(PointSpec {
+                index,
+                values,
+                config,
+            });
+        }
+        Ok(Self {
+            keys,
+            points,
+            mode: file.mode,
+        })
+    }
+
+    /// What identifies the sweep's points, stored beside the results to check a resume.
+    fn definition(&self) -> Value {
+        json!({
+            "keys": self.keys,
+            "mode": self.mode,
+            "points": self.points.iter().map(|p| &p.values).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// "walkers=1024, wavefunction.hidden=2".
+fn describe(keys: &[String], values: &[Value]) -> String {
+    keys.iter()
+        .zip(values)
+        .map(|(k, v)| format!("{k}={}", plain(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A value as a user writes it: strings without quotes.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The values of one grid key: a non-empty list, or a range {from, to, factor | step}.
+fn grid_values(key: &str, spec: &Value) -> Result<Vec<Value>, String> {
+    match spec {
+        Value::Array(list) if !list.is_empty() => Ok(list.clone()),
+        Value::Array(_) => Err(format!("grid key `{key}` has an empty list of values")),
+        Value::Object(range) => {
+            let number = |name: &str| {
+                range
+                    .get(name)
+                    .and_then(Value::as_f64)
+                    .filter(|v| v.is_finite())
+            };
+            let unknown: Vec<&String> = range
+                .keys()
+                .filter(|k| !["from", "to", "factor", "step"].contains(&k.as_str()))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(format!(
+                    "grid key `{key}`: unknown range field(s) {unknown:?}; use from, to and \
+                     factor or step"
+                ));
+            }
+            let (Some(from), Some(to)) = (number("from"), number("to")) else {
+                return Err(format!(
+                    "grid key `{key}`: a range needs numbers `from` and `to`"
+                ));
+            };
+            let integers = [
+                range.get("from"),
+                range.get("to"),
+                range.get("factor"),
+                range.get("step"),
+            ]
+            .into_iter()
+            .flatten()
+            .all(|v| v.is_i64() || v.is_u64());
+            let mut values = Vec::new();
+            let mut v = from;
+            match (number("factor"), number("step")) {
+                (Some(factor), None) if factor > 1.0 && from > 0.0 => {
+                    while v <= to * (1.0 + 1e-12) && values.len() <= MAX_POINTS {
+                        values.push(v);
+                        v *= factor;
+                    }
+                }
+                (None, Some(step)) if step > 0.0 => {
+                    while v <= to + step * 1e-9 && values.len() <= MAX_POINTS {
+                        values.push(v);
+                        v += step;
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "grid key `{key}`: a range needs either `factor` > 1 (with `from` > 0) \
+                         or `step` > 0"
+                    ));
+                }
+            }
+            if values.is_empty() {
+                return Err(format!(
+                    "grid key `{key}`: the range from {from} to {to} is empty"
+                ));
+            }
+            Ok(values
+                .into_iter()
+                .map(|v| {
+                    if integers {
+                        json!(v.round() as i64)
+                    } else {
+                        json!(v)
+                    }
+                })
+                .collect())
+        }
+        _ => Err(format!(
+            "grid key `{key}` must be a list of values or a range {{\"from\", \"to\", \
+             \"factor\" or \"step\"}}"
+        )),
+    }
+}
+
+/// One completed point.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Row {
+    pub index: usize,
+    /// Swept key -> value.
+    pub values: Map<String, Value>,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub energy: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub error: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub error_walkers: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub variance: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub acceptance: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub tau: f64,
+    pub samples: u64,
+    pub seconds: f64,
+    pub engine: String,
+}
+
+/// JSON writes NaN as null; read it back as NaN.
+fn null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+const CSV_TAIL: &str = "energy,error,error_walkers,variance,acceptance,tau,samples,seconds,engine";
+
+/// Runs every point not yet in `out` (all of them unless `resume`), writing the rows and the
+/// plots after each point.
+pub fn run_sweep(
+    sweep: &Sweep,
+    out: &OutputDir,
+    resume: bool,
+    console: &Console,
+) -> Result<Vec<Row>, Error> {
+    let definition_file = out.file("sweep-definition.json");
+    let mut rows: Vec<Row> = Vec::new();
+    if resume {
+        let stored = read_json(&definition_file, "sweep definition").map_err(|_| {
+            Error::input(format!(
+                "nothing to resume in {}: it holds no sweep-definition.json",
+                out.path().display()
+            ))
+        })?;
+        if stored != sweep.definition() {
+            return Err(Error::input(format!(
+                "{} holds a different sweep (other keys, values or mode); resume it with the \
+                 sweep file it was started with, or choose another --out",
+                out.path().display()
+            )));
+        }
+        if out.file("sweep.json").exists() {
+            let text = read_json(&out.file("sweep.json"), "sweep results")?;
+            rows = serde_json::from_value(text).map_err(|e| {
+                Error::input(format!(
+                    "{}/sweep.json is damaged: {e}",
+                    out.path().display()
+                ))
+            })?;
+        }
+    } else {
+        let text = serde_json::to_string_pretty(&sweep.definition()).expect("plain values");
+        out.write("sweep-definition.json", text.as_bytes())?;
+    }
+    // The CSV is rewritten from the rows kept, then appended to as points complete.
+    let mut csv = format!("index,{},{CSV_TAIL}\n", sweep.keys.join(","));
+    for row in &rows {
+        csv.push_str(&csv_line(sweep, row));
+    }
+    out.write("sweep.csv", csv.as_bytes())?;
+
+    let done: Vec<usize> = rows.iter().map(|r| r.index).collect();
+    let bar = console.bar("sweep", sweep.points.len() as u64, "points");
+    bar.inc(done.len() as u64);
+    if !done.is_empty() {
+        bar.line(&format!(
+            "resuming: {} of {} points done",
+            done.len(),
+            sweep.points.len()
+        ));
+    }
+    for point in sweep.points.iter().filter(|p| !done.contains(&p.index)) {
+        let start = Instant::now();
+        let dir = OutputDir::create(Some(&out.file(&format!("points/{:04}", point.index))), true)?;
+        let quiet = Console::new(true);
+        let outcome = match sweep.mode {
+            Mode::Optimise => driver::run(&point.config, &dir, &quiet)?,
+            Mode::Production => driver::sample(&point.config, None, &dir, &quiet)?,
+        };
+        let e = outcome
+            .production
+            .expect("sweep points have production steps");
+        let values = sweep
+            .keys
+            .iter()
+            .cloned()
+            .zip(point.values.iter().cloned())
+            .collect();
+        let row = Row {
+            index: point.index,
+            values,
+            energy: e.energy,
+            error: e.error,
+            error_walkers: e.error_walkers,
+            variance: e.variance,
+            acceptance: e.acceptance,
+            tau: e.tau,
+            samples: e.samples,
+            seconds: start.elapsed().as_secs_f64(),
+            engine: outcome.engine,
+        };
+        append(&out.file("sweep.csv"), &csv_line(sweep, &row))?;
+        rows.push(row);
+        rows.sort_by_key(|r| r.index);
+        let text = serde_json::to_string_pretty(&rows).expect("plain values");
+        out.write("sweep.json", text.as_bytes())?;
+        plot(sweep, &rows, out)?;
+        bar.line(&format!(
+            "point {}/{} {}: E = {:.6} +- {:.6}, variance {:.3e}, {} samples, {:.1} s",
+            point.index + 1,
+            sweep.points.len(),
+            describe(&sweep.keys, &point.values),
+            e.energy,
+            e.error,
+            e.variance,
+            e.samples,
+            start.elapsed().as_secs_f64()
+        ));
+        bar.inc(1);
+    }
+    bar.finish();
+    plot(sweep, &rows, out)?;
+    console.line(&format!(
+        "{} points in {}: sweep.csv, sweep.json, energy.svg{}",
+        rows.len(),
+        out.path().display(),
+        if has_error_plot(sweep) {
+            ", error.svg"
+        } else {
+            ""
+        }
+    ));
+    Ok(rows)
+}
+
+fn csv_line(sweep: &Sweep, row: &Row) -> String {
+    let values: Vec<String> = sweep
+        .keys
+        .iter()
+        .map(|k| row.values.get(k).map_or(String::new(), plain))
+        .collect();
+    format!(
+        "{},{},{},{},{},{},{},{},{},{},\"{}\"\n",
+        row.index,
+        values.join(","),
+        row.energy,
+        row.error,
+        row.error_walkers,
+        row.variance,
+        row.acceptance,
+        row.tau,
+        row.samples,
+        row.seconds,
+        row.engine
+    )
+}
+
+fn append(path: &Path, line: &str) -> Result<(), Error> {
+    let context = || format!("cannot append to {}", path.display());
+    let mut file = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(context(), e))?;
+    file.write_all(line.as_bytes())
+        .and_then(|_| file.sync_data())
+        .map_err(|e| Error::io(context(), e))
+}
+
+fn has_error_plot(sweep: &Sweep) -> bool {
+    sweep
+        .keys
+        .iter()
+        .any(|k| k == "walkers" || k == "production.steps" || k == "sampler.measure_every")
+}
+
+/// energy.svg: energy with error bars against the first key, one line per combination of
+/// the other keys; error.svg (walker or step sweeps): error against samples, log-log, with
+/// the 1/sqrt(samples) line through the points' geometric mean.
+fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<(), Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let first = &sweep.keys[0];
+    let numeric = rows.iter().all(|r| r.values[first].is_number());
+    let categories: Vec<String> = {
+        let mut c: Vec<String> = Vec::new();
+        for p in &sweep.points {
+            let v = plain(&p.values[0]);
+            if !c.contains(&v) {
+                c.push(v);
+            }
+        }
+        c
+    };
+    let x_of = |r: &Row| {
+        if numeric {
+            r.values[first].as_f64().unwrap_or(f64::NAN)
+        } else {
+            categories
+                .iter()
+                .position(|c| *c == plain(&r.values[first]))
+                .unwrap_or(0) as f64
+        }
+    };
+    let others = |r: &Row| {
+        sweep.keys[1..]
+            .iter()
+            .map(|k| format!("{k}={}", plain(&r.values[k])))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut series: Vec<Series> = Vec::new();
+    for r in rows {
+        let label = match others(r) {
+            l if l.is_empty() => "energy".to_string(),
+            l => l,
+        };
+        let index = match series.iter().position(|s| s.label == label) {
+            Some(i) => i,
+            None => {
+                let mut s = Series::new(label, Vec::new());
+                s.errors = Some(Vec::new());
+                series.push(s);
+                series.len() - 1
+            }
+        };
+        series[index].points.push((x_of(r), r.energy));
+        series[index]
+            .errors
+            .as_mut()
+            .expect("set above")
+            .push(r.error);
+    }
+    for s in &mut series {
+        let mut pairs: Vec<((f64, f64), f64)> = s
+            .points
+            .iter()
+            .copied()
+            .zip(s.errors.take().unwrap_or_default())
+            .collect();
+        pairs.sort_by(|a, b| a.0.0.total_cmp(&b.0.0));
+        s.points = pairs.iter().map(|p| p.0).collect();
+        s.errors = Some(pairs.iter().map(|p| p.1).collect());
+    }
+    let xs: Vec<f64> = rows.iter().map(x_of).collect();
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let x_label = if numeric {
+        first.clone()
+    } else {
+        let names: Vec<String> = categories
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{i} = {c}"))
+            .collect();
+        format!("{first} ({})", names.join(", "))
+    };
+    line_plot(
+        &out.file("energy.svg"),
+        &Axes {
+            title: "energy",
+            x: &x_label,
+            y: "energy (natural units)",
+            log_x: numeric && lo > 0.0 && hi / lo >= 16.0,
+            log_y: false,
+        },
+        &series,
+    )?;
+
+    if has_error_plot(sweep) {
+        let mut points: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.error.is_finite() && r.error > 0.0)
+            .map(|r| (r.samples as f64, r.error))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if !points.is_empty() {
+            let log_c =
+                points.iter().map(|(n, e)| (e * n.sqrt()).ln()).sum::<f64>() / points.len() as f64;
+            let c = log_c.exp();
+            let (n0, n1) = (points[0].0, points[points.len() - 1].0);
+            let mut reference = Series::new(
+                "c / sqrt(samples)",
+                vec![(n0, c / n0.sqrt()), (n1, c / n1.sqrt())],
+            );
+            reference.reference = true;
+            line_plot(
+                &out.file("error.svg"),
+                &Axes {
+                    title: "statistical error against samples",
+                    x: "samples (walkers x measurements)",
+                    y: "error of the energy",
+                    log_x: true,
+                    log_y: true,
+                },
+                &[Series::new("error (blocking)", points), reference],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_expand_to_integers_or_floats() {
+        let v = grid_values("walkers", &json!({"from": 1024, "to": 8192, "factor": 2})).unwrap();
+        assert_eq!(v, vec![json!(1024), json!(2048), json!(4096), json!(8192)]);
+        let v = grid_values(
+            "system.omega",
+            &json!({"from": 0.5, "to": 1.0, "step": 0.25}),
+        )
+        .unwrap();
+        assert_eq!(v, vec![json!(0.5), json!(0.75), json!(1.0)]);
+        let v = grid_values("sampler.kind", &json!(["metropolis", "importance"])).unwrap();
+        assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn bad_grid_values_say_what_is_wrong() {
+        let cases = [
+            (json!([]), "empty list"),
+            (json!(3), "must be a list"),
+            (json!({"from": 1, "to": 4}), "factor"),
+            (json!({"from": 1, "to": 4, "factor": 1}), "factor"),
+            (json!({"from": 8, "to": 4, "step": 1}), "empty"),
+            (
+                json!({"from": 1, "to": 4, "stride": 1}),
+                "unknown range field",
+            ),
+            (json!({"to": 4, "step": 1}), "`from` and `to`"),
+        ];
+        for (spec, needle) in cases {
+            let err = grid_values("k", &spec).unwrap_err();
+            assert!(err.contains(needle), "{spec}: {err}");
+        }
+    }
+}

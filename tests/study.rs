@@ -1,0 +1,280 @@
+//! `bench` and `sweep` from the command line on tiny sizes: their files, their rows, resume,
+//! and the errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rbm-vmc"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rbm-vmc-study-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn have_gpu() -> bool {
+    let required = std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    let found = rbm_vmc::engine::gpu::choose(None, true).is_some();
+    assert!(
+        found || !required,
+        "RBM_VMC_REQUIRE_GPU=1 but no GPU adapter was found"
+    );
+    found
+}
+
+#[test]
+fn bench_writes_consistent_table_files_and_plot() {
+    let dir = scratch("bench");
+    let out = dir.join("out");
+    let engines = if have_gpu() {
+        "cpu:1,cpu,gpu"
+    } else {
+        "cpu:1,cpu"
+    };
+    let o = run(&[
+        "bench",
+        "--walkers",
+        "64..128",
+        "--engines",
+        engines,
+        "--seconds",
+        "0.3",
+        "--repeats",
+        "2",
+        "--set",
+        "steps_per_iteration=40",
+        "--set",
+        "sampler.kind=metropolis",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("agreement:"), "{stdout}");
+
+    let n_engines = engines.split(',').count();
+    let csv = std::fs::read_to_string(out.join("bench.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("engine,walkers,steps,repeats,walker_steps_per_s"));
+    assert_eq!(lines.len(), 1 + 2 * n_engines, "{csv}");
+    for line in &lines[1..] {
+        let fields: Vec<&str> = line.rsplitn(11, ',').collect();
+        assert_eq!(fields.len(), 11, "{line}");
+        let rate: f64 = fields[6].parse().unwrap();
+        let (low, high): (f64, f64) = (fields[5].parse().unwrap(), fields[4].parse().unwrap());
+        assert!(rate > 0.0 && low <= rate && rate <= high, "{line}");
+        let steps: u32 = fields[8].parse().unwrap();
+        assert!((1..=40).contains(&steps), "{line}");
+    }
+    let report = read_json(&out.join("bench.json"));
+    assert!(report["machine"]["threads"].as_u64().unwrap() >= 1);
+    assert_eq!(report["points"].as_array().unwrap().len(), 2 * n_engines);
+    assert_eq!(report["agreement"].as_array().unwrap().len(), n_engines);
+    for a in report["agreement"].as_array().unwrap() {
+        assert!(a["sigmas"].as_f64().unwrap().abs() <= 4.0, "{a}");
+    }
+    // The GPU points carry ratios to the all-thread CPU engine.
+    for p in report["points"].as_array().unwrap() {
+        if p["engine"].as_str().unwrap().starts_with("gpu") {
+            assert!(p["ratio_to_cpu"].as_f64().unwrap() > 0.0, "{p}");
+        }
+    }
+    let svg = std::fs::read_to_string(out.join("throughput.svg")).unwrap();
+    assert!(svg.contains("walker-steps per second") && svg.contains("cpu (1 thread)"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bench_rejects_bad_lists() {
+    for (args, needle) in [
+        (vec!["--engines", "tpu"], "tpu"),
+        (vec!["--engines", "cpu:0"], "cpu:0"),
+        (vec!["--walkers", "0"], "--walkers"),
+        (vec!["--walkers", "100..10"], "--walkers"),
+        (vec!["--seconds", "0"], "--seconds"),
+        (vec!["--repeats", "0"], "--repeats"),
+    ] {
+        let mut all = vec!["bench", "--out", "/nonexistent/never-created"];
+        all.extend(&args);
+        let o = run(&all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains(needle),
+            "{args:?}: {}",
+            text(&o.stderr)
+        );
+    }
+}
+
+fn tiny_sweep(dir: &Path) -> PathBuf {
+    let path = dir.join("sweep.json");
+    let sweep = json!({
+        "config": {
+            "wavefunction": {"init_scale": 0.0},
+            "sampler": {"thermalisation": 20},
+            "production": {"steps": 200},
+            "engine": "cpu"
+        },
+        "grid": {
+            "walkers": {"from": 32, "to": 64, "factor": 2},
+            "sampler.kind": ["metropolis", "importance"]
+        },
+        "mode": "production"
+    });
+    std::fs::write(&path, sweep.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn sweep_writes_rows_and_plots_and_resume_skips_finished_points() {
+    let dir = scratch("sweep");
+    let file = tiny_sweep(&dir);
+    let out = dir.join("out");
+    let o = run(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "index,walkers,sampler.kind,energy,error,error_walkers,variance,acceptance,tau,samples,seconds,engine"
+    );
+    assert_eq!(lines.len(), 5);
+    // The last key varies fastest.
+    assert!(lines[1].starts_with("0,32,metropolis,") && lines[4].starts_with("3,64,importance,"));
+    let rows = read_json(&out.join("sweep.json"));
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in rows {
+        let walkers = row["values"]["walkers"].as_u64().unwrap();
+        assert_eq!(row["samples"].as_u64().unwrap(), walkers * 200);
+        let e = row["energy"].as_f64().unwrap();
+        assert!((e - 3.2533).abs() < 0.2, "{row}");
+    }
+    for file in ["energy.svg", "error.svg", "points/0003/result.json"] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+
+    // Interrupted after two points: keep only their rows, then resume.
+    let kept: Vec<Value> = rows[..2].to_vec();
+    std::fs::write(
+        out.join("sweep.json"),
+        serde_json::to_string(&kept).unwrap(),
+    )
+    .unwrap();
+    let finished = std::fs::metadata(out.join("points/0000/result.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let o = run(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("resuming: 2 of 4 points done"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(
+        !text(&o.stdout).contains("point 1/4"),
+        "finished points must not run again"
+    );
+    let again = std::fs::metadata(out.join("points/0000/result.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(finished, again);
+    let rows = read_json(&out.join("sweep.json"));
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+
+    // Without --resume or --force the directory is not overwritten.
+    let o = run(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_sweep_files_exit_2_naming_the_problem() {
+    let dir = scratch("bad-sweep");
+    let cases = [
+        (json!({"grid": {"walkerz": [1, 2]}}), "walkerz"),
+        (json!({"grid": {}}), "`grid` is empty"),
+        (json!({"grid": {"walkers": []}}), "empty list"),
+        (json!({"grid": {"walkers": ["many"]}}), "walkers"),
+        (json!({"grid": {"walkers": 5}}), "must be a list"),
+        (
+            json!({"grid": {"system.omega": [1.0, -1.0]}}),
+            "system.omega",
+        ),
+        (json!({"grid": {"walkers": {"from": 1, "to": 8}}}), "factor"),
+        (json!({"grid": {"walkers": [8]}, "mode": "train"}), "mode"),
+        (
+            json!({"grid": {"walkers": [8]}, "base": "missing.json"}),
+            "missing.json",
+        ),
+        (json!({"grid": {"walkers": [8]}, "extra": 1}), "extra"),
+        (
+            json!({"grid": {"walkers": [8]}, "config": {"production": {"steps": 0}}}),
+            "production.steps",
+        ),
+    ];
+    for (i, (sweep, needle)) in cases.iter().enumerate() {
+        let path = dir.join(format!("sweep-{i}.json"));
+        std::fs::write(&path, sweep.to_string()).unwrap();
+        let out = dir.join(format!("out-{i}"));
+        let o = run(&[
+            "sweep",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let stderr = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{sweep}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{sweep}: `{stderr}` lacks `{needle}`"
+        );
+        assert!(
+            !out.exists(),
+            "{sweep}: nothing may be written for a bad sweep"
+        );
+    }
+    let truncated = dir.join("truncated.json");
+    std::fs::write(&truncated, r#"{"grid": {"walkers": [1, "#).unwrap();
+    let o = run(&["sweep", truncated.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("not valid JSON"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
