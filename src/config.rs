@@ -27,6 +27,8 @@ pub struct Config {
     pub threads: usize,
     pub optimiser: OptimiserConfig,
     pub production: ProductionConfig,
+    /// Write a checkpoint every this many optimisation iterations (0: only at the end).
+    pub checkpoint_every: u32,
     pub gpu: GpuConfig,
 }
 
@@ -43,6 +45,7 @@ impl Default for Config {
             threads: 0,
             optimiser: OptimiserConfig::default(),
             production: ProductionConfig::default(),
+            checkpoint_every: 10,
             gpu: GpuConfig::default(),
         }
     }

@@ -14,6 +14,9 @@ pub enum Error {
     /// The optimisation produced non-finite or exploding numbers.
     #[error("{0}")]
     Diverged(String),
+    /// Stopped early on request (Ctrl-C, time budget); a checkpoint was written.
+    #[error("{0}")]
+    Interrupted(String),
     /// Reading or writing a file failed after the input was validated.
     #[error("{context}: {source}")]
     Io {
@@ -38,10 +41,12 @@ impl Error {
         }
     }
 
-    /// Process exit code: 2 for input the user must fix, 1 for other failures.
+    /// Process exit code: 2 for input the user must fix, 130 for a run stopped on request
+    /// (as after SIGINT), 1 for other failures.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => 2,
+            Error::Interrupted(_) => 130,
             _ => 1,
         }
     }

@@ -2,7 +2,9 @@
 //! restricted Boltzmann machine as trial wave function, on the CPU (f64, the reference) and
 //! on the GPU (wgpu).
 
+pub mod checkpoint;
 pub mod config;
+pub mod control;
 pub mod driver;
 pub mod engine;
 pub mod error;

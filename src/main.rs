@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use rbm_vmc::config::Config;
+use rbm_vmc::config::{Config, EngineChoice};
+use rbm_vmc::control::Control;
 use rbm_vmc::report::{Console, OutputDir};
 use rbm_vmc::study::{self, BenchOptions, Sweep};
 use rbm_vmc::{Error, driver};
@@ -26,6 +29,9 @@ enum Command {
     Sample(SampleArgs),
     /// List the GPU adapters (name, backend, type, driver, limits) and the one `auto` takes.
     Devices,
+    /// Validate a config (and the parameters file it names) and estimate the work and memory
+    /// of a run, without running it: exit 0 when it would run, 2 with the reason otherwise.
+    Check(CheckArgs),
     /// Measure CPU and GPU throughput over a ladder of walker counts and check that the
     /// engines agree; writes bench.json, bench.csv and throughput.svg.
     Bench(BenchArgs),
@@ -52,6 +58,16 @@ struct OutputArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// JSON config file; without one the built-in default is checked.
+    config: Option<PathBuf>,
+
+    /// Override a config value (dotted key, JSON value), as for `run`. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -94,6 +110,9 @@ struct SweepArgs {
 
     #[command(flatten)]
     output: OutputArgs,
+
+    #[command(flatten)]
+    budget: BudgetArgs,
 }
 
 #[derive(Args, Debug)]
@@ -121,6 +140,35 @@ struct ConfigArgs {
 struct RunArgs {
     #[command(flatten)]
     common: ConfigArgs,
+
+    /// Continue the run whose output directory is DIR from its last checkpoint (takes no
+    /// config or --set; --engine, --threads and --adapter may change).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "set", "out", "force"])]
+    resume: Option<PathBuf>,
+
+    #[command(flatten)]
+    budget: BudgetArgs,
+}
+
+#[derive(Args, Debug)]
+struct BudgetArgs {
+    /// Stop cleanly after this many seconds of wall time: finish the iteration, write a
+    /// checkpoint and the partial results, exit 130 (resume with --resume DIR).
+    #[arg(long, value_name = "S")]
+    max_seconds: Option<f64>,
+}
+
+impl BudgetArgs {
+    fn control(&self, stop: &Arc<AtomicBool>) -> Result<Control, Error> {
+        if let Some(s) = self.max_seconds
+            && !(s.is_finite() && s > 0.0)
+        {
+            return Err(Error::input(format!(
+                "--max-seconds {s}: must be a number > 0"
+            )));
+        }
+        Ok(Control::new(stop.clone(), self.max_seconds))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +179,9 @@ struct SampleArgs {
     /// Parameters file (`params.json` of an earlier run); default: the config's initial ones.
     #[arg(long, value_name = "FILE")]
     params: Option<PathBuf>,
+
+    #[command(flatten)]
+    budget: BudgetArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -138,6 +189,16 @@ enum EngineArg {
     Auto,
     Cpu,
     Gpu,
+}
+
+impl EngineArg {
+    fn choice(self) -> EngineChoice {
+        match self {
+            EngineArg::Auto => EngineChoice::Auto,
+            EngineArg::Cpu => EngineChoice::Cpu,
+            EngineArg::Gpu => EngineChoice::Gpu,
+        }
+    }
 }
 
 impl ConfigArgs {
@@ -162,42 +223,92 @@ impl ConfigArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C: the first asks the run to stop after its iteration (with a checkpoint), the
+    // second ends the process at once (the checkpoint on disk stays the last good one).
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handler = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this iteration (press Ctrl-C again to quit at once)");
+    });
+    if let Err(e) = handler {
+        eprintln!("warning: Ctrl-C will stop at once, without a checkpoint: {e}");
+    }
     if std::env::var_os("NODEVICE_SELECT").is_none() {
         // Mesa's implicit device-select Vulkan layer only reorders adapters (this program
         // ranks them itself) and, on headless machines, prints Wayland connection errors.
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
-    match execute(cli) {
+    match execute(cli, &stop) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let label = match e {
+                Error::Interrupted(_) => "stopped",
+                _ => "error",
+            };
+            eprintln!("{label}: {e:#}");
             ExitCode::from(e.exit_code() as u8)
         }
     }
 }
 
-fn execute(cli: Cli) -> Result<(), Error> {
+fn execute(cli: Cli, stop: &Arc<AtomicBool>) -> Result<(), Error> {
     match cli.command {
         Command::Run(args) => {
             let c = &args.common;
+            let control = args.budget.control(stop)?;
+            let console = Console::new(c.output.quiet);
+            if let Some(dir) = &args.resume {
+                let out = OutputDir::existing(dir)?;
+                let engine = c.engine.map(EngineArg::choice);
+                let adapter = c.adapter.clone();
+                return driver::resume(&out, engine, c.threads, adapter, &console, &control)
+                    .map(|_| ());
+            }
             let config = c.load()?;
             let o = &c.output;
             let out = OutputDir::create(o.out.as_deref(), o.force)?;
-            driver::run(&config, &out, &Console::new(o.quiet)).map(|_| ())
+            driver::run(&config, &out, &console, &control).map(|_| ())
         }
         Command::Sample(args) => {
             let c = &args.common;
             let config = c.load()?;
             let o = &c.output;
             let out = OutputDir::create(o.out.as_deref(), o.force)?;
-            driver::sample(
-                &config,
-                args.params.as_deref(),
-                &out,
-                &Console::new(o.quiet),
-            )
-            .map(|_| ())
+            let control = args.budget.control(stop)?;
+            let console = Console::new(o.quiet);
+            driver::sample(&config, args.params.as_deref(), &out, &console, &control).map(|_| ())
+        }
+        Command::Check(args) => {
+            let config = Config::load(args.config.as_deref(), &args.set)?;
+            let plan = driver::plan(&config)?;
+            let s = &config.system;
+            println!(
+                "config OK: {} particles in {}D, omega {}, {}; RBM with {} hidden units \
+                 ({:?} form, {} parameters); {:?} sampler",
+                s.particles,
+                s.dims,
+                s.omega,
+                if s.interaction {
+                    "Coulomb"
+                } else {
+                    "no interaction"
+                },
+                config.wavefunction.hidden,
+                config.wavefunction.form,
+                plan.parameters,
+                config.sampler.kind
+            );
+            println!(
+                "{} walkers; {:.3e} walker-steps in all; about {:.1} MiB of host memory",
+                plan.walkers,
+                plan.walker_steps as f64,
+                plan.host_bytes as f64 / (1u64 << 20) as f64
+            );
+            Ok(())
         }
         Command::Devices => {
             print!("{}", rbm_vmc::engine::gpu::devices_report());
@@ -228,8 +339,10 @@ fn execute(cli: Cli) -> Result<(), Error> {
         Command::Sweep(args) => {
             let o = &args.output;
             let sweep = Sweep::load(&args.file, &o.set)?;
+            let control = args.budget.control(stop)?;
             let out = OutputDir::create(o.out.as_deref(), o.force || args.resume)?;
-            study::run_sweep(&sweep, &out, args.resume, &Console::new(o.quiet)).map(|_| ())
+            let console = Console::new(o.quiet);
+            study::run_sweep(&sweep, &args.file, &out, args.resume, &console, &control).map(|_| ())
         }
     }
 }

@@ -87,9 +87,16 @@ pub struct WalkerState {
     pub positions: Vec<f64>,
 }
 
-/// Receives progress in walker-steps from inside `sample` (possibly from several threads).
+/// Receives progress in walker-steps from inside `sample` (possibly from several threads),
+/// and may ask the engine to give up the call.
 pub trait Progress: Sync {
     fn advance(&self, walker_steps: u64);
+
+    /// When true, the engine stops the call at its next chance with `Error::Interrupted`
+    /// (the walkers are then part-way through the call).
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// No progress display.
@@ -131,15 +138,14 @@ pub trait Engine {
 
 /// Refuses work whose host memory (`bytes`) exceeds what the machine has available, before
 /// allocating it (an allocation failure would abort the process).
-pub(crate) fn check_host_memory(bytes: u64, what: &str) -> Result<(), Error> {
+pub fn check_host_memory(bytes: u64, what: &str, remedy: &str) -> Result<(), Error> {
     let Some(available) = available_memory() else {
         return Ok(());
     };
     if bytes > available {
         let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
         return Err(Error::input(format!(
-            "{what} need {:.1} GiB of memory, but this machine has {:.1} GiB available; use \
-             fewer walkers",
+            "{what} need {:.1} GiB of memory, but this machine has {:.1} GiB available; {remedy}",
             gib(bytes),
             gib(available)
         )));

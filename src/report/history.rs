@@ -17,7 +17,8 @@ pub struct HistoryWriter {
 }
 
 impl HistoryWriter {
-    pub fn create(path: &Path) -> Result<Self, Error> {
+    /// Starts the file with the header and the `earlier` rows (of a resumed run).
+    pub fn create(path: &Path, earlier: &[String]) -> Result<Self, Error> {
         let shown = path.display().to_string();
         let file =
             File::create(path).map_err(|e| Error::io(format!("cannot create {shown}"), e))?;
@@ -26,11 +27,15 @@ impl HistoryWriter {
             path: shown,
         };
         writer.line(HISTORY_HEADER)?;
+        for row in earlier {
+            writer.line(row)?;
+        }
         Ok(writer)
     }
 
-    pub fn row(&mut self, iteration: u32, e: &Estimate, seconds: f64) -> Result<(), Error> {
-        self.line(&format!(
+    /// Appends an iteration's row and returns its text.
+    pub fn row(&mut self, iteration: u32, e: &Estimate, seconds: f64) -> Result<String, Error> {
+        let text = format!(
             "{iteration},{},{},{},{},{},{},{},{},{seconds:.3}",
             e.energy,
             e.error,
@@ -40,7 +45,9 @@ impl HistoryWriter {
             e.tau,
             e.gradient_norm(),
             e.resets
-        ))
+        );
+        self.line(&text)?;
+        Ok(text)
     }
 
     fn line(&mut self, text: &str) -> Result<(), Error> {

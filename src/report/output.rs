@@ -54,6 +54,19 @@ impl OutputDir {
         Ok(dir)
     }
 
+    /// An existing output directory, to continue writing into (resume).
+    pub fn existing(path: &Path) -> Result<Self, Error> {
+        if !path.is_dir() {
+            return Err(Error::input(format!(
+                "{} is not a directory of an earlier run",
+                path.display()
+            )));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::config::{Config, merge, read_json, set_path};
+use crate::control::Control;
 use crate::driver;
 use crate::error::Error;
 use crate::report::{Axes, Console, OutputDir, Series, line_plot};
@@ -294,9 +295,11 @@ const CSV_TAIL: &str = "energy,error,error_walkers,variance,acceptance,tau,sampl
 /// plots after each point.
 pub fn run_sweep(
     sweep: &Sweep,
+    file: &Path,
     out: &OutputDir,
     resume: bool,
     console: &Console,
+    control: &Control,
 ) -> Result<Vec<Row>, Error> {
     let definition_file = out.file("sweep-definition.json");
     let mut rows: Vec<Row> = Vec::new();
@@ -349,8 +352,23 @@ pub fn run_sweep(
         let dir = OutputDir::create(Some(&out.file(&format!("points/{:04}", point.index))), true)?;
         let quiet = Console::new(true);
         let outcome = match sweep.mode {
-            Mode::Optimise => driver::run(&point.config, &dir, &quiet)?,
-            Mode::Production => driver::sample(&point.config, None, &dir, &quiet)?,
+            Mode::Optimise => driver::run(&point.config, &dir, &quiet, control),
+            Mode::Production => driver::sample(&point.config, None, &dir, &quiet, control),
+        };
+        let outcome = match outcome {
+            Err(Error::Interrupted(_)) => {
+                bar.finish();
+                return Err(Error::Interrupted(format!(
+                    "{}: {} of {} points are done and kept in {dir}; continue with `rbm-vmc \
+                     sweep {} --out {dir} --resume`",
+                    control.reason().unwrap_or("interrupted"),
+                    rows.len(),
+                    sweep.points.len(),
+                    file.display(),
+                    dir = out.path().display()
+                )));
+            }
+            other => other?,
         };
         let e = outcome
             .production

@@ -33,7 +33,11 @@ impl CpuEngine {
     pub fn new(spec: EngineSpec, threads: usize) -> Result<Self, Error> {
         let walkers = spec.walkers as u64;
         let bytes = walkers * (spec.coordinates() as u64 + 1) * 8;
-        check_host_memory(bytes, &format!("{walkers} walkers on the CPU engine"))?;
+        check_host_memory(
+            bytes,
+            &format!("{walkers} walkers on the CPU engine"),
+            "use fewer walkers",
+        )?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -171,6 +175,9 @@ impl Engine for CpuEngine {
             total.append_steps(sums);
             self.steps_done += len as u64;
             done += len;
+            if done < steps && progress.cancelled() {
+                return Err(Error::Interrupted("sampling cancelled".into()));
+            }
         }
         total.walkers = self.spec.walkers as u64;
         if measurements > 0 {

@@ -167,6 +167,7 @@ impl GpuEngine {
         check_host_memory(
             walkers * m * 12,
             &format!("the initial positions of {walkers} walkers"),
+            "use fewer walkers",
         )?;
         let device = &gpu.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -345,6 +346,12 @@ impl GpuEngine {
 
     pub fn steps_per_dispatch(&self) -> u32 {
         self.steps_per_dispatch
+    }
+
+    /// Destroys the device, as a driver reset would: every later call fails. For tests of
+    /// the fault handling.
+    pub fn destroy_device(&self) {
+        self.gpu.device.destroy();
     }
 
     /// Moves made per walker per step: one per particle for single-particle moves.
@@ -667,6 +674,9 @@ impl Engine for GpuEngine {
                 }
                 progress.advance(batch.steps * self.spec.walkers as u64);
                 batch = Batch::default();
+                if !last && progress.cancelled() {
+                    return Err(Error::Interrupted("sampling cancelled".into()));
+                }
             }
         }
         moments.walkers = self.spec.walkers as u64;
