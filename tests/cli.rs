@@ -1,29 +1,8 @@
 //! The command line as a user meets it: output files, exit codes, and messages on bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rbm-vmc"))
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rbm-vmc-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{command as bin, rbm_vmc as run, read_json, scratch, text};
 
 /// Tiny sizes so every CLI test takes a fraction of a second.
 const TINY: [&str; 12] = [
@@ -40,10 +19,6 @@ const TINY: [&str; 12] = [
     "--engine",
     "cpu",
 ];
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 #[test]
 fn run_writes_history_params_and_result() {

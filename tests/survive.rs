@@ -4,9 +4,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::config;
+use common::{config, rbm_vmc as bin, scratch, text};
 use rbm_vmc::config::EngineChoice;
 use rbm_vmc::control::Control;
 use rbm_vmc::driver;
@@ -15,24 +15,6 @@ use rbm_vmc::report::{Console, OutputDir};
 use rbm_vmc::rng::StepStream;
 use rbm_vmc::{Error, RbmParams};
 use serde_json::{Value, json};
-
-fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rbm-vmc"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rbm-vmc-survive-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
@@ -63,16 +45,13 @@ const TINY: [&str; 14] = [
     "cpu",
 ];
 
-/// A run stopped after every iteration (a tiny --max-seconds) and resumed each time ends
-/// with exactly the parameters, history and energy of an uninterrupted run.
-#[test]
-fn interrupted_and_resumed_runs_match_uninterrupted_ones_bit_for_bit() {
-    let dir = scratch("resume");
+/// In `dir`: `full`, an uninterrupted tiny run, and `part`, the same run stopped by a tiny
+/// --max-seconds after its first iteration (whose output is returned).
+fn full_and_stopped(dir: &Path) -> (PathBuf, PathBuf, Output) {
     let (full, part) = (dir.join("full"), dir.join("part"));
     let mut args = vec!["run", "-q", "--out", full.to_str().unwrap()];
     args.extend(TINY);
     assert!(bin(&args).status.success());
-
     let mut args = vec![
         "run",
         "-q",
@@ -82,8 +61,22 @@ fn interrupted_and_resumed_runs_match_uninterrupted_ones_bit_for_bit() {
         part.to_str().unwrap(),
     ];
     args.extend(TINY);
-    let o = bin(&args);
-    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    let stopped = bin(&args);
+    assert_eq!(
+        stopped.status.code(),
+        Some(130),
+        "{}",
+        text(&stopped.stderr)
+    );
+    (full, part, stopped)
+}
+
+/// A run stopped after every iteration (a tiny --max-seconds) and resumed each time ends
+/// with exactly the parameters, history and energy of an uninterrupted run.
+#[test]
+fn interrupted_and_resumed_runs_match_uninterrupted_ones_bit_for_bit() {
+    let dir = scratch("resume");
+    let (full, part, o) = full_and_stopped(&dir);
     let stderr = text(&o.stderr);
     assert!(
         stderr.contains("after iteration 1 of 6") && stderr.contains("--resume"),
@@ -131,20 +124,7 @@ fn interrupted_and_resumed_runs_match_uninterrupted_ones_bit_for_bit() {
 #[test]
 fn a_crash_during_a_checkpoint_write_leaves_the_previous_one_loadable() {
     let dir = scratch("crash");
-    let (full, part) = (dir.join("full"), dir.join("part"));
-    let mut args = vec!["run", "-q", "--out", full.to_str().unwrap()];
-    args.extend(TINY);
-    assert!(bin(&args).status.success());
-    let mut args = vec![
-        "run",
-        "-q",
-        "--max-seconds",
-        "1e-9",
-        "--out",
-        part.to_str().unwrap(),
-    ];
-    args.extend(TINY);
-    assert_eq!(bin(&args).status.code(), Some(130));
+    let (full, part, _) = full_and_stopped(&dir);
 
     let checkpoint = read(&part.join("checkpoint.json"));
     std::fs::write(

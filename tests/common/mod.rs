@@ -77,3 +77,29 @@ pub fn gpu(config: &Config) -> Option<rbm_vmc::engine::GpuEngine> {
         }
     }
 }
+
+/// The program itself, ready for arguments.
+pub fn command() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rbm-vmc"))
+}
+
+/// Runs the program with `args` and collects its output.
+pub fn rbm_vmc(args: &[&str]) -> std::process::Output {
+    command().args(args).output().expect("the binary runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh, empty scratch directory for one test.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rbm-vmc-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn read_json(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
