@@ -42,7 +42,7 @@ fn cpu_engine(c: &mut Criterion) {
 /// One `sample` call: the dispatches, the on-device reduction and the readback, on the
 /// adapter `auto` would take (or lavapipe when that is all there is).
 fn gpu_engine(c: &mut Criterion) {
-    let Some(adapter) = choose(None, true) else {
+    let Some(adapter) = choose(None, true, 0) else {
         eprintln!("no GPU adapter: skipping the GPU benchmark");
         return;
     };

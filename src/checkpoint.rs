@@ -13,7 +13,7 @@ use crate::engine::WalkerState;
 use crate::error::Error;
 use crate::optimize::Optimiser;
 use crate::physics::RbmParams;
-use crate::report::{OutputDir, write_atomic};
+use crate::report::OutputDir;
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
 const FORMAT_VERSION: u32 = 1;
@@ -75,12 +75,15 @@ pub fn write_checkpoint(
     checkpoint: &Checkpoint,
     state: &WalkerState,
 ) -> Result<(), Error> {
+    if !out.is_writable() {
+        return Ok(());
+    }
     let bytes: Vec<u8> = state
         .positions
         .iter()
         .flat_map(|v| v.to_le_bytes())
         .collect();
-    write_atomic(&out.file(&checkpoint.walkers_file), &bytes)?;
+    out.write(&checkpoint.walkers_file, &bytes)?;
     let text = serde_json::to_string_pretty(checkpoint).expect("plain values");
     out.write(CHECKPOINT_FILE, text.as_bytes())?;
     if let Ok(entries) = std::fs::read_dir(out.path()) {

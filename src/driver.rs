@@ -3,6 +3,7 @@
 //! here, so every engine runs the same procedure.
 
 use std::path::Path;
+use std::rc::Rc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -18,6 +19,7 @@ use crate::report::{
     Bar, Console, HistoryWriter, OutputDir, params_to_json, read_params, reference_energy,
 };
 use crate::stats::Estimate;
+use crate::team::{Team, solo};
 
 /// The starting parameters: the config's parameters file, or random ones from the seed.
 pub fn initial_params(config: &Config) -> Result<RbmParams, Error> {
@@ -31,6 +33,33 @@ pub fn initial_params(config: &Config) -> Result<RbmParams, Error> {
             config.wavefunction.init_scale,
             config.seed,
         )),
+    }
+}
+
+/// Where a run reports, when it must stop, and which processes share it.
+#[derive(Clone)]
+pub struct Context {
+    pub console: Console,
+    pub control: Control,
+    pub team: Rc<dyn Team>,
+}
+
+impl Context {
+    /// One process; quiet or not; never stopped early.
+    pub fn solo(quiet: bool) -> Self {
+        Self {
+            console: Console::new(quiet),
+            control: Control::none(),
+            team: solo(),
+        }
+    }
+
+    /// Why to stop now, agreed by every process: if any must stop, all do.
+    fn stop_reason(&self) -> Option<&'static str> {
+        let local = self.control.reason();
+        self.team
+            .any(local.is_some())
+            .then(|| local.unwrap_or("stopped on another process"))
     }
 }
 
@@ -90,15 +119,10 @@ pub struct Outcome {
 
 /// `rbm-vmc run`: optimise the parameters, then measure the energy with them; checkpoints
 /// every `checkpoint_every` iterations, and stops early (resumably) when `control` says so.
-pub fn run(
-    config: &Config,
-    out: &OutputDir,
-    console: &Console,
-    control: &Control,
-) -> Result<Outcome, Error> {
+pub fn run(config: &Config, out: &OutputDir, ctx: &Context) -> Result<Outcome, Error> {
     plan(config)?;
-    let engine = build_engine(config, console)?;
-    run_on(engine, config, out, console, control)
+    let engine = build_engine(config, &ctx.console, &ctx.team)?;
+    run_on(engine, config, out, ctx)
 }
 
 /// `run` on an engine built by the caller (for `spec` = the config's).
@@ -106,12 +130,11 @@ pub fn run_on(
     engine: Box<dyn Engine>,
     config: &Config,
     out: &OutputDir,
-    console: &Console,
-    control: &Control,
+    ctx: &Context,
 ) -> Result<Outcome, Error> {
     let params = initial_params(config)?;
     let optimiser = Optimiser::new(&config.optimiser, params.theta().len());
-    let mut session = Session::new(config, out, console, control, engine, params, optimiser);
+    let mut session = Session::new(config, out, ctx, engine, params, optimiser);
     session.thermalise()?;
     session.checkpoint()?;
     session.finish()
@@ -124,8 +147,7 @@ pub fn resume(
     engine: Option<EngineChoice>,
     threads: Option<usize>,
     adapter: Option<String>,
-    console: &Console,
-    control: &Control,
+    ctx: &Context,
 ) -> Result<Outcome, Error> {
     let (checkpoint, state) = read_checkpoint(out.path())?;
     let finished = std::fs::read_to_string(out.file("result.json"))
@@ -144,9 +166,9 @@ pub fn resume(
     if adapter.is_some() {
         config.gpu.adapter = adapter;
     }
-    let mut engine = build_engine(&config, console)?;
+    let mut engine = build_engine(&config, &ctx.console, &ctx.team)?;
     engine.set_state(&state)?;
-    console.line(&format!(
+    ctx.console.line(&format!(
         "resuming after iteration {} of {} from {}",
         checkpoint.iteration,
         config.optimiser.iterations,
@@ -155,8 +177,7 @@ pub fn resume(
     let mut session = Session::new(
         &config,
         out,
-        console,
-        control,
+        ctx,
         engine,
         checkpoint.params(),
         checkpoint.optimiser.clone(),
@@ -174,8 +195,7 @@ pub fn sample(
     config: &Config,
     params_file: Option<&Path>,
     out: &OutputDir,
-    console: &Console,
-    control: &Control,
+    ctx: &Context,
 ) -> Result<Outcome, Error> {
     if config.production.steps == 0 {
         return Err(Error::input(
@@ -192,7 +212,7 @@ pub fn sample(
         )?,
         None => initial_params(config)?,
     };
-    let engine = build_engine(config, console)?;
+    let engine = build_engine(config, &ctx.console, &ctx.team)?;
     let config = Config {
         optimiser: crate::config::OptimiserConfig {
             iterations: 0,
@@ -201,7 +221,7 @@ pub fn sample(
         ..config.clone()
     };
     let optimiser = Optimiser::new(&config.optimiser, params.theta().len());
-    let mut session = Session::new(&config, out, console, control, engine, params, optimiser);
+    let mut session = Session::new(&config, out, ctx, engine, params, optimiser);
     session.thermalise()?;
     session.finish()
 }
@@ -210,8 +230,7 @@ pub fn sample(
 struct Session<'a> {
     config: &'a Config,
     out: &'a OutputDir,
-    console: &'a Console,
-    control: &'a Control,
+    ctx: &'a Context,
     engine: Box<dyn Engine>,
     params: RbmParams,
     optimiser: Optimiser,
@@ -248,8 +267,7 @@ impl<'a> Session<'a> {
     fn new(
         config: &'a Config,
         out: &'a OutputDir,
-        console: &'a Console,
-        control: &'a Control,
+        ctx: &'a Context,
         engine: Box<dyn Engine>,
         params: RbmParams,
         optimiser: Optimiser,
@@ -257,8 +275,7 @@ impl<'a> Session<'a> {
         Self {
             config,
             out,
-            console,
-            control,
+            ctx,
             engine,
             params,
             optimiser,
@@ -280,6 +297,7 @@ impl<'a> Session<'a> {
         if steps > 0 {
             let walkers = self.engine.spec().walkers as u64;
             let bar = self
+                .ctx
                 .console
                 .bar("thermalise", walkers * steps as u64, "walker-steps");
             self.engine.sample(&self.params, steps, false, &bar)?;
@@ -328,7 +346,13 @@ impl<'a> Session<'a> {
         };
         self.out
             .write("params.json", params_to_json(&self.params).as_bytes())?;
-        report_result(self.config, &outcome, "completed", self.out, self.console)?;
+        report_result(
+            self.config,
+            &outcome,
+            "completed",
+            self.out,
+            &self.ctx.console,
+        )?;
         Ok(outcome)
     }
 
@@ -337,9 +361,8 @@ impl<'a> Session<'a> {
         if self.iteration >= total {
             return Ok(());
         }
-        let history_file = self.out.file("history.csv");
-        let mut writer = HistoryWriter::create(&history_file, &self.history)?;
-        let bar = self.console.bar("optimise", total as u64, "iterations");
+        let mut writer = HistoryWriter::create(self.out, &self.history)?;
+        let bar = self.ctx.console.bar("optimise", total as u64, "iterations");
         bar.inc(self.iteration as u64);
         let mut best: Option<Estimate> = None;
         while self.iteration < total {
@@ -378,7 +401,7 @@ impl<'a> Session<'a> {
             if (every > 0 && it.is_multiple_of(every)) || it == total {
                 self.checkpoint()?;
             }
-            if let Some(reason) = self.control.reason() {
+            if let Some(reason) = self.ctx.stop_reason() {
                 bar.finish();
                 return Err(self.stop_early(reason)?);
             }
@@ -398,17 +421,22 @@ impl<'a> Session<'a> {
         }
         let walkers = self.engine.spec().walkers as u64;
         let bar = self
+            .ctx
             .console
             .bar("production", walkers * steps as u64, "walker-steps");
         let progress = Cancellable {
             bar: &bar,
-            control: self.control,
+            control: &self.ctx.control,
         };
         let moments = match self.engine.sample(&self.params, steps, true, &progress) {
             Ok(m) => m,
             Err(Error::Interrupted(_)) => {
                 bar.finish();
-                let reason = self.control.reason().unwrap_or("interrupted");
+                let reason = self
+                    .ctx
+                    .control
+                    .reason()
+                    .unwrap_or("stopped on another process");
                 return Err(self.stop_early(reason)?);
             }
             Err(e) => return Err(self.with_hint(e)),
@@ -431,7 +459,7 @@ impl<'a> Session<'a> {
             engine: self.engine.describe(),
             seconds: self.seconds(),
         };
-        report_result(self.config, &partial, reason, self.out, self.console)?;
+        report_result(self.config, &partial, reason, self.out, &self.ctx.console)?;
         let dir = self.out.path().display();
         let message = if self.config.optimiser.iterations > 0 {
             format!(

@@ -8,12 +8,15 @@ pub mod control;
 pub mod driver;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod optimize;
 pub mod physics;
 pub mod report;
 pub mod rng;
 pub mod stats;
 pub mod study;
+pub mod team;
 
 pub use config::Config;
 pub use engine::{Engine, EngineSpec, Moments};

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,8 +10,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use rbm_vmc::config::{Config, EngineChoice};
 use rbm_vmc::control::Control;
+use rbm_vmc::driver::Context;
 use rbm_vmc::report::{Console, OutputDir};
 use rbm_vmc::study::{self, BenchOptions, Sweep};
+use rbm_vmc::team::Team;
 use rbm_vmc::{Error, driver};
 
 /// Variational Monte Carlo with an RBM trial wave function, on the GPU and the CPU.
@@ -242,76 +245,92 @@ fn main() -> ExitCode {
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
-    match execute(cli, &stop) {
+    // MPI starts only for the commands that split work (it costs a moment per process).
+    let splits_work = !matches!(cli.command, Command::Check(_) | Command::Devices);
+    let team = match if splits_work {
+        team()
+    } else {
+        Ok(rbm_vmc::team::solo())
+    } {
+        Ok(team) => team,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    match execute(cli, &stop, &team) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let label = match e {
-                Error::Interrupted(_) => "stopped",
-                _ => "error",
-            };
-            eprintln!("{label}: {e:#}");
+            if team.size() > 1 && !matches!(e, Error::Interrupted(_)) {
+                // The other processes may be waiting in a collective: end them all.
+                eprintln!("rank {}: error: {e:#}", team.rank());
+                team.abort(e.exit_code());
+            }
+            if team.is_root() {
+                let label = match e {
+                    Error::Interrupted(_) => "stopped",
+                    _ => "error",
+                };
+                eprintln!("{label}: {e:#}");
+            }
             ExitCode::from(e.exit_code() as u8)
         }
     }
 }
 
-fn execute(cli: Cli, stop: &Arc<AtomicBool>) -> Result<(), Error> {
+/// The processes of this run: the MPI ranks when built with the `mpi` feature (one when not
+/// started by mpirun), else this process alone.
+fn team() -> Result<Rc<dyn Team>, Error> {
+    #[cfg(feature = "mpi")]
+    return Ok(Rc::new(rbm_vmc::mpi::MpiTeam::init()?));
+    #[cfg(not(feature = "mpi"))]
+    Ok(rbm_vmc::team::solo())
+}
+
+fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), Error> {
+    // Only the first process reports; the others stay quiet unless they fail.
+    let context = |quiet: bool, budget: &BudgetArgs| -> Result<Context, Error> {
+        Ok(Context {
+            console: Console::new(quiet || !team.is_root()),
+            control: budget.control(stop)?,
+            team: team.clone(),
+        })
+    };
     match cli.command {
         Command::Run(args) => {
             let c = &args.common;
-            let control = args.budget.control(stop)?;
-            let console = Console::new(c.output.quiet);
+            let ctx = context(c.output.quiet, &args.budget)?;
             if let Some(dir) = &args.resume {
-                let out = OutputDir::existing(dir)?;
+                let out = OutputDir::existing(dir)?.for_rank(team.rank());
                 let engine = c.engine.map(EngineArg::choice);
                 let adapter = c.adapter.clone();
-                return driver::resume(&out, engine, c.threads, adapter, &console, &control)
-                    .map(|_| ());
+                return driver::resume(&out, engine, c.threads, adapter, &ctx).map(|_| ());
             }
             let config = c.load()?;
             let o = &c.output;
-            let out = OutputDir::create(o.out.as_deref(), o.force)?;
-            driver::run(&config, &out, &console, &control).map(|_| ())
+            let out = OutputDir::create_shared(o.out.as_deref(), o.force, team.as_ref())?;
+            driver::run(&config, &out, &ctx).map(|_| ())
         }
         Command::Sample(args) => {
             let c = &args.common;
+            let ctx = context(c.output.quiet, &args.budget)?;
             let config = c.load()?;
             let o = &c.output;
-            let out = OutputDir::create(o.out.as_deref(), o.force)?;
-            let control = args.budget.control(stop)?;
-            let console = Console::new(o.quiet);
-            driver::sample(&config, args.params.as_deref(), &out, &console, &control).map(|_| ())
+            let out = OutputDir::create_shared(o.out.as_deref(), o.force, team.as_ref())?;
+            driver::sample(&config, args.params.as_deref(), &out, &ctx).map(|_| ())
         }
         Command::Check(args) => {
             let config = Config::load(args.config.as_deref(), &args.set)?;
             let plan = driver::plan(&config)?;
-            let s = &config.system;
-            println!(
-                "config OK: {} particles in {}D, omega {}, {}; RBM with {} hidden units \
-                 ({:?} form, {} parameters); {:?} sampler",
-                s.particles,
-                s.dims,
-                s.omega,
-                if s.interaction {
-                    "Coulomb"
-                } else {
-                    "no interaction"
-                },
-                config.wavefunction.hidden,
-                config.wavefunction.form,
-                plan.parameters,
-                config.sampler.kind
-            );
-            println!(
-                "{} walkers; {:.3e} walker-steps in all; about {:.1} MiB of host memory",
-                plan.walkers,
-                plan.walker_steps as f64,
-                plan.host_bytes as f64 / (1u64 << 20) as f64
-            );
+            if team.is_root() {
+                print_plan(&config, &plan);
+            }
             Ok(())
         }
         Command::Devices => {
-            print!("{}", rbm_vmc::engine::gpu::devices_report());
+            if team.is_root() {
+                print!("{}", rbm_vmc::engine::gpu::devices_report());
+            }
             Ok(())
         }
         Command::Bench(args) => {
@@ -333,18 +352,45 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>) -> Result<(), Error> {
                 repeats: args.repeats,
             };
             options.validate()?;
-            let out = OutputDir::create(o.out.as_deref(), o.force)?;
-            study::bench(&config, &options, &out, &Console::new(o.quiet)).map(|_| ())
+            let ctx = context(o.quiet, &BudgetArgs { max_seconds: None })?;
+            let out = OutputDir::create_shared(o.out.as_deref(), o.force, team.as_ref())?;
+            study::bench(&config, &options, &out, &ctx).map(|_| ())
         }
         Command::Sweep(args) => {
             let o = &args.output;
             let sweep = Sweep::load(&args.file, &o.set)?;
-            let control = args.budget.control(stop)?;
-            let out = OutputDir::create(o.out.as_deref(), o.force || args.resume)?;
-            let console = Console::new(o.quiet);
-            study::run_sweep(&sweep, &args.file, &out, args.resume, &console, &control).map(|_| ())
+            let ctx = context(o.quiet, &args.budget)?;
+            let force = o.force || args.resume;
+            let out = OutputDir::create_shared(o.out.as_deref(), force, team.as_ref())?;
+            study::run_sweep(&sweep, &args.file, &out, args.resume, &ctx).map(|_| ())
         }
     }
+}
+
+fn print_plan(config: &Config, plan: &driver::Plan) {
+    let s = &config.system;
+    println!(
+        "config OK: {} particles in {}D, omega {}, {}; RBM with {} hidden units ({:?} form, \
+         {} parameters); {:?} sampler",
+        s.particles,
+        s.dims,
+        s.omega,
+        if s.interaction {
+            "Coulomb"
+        } else {
+            "no interaction"
+        },
+        config.wavefunction.hidden,
+        config.wavefunction.form,
+        plan.parameters,
+        config.sampler.kind
+    );
+    println!(
+        "{} walkers; {:.3e} walker-steps in all; about {:.1} MiB of host memory",
+        plan.walkers,
+        plan.walker_steps as f64,
+        plan.host_bytes as f64 / (1u64 << 20) as f64
+    );
 }
 
 /// `1024,4096` or `256..65536` (doubling) or a mix.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 fn have_gpu() -> bool {
     let required = std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1");
-    let found = rbm_vmc::engine::gpu::choose(None, true).is_some();
+    let found = rbm_vmc::engine::gpu::choose(None, true, 0).is_some();
     assert!(
         found || !required,
         "RBM_VMC_REQUIRE_GPU=1 but no GPU adapter was found"
@@ -54,12 +54,15 @@ fn bench_writes_consistent_table_files_and_plot() {
     assert!(lines[0].starts_with("engine,walkers,steps,repeats,walker_steps_per_s"));
     assert_eq!(lines.len(), 1 + 2 * n_engines, "{csv}");
     for line in &lines[1..] {
-        let fields: Vec<&str> = line.rsplitn(11, ',').collect();
-        assert_eq!(fields.len(), 11, "{line}");
-        let rate: f64 = fields[6].parse().unwrap();
-        let (low, high): (f64, f64) = (fields[5].parse().unwrap(), fields[4].parse().unwrap());
+        // From the end (the engine label may hold commas): efficiency, one_process,
+        // processes, ratio, kernel, iteration_seconds, samples, max, min, rate, repeats, steps.
+        let fields: Vec<&str> = line.rsplitn(14, ',').collect();
+        assert_eq!(fields.len(), 14, "{line}");
+        let rate: f64 = fields[9].parse().unwrap();
+        let (low, high): (f64, f64) = (fields[8].parse().unwrap(), fields[7].parse().unwrap());
         assert!(rate > 0.0 && low <= rate && rate <= high, "{line}");
-        let steps: u32 = fields[8].parse().unwrap();
+        let steps: u32 = fields[11].parse().unwrap();
+        assert_eq!(fields[2], "1", "one process: {line}");
         assert!((1..=40).contains(&steps), "{line}");
     }
     let report = read_json(&out.join("bench.json"));

@@ -8,10 +8,9 @@ use std::process::Output;
 
 use common::{config, rbm_vmc as bin, scratch, text};
 use rbm_vmc::config::EngineChoice;
-use rbm_vmc::control::Control;
-use rbm_vmc::driver;
+use rbm_vmc::driver::{self, Context};
 use rbm_vmc::engine::{Engine, EngineSpec, GpuEngine, Moments, Progress, WalkerState};
-use rbm_vmc::report::{Console, OutputDir};
+use rbm_vmc::report::OutputDir;
 use rbm_vmc::rng::StepStream;
 use rbm_vmc::{Error, RbmParams};
 use serde_json::{Value, json};
@@ -436,14 +435,14 @@ fn a_lost_gpu_keeps_the_last_checkpoint_which_resumes_on_the_cpu() {
     let Some(gpu) = common::gpu(&c) else { return };
     let dir = scratch("lost");
     let out = OutputDir::create(Some(&dir.join("out")), false).unwrap();
-    let quiet = Console::new(true);
+    let quiet = Context::solo(true);
     // Call 1 thermalises; calls 2.. are iterations 1..: the device goes in iteration 4.
     let engine = Box::new(LosesDevice {
         inner: gpu,
         calls: 0,
         fault_at: 5,
     });
-    let err = driver::run_on(engine, &c, &out, &quiet, &Control::none()).unwrap_err();
+    let err = driver::run_on(engine, &c, &out, &quiet).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, Error::Engine(_)), "{message}");
     assert!(
@@ -452,15 +451,7 @@ fn a_lost_gpu_keeps_the_last_checkpoint_which_resumes_on_the_cpu() {
     );
     assert_eq!(err.exit_code(), 1);
 
-    let outcome = driver::resume(
-        &out,
-        Some(EngineChoice::Cpu),
-        None,
-        None,
-        &quiet,
-        &Control::none(),
-    )
-    .unwrap();
+    let outcome = driver::resume(&out, Some(EngineChoice::Cpu), None, None, &quiet).unwrap();
     assert_eq!(outcome.iterations, 6);
     assert!(outcome.engine.starts_with("cpu"));
     let e = outcome.production.unwrap();

@@ -2,16 +2,23 @@
 //! engine is built from (`EngineSpec`), and what it returns (`Moments`).
 
 mod cpu;
+mod distributed;
 pub mod gpu;
 mod moments;
 
 pub use cpu::CpuEngine;
+pub use distributed::DistributedEngine;
+use distributed::InjectedFault;
 pub use gpu::GpuEngine;
 pub use moments::{Accumulator, Moments};
 
-use crate::config::{Config, Moves, SamplerKind};
+use std::rc::Rc;
+
+use crate::config::{Config, EngineChoice, Moves, SamplerKind};
 use crate::error::Error;
 use crate::physics::{Rbm, RbmParams, System};
+use crate::report::Console;
+use crate::team::{Team, share};
 
 /// A sampler with its settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -177,24 +184,64 @@ pub(crate) fn check_state(spec: &EngineSpec, state: &WalkerState) -> Result<(), 
 
 /// Builds the engine the config asks for and says which one it is and why: `auto` takes a
 /// real GPU when there is one (falling back to the CPU if it cannot run this system there),
-/// `gpu` any adapter including CPU implementations such as lavapipe.
+/// `gpu` any adapter including CPU implementations such as lavapipe. In a team of several
+/// processes each runs its share of the walkers (`DistributedEngine`), with its CPU share of
+/// the machine's cores (unless `threads` is set) and its own GPU where there are several.
 pub fn build_engine(
-    config: &crate::config::Config,
-    console: &crate::report::Console,
+    config: &Config,
+    console: &Console,
+    team: &Rc<dyn Team>,
 ) -> Result<Box<dyn Engine>, Error> {
-    use crate::config::EngineChoice;
     let spec = EngineSpec::from_config(config);
+    if team.size() == 1 {
+        return build_local(spec, config, config.threads, 0, console);
+    }
+    if (config.walkers as usize) < team.size() {
+        return Err(Error::input(format!(
+            "`walkers` = {} cannot be split over {} processes: use at least one walker each",
+            config.walkers,
+            team.size()
+        )));
+    }
+    let (first_walker, walkers) = share(config.walkers, team.rank(), team.size());
+    let local = EngineSpec {
+        walkers,
+        first_walker,
+        ..spec.clone()
+    };
+    let threads = match config.threads {
+        0 => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores / team.local_size()).max(1)
+        }
+        n => n,
+    };
+    let mut engine = build_local(local, config, threads, team.local_rank(), console)?;
+    if std::env::var("RBM_VMC_FAULT_RANK").is_ok_and(|r| r == team.rank().to_string()) {
+        engine = Box::new(InjectedFault(engine));
+    }
+    Ok(Box::new(DistributedEngine::new(engine, team.clone(), spec)))
+}
+
+/// One process's engine; `gpu_index` picks among several matching adapters.
+fn build_local(
+    spec: EngineSpec,
+    config: &Config,
+    threads: usize,
+    gpu_index: usize,
+    console: &Console,
+) -> Result<Box<dyn Engine>, Error> {
     let adapter_name = config.gpu.adapter.as_deref();
     let steps = config.gpu.steps_per_dispatch;
     let cpu = |reason: String| -> Result<Box<dyn Engine>, Error> {
-        let engine = CpuEngine::new(spec.clone(), config.threads)?;
+        let engine = CpuEngine::new(spec.clone(), threads)?;
         console.line(&format!("engine: {}{reason}", engine.describe()));
         Ok(Box::new(engine))
     };
     match config.engine {
         EngineChoice::Cpu => cpu(String::new()),
         EngineChoice::Gpu => {
-            let adapter = gpu::choose(adapter_name, true).ok_or_else(|| {
+            let adapter = gpu::choose(adapter_name, true, gpu_index).ok_or_else(|| {
                 Error::input(match adapter_name {
                     Some(name) => {
                         format!("no GPU adapter named like `{name}`; `rbm-vmc devices` lists them")
@@ -206,8 +253,8 @@ pub fn build_engine(
             console.line(&format!("engine: {}", engine.describe()));
             Ok(Box::new(engine))
         }
-        EngineChoice::Auto => match gpu::choose(adapter_name, false) {
-            None => cpu(match gpu::choose(adapter_name, true) {
+        EngineChoice::Auto => match gpu::choose(adapter_name, false, gpu_index) {
+            None => cpu(match gpu::choose(adapter_name, true, 0) {
                 Some(soft) => format!(
                     " (auto: no GPU; {} is a CPU implementation, used only with --engine gpu)",
                     soft.get_info().name

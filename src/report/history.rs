@@ -3,29 +3,33 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
 
 use crate::error::Error;
+use crate::report::OutputDir;
 use crate::stats::Estimate;
 
 pub const HISTORY_HEADER: &str =
     "iteration,energy,error,error_walkers,variance,acceptance,tau,gradient_norm,resets,seconds";
 
 pub struct HistoryWriter {
-    file: BufWriter<File>,
+    /// None on a read-only output directory.
+    file: Option<BufWriter<File>>,
     path: String,
 }
 
 impl HistoryWriter {
-    /// Starts the file with the header and the `earlier` rows (of a resumed run).
-    pub fn create(path: &Path, earlier: &[String]) -> Result<Self, Error> {
+    /// Starts `history.csv` in `out` with the header and the `earlier` rows (of a resumed run).
+    pub fn create(out: &OutputDir, earlier: &[String]) -> Result<Self, Error> {
+        let path = out.file("history.csv");
         let shown = path.display().to_string();
-        let file =
-            File::create(path).map_err(|e| Error::io(format!("cannot create {shown}"), e))?;
-        let mut writer = Self {
-            file: BufWriter::new(file),
-            path: shown,
+        let file = if out.is_writable() {
+            let file =
+                File::create(&path).map_err(|e| Error::io(format!("cannot create {shown}"), e))?;
+            Some(BufWriter::new(file))
+        } else {
+            None
         };
+        let mut writer = Self { file, path: shown };
         writer.line(HISTORY_HEADER)?;
         for row in earlier {
             writer.line(row)?;
@@ -51,8 +55,11 @@ impl HistoryWriter {
     }
 
     fn line(&mut self, text: &str) -> Result<(), Error> {
-        writeln!(self.file, "{text}")
-            .and_then(|_| self.file.flush())
+        let Some(file) = &mut self.file else {
+            return Ok(());
+        };
+        writeln!(file, "{text}")
+            .and_then(|_| file.flush())
             .map_err(|e| Error::io(format!("cannot write {}", self.path), e))
     }
 }

@@ -6,11 +6,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::team::Team;
 
-/// A directory results are written into.
+/// A directory results are written into. In a team of processes only the first writes the
+/// run's files; the others hold a read-only handle to the same directory.
 #[derive(Clone, Debug)]
 pub struct OutputDir {
     path: PathBuf,
+    writable: bool,
 }
 
 impl OutputDir {
@@ -46,7 +49,10 @@ impl OutputDir {
                 path.display()
             ))
         })?;
-        let dir = Self { path };
+        let dir = Self {
+            path,
+            writable: true,
+        };
         // Fail now, before any work, if the directory cannot be written.
         dir.write(".write-test", b"")
             .map_err(|e| Error::input(format!("output directory is not writable: {e}")))?;
@@ -64,7 +70,46 @@ impl OutputDir {
         }
         Ok(Self {
             path: path.to_path_buf(),
+            writable: true,
         })
+    }
+
+    /// `create` on the team's first process, which tells the others the directory (or the
+    /// error) it got; they write nothing into it.
+    pub fn create_shared(path: Option<&Path>, force: bool, team: &dyn Team) -> Result<Self, Error> {
+        if team.size() == 1 {
+            return Self::create(path, force);
+        }
+        let mine = team.is_root().then(|| Self::create(path, force));
+        let message = match &mine {
+            Some(Ok(dir)) => format!("ok:{}", dir.path.display()),
+            Some(Err(e)) => format!("error:{e}"),
+            None => String::new(),
+        };
+        let shared = String::from_utf8_lossy(&team.broadcast(message.into_bytes())).into_owned();
+        match (mine, shared.strip_prefix("ok:")) {
+            (Some(result), _) => result,
+            (None, Some(path)) => Ok(Self {
+                path: PathBuf::from(path),
+                writable: false,
+            }),
+            (None, None) => Err(Error::input(
+                shared.trim_start_matches("error:").to_string(),
+            )),
+        }
+    }
+
+    /// The same directory, writable only on the team's first process.
+    pub fn for_rank(self, rank: usize) -> Self {
+        Self {
+            writable: self.writable && rank == 0,
+            ..self
+        }
+    }
+
+    /// Whether this process writes the run's files.
+    pub fn is_writable(&self) -> bool {
+        self.writable
     }
 
     pub fn path(&self) -> &Path {
@@ -75,8 +120,11 @@ impl OutputDir {
         self.path.join(name)
     }
 
-    /// Writes `name` atomically: temporary file, fsync, rename.
+    /// Writes `name` atomically: temporary file, fsync, rename (nothing on a read-only handle).
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), Error> {
+        if !self.writable {
+            return Ok(());
+        }
         write_atomic(&self.file(name), bytes)
     }
 }

@@ -10,12 +10,18 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::driver::initial_params;
-use crate::engine::gpu::{AdapterSummary, GpuEngine, choose};
-use crate::engine::{CpuEngine, Engine, EngineSpec};
+use std::rc::Rc;
+
+use crate::config::EngineChoice;
+use crate::driver::Context;
+use crate::engine::gpu::{AdapterSummary, choose};
+use crate::engine::{Engine, build_engine};
 use crate::error::Error;
 use crate::optimize::Optimiser;
+use crate::physics::RbmParams;
 use crate::report::{Axes, Console, OutputDir, Series, line_plot};
 use crate::stats::Estimate;
+use crate::team::{Team, solo};
 
 /// An engine the user asked to benchmark: `cpu` (all threads), `cpu:N`, `gpu` (the adapter
 /// `auto` takes, or a CPU implementation such as lavapipe when there is no GPU), `gpu:NAME`.
@@ -117,6 +123,12 @@ pub struct Point {
     pub kernel_seconds: Option<f64>,
     /// Walker-steps/s over the all-thread CPU engine's at the same walker count.
     pub ratio_to_cpu: Option<f64>,
+    /// Processes the walkers were split over.
+    pub processes: usize,
+    /// With several processes: walker-steps/s of one process alone with all the walkers, and
+    /// the parallel efficiency (strong scaling) rate / (processes x that).
+    pub one_process_walker_steps_per_s: Option<f64>,
+    pub efficiency: Option<f64>,
 }
 
 /// One engine's energy at fixed parameters, for the agreement check.
@@ -132,25 +144,51 @@ pub struct Agreement {
 struct Candidate {
     label: String,
     request: EngineRequest,
-    adapter: Option<wgpu::Adapter>,
 }
 
 impl Candidate {
-    fn build(&self, config: &Config) -> Result<Box<dyn Engine>, Error> {
-        let spec = EngineSpec::from_config(config);
-        match (&self.request, &self.adapter) {
-            (EngineRequest::Cpu { threads }, _) => Ok(Box::new(CpuEngine::new(spec, *threads)?)),
-            (EngineRequest::Gpu { .. }, Some(adapter)) => Ok(Box::new(GpuEngine::new(
-                spec,
-                adapter,
-                config.gpu.steps_per_dispatch,
-            )?)),
-            (EngineRequest::Gpu { .. }, None) => unreachable!("GPU candidates have adapters"),
+    /// The config that makes `build_engine` build this candidate with `walkers` walkers.
+    fn config(&self, base: &Config, walkers: u32) -> Config {
+        let mut config = Config {
+            walkers,
+            ..base.clone()
+        };
+        match &self.request {
+            EngineRequest::Cpu { threads } => {
+                config.engine = EngineChoice::Cpu;
+                config.threads = *threads;
+            }
+            EngineRequest::Gpu { adapter } => {
+                config.engine = EngineChoice::Gpu;
+                config.gpu.adapter = adapter.clone();
+            }
+        }
+        config
+    }
+
+    /// The engine over `team` (its walkers split over the processes); `Err(reason)` when it
+    /// cannot be built on some process (memory, device limits), agreed by every process.
+    fn build(
+        &self,
+        base: &Config,
+        walkers: u32,
+        team: &Rc<dyn Team>,
+    ) -> Result<Result<Box<dyn Engine>, String>, Error> {
+        let built = build_engine(&self.config(base, walkers), &Console::new(true), team);
+        let failed = team.any(built.is_err());
+        match built {
+            Err(Error::Input(why)) => Ok(Err(why)),
+            Err(e) => Err(e),
+            Ok(_) if failed => Ok(Err("another process could not build it".into())),
+            Ok(engine) => Ok(Ok(engine)),
         }
     }
 }
 
-fn candidates(requests: &[EngineRequest]) -> Result<(Vec<Candidate>, Vec<AdapterSummary>), Error> {
+fn candidates(
+    requests: &[EngineRequest],
+    team: &dyn Team,
+) -> Result<(Vec<Candidate>, Vec<AdapterSummary>), Error> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = Vec::new();
     let mut adapters = Vec::new();
@@ -162,13 +200,13 @@ fn candidates(requests: &[EngineRequest]) -> Result<(Vec<Candidate>, Vec<Adapter
                 out.push(Candidate {
                     label: format!("cpu ({n} thread{plural})"),
                     request: request.clone(),
-                    adapter: None,
                 });
             }
             EngineRequest::Gpu { adapter } => {
+                let nth = team.local_rank();
                 let found = match adapter {
-                    Some(name) => choose(Some(name), true),
-                    None => choose(None, false).or_else(|| choose(None, true)),
+                    Some(name) => choose(Some(name), true, nth),
+                    None => choose(None, false, nth).or_else(|| choose(None, true, nth)),
                 };
                 let Some(found) = found else {
                     return Err(Error::input(match adapter {
@@ -183,10 +221,12 @@ fn candidates(requests: &[EngineRequest]) -> Result<(Vec<Candidate>, Vec<Adapter
                     }));
                 };
                 let summary = AdapterSummary::of(&found);
+                // `build_engine` picks the same adapter by name (the real GPUs first).
                 out.push(Candidate {
                     label: format!("gpu: {}", summary.label()),
-                    request: request.clone(),
-                    adapter: Some(found),
+                    request: EngineRequest::Gpu {
+                        adapter: Some(adapter.clone().unwrap_or_else(|| summary.name.clone())),
+                    },
                 });
                 adapters.push(summary);
             }
@@ -201,17 +241,18 @@ pub fn bench(
     config: &Config,
     options: &BenchOptions,
     out: &OutputDir,
-    console: &Console,
+    ctx: &Context,
 ) -> Result<Vec<Point>, Error> {
     options.validate()?;
-    let (candidates, adapters) = candidates(&options.engines)?;
+    let (team, console) = (&ctx.team, &ctx.console);
+    let (candidates, adapters) = candidates(&options.engines, team.as_ref())?;
     let params = initial_params(config)?;
     let mut points: Vec<Point> = Vec::new();
     let mut notes = Vec::new();
     let total = (candidates.len() * options.walkers.len()) as u64;
     let bar = console.bar("bench", total, "points");
     bar.line(&format!(
-        "{:<52} {:>9} {:>6} {:>12} {:>23} {:>11} {:>9} {:>9} {:>7}",
+        "{:<52} {:>9} {:>6} {:>12} {:>23} {:>11} {:>9} {:>9} {:>7}{}",
         "engine",
         "walkers",
         "steps",
@@ -220,16 +261,39 @@ pub fn bench(
         "samples/s",
         "s/repeat",
         "kernel s",
-        "vs cpu"
+        "vs cpu",
+        if team.size() > 1 {
+            "  1 process  efficiency"
+        } else {
+            ""
+        }
     ));
     for candidate in &candidates {
         for (i, &walkers) in options.walkers.iter().enumerate() {
-            let config = Config {
-                walkers,
-                ..config.clone()
+            let config = candidate.config(config, walkers);
+            let measured = match candidate.build(&config, walkers, team)? {
+                Ok(mut engine) => measure(
+                    engine.as_mut(),
+                    &candidate.label,
+                    &config,
+                    &params,
+                    options,
+                    team.as_ref(),
+                )?,
+                Err(why) => Err(why),
             };
-            match measure_point(candidate, &config, &params, options)? {
+            match measured {
                 Ok(mut point) => {
+                    if team.size() > 1 {
+                        compare_with_one_process(
+                            &mut point,
+                            candidate,
+                            &config,
+                            &params,
+                            options,
+                            team.as_ref(),
+                        )?;
+                    }
                     point.ratio_to_cpu = cpu_reference(&points, &candidates, walkers)
                         .map(|cpu| point.walker_steps_per_s / cpu);
                     bar.line(&table_row(&point));
@@ -254,17 +318,25 @@ pub fn bench(
             points[i].ratio_to_cpu = cpu.map(|c| points[i].walker_steps_per_s / c);
         }
     }
+    let allreduce = (team.size() > 1).then(|| allreduce_seconds(config, team.as_ref()));
+    if let Some(seconds) = allreduce {
+        console.line(&format!(
+            "all-reduce of one iteration's sums over {} processes: {:.3e} s",
+            team.size(),
+            seconds
+        ));
+    }
 
-    let agreement = agreement(&candidates, config, &params, console)?;
-    write_outputs(
-        config,
-        &candidates,
-        &adapters,
-        &points,
-        &agreement,
-        &notes,
-        out,
-    )?;
+    let agreement = agreement(&candidates, config, &params, ctx)?;
+    if out.is_writable() {
+        let findings = Findings {
+            points: &points,
+            agreement: &agreement,
+            notes: &notes,
+            allreduce_seconds: allreduce,
+        };
+        write_outputs(config, &candidates, &adapters, &findings, out)?;
+    }
     let worst = agreement.iter().map(|a| a.sigmas.abs()).fold(0.0, f64::max);
     for a in &agreement {
         console.line(&format!(
@@ -282,6 +354,67 @@ pub fn bench(
     Ok(points)
 }
 
+/// The first process alone measures the same point with every walker (the others wait), for
+/// the parallel efficiency.
+fn compare_with_one_process(
+    point: &mut Point,
+    candidate: &Candidate,
+    config: &Config,
+    params: &RbmParams,
+    options: &BenchOptions,
+    team: &dyn Team,
+) -> Result<(), Error> {
+    let mut single = None;
+    if team.is_root() {
+        let alone = solo();
+        if let Ok(mut engine) = candidate.build(config, config.walkers, &alone)? {
+            let label = &candidate.label;
+            if let Ok(p) = measure(
+                engine.as_mut(),
+                label,
+                config,
+                params,
+                options,
+                alone.as_ref(),
+            )? {
+                single = Some(p.walker_steps_per_s);
+            }
+        }
+    }
+    let shared = team.broadcast(single.unwrap_or(f64::NAN).to_le_bytes().to_vec());
+    let rate = f64::from_le_bytes(shared[..8].try_into().expect("8 bytes"));
+    if rate.is_finite() {
+        point.one_process_walker_steps_per_s = Some(rate);
+        point.efficiency = Some(point.walker_steps_per_s / (team.size() as f64 * rate));
+    }
+    Ok(())
+}
+
+/// Seconds per all-reduce of one iteration's sums (the `Moments` of `steps_per_iteration`
+/// steps), the median of 50.
+fn allreduce_seconds(config: &Config, team: &dyn Team) -> f64 {
+    let m = config.system().coordinates();
+    let n = config.wavefunction.hidden;
+    let len = 10 + 2 * (m + n + m * n) + config.measurements(config.steps_per_iteration) as usize;
+    let mut values = vec![1.0; len];
+    let mut times: Vec<f64> = (0..50)
+        .map(|_| {
+            let start = Instant::now();
+            team.sum(&mut values);
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// The first process's value, on every process: decisions taken from timings must be the
+/// same everywhere when the engine is shared.
+fn decided(team: &dyn Team, value: u32) -> u32 {
+    let bytes = team.broadcast(value.to_le_bytes().to_vec());
+    u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"))
+}
+
 /// Walker-steps/s of the all-thread CPU engine at `walkers`, if it was measured.
 fn cpu_reference(points: &[Point], candidates: &[Candidate], walkers: u32) -> Option<f64> {
     let label = candidates
@@ -295,19 +428,16 @@ fn cpu_reference(points: &[Point], candidates: &[Candidate], walkers: u32) -> Op
         .map(|p| p.walker_steps_per_s)
 }
 
-/// Measures one point; `Ok(Err(reason))` when this and larger walker counts are out of reach
-/// (memory, device limits or the time budget).
-fn measure_point(
-    candidate: &Candidate,
+/// Measures one point on `engine`; `Ok(Err(reason))` when this and larger walker counts are
+/// out of the time budget.
+fn measure(
+    engine: &mut dyn Engine,
+    label: &str,
     config: &Config,
-    params: &crate::physics::RbmParams,
+    params: &RbmParams,
     options: &BenchOptions,
+    team: &dyn Team,
 ) -> Result<Result<Point, String>, Error> {
-    let mut engine = match candidate.build(config) {
-        Ok(engine) => engine,
-        Err(Error::Input(why)) => return Ok(Err(why)),
-        Err(e) => return Err(e),
-    };
     let walkers = config.walkers as f64;
     let every = config.sampler.measure_every;
     // Warm-up (shader compilation at the first dispatch, caches), then a first probe.
@@ -316,7 +446,7 @@ fn measure_point(
     engine.sample(params, every, true, &())?;
     let rate = walkers * every as f64 / start.elapsed().as_secs_f64().max(1e-9);
     let per_repeat = options.seconds / (options.repeats as f64 + 1.0);
-    if walkers * every as f64 / rate > per_repeat {
+    if decided(team, (walkers * every as f64 / rate > per_repeat) as u32) == 1 {
         return Ok(Err(format!(
             "one measurement interval took longer than the {per_repeat:.2} s a repeat may take \
              (--seconds {} over {} repeats)",
@@ -328,11 +458,11 @@ fn measure_point(
         let wanted = (per_repeat * rate / walkers) as u32;
         (wanted.min(config.steps_per_iteration) / every).max(1) * every
     };
-    let probe = steps_for(rate);
+    let probe = decided(team, steps_for(rate));
     let start = Instant::now();
     engine.sample(params, probe, true, &())?;
     let rate = walkers * probe as f64 / start.elapsed().as_secs_f64().max(1e-9);
-    let steps = steps_for(rate);
+    let steps = decided(team, steps_for(rate));
     let mut optimiser = Optimiser::new(&config.optimiser, params.theta().len());
     let mut theta = params.clone();
     let mut seconds = Vec::with_capacity(options.repeats);
@@ -351,7 +481,7 @@ fn measure_point(
     let mut rates: Vec<f64> = seconds.iter().map(|s| work / s).collect();
     rates.sort_by(f64::total_cmp);
     Ok(Ok(Point {
-        engine: candidate.label.clone(),
+        engine: label.to_string(),
         walkers: config.walkers,
         steps,
         repeats: options.repeats,
@@ -362,6 +492,9 @@ fn measure_point(
         iteration_seconds: median(&seconds),
         kernel_seconds: (!kernel.is_empty()).then(|| median(&kernel)),
         ratio_to_cpu: None,
+        processes: team.size(),
+        one_process_walker_steps_per_s: None,
+        efficiency: None,
     }))
 }
 
@@ -379,8 +512,12 @@ fn median(values: &[f64]) -> f64 {
 fn table_row(p: &Point) -> String {
     let kernel = p.kernel_seconds.map_or("-".into(), |k| format!("{k:.4}"));
     let ratio = p.ratio_to_cpu.map_or("-".into(), |r| format!("{r:.2}"));
+    let scaling = match (p.one_process_walker_steps_per_s, p.efficiency) {
+        (Some(one), Some(e)) => format!("  {one:>9.3e}  {e:>10.2}"),
+        _ => String::new(),
+    };
     format!(
-        "{:<52} {:>9} {:>6} {:>12.3e} {:>23} {:>11.3e} {:>9.4} {:>9} {:>7}",
+        "{:<52} {:>9} {:>6} {:>12.3e} {:>23} {:>11.3e} {:>9.4} {:>9} {:>7}{scaling}",
         p.engine,
         p.walkers,
         p.steps,
@@ -401,18 +538,22 @@ fn table_row(p: &Point) -> String {
 fn agreement(
     candidates: &[Candidate],
     config: &Config,
-    params: &crate::physics::RbmParams,
-    console: &Console,
+    params: &RbmParams,
+    ctx: &Context,
 ) -> Result<Vec<Agreement>, Error> {
-    let bar = console.bar("agreement", candidates.len() as u64, "engines");
+    let bar = ctx
+        .console
+        .bar("agreement", candidates.len() as u64, "engines");
     let mut out: Vec<Agreement> = Vec::new();
     for (i, candidate) in candidates.iter().enumerate() {
         let config = Config {
-            walkers: config.walkers.clamp(256, 4096),
             seed: config.seed.wrapping_add(1 + i as u64),
             ..config.clone()
         };
-        let mut engine = candidate.build(&config)?;
+        let walkers = config.walkers.clamp(256, 4096);
+        let mut engine = candidate
+            .build(&config, walkers, &ctx.team)?
+            .map_err(|why| Error::engine(format!("{}: {why}", candidate.label)))?;
         engine.sample(params, config.sampler.thermalisation.max(100), false, &())?;
         let steps = (2000 / config.sampler.measure_every).max(2) * config.sampler.measure_every;
         let e = Estimate::from_moments(&engine.sample(params, steps, true, &())?);
@@ -434,15 +575,23 @@ fn agreement(
     Ok(out)
 }
 
+/// What a bench run found, for its files.
+#[derive(Serialize)]
+struct Findings<'a> {
+    points: &'a [Point],
+    agreement: &'a [Agreement],
+    notes: &'a [String],
+    allreduce_seconds: Option<f64>,
+}
+
 fn write_outputs(
     config: &Config,
     candidates: &[Candidate],
     adapters: &[AdapterSummary],
-    points: &[Point],
-    agreement: &[Agreement],
-    notes: &[String],
+    findings: &Findings,
     out: &OutputDir,
 ) -> Result<(), Error> {
+    let points = findings.points;
     let machine = json!({
         "cpu": cpu_model(),
         "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -453,9 +602,10 @@ fn write_outputs(
         "machine": machine,
         "adapters": adapters,
         "engines": candidates.iter().map(|c| c.label.clone()).collect::<Vec<_>>(),
-        "points": points,
-        "agreement": agreement,
-        "notes": notes,
+        "points": findings.points,
+        "agreement": findings.agreement,
+        "notes": findings.notes,
+        "allreduce_seconds": findings.allreduce_seconds,
         "config": config,
     });
     out.write(
@@ -466,12 +616,13 @@ fn write_outputs(
     )?;
     let mut csv = String::from(
         "engine,walkers,steps,repeats,walker_steps_per_s,walker_steps_per_s_min,\
-         walker_steps_per_s_max,samples_per_s,iteration_seconds,kernel_seconds,ratio_to_cpu\n",
+         walker_steps_per_s_max,samples_per_s,iteration_seconds,kernel_seconds,ratio_to_cpu,\
+         processes,one_process_walker_steps_per_s,efficiency\n",
     );
     for p in points {
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         csv.push_str(&format!(
-            "\"{}\",{},{},{},{},{},{},{},{},{},{}\n",
+            "\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             p.engine,
             p.walkers,
             p.steps,
@@ -482,7 +633,10 @@ fn write_outputs(
             p.samples_per_s,
             p.iteration_seconds,
             opt(p.kernel_seconds),
-            opt(p.ratio_to_cpu)
+            opt(p.ratio_to_cpu),
+            p.processes,
+            opt(p.one_process_walker_steps_per_s),
+            opt(p.efficiency)
         ));
     }
     out.write("bench.csv", csv.as_bytes())?;

@@ -25,8 +25,10 @@ use serde_json::{Map, Value, json};
 use crate::config::{Config, merge, read_json, set_path};
 use crate::control::Control;
 use crate::driver;
+use crate::driver::Context;
 use crate::error::Error;
 use crate::report::{Axes, Console, OutputDir, Series, line_plot};
+use crate::team::solo;
 
 /// Most points one sweep may hold.
 pub const MAX_POINTS: usize = 10_000;
@@ -292,24 +294,128 @@ fn null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 const CSV_TAIL: &str = "energy,error,error_walkers,variance,acceptance,tau,samples,seconds,engine";
 
 /// Runs every point not yet in `out` (all of them unless `resume`), writing the rows and the
-/// plots after each point.
+/// plots as points complete. In a team of processes the points are dealt out in rounds
+/// (point i to process i mod size) and the first process collects and writes the rows.
 pub fn run_sweep(
     sweep: &Sweep,
     file: &Path,
     out: &OutputDir,
     resume: bool,
-    console: &Console,
-    control: &Control,
+    ctx: &Context,
 ) -> Result<Vec<Row>, Error> {
-    let definition_file = out.file("sweep-definition.json");
+    let team = &ctx.team;
+    let prepared = team.is_root().then(|| prepare(sweep, out, resume));
+    let message = match &prepared {
+        Some(Ok(rows)) => json!({"done": rows.iter().map(|r| r.index).collect::<Vec<_>>()}),
+        Some(Err(e)) => json!({"error": e.to_string()}),
+        None => Value::Null,
+    };
+    let shared: Value =
+        serde_json::from_slice(&team.broadcast(serde_json::to_vec(&message).expect("json")))
+            .expect("sent as JSON");
+    let mut rows = match prepared {
+        Some(result) => result?,
+        None => match shared["error"].as_str() {
+            Some(e) => return Err(Error::input(e)),
+            None => Vec::new(),
+        },
+    };
+    let done: Vec<usize> = serde_json::from_value(shared["done"].clone()).expect("indices");
+
+    let bar = ctx
+        .console
+        .bar("sweep", sweep.points.len() as u64, "points");
+    bar.inc(done.len() as u64);
+    if !done.is_empty() {
+        bar.line(&format!(
+            "resuming: {} of {} points done",
+            done.len(),
+            sweep.points.len()
+        ));
+    }
+    let pending: Vec<&PointSpec> = sweep
+        .points
+        .iter()
+        .filter(|p| !done.contains(&p.index))
+        .collect();
+    for round in pending.chunks(team.size()) {
+        let mut interrupted = false;
+        let report = match round.get(team.rank()) {
+            Some(point) => match run_point(sweep, point, out, &ctx.control) {
+                Ok(row) => serde_json::to_vec(&row).expect("json"),
+                Err(Error::Interrupted(_)) => {
+                    interrupted = true;
+                    Vec::new()
+                }
+                // Any other failure ends the sweep (and the whole team).
+                Err(e) => return Err(e),
+            },
+            None => Vec::new(),
+        };
+        for bytes in team.gather_bytes(&report).iter().filter(|b| !b.is_empty()) {
+            let row: Row = serde_json::from_slice(bytes).expect("rows are sent as JSON");
+            append(&out.file("sweep.csv"), &csv_line(sweep, &row))?;
+            bar.line(&format!(
+                "point {}/{} {}: E = {:.6} +- {:.6}, variance {:.3e}, {} samples, {:.1} s",
+                row.index + 1,
+                sweep.points.len(),
+                describe(&sweep.keys, &sweep.points[row.index].values),
+                row.energy,
+                row.error,
+                row.variance,
+                row.samples,
+                row.seconds
+            ));
+            rows.push(row);
+            bar.inc(1);
+        }
+        if team.is_root() {
+            rows.sort_by_key(|r| r.index);
+            let text = serde_json::to_string_pretty(&rows).expect("plain values");
+            out.write("sweep.json", text.as_bytes())?;
+            plot(sweep, &rows, out)?;
+        }
+        if team.any(interrupted || ctx.control.reason().is_some()) {
+            bar.finish();
+            return Err(Error::Interrupted(format!(
+                "{}: {} of {} points are done and kept in {dir}; continue with `rbm-vmc sweep \
+                 {} --out {dir} --resume`",
+                ctx.control.reason().unwrap_or("stopped"),
+                rows.len().max(done.len()),
+                sweep.points.len(),
+                file.display(),
+                dir = out.path().display()
+            )));
+        }
+    }
+    bar.finish();
+    if team.is_root() {
+        ctx.console.line(&format!(
+            "{} points in {}: sweep.csv, sweep.json, energy.svg{}",
+            rows.len(),
+            out.path().display(),
+            if has_error_plot(sweep) {
+                ", error.svg"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(rows)
+}
+
+/// Writes the definition (or checks it against the one being resumed) and the CSV of the
+/// rows kept; returns those rows.
+fn prepare(sweep: &Sweep, out: &OutputDir, resume: bool) -> Result<Vec<Row>, Error> {
     let mut rows: Vec<Row> = Vec::new();
     if resume {
-        let stored = read_json(&definition_file, "sweep definition").map_err(|_| {
-            Error::input(format!(
-                "nothing to resume in {}: it holds no sweep-definition.json",
-                out.path().display()
-            ))
-        })?;
+        let stored =
+            read_json(&out.file("sweep-definition.json"), "sweep definition").map_err(|_| {
+                Error::input(format!(
+                    "nothing to resume in {}: it holds no sweep-definition.json",
+                    out.path().display()
+                ))
+            })?;
         if stored != sweep.definition() {
             return Err(Error::input(format!(
                 "{} holds a different sweep (other keys, values or mode); resume it with the \
@@ -336,94 +442,48 @@ pub fn run_sweep(
         csv.push_str(&csv_line(sweep, row));
     }
     out.write("sweep.csv", csv.as_bytes())?;
+    Ok(rows)
+}
 
-    let done: Vec<usize> = rows.iter().map(|r| r.index).collect();
-    let bar = console.bar("sweep", sweep.points.len() as u64, "points");
-    bar.inc(done.len() as u64);
-    if !done.is_empty() {
-        bar.line(&format!(
-            "resuming: {} of {} points done",
-            done.len(),
-            sweep.points.len()
-        ));
-    }
-    for point in sweep.points.iter().filter(|p| !done.contains(&p.index)) {
-        let start = Instant::now();
-        let dir = OutputDir::create(Some(&out.file(&format!("points/{:04}", point.index))), true)?;
-        let quiet = Console::new(true);
-        let outcome = match sweep.mode {
-            Mode::Optimise => driver::run(&point.config, &dir, &quiet, control),
-            Mode::Production => driver::sample(&point.config, None, &dir, &quiet, control),
-        };
-        let outcome = match outcome {
-            Err(Error::Interrupted(_)) => {
-                bar.finish();
-                return Err(Error::Interrupted(format!(
-                    "{}: {} of {} points are done and kept in {dir}; continue with `rbm-vmc \
-                     sweep {} --out {dir} --resume`",
-                    control.reason().unwrap_or("interrupted"),
-                    rows.len(),
-                    sweep.points.len(),
-                    file.display(),
-                    dir = out.path().display()
-                )));
-            }
-            other => other?,
-        };
-        let e = outcome
-            .production
-            .expect("sweep points have production steps");
-        let values = sweep
+/// Runs one point on this process alone, into `points/NNNN/`.
+fn run_point(
+    sweep: &Sweep,
+    point: &PointSpec,
+    out: &OutputDir,
+    control: &Control,
+) -> Result<Row, Error> {
+    let start = Instant::now();
+    let dir = OutputDir::create(Some(&out.file(&format!("points/{:04}", point.index))), true)?;
+    let ctx = Context {
+        console: Console::new(true),
+        control: control.clone(),
+        team: solo(),
+    };
+    let outcome = match sweep.mode {
+        Mode::Optimise => driver::run(&point.config, &dir, &ctx)?,
+        Mode::Production => driver::sample(&point.config, None, &dir, &ctx)?,
+    };
+    let e = outcome
+        .production
+        .expect("sweep points have production steps");
+    Ok(Row {
+        index: point.index,
+        values: sweep
             .keys
             .iter()
             .cloned()
             .zip(point.values.iter().cloned())
-            .collect();
-        let row = Row {
-            index: point.index,
-            values,
-            energy: e.energy,
-            error: e.error,
-            error_walkers: e.error_walkers,
-            variance: e.variance,
-            acceptance: e.acceptance,
-            tau: e.tau,
-            samples: e.samples,
-            seconds: start.elapsed().as_secs_f64(),
-            engine: outcome.engine,
-        };
-        append(&out.file("sweep.csv"), &csv_line(sweep, &row))?;
-        rows.push(row);
-        rows.sort_by_key(|r| r.index);
-        let text = serde_json::to_string_pretty(&rows).expect("plain values");
-        out.write("sweep.json", text.as_bytes())?;
-        plot(sweep, &rows, out)?;
-        bar.line(&format!(
-            "point {}/{} {}: E = {:.6} +- {:.6}, variance {:.3e}, {} samples, {:.1} s",
-            point.index + 1,
-            sweep.points.len(),
-            describe(&sweep.keys, &point.values),
-            e.energy,
-            e.error,
-            e.variance,
-            e.samples,
-            start.elapsed().as_secs_f64()
-        ));
-        bar.inc(1);
-    }
-    bar.finish();
-    plot(sweep, &rows, out)?;
-    console.line(&format!(
-        "{} points in {}: sweep.csv, sweep.json, energy.svg{}",
-        rows.len(),
-        out.path().display(),
-        if has_error_plot(sweep) {
-            ", error.svg"
-        } else {
-            ""
-        }
-    ));
-    Ok(rows)
+            .collect(),
+        energy: e.energy,
+        error: e.error,
+        error_walkers: e.error_walkers,
+        variance: e.variance,
+        acceptance: e.acceptance,
+        tau: e.tau,
+        samples: e.samples,
+        seconds: start.elapsed().as_secs_f64(),
+        engine: outcome.engine,
+    })
 }
 
 fn csv_line(sweep: &Sweep, row: &Row) -> String {

@@ -57,7 +57,7 @@ pub const SAMPLERS: [(&str, &str); 5] = [
 /// (set by CI), where it fails.
 pub fn gpu(config: &Config) -> Option<rbm_vmc::engine::GpuEngine> {
     use rbm_vmc::engine::gpu::{GpuEngine, choose};
-    match choose(None, true) {
+    match choose(None, true, 0) {
         Some(adapter) => Some(
             GpuEngine::new(
                 EngineSpec::from_config(config),

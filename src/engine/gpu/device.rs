@@ -79,17 +79,32 @@ pub const NO_ADAPTER_HELP: &str = "install a GPU driver with Vulkan, Metal or DX
      or Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers libvulkan1) to run \
      the GPU engine on the CPU; or use --engine cpu";
 
-/// The adapter to run on: the best one whose name contains `name` (case-insensitive), or the
-/// best of all; CPU implementations only when `allow_cpu`. `None` when there is none.
-pub fn choose(name: Option<&str>, allow_cpu: bool) -> Option<wgpu::Adapter> {
+/// The adapter to run on: among those whose name contains `name` (case-insensitive), or all,
+/// best first, the `nth` (modulo their number: processes sharing a machine spread over its
+/// GPUs); CPU implementations only when `allow_cpu`. `None` when there is none.
+pub fn choose(name: Option<&str>, allow_cpu: bool, nth: usize) -> Option<wgpu::Adapter> {
     let wanted = name.map(str::to_lowercase);
-    adapters().into_iter().find(|a| {
-        let info = a.get_info();
-        let named = wanted
-            .as_ref()
-            .is_none_or(|w| info.name.to_lowercase().contains(w));
-        named && (allow_cpu || is_gpu(&info))
-    })
+    let mut seen = Vec::new();
+    let mut matching: Vec<wgpu::Adapter> = adapters()
+        .into_iter()
+        .filter(|a| {
+            let info = a.get_info();
+            let named = wanted
+                .as_ref()
+                .is_none_or(|w| info.name.to_lowercase().contains(w));
+            // One device seen through several backends (Vulkan, GL) counts once: the
+            // first, best-ranked entry.
+            let key = (info.vendor, info.device, info.name.clone());
+            let fresh = !seen.contains(&key);
+            seen.push(key);
+            named && (allow_cpu || is_gpu(&info)) && fresh
+        })
+        .collect();
+    if matching.is_empty() {
+        return None;
+    }
+    let index = nth % matching.len();
+    Some(matching.swap_remove(index))
 }
 
 /// A device with the adapter's own limits and an error sink in place of wgpu's panics.

@@ -1,0 +1,280 @@
+//! One walker ensemble over a team of processes: each member runs its own engine on its share
+//! of the walkers (random streams follow the global walker index, so the ensemble is the same
+//! whatever the team size), and every `sample` call ends with the members' `Moments` summed
+//! on every member, so all apply the same update and keep identical parameters (checked).
+
+use std::rc::Rc;
+
+use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_state};
+use crate::error::Error;
+use crate::physics::RbmParams;
+use crate::team::Team;
+
+pub struct DistributedEngine {
+    local: Box<dyn Engine>,
+    team: Rc<dyn Team>,
+    /// The whole ensemble's spec (walkers over every member, first walker 0).
+    spec: EngineSpec,
+}
+
+impl DistributedEngine {
+    /// `local` must run this member's share (`crate::team::share`) of `spec`'s walkers.
+    pub fn new(local: Box<dyn Engine>, team: Rc<dyn Team>, spec: EngineSpec) -> Self {
+        Self { local, team, spec }
+    }
+}
+
+/// An engine whose every `sample` fails: what `RBM_VMC_FAULT_RANK=r` puts on process r, to
+/// test that one failing process ends the whole team with its reason.
+pub(crate) struct InjectedFault(pub Box<dyn Engine>);
+
+impl Engine for InjectedFault {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+
+    fn spec(&self) -> &EngineSpec {
+        self.0.spec()
+    }
+
+    fn sample(
+        &mut self,
+        _: &RbmParams,
+        _: u32,
+        _: bool,
+        _: &dyn Progress,
+    ) -> Result<Moments, Error> {
+        Err(Error::engine(
+            "a fault injected by RBM_VMC_FAULT_RANK on this process",
+        ))
+    }
+
+    fn state(&self) -> Result<WalkerState, Error> {
+        self.0.state()
+    }
+
+    fn set_state(&mut self, state: &WalkerState) -> Result<(), Error> {
+        self.0.set_state(state)
+    }
+}
+
+/// Passes progress on scaled to the whole ensemble (this member holds 1/size of it).
+struct Scaled<'a> {
+    inner: &'a dyn Progress,
+    factor: f64,
+}
+
+impl Progress for Scaled<'_> {
+    fn advance(&self, walker_steps: u64) {
+        self.inner
+            .advance((walker_steps as f64 * self.factor) as u64);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.inner.cancelled()
+    }
+}
+
+/// FNV-1a over the parameters' bits: equal on every member exactly when the parameters are.
+fn fingerprint(params: &RbmParams) -> u64 {
+    params.theta().iter().fold(0xcbf2_9ce4_8422_2325, |h, t| {
+        t.to_bits()
+            .to_le_bytes()
+            .iter()
+            .fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    })
+}
+
+/// Moments as one vector of f64 for a single all-reduce (counts stay exact below 2^53).
+fn flatten(m: &Moments) -> Vec<f64> {
+    let mut v = vec![
+        m.walkers as f64,
+        m.samples as f64,
+        m.energy,
+        m.energy_sq,
+        m.accepted,
+        m.attempted,
+        m.walker_means.count as f64,
+        m.walker_means.sum,
+        m.walker_means.sum_sq,
+        m.resets as f64,
+    ];
+    v.extend(&m.o);
+    v.extend(&m.energy_o);
+    v.extend(&m.series);
+    v
+}
+
+fn unflatten(v: &[f64], parameters: usize) -> Moments {
+    let (head, rest) = v.split_at(10);
+    let (o, rest) = rest.split_at(parameters);
+    let (energy_o, series) = rest.split_at(parameters);
+    let mut m = Moments {
+        walkers: head[0] as u64,
+        samples: head[1] as u64,
+        energy: head[2],
+        energy_sq: head[3],
+        accepted: head[4],
+        attempted: head[5],
+        o: o.to_vec(),
+        energy_o: energy_o.to_vec(),
+        series: series.to_vec(),
+        resets: head[9] as u64,
+        ..Default::default()
+    };
+    m.walker_means.count = head[6] as u64;
+    m.walker_means.sum = head[7];
+    m.walker_means.sum_sq = head[8];
+    m
+}
+
+impl Engine for DistributedEngine {
+    fn describe(&self) -> String {
+        format!("{} processes x {}", self.team.size(), self.local.describe())
+    }
+
+    fn kind(&self) -> &'static str {
+        self.local.kind()
+    }
+
+    fn spec(&self) -> &EngineSpec {
+        &self.spec
+    }
+
+    fn sample(
+        &mut self,
+        params: &RbmParams,
+        steps: u32,
+        measure: bool,
+        progress: &dyn Progress,
+    ) -> Result<Moments, Error> {
+        if !self.team.agree(fingerprint(params)) {
+            return Err(Error::engine(
+                "the variational parameters differ between processes; the run cannot go on",
+            ));
+        }
+        let scaled = Scaled {
+            inner: progress,
+            factor: self.spec.walkers as f64 / self.local.spec().walkers as f64,
+        };
+        let local = match self.local.sample(params, steps, measure, &scaled) {
+            Err(Error::Interrupted(_)) => None,
+            // Any other failure ends the whole team (the caller aborts).
+            Err(e) => return Err(e),
+            Ok(m) => Some(m),
+        };
+        // A member cancelled part-way: all stop together.
+        if self.team.any(local.is_none()) {
+            return Err(Error::Interrupted("sampling cancelled".into()));
+        }
+        let mut flat = flatten(&local.expect("checked above"));
+        self.team.sum(&mut flat);
+        Ok(unflatten(&flat, self.spec.parameters()))
+    }
+
+    fn kernel_seconds(&self) -> Option<f64> {
+        self.local.kernel_seconds()
+    }
+
+    fn state(&self) -> Result<WalkerState, Error> {
+        let local = self.local.state()?;
+        Ok(WalkerState {
+            steps_done: local.steps_done,
+            positions: self.team.gather(&local.positions),
+        })
+    }
+
+    fn set_state(&mut self, state: &WalkerState) -> Result<(), Error> {
+        check_state(&self.spec, state)?;
+        let local = self.local.spec();
+        let m = self.spec.coordinates();
+        let first = local.first_walker as usize * m;
+        let count = local.walkers as usize * m;
+        self.local.set_state(&WalkerState {
+            steps_done: state.steps_done,
+            positions: state.positions[first..first + count].to_vec(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::CpuEngine;
+    use crate::team::{Solo, share};
+
+    #[test]
+    fn moments_survive_flattening() {
+        let mut m = Moments::zeros(3, 4);
+        m.walkers = 5;
+        m.samples = 20;
+        m.energy = 1.5;
+        m.o = vec![1.0, 2.0, 3.0];
+        m.energy_o = vec![4.0, 5.0, 6.0];
+        m.series = vec![7.0, 8.0, 9.0, 10.0];
+        m.walker_means.push(0.25);
+        m.resets = 2;
+        assert_eq!(unflatten(&flatten(&m), 3), m);
+    }
+
+    /// The shares of a split ensemble, summed, are the whole ensemble's moments (up to the
+    /// order of the sums), walker for walker.
+    #[test]
+    fn split_ensembles_add_up_to_the_whole() {
+        let config = Config::load(None, &["walkers=10".into(), "threads=1".into()]).unwrap();
+        let spec = EngineSpec::from_config(&config);
+        let params = crate::driver::initial_params(&config).unwrap();
+        let mut whole = CpuEngine::new(spec.clone(), 1).unwrap();
+        let expected = whole.sample(&params, 30, true, &()).unwrap();
+        let mut total = Flat::default();
+        for rank in 0..3 {
+            let (first, walkers) = share(10, rank, 3);
+            let local = EngineSpec {
+                walkers,
+                first_walker: first,
+                ..spec.clone()
+            };
+            let engine = Box::new(CpuEngine::new(local, 1).unwrap());
+            let mut part = DistributedEngine::new(engine, Rc::new(Solo), spec.clone());
+            // With a one-member team the part's sums are its own: add them up here.
+            total.add(&flatten(
+                &part.local.sample(&params, 30, true, &()).unwrap(),
+            ));
+            assert_eq!(part.spec().walkers, 10);
+        }
+        let got = unflatten(&total.0, spec.parameters());
+        assert_eq!(got.samples, expected.samples);
+        assert!((got.energy - expected.energy).abs() < 1e-12 * expected.energy.abs());
+        for (a, b) in got.series.iter().zip(&expected.series) {
+            assert!((a - b).abs() < 1e-12 * b.abs());
+        }
+    }
+
+    #[derive(Default)]
+    struct Flat(Vec<f64>);
+
+    impl Flat {
+        fn add(&mut self, v: &[f64]) {
+            if self.0.is_empty() {
+                self.0 = vec![0.0; v.len()];
+            }
+            for (a, b) in self.0.iter_mut().zip(v) {
+                *a += b;
+            }
+        }
+    }
+
+    #[test]
+    fn fingerprints_tell_parameters_apart() {
+        let a = RbmParams::random(4, 2, 0.1, 1);
+        let mut b = a.clone();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        b.theta_mut()[3] = f64::from_bits(b.theta()[3].to_bits() ^ 1);
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+    }
+}
