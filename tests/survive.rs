@@ -458,3 +458,60 @@ fn a_lost_gpu_keeps_the_last_checkpoint_which_resumes_on_the_cpu() {
     assert!(e.energy > 3.0 && e.energy < 3.4, "{}", e.energy);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Ctrl-C (SIGINT) finishes the iteration, writes a checkpoint and the partial results, says
+/// how to resume and exits 130; the run then resumes to the end.
+#[cfg(unix)]
+#[test]
+fn sigint_stops_after_the_iteration_with_a_checkpoint() {
+    let dir = scratch("sigint");
+    let out = dir.join("out");
+    let child = common::command()
+        .args([
+            "run",
+            "-q",
+            "--engine",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--set", "walkers=200", "--set", "steps_per_iteration=2000"])
+        .args([
+            "--set",
+            "optimiser.iterations=1000",
+            "--set",
+            "checkpoint_every=1000",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first finished iteration, then interrupt.
+    let history = out.join("history.csv");
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&history).map_or(0, |h| h.lines().count()) < 2 {
+        assert!(started.elapsed().as_secs() < 60, "no iteration finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = child.wait_with_output().unwrap();
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted (Ctrl-C) after iteration") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let checkpoint: Value = serde_json::from_str(&read(&out.join("checkpoint.json"))).unwrap();
+    let done = checkpoint["iteration"].as_u64().unwrap();
+    assert!(done >= 1);
+    let result: Value = serde_json::from_str(&read(&out.join("result.json"))).unwrap();
+    assert_eq!(result["iterations"].as_u64().unwrap(), done);
+    assert_eq!(read(&history).lines().count() as u64, done + 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
