@@ -118,6 +118,27 @@ pub struct Rbm {
     pub form: Form,
 }
 
+/// Calls `self.$method::<W>(args)` with the hidden-unit count `$n` as the compile-time
+/// constant W for the common small sizes, so the loops over the hidden units unroll; W = 0
+/// (a run-time count) otherwise. The method body is written once, over `width::<W>(n)`.
+macro_rules! by_width {
+    ($n:expr, $self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $n {
+            1 => $self.$method::<1>($($arg),*),
+            2 => $self.$method::<2>($($arg),*),
+            3 => $self.$method::<3>($($arg),*),
+            4 => $self.$method::<4>($($arg),*),
+            _ => $self.$method::<0>($($arg),*),
+        }
+    };
+}
+
+/// The loop length over the hidden units: the constant W, or `n` when W = 0.
+#[inline(always)]
+fn width<const W: usize>(n: usize) -> usize {
+    if W == 0 { n } else { W }
+}
+
 impl Rbm {
     fn inv_sigma2(&self) -> f64 {
         1.0 / (self.sigma * self.sigma)
@@ -125,12 +146,19 @@ impl Rbm {
 
     /// Hidden-unit fields Q_n = b_n + sum_m x_m w_mn / sigma^2.
     pub fn hidden_fields(&self, p: &RbmParams, x: &[f64], q: &mut [f64]) {
+        by_width!(q.len(), self.hidden_fields_w(p, x, q))
+    }
+
+    fn hidden_fields_w<const W: usize>(&self, p: &RbmParams, x: &[f64], q: &mut [f64]) {
+        let n = width::<W>(q.len());
         let inv = self.inv_sigma2();
-        q.copy_from_slice(p.b());
+        let q = &mut q[..n];
+        q.copy_from_slice(&p.b()[..n]);
         for (m, &xm) in x.iter().enumerate() {
             let xs = xm * inv;
-            for (qn, &w) in q.iter_mut().zip(p.w_row(m)) {
-                *qn += xs * w;
+            let row = &p.w_row(m)[..n];
+            for k in 0..n {
+                q[k] += xs * row[k];
             }
         }
     }
@@ -158,27 +186,39 @@ impl Rbm {
 
     /// d ln psi / dx_m = f [ -(x_m - a_m) + sum_n w_mn S(Q_n) ] / sigma^2.
     pub fn gradient(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
+        by_width!(s.len(), self.gradient_w(p, x, s, out))
+    }
+
+    fn gradient_w<const W: usize>(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
         for (m, g) in out.iter_mut().enumerate() {
-            *g = self.coordinate_terms(p, m, x[m], s).0;
+            *g = self.coordinate_terms::<W>(p, m, x[m], s).0;
         }
     }
 
     /// d^2 ln psi / dx_m^2 = f [ -1/sigma^2 + sum_n w_mn^2 S(Q_n)(1 - S(Q_n)) / sigma^4 ].
     pub fn laplacian_diagonal(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
         for (m, l) in out.iter_mut().enumerate() {
-            *l = self.coordinate_terms(p, m, x[m], s).1;
+            *l = self.coordinate_terms::<0>(p, m, x[m], s).1;
         }
     }
 
     /// (d ln psi / dx_m, d^2 ln psi / dx_m^2) from the sigmoids: one pass over row m of w.
-    #[inline]
-    fn coordinate_terms(&self, p: &RbmParams, m: usize, xm: f64, s: &[f64]) -> (f64, f64) {
+    #[inline(always)]
+    fn coordinate_terms<const W: usize>(
+        &self,
+        p: &RbmParams,
+        m: usize,
+        xm: f64,
+        s: &[f64],
+    ) -> (f64, f64) {
+        let n = width::<W>(s.len());
         let (f, inv) = (self.form.factor(), self.inv_sigma2());
+        let (row, s) = (&p.w_row(m)[..n], &s[..n]);
         let mut drift = p.a()[m] - xm;
         let mut curvature = 0.0;
-        for (&w, &sn) in p.w_row(m).iter().zip(s) {
-            drift += w * sn;
-            curvature += w * w * sn * (1.0 - sn);
+        for k in 0..n {
+            drift += row[k] * s[k];
+            curvature += row[k] * row[k] * s[k] * (1.0 - s[k]);
         }
         (f * drift * inv, f * (curvature * inv * inv - inv))
     }
@@ -194,22 +234,34 @@ impl Rbm {
         s: &[f64],
         o: &mut [f64],
     ) -> f64 {
+        by_width!(s.len(), self.local_energy_w(sys, p, x, s, o))
+    }
+
+    fn local_energy_w<const W: usize>(
+        &self,
+        sys: &System,
+        p: &RbmParams,
+        x: &[f64],
+        s: &[f64],
+        o: &mut [f64],
+    ) -> f64 {
+        let n = width::<W>(s.len());
         let f = self.form.factor();
         let inv = self.inv_sigma2();
-        let n_len = p.hidden();
         let (oa, rest) = o.split_at_mut(p.visible());
-        let (ob, ow) = rest.split_at_mut(n_len);
-        for (o, &sn) in ob.iter_mut().zip(s) {
-            *o = f * sn;
+        let (ob, ow) = rest.split_at_mut(n);
+        for k in 0..n {
+            ob[k] = f * s[k];
         }
         let mut kinetic = 0.0;
         for (m, ((&xm, &am), oa)) in x.iter().zip(p.a()).zip(oa.iter_mut()).enumerate() {
             *oa = f * inv * (xm - am);
             let xs = f * inv * xm;
-            for (o, &sn) in ow[m * n_len..(m + 1) * n_len].iter_mut().zip(s) {
-                *o = xs * sn;
+            let ow = &mut ow[m * n..(m + 1) * n];
+            for k in 0..n {
+                ow[k] = xs * s[k];
             }
-            let (g, lap) = self.coordinate_terms(p, m, xm, s);
+            let (g, lap) = self.coordinate_terms::<W>(p, m, xm, s);
             kinetic -= 0.5 * (lap + g * g);
         }
         kinetic + sys.potential(x)
