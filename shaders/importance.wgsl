@@ -2,17 +2,14 @@
 // F = 2 grad ln psi) with the Green's-function ratio in the Metropolis-Hastings test.
 // Rust twin: `Chain::importance` in src/engine/cpu/chain.rs (same draws, same order).
 
-fn importance_move(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
+// Moves the `len` coordinates from `start`; returns 1 when the move is accepted.
+fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
     y = x;
     for (var i = 0u; i < len; i++) {
         let m = start + i;
         y[m] = x[m] + DT * g[m] + sqrt(DT) * draw_normal(rng);
     }
-    if (len == M) {
-        fields_of_y();
-    } else {
-        fields_of_y_moved(start, len);
-    }
+    fields_of_proposal(start, len);
     ln_psi_of_y();
     gradient_of_y();
     // ln G(x|y) - ln G(y|x), G(y|x) = exp(-|y - x - DT g(x)|^2 / (2 DT)).
@@ -28,16 +25,4 @@ fn importance_move(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
         return 1u;
     }
     return 0u;
-}
-
-// One Monte Carlo step; returns the accepted moves.
-fn mc_step(rng: ptr<function, Stream>) -> u32 {
-    if (SINGLE_MOVES) {
-        var accepted = 0u;
-        for (var p = 0u; p < P; p++) {
-            accepted += importance_move(rng, p * D, D);
-        }
-        return accepted;
-    }
-    return importance_move(rng, 0u, M);
 }

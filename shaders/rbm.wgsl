@@ -50,6 +50,16 @@ fn fields_of_y_moved(start: u32, len: u32) {
     }
 }
 
+// qy for a proposal that moved the `len` coordinates from `start`: from scratch when every
+// coordinate moved, incrementally otherwise (Rust twin: `Chain::propose_fields`).
+fn fields_of_proposal(start: u32, len: u32) {
+    if (len == M) {
+        fields_of_y();
+    } else {
+        fields_of_y_moved(start, len);
+    }
+}
+
 // ln psi at y from y and qy; fills sy. sum softplus = sum max(Q, 0) + ln prod (1 + e^-|Q|),
 // one logarithm per 64 units (each factor is in (1, 2]).
 fn ln_psi_of_y() {

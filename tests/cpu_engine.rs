@@ -3,10 +3,12 @@
 
 mod common;
 
-use common::{SAMPLERS, assert_within, biases_only, config, cpu, measure};
+use common::{
+    SAMPLERS, assert_rbm_energy, assert_within, biases_only, config, cpu, measure,
+    optimise_then_measure,
+};
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::Engine;
-use rbm_vmc::optimize::Optimiser;
 use rbm_vmc::{Estimate, RbmParams};
 use serde_json::json;
 
@@ -166,21 +168,7 @@ fn optimisation_of_the_two_electron_dot_reaches_the_rbm_energy() {
             "walkers": 400, "steps_per_iteration": 500, "seed": 41,
             "optimiser": {"iterations": 80},
         }));
-        let mut params = initial_params(&c).unwrap();
-        let mut engine = cpu(&c);
-        engine.sample(&params, 300, false, &()).unwrap();
-        let mut opt = Optimiser::new(&c.optimiser, params.theta().len());
-        for _ in 0..c.optimiser.iterations {
-            let e = Estimate::from_moments(&engine.sample(&params, 500, true, &()).unwrap());
-            opt.step(params.theta_mut(), &e.gradient);
-        }
-        let e = measure(&mut engine, &params, 0, 5000);
-        assert!(e.energy < 3.09, "{kind}: {} +- {}", e.energy, e.error);
-        assert!(
-            e.energy > 3.0 - 4.0 * e.error,
-            "{kind}: {} +- {} violates the variational bound",
-            e.energy,
-            e.error
-        );
+        let e = optimise_then_measure(&mut cpu(&c), &c, 5000);
+        assert_rbm_energy(kind, &e);
     }
 }

@@ -4,10 +4,12 @@
 
 mod common;
 
-use common::{SAMPLERS, assert_within, biases_only, config, cpu, gpu, measure};
+use common::{
+    SAMPLERS, assert_rbm_energy, assert_within, biases_only, config, cpu, gpu, measure,
+    optimise_then_measure,
+};
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::{Engine, WalkerState};
-use rbm_vmc::optimize::Optimiser;
 use rbm_vmc::{Estimate, RbmParams};
 use serde_json::{Value, json};
 
@@ -215,21 +217,8 @@ fn optimisation_on_the_gpu_reaches_the_rbm_energy() {
         "optimiser": {"iterations": 80},
     }));
     let Some(mut engine) = gpu(&c) else { return };
-    let mut params = initial_params(&c).unwrap();
-    engine.sample(&params, 300, false, &()).unwrap();
-    let mut opt = Optimiser::new(&c.optimiser, params.theta().len());
-    for _ in 0..c.optimiser.iterations {
-        let e = Estimate::from_moments(&engine.sample(&params, 400, true, &()).unwrap());
-        opt.step(params.theta_mut(), &e.gradient);
-    }
-    let e = measure(&mut engine, &params, 0, 4000);
-    assert!(e.energy < 3.09, "{} +- {}", e.energy, e.error);
-    assert!(
-        e.energy > 3.0 - 4.0 * e.error,
-        "{} +- {} below 3.0",
-        e.energy,
-        e.error
-    );
+    let e = optimise_then_measure(&mut engine, &c, 4000);
+    assert_rbm_energy("gpu", &e);
 }
 
 /// A non-finite walker is detected, reset and counted, on both engines.

@@ -103,3 +103,37 @@ pub fn scratch(name: &str) -> std::path::PathBuf {
 pub fn read_json(path: &std::path::Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// Thermalises, optimises for `config.optimiser.iterations` iterations, then measures
+/// `production` steps at the optimised parameters.
+pub fn optimise_then_measure(
+    engine: &mut dyn Engine,
+    config: &Config,
+    production: u32,
+) -> Estimate {
+    let mut params = rbm_vmc::driver::initial_params(config).unwrap();
+    engine.sample(&params, 300, false, &()).unwrap();
+    let mut optimiser = rbm_vmc::optimize::Optimiser::new(&config.optimiser, params.theta().len());
+    for _ in 0..config.optimiser.iterations {
+        let moments = engine
+            .sample(&params, config.steps_per_iteration, true, &())
+            .unwrap();
+        optimiser.step(
+            params.theta_mut(),
+            &Estimate::from_moments(&moments).gradient,
+        );
+    }
+    measure(engine, &params, 0, production)
+}
+
+/// The known energy of the plain RBM with two hidden units (3.06 .. 3.08): below 3.09, and
+/// not below the exact 3.0 (variational bound) by more than 4 error bars.
+pub fn assert_rbm_energy(label: &str, e: &Estimate) {
+    assert!(e.energy < 3.09, "{label}: {} +- {}", e.energy, e.error);
+    assert!(
+        e.energy > 3.0 - 4.0 * e.error,
+        "{label}: {} +- {} violates the variational bound",
+        e.energy,
+        e.error
+    );
+}

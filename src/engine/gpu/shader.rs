@@ -12,6 +12,7 @@ pub const WORKGROUP: u32 = 64;
 const RNG: &str = include_str!("../../../shaders/rng.wgsl");
 const RBM: &str = include_str!("../../../shaders/rbm.wgsl");
 const WALK: &str = include_str!("../../../shaders/walk.wgsl");
+const MOVES: &str = include_str!("../../../shaders/moves.wgsl");
 const METROPOLIS: &str = include_str!("../../../shaders/metropolis.wgsl");
 const IMPORTANCE: &str = include_str!("../../../shaders/importance.wgsl");
 const GIBBS: &str = include_str!("../../../shaders/gibbs.wgsl");
@@ -19,12 +20,16 @@ pub const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 
 /// The walk kernel's source for `spec`.
 pub fn walk_source(spec: &EngineSpec) -> String {
-    let sampler = match spec.sampler.kind {
-        SamplerKind::Metropolis => METROPOLIS,
-        SamplerKind::Importance => IMPORTANCE,
-        SamplerKind::Gibbs => GIBBS,
+    let sampler: &[&str] = match spec.sampler.kind {
+        SamplerKind::Metropolis => &[MOVES, METROPOLIS],
+        SamplerKind::Importance => &[MOVES, IMPORTANCE],
+        SamplerKind::Gibbs => &[GIBBS],
     };
-    [header(spec).as_str(), RNG, RBM, sampler, WALK].join("\n")
+    let header = header(spec);
+    let mut parts = vec![header.as_str(), RNG, RBM];
+    parts.extend(sampler);
+    parts.push(WALK);
+    parts.join("\n")
 }
 
 fn header(spec: &EngineSpec) -> String {
