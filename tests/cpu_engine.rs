@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    SAMPLERS, assert_rbm_energy, assert_within, biases_only, config, cpu, measure,
-    optimise_then_measure,
+    SAMPLERS, assert_rbm_energy, assert_within, biases_only, config, cpu, exact_case,
+    hidden_biases, measure, optimise_then_measure,
 };
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::Engine;
@@ -23,21 +23,11 @@ fn non_interacting_ground_state_is_exact_for_every_sampler_and_form() {
                     if kind == "gibbs" && form == "direct" {
                         continue;
                     }
-                    let sigma2 = if form == "direct" {
-                        1.0 / omega
-                    } else {
-                        0.5 / omega
-                    };
-                    let c = config(json!({
-                        "system": {"particles": particles, "dims": dims, "omega": omega,
-                                   "interaction": false},
-                        "wavefunction": {"hidden": hidden, "sigma": f64::sqrt(sigma2),
-                                         "form": form},
-                        "sampler": {"kind": kind, "moves": moves},
-                        "walkers": 37, "seed": 5,
-                    }));
+                    let extra = json!({"walkers": 37, "seed": 5});
+                    let shape = (particles, dims, hidden);
+                    let c = exact_case(shape, omega, form, (kind, moves), extra);
                     let m = particles * dims;
-                    let b: Vec<f64> = (0..hidden).map(|n| 0.3 * n as f64 - 0.2).collect();
+                    let b = hidden_biases(hidden);
                     let e = measure(&mut cpu(&c), &biases_only(m, &b), 20, 200);
                     let exact = m as f64 * omega / 2.0;
                     let label = format!("P{particles} D{dims} w{omega} {form} {kind}/{moves}");

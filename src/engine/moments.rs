@@ -53,9 +53,7 @@ impl Moments {
         self.walker_means.merge(&other.walker_means);
         self.resets += other.resets;
     }
-}
 
-impl Moments {
     /// Appends the same walkers measured over the steps that follow.
     pub fn append_steps(&mut self, later: Moments) {
         self.samples += later.samples;

@@ -137,3 +137,31 @@ pub fn assert_rbm_energy(label: &str, e: &Estimate) {
         e.error
     );
 }
+
+/// A non-interacting system whose trial function can be exact: sigma^2 = 1/omega for psi = F,
+/// 1/(2 omega) for psi = sqrt(F). `extra` (an object) is merged on top.
+pub fn exact_case(
+    (particles, dims, hidden): (usize, usize, usize),
+    omega: f64,
+    form: &str,
+    (kind, moves): (&str, &str),
+    extra: Value,
+) -> Config {
+    let sigma2 = if form == "direct" {
+        1.0 / omega
+    } else {
+        0.5 / omega
+    };
+    let mut value = serde_json::json!({
+        "system": {"particles": particles, "dims": dims, "omega": omega, "interaction": false},
+        "wavefunction": {"hidden": hidden, "sigma": sigma2.sqrt(), "form": form},
+        "sampler": {"kind": kind, "moves": moves},
+    });
+    rbm_vmc::config::merge(&mut value, &extra);
+    config(value)
+}
+
+/// Hidden biases for the exact cases (which do not depend on them when w = 0).
+pub fn hidden_biases(hidden: usize) -> Vec<f64> {
+    (0..hidden).map(|n| 0.3 * n as f64 - 0.2).collect()
+}

@@ -94,7 +94,6 @@ impl CpuEngine {
                 .map(|(c, (xs, energies))| {
                     let mut chain = Chain::new(spec, params);
                     let mut sums = Moments::zeros(spec.parameters(), measured.len());
-                    let mut walker_sums = vec![0.0; energies.len()];
                     for (i, x) in xs.chunks_mut(m).enumerate() {
                         let walker = spec.first_walker + (c * chunk + i) as u32;
                         chain.load(walker, x);
@@ -108,15 +107,12 @@ impl CpuEngine {
                                 let e = chain.measure();
                                 accumulate(&mut sums, &chain.o, e);
                                 sums.series[next] += e;
-                                walker_sums[i] += e;
+                                energies[i] += e;
                                 next += 1;
                             }
                         }
                         x.copy_from_slice(chain.position());
                         progress.advance(len as u64);
-                    }
-                    for (e, s) in energies.iter_mut().zip(&walker_sums) {
-                        *e += s;
                     }
                     sums
                 })
