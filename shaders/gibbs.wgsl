@@ -7,12 +7,13 @@ fn mc_step(rng: ptr<function, Stream>) -> u32 {
     for (var n = 0u; n < N; n++) {
         h[n] = select(0.0, 1.0, draw_uniform(rng) < s[n]);
     }
+    let sigma = inverseSqrt(inv_s2);
     for (var m = 0u; m < M; m++) {
         var mean = a_(m);
         for (var n = 0u; n < N; n++) {
             mean += w_(m, n) * h[n];
         }
-        x[m] = mean + SIGMA * draw_normal(rng);
+        x[m] = mean + sigma * draw_normal(rng);
     }
     refresh();
     return 1u;

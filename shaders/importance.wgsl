@@ -1,27 +1,48 @@
-// Importance sampling: Langevin proposal y = x + DT grad ln psi + sqrt(DT) xi (D = 1/2,
-// F = 2 grad ln psi) with the Green's-function ratio in the Metropolis-Hastings test.
-// Rust twin: `Chain::importance` in src/engine/cpu/chain.rs (same draws, same order).
+// Importance sampling: Langevin proposal y = x + DT v + sqrt(DT) xi (D = 1/2, F = 2 v) with v
+// the drift grad ln psi limited per particle, and the Green's-function ratio in the
+// Metropolis-Hastings test. Rust twin: `Chain::importance` and `limit_drift` in
+// src/engine/cpu/chain.rs (same draws, same order).
 
-// Moves the `len` coordinates from `start`; returns 1 when the move is accepted.
-fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
-    y = x;
-    for (var i = 0u; i < len; i++) {
-        let m = start + i;
-        y[m] = x[m] + DT * g[m] + sqrt(DT) * draw_normal(rng);
+// Particle k's drift from `v` (g or gy), limited: v 2 / (1 + sqrt(1 + 2 |v|^2 DT)).
+fn limited_drift(v: ptr<private, array<f32, M>>, k: u32) -> vec3<f32> {
+    var out = vec3<f32>(0.0);
+    for (var d = 0u; d < D; d++) {
+        out[d] = (*v)[k * D + d];
     }
-    fields_of_proposal(start, len);
-    ln_psi_of_y();
-    gradient_of_y();
-    // ln G(x|y) - ln G(y|x), G(y|x) = exp(-|y - x - DT g(x)|^2 / (2 DT)).
+    return out * (2.0 / (1.0 + sqrt(1.0 + 2.0 * DT * dot(out, out))));
+}
+
+// Moves the `len` coordinates from `start` (whole particles); returns 1 when accepted.
+fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
+    if (len != M) {
+        // A single particle: its drift at x now (other particles may have moved since).
+        fill_drift(false, start, len);
+    }
+    y = x;
+    for (var k = start / D; k < (start + len) / D; k++) {
+        let v = limited_drift(&g, k);
+        for (var d = 0u; d < D; d++) {
+            let m = k * D + d;
+            y[m] = x[m] + DT * v[d] + sqrt(DT) * draw_normal(rng);
+        }
+    }
+    propose(start, len);
+    fill_drift(true, start, len);
+    // ln G(x|y) - ln G(y|x), G(y|x) = exp(-|y - x - DT v(x)|^2 / (2 DT)).
     var ln_green = 0.0;
-    for (var i = 0u; i < len; i++) {
-        let m = start + i;
-        let forward = y[m] - x[m] - DT * g[m];
-        let backward = x[m] - y[m] - DT * gy[m];
-        ln_green += (forward * forward - backward * backward) / (2.0 * DT);
+    for (var k = start / D; k < (start + len) / D; k++) {
+        let vx = limited_drift(&g, k);
+        let vy = limited_drift(&gy, k);
+        for (var d = 0u; d < D; d++) {
+            let m = k * D + d;
+            let forward = y[m] - x[m] - DT * vx[d];
+            let backward = x[m] - y[m] - DT * vy[d];
+            ln_green += (forward * forward - backward * backward) / (2.0 * DT);
+        }
     }
     if (metropolis_test(rng, 2.0 * (ln_psi_y - ln_psi) + ln_green)) {
-        take_y();
+        accept(start, len);
+        g = gy;
         return 1u;
     }
     return 0u;

@@ -7,12 +7,9 @@ fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
     for (var i = 0u; i < len; i++) {
         y[start + i] = x[start + i] + STEP * (draw_uniform(rng) - 0.5);
     }
-    fields_of_proposal(start, len);
-    ln_psi_of_y();
+    propose(start, len);
     if (metropolis_test(rng, 2.0 * (ln_psi_y - ln_psi))) {
-        // The gradient is not needed by this sampler; keep the walker's stale copy.
-        gy = g;
-        take_y();
+        accept(start, len);
         return 1u;
     }
     return 0u;

@@ -1,20 +1,18 @@
-// The RBM trial function in f32 on the walker's private state.
-// Rust twin: src/physics/rbm.rs (formulas: docs/physics.md). Needs from the header:
-// M, N, NA (= max(N, 1): array length), F (1 or 1/2), INV_S2 (1/sigma^2), OMEGA2, P, D,
-// INTERACTION; and `theta` (a: M, b: N, w: M x N row-major) bound by the kernel.
+// The RBM factor F^f in f32: fields Q, sigmoids S(Q), ln F^f, its coordinate derivatives and
+// log-derivatives O_i. Rust twin: src/physics/rbm.rs (formulas: docs/physics.md). Needs from
+// the header: M, N, NA (= max(N, 1): array length), F (1 or 1/2), INV_S2 and TRAIN_SIGMA,
+// LN_SIGMA_INDEX; from walker.wgsl: x, y, gy; and `theta` (a: M, b: N, w: M x N row-major)
+// bound by the kernel.
 
-// The walker: coordinates, fields Q, sigmoids S(Q), gradient of ln psi, ln psi.
-var<private> x: array<f32, M>;
+// Fields and sigmoids at x and at the proposal y, and ln F^f there.
 var<private> q: array<f32, NA>;
 var<private> s: array<f32, NA>;
-var<private> g: array<f32, M>;
-var<private> ln_psi: f32;
-// The proposal y and the same quantities there.
-var<private> y: array<f32, M>;
 var<private> qy: array<f32, NA>;
 var<private> sy: array<f32, NA>;
-var<private> gy: array<f32, M>;
-var<private> ln_psi_y: f32;
+var<private> ln_rbm: f32;
+var<private> ln_rbm_y: f32;
+// 1/sigma^2 of this dispatch (a trained width comes from theta).
+var<private> inv_s2: f32;
 
 fn a_(m: u32) -> f32 {
     return theta[m];
@@ -28,115 +26,107 @@ fn w_(m: u32, n: u32) -> f32 {
     return theta[M + N + m * N + n];
 }
 
-// qy = b + y w / sigma^2, from scratch.
-fn fields_of_y() {
+fn rbm_begin() {
+    if (TRAIN_SIGMA) {
+        inv_s2 = exp(-2.0 * theta[LN_SIGMA_INDEX]);
+    } else {
+        inv_s2 = INV_S2;
+    }
+}
+
+// Fields Q = b + pos w / sigma^2 from scratch, into `out`.
+fn rbm_fields(pos: ptr<private, array<f32, M>>, out: ptr<private, array<f32, NA>>) {
     for (var n = 0u; n < N; n++) {
         var field = b_(n);
         for (var m = 0u; m < M; m++) {
-            field += y[m] * w_(m, n) * INV_S2;
+            field += (*pos)[m] * w_(m, n) * inv_s2;
         }
-        qy[n] = field;
+        (*out)[n] = field;
     }
 }
 
-// qy = q + (y - x) w / sigma^2 over the `len` coordinates from `start` (single-particle moves).
-fn fields_of_y_moved(start: u32, len: u32) {
-    for (var n = 0u; n < N; n++) {
-        var field = q[n];
-        for (var i = 0u; i < len; i++) {
-            field += (y[start + i] - x[start + i]) * w_(start + i, n) * INV_S2;
-        }
-        qy[n] = field;
-    }
-}
-
-// qy for a proposal that moved the `len` coordinates from `start`: from scratch when every
-// coordinate moved, incrementally otherwise (Rust twin: `Chain::propose_fields`).
-fn fields_of_proposal(start: u32, len: u32) {
-    if (len == M) {
-        fields_of_y();
-    } else {
-        fields_of_y_moved(start, len);
-    }
-}
-
-// ln psi at y from y and qy; fills sy. sum softplus = sum max(Q, 0) + ln prod (1 + e^-|Q|),
-// one logarithm per 64 units (each factor is in (1, 2]).
-fn ln_psi_of_y() {
+// ln F^f from the position and its fields; fills the sigmoids. sum softplus = sum max(Q, 0) +
+// ln prod (1 + e^-|Q|), one logarithm per 64 units (each factor is in (1, 2]).
+fn rbm_ln(pos: ptr<private, array<f32, M>>, fields: ptr<private, array<f32, NA>>,
+          sig: ptr<private, array<f32, NA>>) -> f32 {
     var gauss = 0.0;
     for (var m = 0u; m < M; m++) {
-        let d = y[m] - a_(m);
+        let d = (*pos)[m] - a_(m);
         gauss += d * d;
     }
     var hidden = 0.0;
     var product = 1.0;
     for (var n = 0u; n < N; n++) {
-        let t = exp(-abs(qy[n]));
+        let qn = (*fields)[n];
+        let t = exp(-abs(qn));
         let inv = 1.0 / (1.0 + t);
-        sy[n] = select(t * inv, inv, qy[n] >= 0.0);
-        hidden += max(qy[n], 0.0);
+        (*sig)[n] = select(t * inv, inv, qn >= 0.0);
+        hidden += max(qn, 0.0);
         product *= 1.0 + t;
         if (n % 64u == 63u) {
             hidden += log(product);
             product = 1.0;
         }
     }
-    ln_psi_y = F * (hidden + log(product) - 0.5 * gauss * INV_S2);
+    return F * (hidden + log(product) - 0.5 * gauss * inv_s2);
 }
 
-// gy = d ln psi / dy from y and sy.
-fn gradient_of_y() {
-    for (var m = 0u; m < M; m++) {
-        var drift = a_(m) - y[m];
+// ln F^f at the proposal y, which differs from x on the `len` coordinates from `start`: the
+// fields from scratch when every coordinate moved, incrementally otherwise (Rust twin:
+// `Walker::propose`).
+fn rbm_propose(start: u32, len: u32) -> f32 {
+    if (len == M) {
+        rbm_fields(&y, &qy);
+    } else {
         for (var n = 0u; n < N; n++) {
-            drift += w_(m, n) * sy[n];
+            var field = q[n];
+            for (var i = 0u; i < len; i++) {
+                field += (y[start + i] - x[start + i]) * w_(start + i, n) * inv_s2;
+            }
+            qy[n] = field;
         }
-        gy[m] = F * drift * INV_S2;
     }
+    ln_rbm_y = rbm_ln(&y, &qy, &sy);
+    return ln_rbm_y;
 }
 
-// The proposal becomes the walker.
-fn take_y() {
-    x = y;
+fn rbm_accept() {
     q = qy;
     s = sy;
-    g = gy;
-    ln_psi = ln_psi_y;
+    ln_rbm = ln_rbm_y;
 }
 
-// Recompute every cache of the walker from its coordinates.
-fn refresh() {
-    y = x;
-    fields_of_y();
-    ln_psi_of_y();
-    gradient_of_y();
-    take_y();
+fn rbm_refresh() -> f32 {
+    rbm_fields(&x, &q);
+    ln_rbm = rbm_ln(&x, &q, &s);
+    return ln_rbm;
 }
 
-fn potential() -> f32 {
-    var r2 = 0.0;
-    for (var m = 0u; m < M; m++) {
-        r2 += x[m] * x[m];
+// d ln F^f / dpos_m = f [ a_m - pos_m + sum_n w_mn S_n ] / sigma^2.
+fn rbm_drift(pos: ptr<private, array<f32, M>>, sig: ptr<private, array<f32, NA>>, m: u32) -> f32 {
+    var drift = a_(m) - (*pos)[m];
+    for (var n = 0u; n < N; n++) {
+        drift += w_(m, n) * (*sig)[n];
     }
-    var v = 0.5 * OMEGA2 * r2;
-    if (INTERACTION) {
-        for (var p = 0u; p < P; p++) {
-            for (var p2 = p + 1u; p2 < P; p2++) {
-                var d2 = 0.0;
-                for (var k = 0u; k < D; k++) {
-                    let d = x[p * D + k] - x[p2 * D + k];
-                    d2 += d * d;
-                }
-                v += inverseSqrt(d2);
-            }
+    return F * drift * inv_s2;
+}
+
+fn rbm_drift_particle(at_y: bool, k: u32) -> vec3<f32> {
+    var out = vec3<f32>(0.0);
+    for (var d = 0u; d < D; d++) {
+        if (at_y) {
+            out[d] = rbm_drift(&y, &sy, k * D + d);
+        } else {
+            out[d] = rbm_drift(&x, &s, k * D + d);
         }
     }
-    return v;
+    return out;
 }
 
-// E_L = -1/2 sum_m (d2 ln psi + (d ln psi)^2) + V at the walker (needs s current).
-fn local_energy() -> f32 {
-    var kinetic = 0.0;
+// The measurement at x: the gradient of ln F^f into gy, and the returned sum of
+// d2 ln F^f / dx_m^2 = f [ sum_n w_mn^2 S_n (1 - S_n) / sigma^4 - 1/sigma^2 ].
+fn rbm_measure() -> f32 {
+    var laplacian = 0.0;
     for (var m = 0u; m < M; m++) {
         var drift = a_(m) - x[m];
         var curvature = 0.0;
@@ -145,17 +135,32 @@ fn local_energy() -> f32 {
             drift += w * s[n];
             curvature += w * w * s[n] * (1.0 - s[n]);
         }
-        let grad = F * drift * INV_S2;
-        let lap = F * (curvature * INV_S2 * INV_S2 - INV_S2);
-        kinetic -= 0.5 * (lap + grad * grad);
+        gy[m] = F * drift * inv_s2;
+        laplacian += F * (curvature * inv_s2 * inv_s2 - inv_s2);
     }
-    return kinetic + potential();
+    return laplacian;
 }
 
-// Accepts with probability min(1, e^ln_ratio), drawing the uniform only when needed.
-fn metropolis_test(rng: ptr<function, Stream>, ln_ratio: f32) -> bool {
-    if (ln_ratio >= 0.0) {
-        return true;
+// Adds the RBM's O_i and (E_L - shift) O_i to the sums (Rust twin: `Rbm::measure`).
+fn rbm_log_derivatives(d: f32) {
+    var gauss = 0.0;
+    for (var m = 0u; m < M; m++) {
+        let dm = x[m] - a_(m);
+        gauss += dm * dm;
+        add_derivative(m, F * inv_s2 * dm, d);
     }
-    return draw_uniform(rng) < exp(ln_ratio);
+    var hidden = 0.0;
+    for (var n = 0u; n < N; n++) {
+        add_derivative(M + n, F * s[n], d);
+        hidden += s[n] * (q[n] - b_(n));
+    }
+    for (var m = 0u; m < M; m++) {
+        for (var n = 0u; n < N; n++) {
+            add_derivative(M + N + m * N + n, F * inv_s2 * x[m] * s[n], d);
+        }
+    }
+    if (TRAIN_SIGMA) {
+        // d ln psi / d ln sigma = f [ sum_m (x_m - a_m)^2 / sigma^2 - 2 sum_n S_n (Q_n - b_n) ].
+        add_derivative(LN_SIGMA_INDEX, F * (inv_s2 * gauss - 2.0 * hidden), d);
+    }
 }

@@ -77,21 +77,11 @@ fn reset(walker: u32, step: vec2<u32>) {
     refresh();
 }
 
-// Adds one measurement d = E_L - shift and the O_i (Rust twin: `Rbm::log_derivatives`).
+// Adds one measurement d = E_L - shift and the O_i (Rust twin: `Walker::measure`).
 fn accumulate(d: f32) {
     sums[0] += d;
     sums[1] += d * d;
-    for (var m = 0u; m < M; m++) {
-        add_derivative(m, F * INV_S2 * (x[m] - a_(m)), d);
-    }
-    for (var n = 0u; n < N; n++) {
-        add_derivative(M + n, F * s[n], d);
-    }
-    for (var m = 0u; m < M; m++) {
-        for (var n = 0u; n < N; n++) {
-            add_derivative(M + N + m * N + n, F * INV_S2 * x[m] * s[n], d);
-        }
-    }
+    log_derivatives(d);
 }
 
 fn add_derivative(i: u32, o: f32, d: f32) {
@@ -145,6 +135,7 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let walker = group * WG + lid;
     let live = walker < job.walkers;
     let global_walker = job.first_walker + walker;
+    begin();
     if (live) {
         for (var m = 0u; m < M; m++) {
             x[m] = positions[walker * M + m];
@@ -166,8 +157,9 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let step = step_index(k);
         var rng = stream_at(global_walker, step, 0u);
         sums[2] += f32(mc_step(&rng));
-        if (SINGLE_MOVES && k % 64u == 63u) {
-            // Single-particle moves update Q incrementally: stop f32 drift.
+        if (SINGLE_MOVES && step.x % REFRESH_EVERY == 0u) {
+            // Single-particle moves update caches incrementally: stop f32 drift (at global
+            // steps, as the CPU engine does).
             refresh();
         }
         if (!healthy()) {

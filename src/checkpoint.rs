@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::engine::WalkerState;
 use crate::error::Error;
 use crate::optimize::Optimiser;
-use crate::physics::RbmParams;
+use crate::physics::Params;
 use crate::report::OutputDir;
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
@@ -43,7 +43,7 @@ impl Checkpoint {
         iteration: u32,
         seconds: f64,
         config: &Config,
-        params: &RbmParams,
+        params: &Params,
         optimiser: &Optimiser,
         history: &[String],
         steps_done: u64,
@@ -61,9 +61,8 @@ impl Checkpoint {
         }
     }
 
-    pub fn params(&self) -> RbmParams {
-        let m = self.config.system().coordinates();
-        RbmParams::from_theta(m, self.config.wavefunction.hidden, self.theta.clone())
+    pub fn params(&self) -> Params {
+        Params::from_theta(self.config.wavefunction().layout, self.theta.clone())
             .expect("checked when read")
     }
 }
@@ -118,8 +117,8 @@ pub fn read_checkpoint(dir: &Path) -> Result<(Checkpoint, WalkerState), Error> {
     }
     checkpoint.config.validate()?;
     let m = checkpoint.config.system().coordinates();
-    let n = checkpoint.config.wavefunction.hidden;
-    if RbmParams::from_theta(m, n, checkpoint.theta.clone()).is_none()
+    let layout = checkpoint.config.wavefunction().layout;
+    if Params::from_theta(layout, checkpoint.theta.clone()).is_none()
         || checkpoint.theta.iter().any(|t| !t.is_finite())
     {
         return Err(Error::input(format!(

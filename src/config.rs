@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::physics::{Form, Rbm, System};
+use crate::physics::{Form, Jastrow, Layout, Rbm, Slater, Statistics, System, Wavefunction};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -62,6 +62,8 @@ pub struct SystemConfig {
     pub omega: f64,
     /// Coulomb repulsion between the particles.
     pub interaction: bool,
+    /// Distinguishable particles (the plain RBM) or spin-1/2 fermions in closed shells.
+    pub statistics: Statistics,
 }
 
 impl Default for SystemConfig {
@@ -71,6 +73,7 @@ impl Default for SystemConfig {
             dims: 2,
             omega: 1.0,
             interaction: true,
+            statistics: Statistics::Distinguishable,
         }
     }
 }
@@ -80,9 +83,15 @@ impl Default for SystemConfig {
 pub struct WavefunctionConfig {
     /// Hidden units N.
     pub hidden: usize,
-    /// Width sigma of the Gaussian visible units.
-    pub sigma: f64,
+    /// Width sigma of the Gaussian visible units (`"auto"`: the trap's ground state).
+    pub sigma: Sigma,
+    /// Optimise ln sigma with the other parameters.
+    pub train_sigma: bool,
     pub form: Form,
+    /// Electron-electron correlation factor.
+    pub jastrow: JastrowKind,
+    /// Initial beta of the Padé-Jastrow factor.
+    pub jastrow_beta: f64,
     /// Standard deviation of the random initial parameters (0: all zero).
     pub init_scale: f64,
     /// Parameters file (as written by `run`) to start from instead of random ones.
@@ -93,12 +102,69 @@ impl Default for WavefunctionConfig {
     fn default() -> Self {
         Self {
             hidden: 2,
-            sigma: 1.0,
+            sigma: Sigma::Auto,
+            train_sigma: false,
             form: Form::Direct,
+            jastrow: JastrowKind::None,
+            jastrow_beta: 0.5,
             init_scale: 0.1,
             params: None,
         }
     }
+}
+
+/// The width of the RBM's Gaussian: a number, or `"auto"`, which matches the trap's ground
+/// state: sigma^2 = 1/omega for psi = F, 1/(2 omega) for psi = sqrt(F).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sigma {
+    Auto,
+    Value(f64),
+}
+
+impl Serialize for Sigma {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Sigma::Auto => serializer.serialize_str("auto"),
+            Sigma::Value(v) => serializer.serialize_f64(*v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Sigma {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Sigma;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number > 0 or \"auto\"")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Sigma, E> {
+                Ok(Sigma::Value(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Sigma, E> {
+                Ok(Sigma::Value(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Sigma, E> {
+                Ok(Sigma::Value(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Sigma, E> {
+                match v {
+                    "auto" => Ok(Sigma::Auto),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JastrowKind {
+    /// No correlation factor: the RBM (and determinants) alone.
+    None,
+    /// exp( sum_{i<j} a_ij r_ij / (1 + beta r_ij) ) with the cusp a_ij fixed by D and the spins.
+    Pade,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,13 +312,42 @@ impl Config {
             dims: self.system.dims,
             omega: self.system.omega,
             interaction: self.system.interaction,
+            statistics: self.system.statistics,
         }
     }
 
-    pub fn rbm(&self) -> Rbm {
-        Rbm {
-            sigma: self.wavefunction.sigma,
-            form: self.wavefunction.form,
+    /// The width sigma (initial, when trained), with `"auto"` resolved.
+    pub fn sigma(&self) -> f64 {
+        match self.wavefunction.sigma {
+            Sigma::Value(v) => v,
+            Sigma::Auto => match self.wavefunction.form {
+                Form::Direct => (1.0 / self.system.omega).sqrt(),
+                Form::Sqrt => (0.5 / self.system.omega).sqrt(),
+            },
+        }
+    }
+
+    /// The trial wave function the config describes (validated configs only).
+    pub fn wavefunction(&self) -> Wavefunction {
+        let (s, w) = (&self.system, &self.wavefunction);
+        let fermions = s.statistics == Statistics::Fermions;
+        let jastrow = w.jastrow == JastrowKind::Pade;
+        Wavefunction {
+            rbm: Rbm {
+                sigma: self.sigma(),
+                form: w.form,
+            },
+            jastrow: jastrow
+                .then(|| Jastrow::new(s.particles, s.dims, fermions.then_some(s.particles / 2))),
+            slater: fermions.then(|| {
+                Slater::closed_shell(s.particles, s.dims, s.omega).expect("validated closed shell")
+            }),
+            layout: Layout {
+                visible: s.particles * s.dims,
+                hidden: w.hidden,
+                jastrow,
+                train_sigma: w.train_sigma,
+            },
         }
     }
 
@@ -276,8 +371,13 @@ impl Config {
         }
         let w = &self.wavefunction;
         int_range("wavefunction.hidden", w.hidden, 0, MAX_HIDDEN)?;
-        positive("wavefunction.sigma", w.sigma)?;
+        if let Sigma::Value(v) = w.sigma {
+            positive("wavefunction.sigma", v)?;
+        }
+        // sigma = "auto" with an absurd omega.
+        positive("wavefunction.sigma (auto)", self.sigma())?;
         finite_non_negative("wavefunction.init_scale", w.init_scale)?;
+        self.validate_factors()?;
         let sm = &self.sampler;
         positive("sampler.step", sm.step)?;
         positive("sampler.dt", sm.dt)?;
@@ -291,6 +391,14 @@ impl Config {
             return Err(Error::input(
                 "config: `sampler.kind` = \"gibbs\" needs `wavefunction.form` = \"sqrt\": Gibbs \
                  sampling draws from the RBM marginal F(x), which is |psi|^2 only for psi = sqrt(F)",
+            ));
+        }
+        if sm.kind == SamplerKind::Gibbs
+            && (w.jastrow != JastrowKind::None || s.statistics == Statistics::Fermions)
+        {
+            return Err(Error::input(
+                "config: `sampler.kind` = \"gibbs\" samples the RBM alone; it cannot sample a \
+                 Jastrow factor or Slater determinants: use \"metropolis\" or \"importance\"",
             ));
         }
         if sm.kind == SamplerKind::Gibbs && sm.moves == Moves::Single {
@@ -327,6 +435,43 @@ impl Config {
         positive("optimiser.epsilon", o.epsilon)?;
         if let Some(steps) = self.gpu.steps_per_dispatch {
             int_range("gpu.steps_per_dispatch", steps as usize, 1, 1 << 16)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The Jastrow factor and the statistics: combinations that make sense, closed shells.
+    fn validate_factors(&self) -> Result<(), Error> {
+        let (s, w) = (&self.system, &self.wavefunction);
+        if w.jastrow == JastrowKind::Pade {
+            if !s.interaction {
+                return Err(Error::input(
+                    "config: `wavefunction.jastrow` = \"pade\" with `system.interaction` = false: \
+                     the Jastrow factor describes the Coulomb cusp; without interaction use \
+                     \"none\"",
+                ));
+            }
+            if s.dims == 1 {
+                return Err(Error::input(
+                    "config: `wavefunction.jastrow` = \"pade\" needs `system.dims` 2 or 3 (its \
+                     cusp 1/(D-1) diverges in one dimension)",
+                ));
+            }
+            positive("wavefunction.jastrow_beta", w.jastrow_beta)?;
+            if s.particles < 2 {
+                return Err(Error::input(
+                    "config: `wavefunction.jastrow` = \"pade\" needs at least two particles",
+                ));
+            }
+        }
+        if s.statistics == Statistics::Fermions
+            && let Err(why) = Slater::closed_shell(s.particles, s.dims, s.omega)
+        {
+            return Err(Error::input(format!(
+                "config: `system.particles` = {} with `system.statistics` = \"fermions\": {why}",
+                s.particles
+            )));
         }
         Ok(())
     }

@@ -14,24 +14,26 @@ use crate::control::Control;
 use crate::engine::{Engine, Progress, build_engine};
 use crate::error::Error;
 use crate::optimize::Optimiser;
-use crate::physics::RbmParams;
+use crate::physics::Params;
 use crate::report::{
     Bar, Console, HistoryWriter, OutputDir, params_to_json, read_params, reference_energy,
 };
 use crate::stats::Estimate;
 use crate::team::{Team, solo};
 
-/// The starting parameters: the config's parameters file, or random ones from the seed.
-pub fn initial_params(config: &Config) -> Result<RbmParams, Error> {
-    let m = config.system().coordinates();
-    let n = config.wavefunction.hidden;
+/// The starting parameters: the config's parameters file, or random ones from the seed
+/// (with the initial beta and width).
+pub fn initial_params(config: &Config) -> Result<Params, Error> {
+    let wf = config.wavefunction();
+    let beta = config.wavefunction.jastrow_beta;
     match &config.wavefunction.params {
-        Some(path) => read_params(path, m, n),
-        None => Ok(RbmParams::random(
-            m,
-            n,
+        Some(path) => read_params(path, &wf, beta),
+        None => Ok(Params::initial(
+            wf.layout,
             config.wavefunction.init_scale,
             config.seed,
+            beta,
+            wf.rbm.sigma,
         )),
     }
 }
@@ -108,7 +110,7 @@ pub fn plan(config: &Config) -> Result<Plan, Error> {
 /// What `run` and `sample` found.
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    pub params: RbmParams,
+    pub params: Params,
     /// Optimisation iterations done (over every session of a resumed run).
     pub iterations: u32,
     /// The final measurement (absent when `production.steps` is 0).
@@ -207,8 +209,8 @@ pub fn sample(
     let params = match params_file {
         Some(path) => read_params(
             path,
-            config.system().coordinates(),
-            config.wavefunction.hidden,
+            &config.wavefunction(),
+            config.wavefunction.jastrow_beta,
         )?,
         None => initial_params(config)?,
     };
@@ -232,7 +234,7 @@ struct Session<'a> {
     out: &'a OutputDir,
     ctx: &'a Context,
     engine: Box<dyn Engine>,
-    params: RbmParams,
+    params: Params,
     optimiser: Optimiser,
     /// Iterations completed.
     iteration: u32,
@@ -244,7 +246,7 @@ struct Session<'a> {
     /// Iteration of the last checkpoint written (or resumed from).
     checkpointed: Option<u32>,
     /// The parameters before the last update: their estimate was good.
-    previous: Option<RbmParams>,
+    previous: Option<Params>,
 }
 
 /// Forwards progress to a bar and cancels the call when the run must stop.
@@ -269,7 +271,7 @@ impl<'a> Session<'a> {
         out: &'a OutputDir,
         ctx: &'a Context,
         engine: Box<dyn Engine>,
-        params: RbmParams,
+        params: Params,
         optimiser: Optimiser,
     ) -> Self {
         Self {
@@ -344,8 +346,7 @@ impl<'a> Session<'a> {
             engine: self.engine.describe(),
             seconds: self.seconds(),
         };
-        self.out
-            .write("params.json", params_to_json(&self.params).as_bytes())?;
+        self.write_params(&self.params)?;
         report_result(
             self.config,
             &outcome,
@@ -377,8 +378,7 @@ impl<'a> Session<'a> {
                 // The parameters that produced this estimate are the bad ones; the last good
                 // ones produced the previous estimate.
                 let good = self.last_good_params();
-                self.out
-                    .write("params.json", params_to_json(&good).as_bytes())?;
+                self.write_params(&good)?;
                 return Err(Error::Diverged(format!(
                     "iteration {it}: {problem}; the learning rate ({}) is probably too large \
                      for this system. The last good parameters are in {}",
@@ -395,7 +395,7 @@ impl<'a> Session<'a> {
                 best = Some(e.clone());
             }
             self.previous = Some(self.params.clone());
-            self.optimiser.step(self.params.theta_mut(), &e.gradient);
+            self.optimiser.step(&mut self.params, &e.gradient);
             self.iteration = it;
             let every = self.config.checkpoint_every;
             if (every > 0 && it.is_multiple_of(every)) || it == total {
@@ -410,7 +410,13 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn last_good_params(&self) -> RbmParams {
+    fn write_params(&self, params: &Params) -> Result<(), Error> {
+        let wf = &self.engine.spec().wavefunction;
+        self.out
+            .write("params.json", params_to_json(params, wf).as_bytes())
+    }
+
+    fn last_good_params(&self) -> Params {
         self.previous.clone().unwrap_or_else(|| self.params.clone())
     }
 
@@ -450,8 +456,7 @@ impl<'a> Session<'a> {
         if self.checkpointed != Some(self.iteration) && self.config.optimiser.iterations > 0 {
             self.checkpoint()?;
         }
-        self.out
-            .write("params.json", params_to_json(&self.params).as_bytes())?;
+        self.write_params(&self.params)?;
         let partial = Outcome {
             params: self.params.clone(),
             iterations: self.iteration,

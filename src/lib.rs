@@ -21,5 +21,5 @@ pub mod team;
 pub use config::Config;
 pub use engine::{Engine, EngineSpec, Moments};
 pub use error::Error;
-pub use physics::{Form, Rbm, RbmParams, System};
+pub use physics::{Form, Params, Rbm, System};
 pub use stats::Estimate;

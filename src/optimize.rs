@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{OptimiserConfig, OptimiserKind};
+use crate::physics::Params;
 
 /// An optimiser with its state (Adam's moments and step count), serialisable for checkpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,8 +26,14 @@ impl Optimiser {
         }
     }
 
-    /// theta <- theta - update(gradient): descends the energy.
-    pub fn step(&mut self, theta: &mut [f64], gradient: &[f64]) {
+    /// theta <- theta - update(gradient): descends the energy, staying in the parameters'
+    /// domain.
+    pub fn step(&mut self, params: &mut Params, gradient: &[f64]) {
+        self.update(params.theta_mut(), gradient);
+        params.keep_in_domain();
+    }
+
+    fn update(&mut self, theta: &mut [f64], gradient: &[f64]) {
         self.steps += 1;
         let c = &self.config;
         match c.kind {
@@ -70,7 +77,7 @@ mod tests {
         // f = (t0 - 1)^2 + 4 (t1 + 0.5)^2
         for _ in 0..2000 {
             let g = [2.0 * (theta[0] - 1.0), 8.0 * (theta[1] + 0.5)];
-            opt.step(&mut theta, &g);
+            opt.update(&mut theta, &g);
         }
         theta
     }
@@ -91,7 +98,7 @@ mod tests {
         let config = OptimiserConfig::default();
         let mut opt = Optimiser::new(&config, 2);
         let mut theta = vec![0.0, 0.0];
-        opt.step(&mut theta, &[5.0, -0.001]);
+        opt.update(&mut theta, &[5.0, -0.001]);
         let lr = config.learning_rate;
         assert!((theta[0] + lr).abs() < 1e-9 && (theta[1] - lr).abs() < 1e-5);
     }

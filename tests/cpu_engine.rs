@@ -9,7 +9,8 @@ use common::{
 };
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::Engine;
-use rbm_vmc::{Estimate, RbmParams};
+use rbm_vmc::physics::Layout;
+use rbm_vmc::{Estimate, Params};
 use serde_json::json;
 
 /// psi = F with a = w = 0 and sigma^2 = 1/omega (or sqrt F with sigma^2 = 1/(2 omega)) is
@@ -51,7 +52,7 @@ fn sqrt_form_gives_0_625_per_coordinate() {
             "sampler": {"kind": kind, "moves": moves, "step": 2.5, "dt": 0.3},
             "walkers": 400, "seed": 17,
         }));
-        let e = measure(&mut cpu(&c), &RbmParams::zeros(4, 2), 200, 2000);
+        let e = measure(&mut cpu(&c), &Params::zeros(Layout::rbm(4, 2)), 200, 2000);
         assert_within(&format!("{kind}/{moves}"), e.energy, 2.5, e.error, 4.0);
     }
 }
@@ -72,7 +73,7 @@ fn two_electrons_at_zero_parameters_match_the_analytic_energies() {
                 "sampler": {"kind": kind, "moves": moves, "step": 2.0, "dt": 0.2},
                 "walkers": 500, "seed": 23,
             }));
-            let e = measure(&mut cpu(&c), &RbmParams::zeros(4, 2), 200, 2000);
+            let e = measure(&mut cpu(&c), &Params::zeros(Layout::rbm(4, 2)), 200, 2000);
             let label = format!("{form} {kind}/{moves}");
             assert_within(&label, e.energy, exact, e.error, 4.0);
             assert_within(&label, e.energy, exact, e.error_walkers, 4.0);
@@ -84,7 +85,7 @@ fn two_electrons_at_zero_parameters_match_the_analytic_energies() {
         "sampler": {"kind": "importance", "dt": 0.2},
         "walkers": 500, "seed": 29,
     }));
-    let e = measure(&mut cpu(&c), &RbmParams::zeros(6, 2), 200, 2000);
+    let e = measure(&mut cpu(&c), &Params::zeros(Layout::rbm(6, 2)), 200, 2000);
     let exact = 3.0 + (2.0 / std::f64::consts::PI).sqrt();
     assert_within("3D importance", e.energy, exact, e.error, 4.0);
 }
@@ -100,7 +101,7 @@ fn error_bars_agree_with_the_spread_of_independent_runs() {
                 "sampler": {"kind": "metropolis", "step": 1.5},
                 "walkers": 64, "seed": 100 + seed,
             }));
-            measure(&mut cpu(&c), &RbmParams::zeros(4, 2), 100, 1024)
+            measure(&mut cpu(&c), &Params::zeros(Layout::rbm(4, 2)), 100, 1024)
         })
         .collect();
     let mean = runs.iter().map(|e| e.energy).sum::<f64>() / runs.len() as f64;

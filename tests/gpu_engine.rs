@@ -10,7 +10,8 @@ use common::{
 };
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::{Engine, WalkerState};
-use rbm_vmc::{Estimate, RbmParams};
+use rbm_vmc::physics::Layout;
+use rbm_vmc::{Estimate, Params};
 use serde_json::{Value, json};
 
 #[test]
@@ -55,12 +56,12 @@ fn two_electrons_at_zero_parameters_match_the_analytic_energies_on_the_gpu() {
             ("direct", direct)
         };
         let c = config(json!({
-            "wavefunction": {"form": form},
+            "wavefunction": {"form": form, "sigma": 1.0},
             "sampler": {"kind": kind, "moves": moves, "step": 2.0, "dt": 0.2},
             "walkers": 1000, "seed": 23,
         }));
         let Some(mut engine) = gpu(&c) else { return };
-        let e = measure(&mut engine, &RbmParams::zeros(4, 2), 200, 1000);
+        let e = measure(&mut engine, &Params::zeros(Layout::rbm(4, 2)), 200, 1000);
         let label = format!("{kind}/{moves}");
         assert_within(&label, e.energy, exact, e.error, 4.0);
         assert_within(&label, e.energy, exact, e.error_walkers, 4.0);
@@ -113,7 +114,7 @@ fn gpu_walkers_follow_their_cpu_twins() {
 /// consecutive sample calls (blocks much longer than the correlation time).
 fn blocked(
     engine: &mut dyn Engine,
-    params: &RbmParams,
+    params: &Params,
     blocks: usize,
     steps: u32,
 ) -> (Vec<f64>, Vec<f64>) {
@@ -249,7 +250,10 @@ fn more_than_65535_workgroups_reach_every_walker() {
     }));
     let Some(mut g) = gpu(&c) else { return };
     let before = g.state().unwrap();
-    let e = Estimate::from_moments(&g.sample(&RbmParams::zeros(4, 2), 4, true, &()).unwrap());
+    let e = Estimate::from_moments(
+        &g.sample(&Params::zeros(Layout::rbm(4, 2)), 4, true, &())
+            .unwrap(),
+    );
     assert_eq!(e.samples, 4 * walkers as u64);
     let after = g.state().unwrap();
     let m = 4;
@@ -275,7 +279,7 @@ fn a_loop_cut_short_by_the_driver_is_an_error() {
         "gpu": {"steps_per_dispatch": 65_536},
     }));
     let Some(mut g) = gpu(&c) else { return };
-    let result = g.sample(&RbmParams::zeros(4, 2), 70_000, false, &());
+    let result = g.sample(&Params::zeros(Layout::rbm(4, 2)), 70_000, false, &());
     if g.adapter().name.contains("llvmpipe") {
         let err = result
             .expect_err("llvmpipe caps loops at 65535 iterations")

@@ -12,7 +12,7 @@ use rbm_vmc::driver::{self, Context};
 use rbm_vmc::engine::{Engine, EngineSpec, GpuEngine, Moments, Progress, WalkerState};
 use rbm_vmc::report::OutputDir;
 use rbm_vmc::rng::StepStream;
-use rbm_vmc::{Error, RbmParams};
+use rbm_vmc::{Error, Params};
 use serde_json::{Value, json};
 
 fn read(path: &Path) -> String {
@@ -403,7 +403,7 @@ impl Engine for LosesDevice {
     }
     fn sample(
         &mut self,
-        params: &RbmParams,
+        params: &Params,
         steps: u32,
         measure: bool,
         progress: &dyn Progress,

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_state};
 use crate::error::Error;
-use crate::physics::RbmParams;
+use crate::physics::Params;
 use crate::team::Team;
 
 pub struct DistributedEngine {
@@ -41,13 +41,7 @@ impl Engine for InjectedFault {
         self.0.spec()
     }
 
-    fn sample(
-        &mut self,
-        _: &RbmParams,
-        _: u32,
-        _: bool,
-        _: &dyn Progress,
-    ) -> Result<Moments, Error> {
+    fn sample(&mut self, _: &Params, _: u32, _: bool, _: &dyn Progress) -> Result<Moments, Error> {
         Err(Error::engine(
             "a fault injected by RBM_VMC_FAULT_RANK on this process",
         ))
@@ -80,7 +74,7 @@ impl Progress for Scaled<'_> {
 }
 
 /// FNV-1a over the parameters' bits: equal on every member exactly when the parameters are.
-fn fingerprint(params: &RbmParams) -> u64 {
+fn fingerprint(params: &Params) -> u64 {
     params.theta().iter().fold(0xcbf2_9ce4_8422_2325, |h, t| {
         t.to_bits()
             .to_le_bytes()
@@ -147,7 +141,7 @@ impl Engine for DistributedEngine {
 
     fn sample(
         &mut self,
-        params: &RbmParams,
+        params: &Params,
         steps: u32,
         measure: bool,
         progress: &dyn Progress,
@@ -271,7 +265,7 @@ mod tests {
 
     #[test]
     fn fingerprints_tell_parameters_apart() {
-        let a = RbmParams::random(4, 2, 0.1, 1);
+        let a = Params::initial(crate::physics::Layout::rbm(4, 2), 0.1, 1, 0.0, 1.0);
         let mut b = a.clone();
         assert_eq!(fingerprint(&a), fingerprint(&b));
         b.theta_mut()[3] = f64::from_bits(b.theta()[3].to_bits() ^ 1);

@@ -6,7 +6,7 @@ mod distributed;
 pub mod gpu;
 mod moments;
 
-pub use cpu::CpuEngine;
+pub use cpu::{CpuEngine, REFRESH_EVERY};
 pub use distributed::DistributedEngine;
 use distributed::InjectedFault;
 pub use gpu::GpuEngine;
@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use crate::config::{Config, EngineChoice, Moves, SamplerKind};
 use crate::error::Error;
-use crate::physics::{Rbm, RbmParams, System};
+use crate::physics::{Params, System, Wavefunction};
 use crate::report::Console;
 use crate::team::{Team, share};
 
@@ -37,8 +37,7 @@ pub struct Sampler {
 #[derive(Clone, Debug, PartialEq)]
 pub struct EngineSpec {
     pub system: System,
-    pub rbm: Rbm,
-    pub hidden: usize,
+    pub wavefunction: Wavefunction,
     pub sampler: Sampler,
     pub walkers: u32,
     /// Global index of this engine's first walker (non-zero when walkers are split over
@@ -52,8 +51,7 @@ impl EngineSpec {
         let s = &config.sampler;
         Self {
             system: config.system(),
-            rbm: config.rbm(),
-            hidden: config.wavefunction.hidden,
+            wavefunction: config.wavefunction(),
             sampler: Sampler {
                 kind: s.kind,
                 moves: s.moves,
@@ -72,10 +70,14 @@ impl EngineSpec {
         self.system.coordinates()
     }
 
-    /// Number of variational parameters M + N + M N.
+    /// Number of variational parameters K.
     pub fn parameters(&self) -> usize {
-        let m = self.coordinates();
-        m + self.hidden + m * self.hidden
+        self.wavefunction.parameters()
+    }
+
+    /// Hidden units N of the RBM.
+    pub fn hidden(&self) -> usize {
+        self.wavefunction.layout.hidden
     }
 
     /// Standard deviation of the initial walker positions: the width of the trap's
@@ -125,7 +127,7 @@ pub trait Engine {
     /// measure every `measure_every` steps and return the sums.
     fn sample(
         &mut self,
-        params: &RbmParams,
+        params: &Params,
         steps: u32,
         measure: bool,
         progress: &dyn Progress,

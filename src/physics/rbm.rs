@@ -2,9 +2,11 @@
 //! ln psi, its coordinate derivatives, the local energy and the parameter derivatives O_i.
 //! Formulas: `docs/physics.md`; the WGSL twin is `shaders/rbm.wgsl`.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
-use super::System;
+use super::Params;
 
 /// Which function of the RBM marginal F(x) is the trial wave function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,72 +47,6 @@ pub fn softplus_and_sigmoid(z: f64) -> (f64, f64) {
     (softplus, if z >= 0.0 { inv } else { t * inv })
 }
 
-/// The variational parameters theta = (a, b, w), flat in that order, which is also the order
-/// of the log-derivatives O_i and of the gradient. `w` is row-major: w[m][n] = w[m * N + n].
-#[derive(Clone, Debug, PartialEq)]
-pub struct RbmParams {
-    visible: usize,
-    hidden: usize,
-    theta: Vec<f64>,
-}
-
-impl RbmParams {
-    pub fn zeros(visible: usize, hidden: usize) -> Self {
-        Self {
-            visible,
-            hidden,
-            theta: vec![0.0; visible + hidden + visible * hidden],
-        }
-    }
-
-    /// Builds parameters from a flat theta = (a, b, w); `None` if the length is wrong.
-    pub fn from_theta(visible: usize, hidden: usize, theta: Vec<f64>) -> Option<Self> {
-        (theta.len() == visible + hidden + visible * hidden).then_some(Self {
-            visible,
-            hidden,
-            theta,
-        })
-    }
-
-    /// Number of visible units M.
-    pub fn visible(&self) -> usize {
-        self.visible
-    }
-
-    /// Number of hidden units N.
-    pub fn hidden(&self) -> usize {
-        self.hidden
-    }
-
-    /// All parameters, flat: a (M), b (N), w (M x N).
-    pub fn theta(&self) -> &[f64] {
-        &self.theta
-    }
-
-    pub fn theta_mut(&mut self) -> &mut [f64] {
-        &mut self.theta
-    }
-
-    pub fn a(&self) -> &[f64] {
-        &self.theta[..self.visible]
-    }
-
-    pub fn b(&self) -> &[f64] {
-        &self.theta[self.visible..self.visible + self.hidden]
-    }
-
-    /// Weights, row-major M x N.
-    pub fn w(&self) -> &[f64] {
-        &self.theta[self.visible + self.hidden..]
-    }
-
-    /// Row m of the weights: w[m][0..N].
-    pub fn w_row(&self, m: usize) -> &[f64] {
-        let start = self.visible + self.hidden + m * self.hidden;
-        &self.theta[start..start + self.hidden]
-    }
-}
-
 /// The RBM trial function: psi = F^f with F the Gaussian-binary marginal of width `sigma`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rbm {
@@ -145,11 +81,11 @@ impl Rbm {
     }
 
     /// Hidden-unit fields Q_n = b_n + sum_m x_m w_mn / sigma^2.
-    pub fn hidden_fields(&self, p: &RbmParams, x: &[f64], q: &mut [f64]) {
+    pub fn hidden_fields(&self, p: &Params, x: &[f64], q: &mut [f64]) {
         by_width!(q.len(), self.hidden_fields_w(p, x, q))
     }
 
-    fn hidden_fields_w<const W: usize>(&self, p: &RbmParams, x: &[f64], q: &mut [f64]) {
+    fn hidden_fields_w<const W: usize>(&self, p: &Params, x: &[f64], q: &mut [f64]) {
         let n = width::<W>(q.len());
         let inv = self.inv_sigma2();
         let q = &mut q[..n];
@@ -165,7 +101,7 @@ impl Rbm {
 
     /// ln psi (up to the constant -f ln Z) from x and its fields Q; fills `s` with the
     /// sigmoids S(Q_n), which share the exponentials.
-    pub fn ln_psi(&self, p: &RbmParams, x: &[f64], q: &[f64], s: &mut [f64]) -> f64 {
+    pub fn ln_psi(&self, p: &Params, x: &[f64], q: &[f64], s: &mut [f64]) -> f64 {
         let gauss: f64 = x.iter().zip(p.a()).map(|(xm, am)| (xm - am).powi(2)).sum();
         // sum_n softplus(Q_n) = sum_n max(Q_n, 0) + ln prod_n (1 + e^-|Q_n|): one logarithm
         // per 64 units (each factor is in (1, 2], so the product cannot overflow).
@@ -184,29 +120,31 @@ impl Rbm {
         self.form.factor() * (hidden - 0.5 * gauss * self.inv_sigma2())
     }
 
-    /// d ln psi / dx_m = f [ -(x_m - a_m) + sum_n w_mn S(Q_n) ] / sigma^2.
-    pub fn gradient(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
-        by_width!(s.len(), self.gradient_w(p, x, s, out))
+    /// d ln psi / dx_m = f [ -(x_m - a_m) + sum_n w_mn S(Q_n) ] / sigma^2 for m in `range`,
+    /// into `out[range]`.
+    pub fn gradient(&self, p: &Params, x: &[f64], s: &[f64], range: Range<usize>, out: &mut [f64]) {
+        by_width!(s.len(), self.gradient_w(p, x, s, range, out))
     }
 
-    fn gradient_w<const W: usize>(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
-        for (m, g) in out.iter_mut().enumerate() {
-            *g = self.coordinate_terms::<W>(p, m, x[m], s).0;
-        }
-    }
-
-    /// d^2 ln psi / dx_m^2 = f [ -1/sigma^2 + sum_n w_mn^2 S(Q_n)(1 - S(Q_n)) / sigma^4 ].
-    pub fn laplacian_diagonal(&self, p: &RbmParams, x: &[f64], s: &[f64], out: &mut [f64]) {
-        for (m, l) in out.iter_mut().enumerate() {
-            *l = self.coordinate_terms::<0>(p, m, x[m], s).1;
+    fn gradient_w<const W: usize>(
+        &self,
+        p: &Params,
+        x: &[f64],
+        s: &[f64],
+        range: Range<usize>,
+        out: &mut [f64],
+    ) {
+        for m in range {
+            out[m] = self.coordinate_terms::<W>(p, m, x[m], s).0;
         }
     }
 
     /// (d ln psi / dx_m, d^2 ln psi / dx_m^2) from the sigmoids: one pass over row m of w.
+    /// The second is f [ -1/sigma^2 + sum_n w_mn^2 S(Q_n)(1 - S(Q_n)) / sigma^4 ].
     #[inline(always)]
     fn coordinate_terms<const W: usize>(
         &self,
-        p: &RbmParams,
+        p: &Params,
         m: usize,
         xm: f64,
         s: &[f64],
@@ -223,47 +161,60 @@ impl Rbm {
         (f * drift * inv, f * (curvature * inv * inv - inv))
     }
 
-    /// Local energy E_L = -1/2 sum_m (d2 ln psi + (d ln psi)^2) + V(x) and, into `o`, the
-    /// parameter log-derivatives O_i = d ln psi / d theta_i in theta order (a, b, w), in one
-    /// pass over the weights with the sigmoids `s` of x.
-    pub fn local_energy(
+    /// What a measurement needs from the RBM, in one pass over the weights with the fields
+    /// `q` and sigmoids `s` of x: the gradient of ln psi into `grad`, the RBM's O_i into `o`
+    /// (a, b, w, and ln sigma at `o_ln_sigma` when the width is trained), and the returned
+    /// sum over m of d^2 ln psi / dx_m^2.
+    pub fn measure(
         &self,
-        sys: &System,
-        p: &RbmParams,
+        p: &Params,
         x: &[f64],
+        q: &[f64],
         s: &[f64],
+        grad: &mut [f64],
         o: &mut [f64],
     ) -> f64 {
-        by_width!(s.len(), self.local_energy_w(sys, p, x, s, o))
+        by_width!(s.len(), self.measure_w(p, x, q, s, grad, o))
     }
 
-    fn local_energy_w<const W: usize>(
+    fn measure_w<const W: usize>(
         &self,
-        sys: &System,
-        p: &RbmParams,
+        p: &Params,
         x: &[f64],
+        q: &[f64],
         s: &[f64],
+        grad: &mut [f64],
         o: &mut [f64],
     ) -> f64 {
         let n = width::<W>(s.len());
         let f = self.form.factor();
         let inv = self.inv_sigma2();
+        let layout = p.layout();
         let (oa, rest) = o.split_at_mut(p.visible());
-        let (ob, ow) = rest.split_at_mut(n);
+        let (ob, rest) = rest.split_at_mut(n);
+        let (ow, extra) = rest.split_at_mut(p.visible() * n);
         for k in 0..n {
             ob[k] = f * s[k];
         }
-        let mut kinetic = 0.0;
+        let mut laplacian = 0.0;
+        let mut gauss = 0.0;
         for (m, ((&xm, &am), oa)) in x.iter().zip(p.a()).zip(oa.iter_mut()).enumerate() {
             *oa = f * inv * (xm - am);
+            gauss += (xm - am) * (xm - am);
             let xs = f * inv * xm;
             let ow = &mut ow[m * n..(m + 1) * n];
             for k in 0..n {
                 ow[k] = xs * s[k];
             }
             let (g, lap) = self.coordinate_terms::<W>(p, m, xm, s);
-            kinetic -= 0.5 * (lap + g * g);
+            grad[m] = g;
+            laplacian += lap;
         }
-        kinetic + sys.potential(x)
+        if let Some(i) = layout.ln_sigma_index() {
+            // d ln psi / d ln sigma = f [ sum_m (x_m - a_m)^2 / sigma^2 - 2 sum_n S_n (Q_n - b_n) ].
+            let hidden: f64 = (0..n).map(|k| s[k] * (q[k] - p.b()[k])).sum();
+            extra[i - layout.rbm_len()] = f * (inv * gauss - 2.0 * hidden);
+        }
+        laplacian
     }
 }

@@ -1,4 +1,7 @@
-//! The Hamiltonian's potential part: a harmonic trap and, optionally, Coulomb repulsion.
+//! The Hamiltonian's potential part: a harmonic trap and, optionally, Coulomb repulsion; and
+//! the particles' statistics, which decide the non-interacting ground state.
+
+use super::{Statistics, slater::closed_shell_orbitals};
 
 /// P particles in D dimensions in an isotropic harmonic trap of frequency `omega`.
 /// Coordinates are flat: particle p, dimension d is `x[p * dims + d]`.
@@ -9,6 +12,7 @@ pub struct System {
     pub omega: f64,
     /// Coulomb repulsion 1/r between every pair.
     pub interaction: bool,
+    pub statistics: Statistics,
 }
 
 impl System {
@@ -40,10 +44,21 @@ impl System {
         sum
     }
 
-    /// Ground-state energy of the non-interacting system (the trial functions are bosonic /
-    /// spatially symmetric, so every particle sits in the lowest orbital): P * D * omega / 2.
+    /// Ground-state energy of the non-interacting system: P D omega / 2 for distinguishable
+    /// particles (all in the lowest orbital); for closed-shell fermions omega times the sum of
+    /// (n_x + .. + D/2) over the occupied orbitals of both spins.
     pub fn non_interacting_energy(&self) -> f64 {
-        self.coordinates() as f64 * self.omega / 2.0
+        let orbitals = match self.statistics {
+            Statistics::Fermions => closed_shell_orbitals(self.dims, self.particles / 2),
+            Statistics::Distinguishable => None,
+        };
+        match orbitals {
+            Some(orbitals) => {
+                let quanta: usize = orbitals.iter().flatten().sum();
+                2.0 * self.omega * (quanta as f64 + orbitals.len() as f64 * self.dims as f64 / 2.0)
+            }
+            None => self.coordinates() as f64 * self.omega / 2.0,
+        }
     }
 }
 
@@ -58,10 +73,37 @@ mod tests {
             dims: 2,
             omega: 0.5,
             interaction: true,
+            statistics: Statistics::Distinguishable,
         };
         let x = [1.0, 0.0, -2.0, 4.0];
         let trap = 0.5 * 0.25 * (1.0 + 4.0 + 16.0);
         assert!((s.potential(&x) - (trap + 1.0 / 5.0)).abs() < 1e-15);
         assert_eq!(s.non_interacting_energy(), 1.0);
+    }
+
+    #[test]
+    fn closed_shells_of_fermions_have_the_textbook_energies() {
+        for (particles, dims, exact) in [
+            (2, 2, 2.0),
+            (6, 2, 10.0),
+            (12, 2, 28.0),
+            (20, 2, 60.0),
+            (8, 3, 18.0),
+            (20, 3, 60.0),
+            (4, 1, 4.0),
+        ] {
+            let s = System {
+                particles,
+                dims,
+                omega: 0.5,
+                interaction: false,
+                statistics: Statistics::Fermions,
+            };
+            assert_eq!(
+                s.non_interacting_energy(),
+                0.5 * exact,
+                "P{particles} D{dims}"
+            );
+        }
     }
 }

@@ -1,11 +1,13 @@
-//! The parameters file: `{"a": [M], "b": [N], "w": [[N] x M]}` with w[m][n].
+//! The parameters file: `{"a": [M], "b": [N], "w": [[N] x M], "beta": b, "sigma": s}` with
+//! w[m][n]; `beta` only with a Jastrow factor, `sigma` the width the parameters were made
+//! with (files of older versions lack both and still load).
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::physics::RbmParams;
+use crate::physics::{Params, Wavefunction};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -13,26 +15,37 @@ struct ParamsFile {
     a: Vec<f64>,
     b: Vec<f64>,
     w: Vec<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    beta: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sigma: Option<f64>,
 }
 
-/// JSON text of the parameters.
-pub fn params_to_json(p: &RbmParams) -> String {
+/// JSON text of the parameters of `wf`.
+pub fn params_to_json(p: &Params, wf: &Wavefunction) -> String {
     let file = ParamsFile {
         a: p.a().to_vec(),
         b: p.b().to_vec(),
         w: (0..p.visible()).map(|m| p.w_row(m).to_vec()).collect(),
+        beta: p.beta(),
+        sigma: Some(wf.rbm_for(p).sigma),
     };
     serde_json::to_string_pretty(&file).expect("plain numbers serialise")
 }
 
-/// Reads a parameters file and checks it fits `visible` x `hidden` units.
-pub fn read_params(path: &Path, visible: usize, hidden: usize) -> Result<RbmParams, Error> {
+/// Reads a parameters file for `wf`: the shapes must fit; a missing beta takes
+/// `default_beta`; the width must be the config's unless the config trains it (then the
+/// file's is the starting value).
+pub fn read_params(path: &Path, wf: &Wavefunction, default_beta: f64) -> Result<Params, Error> {
     let origin = path.display();
+    let layout = wf.layout;
+    let (visible, hidden) = (layout.visible, layout.hidden);
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::input(format!("cannot read parameters file {origin}: {e}")))?;
     let file: ParamsFile = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
-            "parameters file {origin}: {e} (expected {{\"a\": [M], \"b\": [N], \"w\": [[N] x M]}})"
+            "parameters file {origin}: {e} (expected {{\"a\": [M], \"b\": [N], \"w\": [[N] x M]}} \
+             and optionally \"beta\", \"sigma\")"
         ))
     })?;
     let shape_error = |what: String| {
@@ -56,40 +69,129 @@ pub fn read_params(path: &Path, visible: usize, hidden: usize) -> Result<RbmPara
     let mut theta = file.a;
     theta.extend(file.b);
     theta.extend(file.w.into_iter().flatten());
+    match (layout.jastrow, file.beta) {
+        (true, beta) => theta.push(beta.unwrap_or(default_beta)),
+        (false, Some(_)) => {
+            return Err(Error::input(format!(
+                "parameters file {origin} has a Jastrow `beta`, but the config has \
+                 `wavefunction.jastrow` = \"none\"; set it to \"pade\""
+            )));
+        }
+        (false, None) => {}
+    }
+    let sigma = wf.rbm.sigma;
+    match (layout.train_sigma, file.sigma) {
+        (true, from_file) => theta.push(from_file.unwrap_or(sigma).ln()),
+        (false, Some(s)) if (s - sigma).abs() > 1e-9 * sigma => {
+            return Err(Error::input(format!(
+                "parameters file {origin} was made with sigma = {s}, but the config's width is \
+                 {sigma} (another omega or form?); set `wavefunction.sigma` = {s}, or \
+                 `wavefunction.train_sigma` = true to start from it"
+            )));
+        }
+        (false, _) => {}
+    }
     if theta.iter().any(|t| !t.is_finite()) {
         return Err(Error::input(format!(
             "parameters file {origin}: contains a non-finite number"
         )));
     }
-    Ok(RbmParams::from_theta(visible, hidden, theta).expect("shape checked above"))
+    if let Some(beta) = layout.beta_index().map(|i| theta[i]).filter(|b| *b < 0.0) {
+        return Err(Error::input(format!(
+            "parameters file {origin}: `beta` = {beta} must be >= 0"
+        )));
+    }
+    Ok(Params::from_theta(layout, theta).expect("shape checked above"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::physics::{Form, Layout, Rbm};
+
+    fn wavefunction(
+        visible: usize,
+        hidden: usize,
+        jastrow: bool,
+        train_sigma: bool,
+    ) -> Wavefunction {
+        Wavefunction {
+            rbm: Rbm {
+                sigma: 0.8,
+                form: Form::Direct,
+            },
+            jastrow: None,
+            slater: None,
+            layout: Layout {
+                visible,
+                hidden,
+                jastrow,
+                train_sigma,
+            },
+        }
+    }
 
     #[test]
     fn parameters_round_trip_and_shapes_are_checked() {
         let dir = std::env::temp_dir().join(format!("rbm-vmc-params-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("params.json");
-        let p = RbmParams::random(4, 3, 0.3, 1);
-        std::fs::write(&path, params_to_json(&p)).unwrap();
-        assert_eq!(read_params(&path, 4, 3).unwrap(), p);
-        let err = read_params(&path, 4, 2).unwrap_err().to_string();
+        let wf = wavefunction(4, 3, false, false);
+        let p = Params::initial(wf.layout, 0.3, 1, 0.5, 0.8);
+        std::fs::write(&path, params_to_json(&p, &wf)).unwrap();
+        assert_eq!(read_params(&path, &wf, 0.5).unwrap(), p);
+        let err = read_params(&path, &wavefunction(4, 2, false, false), 0.5)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("`b` has 3 entries") && err.contains("N = 2"),
             "{err}"
         );
-        let err = read_params(&path, 6, 3).unwrap_err().to_string();
+        let err = read_params(&path, &wavefunction(6, 3, false, false), 0.5)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`a` has 4 entries"), "{err}");
+        // Another width: refused, unless trained (then the file's is the start).
+        let mut wider = wf.clone();
+        wider.rbm.sigma = 1.0;
+        let err = read_params(&path, &wider, 0.5).unwrap_err().to_string();
+        assert!(err.contains("sigma = 0.8"), "{err}");
+        wider.layout.train_sigma = true;
+        let trained = read_params(&path, &wider, 0.5).unwrap();
+        assert!((trained.sigma().unwrap() - 0.8).abs() < 1e-15);
         std::fs::write(&path, r#"{"a": [0], "b": [], "w": [[]], "c": 1}"#).unwrap();
         assert!(
-            read_params(&path, 1, 0)
+            read_params(&path, &wavefunction(1, 0, false, false), 0.5)
                 .unwrap_err()
                 .to_string()
                 .contains("unknown field")
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Files without beta (older versions, or runs without the factor) load with the
+    /// config's initial beta; a beta for a config without the factor is refused.
+    #[test]
+    fn beta_is_carried_and_old_files_still_load() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-beta-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("params.json");
+        std::fs::write(
+            &path,
+            r#"{"a": [0.1, 0.2], "b": [0.3], "w": [[0.4], [0.5]]}"#,
+        )
+        .unwrap();
+        let with = wavefunction(2, 1, true, false);
+        let p = read_params(&path, &with, 0.7).unwrap();
+        assert_eq!(p.beta(), Some(0.7));
+        let mut q = p.clone();
+        q.theta_mut()[5] = 0.35;
+        std::fs::write(&path, params_to_json(&q, &with)).unwrap();
+        assert_eq!(read_params(&path, &with, 0.7).unwrap().beta(), Some(0.35));
+        let err = read_params(&path, &wavefunction(2, 1, false, false), 0.7)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jastrow"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

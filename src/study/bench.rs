@@ -18,7 +18,7 @@ use crate::engine::gpu::{AdapterSummary, choose};
 use crate::engine::{Engine, build_engine};
 use crate::error::Error;
 use crate::optimize::Optimiser;
-use crate::physics::RbmParams;
+use crate::physics::Params;
 use crate::report::{Axes, Console, OutputDir, Series, line_plot};
 use crate::stats::Estimate;
 use crate::team::{Team, solo};
@@ -360,7 +360,7 @@ fn compare_with_one_process(
     point: &mut Point,
     candidate: &Candidate,
     config: &Config,
-    params: &RbmParams,
+    params: &Params,
     options: &BenchOptions,
     team: &dyn Team,
 ) -> Result<(), Error> {
@@ -434,7 +434,7 @@ fn measure(
     engine: &mut dyn Engine,
     label: &str,
     config: &Config,
-    params: &RbmParams,
+    params: &Params,
     options: &BenchOptions,
     team: &dyn Team,
 ) -> Result<Result<Point, String>, Error> {
@@ -472,7 +472,7 @@ fn measure(
         let moments = engine.sample(&theta, steps, true, &())?;
         let estimate = Estimate::from_moments(&moments);
         // The update is part of an iteration's cost; restore so every repeat is alike.
-        optimiser.step(theta.theta_mut(), &estimate.gradient);
+        optimiser.step(&mut theta, &estimate.gradient);
         seconds.push(start.elapsed().as_secs_f64());
         theta = params.clone();
         kernel.extend(engine.kernel_seconds());
@@ -538,7 +538,7 @@ fn table_row(p: &Point) -> String {
 fn agreement(
     candidates: &[Candidate],
     config: &Config,
-    params: &RbmParams,
+    params: &Params,
     ctx: &Context,
 ) -> Result<Vec<Agreement>, Error> {
     let bar = ctx

@@ -3,7 +3,7 @@
 
 use rbm_vmc::config::Config;
 use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec};
-use rbm_vmc::{Estimate, RbmParams};
+use rbm_vmc::{Estimate, Params};
 use serde_json::Value;
 
 /// A validated config from JSON (on top of the defaults).
@@ -16,7 +16,7 @@ pub fn cpu(config: &Config) -> CpuEngine {
 }
 
 /// Thermalise, then measure `steps` steps at fixed parameters.
-pub fn measure(engine: &mut dyn Engine, params: &RbmParams, therm: u32, steps: u32) -> Estimate {
+pub fn measure(engine: &mut dyn Engine, params: &Params, therm: u32, steps: u32) -> Estimate {
     if therm > 0 {
         engine.sample(params, therm, false, &()).unwrap();
     }
@@ -24,10 +24,10 @@ pub fn measure(engine: &mut dyn Engine, params: &RbmParams, therm: u32, steps: u
 }
 
 /// Parameters with a = w = 0 and the given hidden biases (which then do not matter).
-pub fn biases_only(visible: usize, b: &[f64]) -> RbmParams {
+pub fn biases_only(visible: usize, b: &[f64]) -> Params {
     let mut theta = vec![0.0; visible + b.len() + visible * b.len()];
     theta[visible..visible + b.len()].copy_from_slice(b);
-    RbmParams::from_theta(visible, b.len(), theta).unwrap()
+    Params::from_theta(rbm_vmc::physics::Layout::rbm(visible, b.len()), theta).unwrap()
 }
 
 /// Asserts |value - expected| <= k sigma, printing the numbers on failure.
@@ -118,10 +118,7 @@ pub fn optimise_then_measure(
         let moments = engine
             .sample(&params, config.steps_per_iteration, true, &())
             .unwrap();
-        optimiser.step(
-            params.theta_mut(),
-            &Estimate::from_moments(&moments).gradient,
-        );
+        optimiser.step(&mut params, &Estimate::from_moments(&moments).gradient);
     }
     measure(engine, &params, 0, production)
 }

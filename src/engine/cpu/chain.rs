@@ -1,40 +1,34 @@
-//! One walker's Markov chain on the CPU: the three samplers and the measurement, in f64.
-//! The WGSL twins are `shaders/metropolis.wgsl`, `importance.wgsl`, `gibbs.wgsl` and the
-//! measurement in `walk.wgsl`; both draw the same random numbers in the same order.
+//! One walker's Markov chain on the CPU: the three samplers and the measurement, in f64, on a
+//! `Walker` (the wave function's caches). The WGSL twins are `shaders/metropolis.wgsl`,
+//! `importance.wgsl`, `gibbs.wgsl`, `moves.wgsl` and the measurement in `walk.wgsl`; both
+//! engines draw the same random numbers in the same order.
 
 use std::ops::Range;
 
 use crate::config::{Moves, SamplerKind};
 use crate::engine::EngineSpec;
-use crate::physics::RbmParams;
+use crate::physics::{Params, Walker};
 use crate::rng::{RESET_BLOCK, StepStream};
 
-/// A walker's configuration with everything cached that its next move reuses, plus scratch
-/// for the proposal. One `Chain` is reused for every walker of a chunk.
+/// Single-particle moves rebuild every cache from scratch every this many steps (global step
+/// index), so incremental updates (fields Q, Sherman-Morrison inverses) cannot drift.
+pub const REFRESH_EVERY: u64 = 64;
+
+/// A walker with its sampler. One `Chain` is reused for every walker of a chunk.
 pub struct Chain<'a> {
     spec: &'a EngineSpec,
-    params: &'a RbmParams,
-    /// Coordinates, fields Q, sigmoids S(Q), gradient of ln psi, ln psi.
-    x: Vec<f64>,
-    q: Vec<f64>,
-    s: Vec<f64>,
-    g: Vec<f64>,
-    ln_psi: f64,
-    /// Proposal scratch: the same quantities at y.
-    y: Vec<f64>,
-    qy: Vec<f64>,
-    sy: Vec<f64>,
-    gy: Vec<f64>,
-    /// Log-derivatives O_i of the last measurement.
-    pub o: Vec<f64>,
+    params: &'a Params,
+    walker: Walker<'a>,
     moves: Vec<Range<usize>>,
-    walker: u32,
+    index: u32,
+    /// The limited drift at x and at the proposal (importance sampling).
+    vx: Vec<f64>,
+    vy: Vec<f64>,
 }
 
 impl<'a> Chain<'a> {
-    pub fn new(spec: &'a EngineSpec, params: &'a RbmParams) -> Self {
+    pub fn new(spec: &'a EngineSpec, params: &'a Params) -> Self {
         let m = spec.coordinates();
-        let n = spec.hidden;
         let d = spec.system.dims;
         let moves = match spec.sampler.moves {
             Moves::All => std::iter::once(0..m).collect(),
@@ -45,43 +39,33 @@ impl<'a> Chain<'a> {
         Self {
             spec,
             params,
-            x: vec![0.0; m],
-            q: vec![0.0; n],
-            s: vec![0.0; n],
-            g: vec![0.0; m],
-            ln_psi: 0.0,
-            y: vec![0.0; m],
-            qy: vec![0.0; n],
-            sy: vec![0.0; n],
-            gy: vec![0.0; m],
-            o: vec![0.0; spec.parameters()],
+            walker: Walker::new(&spec.wavefunction, &spec.system, params),
             moves,
-            walker: 0,
+            index: 0,
+            vx: vec![0.0; m],
+            vy: vec![0.0; m],
         }
     }
 
-    /// Starts walker `walker` (global index) at `x`, recomputing every cache from scratch.
-    pub fn load(&mut self, walker: u32, x: &[f64]) {
-        self.walker = walker;
-        self.x.copy_from_slice(x);
-        self.refresh();
+    /// Starts walker `index` (global) at `x`, recomputing every cache from scratch.
+    pub fn load(&mut self, index: u32, x: &[f64]) {
+        self.index = index;
+        self.walker.load(x);
     }
 
     pub fn position(&self) -> &[f64] {
-        &self.x
+        self.walker.x()
     }
 
-    fn refresh(&mut self) {
-        let rbm = &self.spec.rbm;
-        rbm.hidden_fields(self.params, &self.x, &mut self.q);
-        self.ln_psi = rbm.ln_psi(self.params, &self.x, &self.q, &mut self.s);
-        rbm.gradient(self.params, &self.x, &self.s, &mut self.g);
+    /// Log-derivatives O_i of the last measurement.
+    pub fn o(&self) -> &[f64] {
+        self.walker.o()
     }
 
     /// One Monte Carlo step (a sweep over the particles for single-particle moves).
     /// Returns (accepted, attempted) moves and whether the walker had to be reset.
     pub fn step(&mut self, step: u64) -> (u32, u32, bool) {
-        let mut rng = StepStream::new(self.spec.seed, self.walker, step);
+        let mut rng = StepStream::new(self.spec.seed, self.index, step);
         let sampler = self.spec.sampler;
         let (accepted, attempted) = match sampler.kind {
             SamplerKind::Gibbs => {
@@ -102,86 +86,66 @@ impl<'a> Chain<'a> {
                 (accepted, self.moves.len() as u32)
             }
         };
-        let healthy = self.ln_psi.is_finite() && self.x.iter().all(|v| v.is_finite());
+        if sampler.moves == Moves::Single && step.is_multiple_of(REFRESH_EVERY) {
+            self.walker.refresh();
+        }
+        let healthy = self.walker.is_finite();
         if !healthy {
             self.reset(step);
         }
         (accepted, attempted, !healthy)
     }
 
-    /// Fields Q and ln psi at the proposal y, which differs from x only in `range`.
-    fn propose_fields(&mut self, range: &Range<usize>) {
-        let rbm = &self.spec.rbm;
-        if range.len() == self.x.len() {
-            rbm.hidden_fields(self.params, &self.y, &mut self.qy);
-        } else {
-            let inv = 1.0 / (rbm.sigma * rbm.sigma);
-            self.qy.copy_from_slice(&self.q);
-            for m in range.clone() {
-                let dx = (self.y[m] - self.x[m]) * inv;
-                for (qn, &w) in self.qy.iter_mut().zip(self.params.w_row(m)) {
-                    *qn += dx * w;
-                }
-            }
-        }
-    }
-
-    /// ln psi at the proposal; fills the proposal's sigmoids.
-    fn ln_psi_at_proposal(&mut self) -> f64 {
-        self.spec
-            .rbm
-            .ln_psi(self.params, &self.y, &self.qy, &mut self.sy)
-    }
-
     /// Brute-force Metropolis: y = x + step (u - 1/2) on `range`.
     fn metropolis(&mut self, range: Range<usize>, rng: &mut StepStream) -> bool {
         let step = self.spec.sampler.step;
-        self.y.copy_from_slice(&self.x);
-        for m in range.clone() {
-            self.y[m] = self.x[m] + step * (rng.uniform() - 0.5);
-        }
-        self.propose_fields(&range);
-        let ln_psi_y = self.ln_psi_at_proposal();
-        let accept = metropolis_test(rng, 2.0 * (ln_psi_y - self.ln_psi));
+        self.walker
+            .begin_proposal(&range, |_, xm| xm + step * (rng.uniform() - 0.5));
+        let change = self.walker.propose(&range);
+        let accept = metropolis_test(rng, 2.0 * change);
         if accept {
-            std::mem::swap(&mut self.x, &mut self.y);
-            std::mem::swap(&mut self.q, &mut self.qy);
-            std::mem::swap(&mut self.s, &mut self.sy);
-            self.ln_psi = ln_psi_y;
+            self.walker.accept(&range);
         }
         accept
     }
 
-    /// Importance sampling: y = x + dt grad ln psi(x) + sqrt(dt) xi on `range` (the
-    /// Langevin step D dt F with D = 1/2, F = 2 grad ln psi), Metropolis-Hastings accept.
+    /// Importance sampling: y = x + dt v(x) + sqrt(dt) xi on `range`, with v the drift
+    /// grad ln psi (the Langevin step D dt F with D = 1/2, F = 2 grad ln psi) limited per
+    /// particle (`limit_drift`), Metropolis-Hastings accept.
     fn importance(&mut self, range: Range<usize>, rng: &mut StepStream) -> bool {
         let dt = self.spec.sampler.dt;
-        let sqrt_dt = dt.sqrt();
-        self.y.copy_from_slice(&self.x);
-        for m in range.clone() {
-            self.y[m] = self.x[m] + dt * self.g[m] + sqrt_dt * rng.normal();
-        }
-        self.propose_fields(&range);
-        let ln_psi_y = self.ln_psi_at_proposal();
-        self.spec
-            .rbm
-            .gradient(self.params, &self.y, &self.sy, &mut self.gy);
-        // ln G(x|y) - ln G(y|x), G(y|x) = exp(-|y - x - dt g(x)|^2 / (2 dt)); only `range` moves.
+        let (sqrt_dt, dims) = (dt.sqrt(), self.spec.system.dims);
+        self.walker.drift_x(&range);
+        limit_drift(
+            &self.walker.drift()[range.clone()],
+            dims,
+            dt,
+            &mut self.vx[range.clone()],
+        );
+        let vx = &self.vx;
+        self.walker
+            .begin_proposal(&range, |m, xm| xm + dt * vx[m] + sqrt_dt * rng.normal());
+        let change = self.walker.propose(&range);
+        self.walker.drift_at_y(&range);
+        limit_drift(
+            &self.walker.drift_y()[range.clone()],
+            dims,
+            dt,
+            &mut self.vy[range.clone()],
+        );
+        // ln G(x|y) - ln G(y|x), G(y|x) = exp(-|y - x - dt v(x)|^2 / (2 dt)); only `range` moves.
+        let (x, y) = (self.walker.x(), self.walker.y());
         let ln_green: f64 = range
             .clone()
             .map(|m| {
-                let forward = self.y[m] - self.x[m] - dt * self.g[m];
-                let backward = self.x[m] - self.y[m] - dt * self.gy[m];
+                let forward = y[m] - x[m] - dt * self.vx[m];
+                let backward = x[m] - y[m] - dt * self.vy[m];
                 (forward * forward - backward * backward) / (2.0 * dt)
             })
             .sum();
-        let accept = metropolis_test(rng, 2.0 * (ln_psi_y - self.ln_psi) + ln_green);
+        let accept = metropolis_test(rng, 2.0 * change + ln_green);
         if accept {
-            std::mem::swap(&mut self.x, &mut self.y);
-            std::mem::swap(&mut self.q, &mut self.qy);
-            std::mem::swap(&mut self.s, &mut self.sy);
-            std::mem::swap(&mut self.g, &mut self.gy);
-            self.ln_psi = ln_psi_y;
+            self.walker.accept(&range);
         }
         accept
     }
@@ -189,43 +153,49 @@ impl<'a> Chain<'a> {
     /// Gibbs: h_n ~ Bernoulli(S(Q_n(x))), then x_m ~ Normal(a_m + sum_n w_mn h_n, sigma^2).
     fn gibbs(&mut self, rng: &mut StepStream) {
         let p = self.params;
-        let sigma = self.spec.rbm.sigma;
-        // h reuses the proposal's sigmoid scratch: 1.0 or 0.0 per hidden unit.
-        for (h, &sn) in self.sy.iter_mut().zip(&self.s) {
-            *h = if rng.uniform() < sn { 1.0 } else { 0.0 };
+        let sigma = self.spec.wavefunction.rbm_for(p).sigma;
+        let h: Vec<f64> = self
+            .walker
+            .sigmoids()
+            .iter()
+            .map(|&sn| if rng.uniform() < sn { 1.0 } else { 0.0 })
+            .collect();
+        let x = self.walker.x_mut();
+        for (m, xm) in x.iter_mut().enumerate() {
+            let mean: f64 = p.a()[m] + p.w_row(m).iter().zip(&h).map(|(w, h)| w * h).sum::<f64>();
+            *xm = mean + sigma * rng.normal();
         }
-        for m in 0..self.x.len() {
-            let mean: f64 = p.a()[m]
-                + p.w_row(m)
-                    .iter()
-                    .zip(&self.sy)
-                    .map(|(w, h)| w * h)
-                    .sum::<f64>();
-            self.x[m] = mean + sigma * rng.normal();
-        }
-        self.refresh();
+        self.walker.refresh();
     }
 
     /// Replaces a non-finite walker by a fresh draw from the initial distribution.
     fn reset(&mut self, step: u64) {
-        let mut rng = StepStream::at_block(self.spec.seed, self.walker, step, RESET_BLOCK);
+        let mut rng = StepStream::at_block(self.spec.seed, self.index, step, RESET_BLOCK);
         let spread = self.spec.initial_spread();
-        for v in self.x.iter_mut() {
+        for v in self.walker.x_mut() {
             *v = spread * rng.normal();
         }
-        self.refresh();
+        self.walker.refresh();
     }
 
-    /// Local energy at the current position; fills `self.o` with the O_i.
+    /// Local energy at the current position; fills the O_i.
     pub fn measure(&mut self) -> f64 {
-        let rbm = &self.spec.rbm;
-        rbm.local_energy(
-            &self.spec.system,
-            self.params,
-            &self.x,
-            &self.s,
-            &mut self.o,
-        )
+        self.walker.measure()
+    }
+}
+
+/// The drift limit of Umrigar, Nightingale and Runge (J. Chem. Phys. 99, 2865 (1993)), per
+/// particle: v -> v 2 / (1 + sqrt(1 + 2 |v|^2 dt)). Near a node of psi the drift diverges and
+/// a walker proposing huge jumps would stay stuck; the limited drift moves a particle at most
+/// sqrt(2 dt) and equals v where |v|^2 dt is small. It is just a proposal, so the
+/// Metropolis-Hastings test keeps |psi|^2 exact.
+pub fn limit_drift(v: &[f64], dims: usize, dt: f64, out: &mut [f64]) {
+    for (vp, op) in v.chunks(dims).zip(out.chunks_mut(dims)) {
+        let v2: f64 = vp.iter().map(|a| a * a).sum();
+        let factor = 2.0 / (1.0 + (1.0 + 2.0 * v2 * dt).sqrt());
+        for (o, a) in op.iter_mut().zip(vp) {
+            *o = factor * a;
+        }
     }
 }
 

@@ -7,10 +7,11 @@ mod chain;
 use rayon::prelude::*;
 
 use self::chain::Chain;
+pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
 use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_host_memory, check_state};
 use crate::error::Error;
-use crate::physics::RbmParams;
+use crate::physics::Params;
 
 /// Steps per segment: walkers are advanced a segment at a time so the per-chunk time series
 /// stays small (chunks x segment measurements) however long the call.
@@ -69,7 +70,7 @@ impl CpuEngine {
     /// `measure_from` is the 1-based in-call index of the segment's first step.
     fn segment(
         &mut self,
-        params: &RbmParams,
+        params: &Params,
         len: u32,
         measure_from: Option<u32>,
         walker_energy: &mut [f64],
@@ -105,7 +106,7 @@ impl CpuEngine {
                             sums.resets += reset as u64;
                             if measured.get(next) == Some(&k) {
                                 let e = chain.measure();
-                                accumulate(&mut sums, &chain.o, e);
+                                accumulate(&mut sums, chain.o(), e);
                                 sums.series[next] += e;
                                 energies[i] += e;
                                 next += 1;
@@ -147,7 +148,7 @@ impl Engine for CpuEngine {
 
     fn sample(
         &mut self,
-        params: &RbmParams,
+        params: &Params,
         steps: u32,
         measure: bool,
         progress: &dyn Progress,

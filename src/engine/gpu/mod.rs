@@ -20,7 +20,7 @@ use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_host_memor
 use crate::config::{Moves, SamplerKind};
 use crate::engine::cpu::initial_position;
 use crate::error::Error;
-use crate::physics::RbmParams;
+use crate::physics::Params;
 
 /// Dispatches between readbacks: bounds how long f32 partial sums accumulate on the device.
 const FLUSH_DISPATCHES: u32 = 16;
@@ -132,8 +132,10 @@ impl GpuEngine {
 
         let every = spec.sampler.measure_every;
         let is_cpu = !gpu.summary.is_gpu;
-        let steps_per_dispatch =
-            steps_per_dispatch.unwrap_or_else(|| auto_steps(spec.walkers, every, is_cpu));
+        let steps_per_dispatch = steps_per_dispatch.unwrap_or_else(|| {
+            let per_step = shader::loop_iterations_per_step(&spec);
+            auto_steps(spec.walkers, every, is_cpu.then_some(per_step))
+        });
         let max_measurements = (MAX_SERIES_PARTS / groups as u64).max(1) as u32;
         // A dispatch of s steps holds at most s / K + 1 measurements.
         let steps_per_dispatch =
@@ -526,13 +528,17 @@ impl GpuEngine {
     }
 
     /// A first shift: the mean local energy of up to 256 walkers where they stand.
-    fn estimate_shift(&self, params: &RbmParams) -> Result<f64, Error> {
+    fn estimate_shift(&self, params: &Params) -> Result<f64, Error> {
         let count = self.spec.walkers.min(256);
         let positions = self.read_positions(count)?;
         let m = self.spec.coordinates();
         let energies: Vec<f64> = positions
             .chunks(m)
-            .map(|x| self.spec.rbm.local_energy_at(&self.spec.system, params, x))
+            .map(|x| {
+                let mut o = vec![0.0; params.theta().len()];
+                let wf = &self.spec.wavefunction;
+                wf.local_energy(&self.spec.system, params, x, &mut o)
+            })
             .filter(|e| e.is_finite())
             .collect();
         Ok(if energies.is_empty() {
@@ -543,16 +549,19 @@ impl GpuEngine {
     }
 }
 
-/// Steps per dispatch: about 2^26 walker-steps (2^20 on CPU adapters such as lavapipe,
-/// whose loops are also capped), at least one measurement interval.
-fn auto_steps(walkers: u32, every: u32, cpu_adapter: bool) -> u32 {
-    let (target, most): (u64, u32) = if cpu_adapter {
-        (1 << 20, 512)
-    } else {
-        (1 << 26, 4096)
+/// Loop iterations llvmpipe lets one invocation run (65,535), less a margin.
+const CPU_ADAPTER_LOOP_BUDGET: u64 = 50_000;
+
+/// Steps per dispatch: about 2^26 walker-steps, at least one measurement interval. On CPU
+/// adapters such as lavapipe (`loops_per_step` given) about 2^20, and few enough that the
+/// loops stay within llvmpipe's cap.
+fn auto_steps(walkers: u32, every: u32, loops_per_step: Option<u64>) -> u32 {
+    let (target, most): (u64, u64) = match loops_per_step {
+        Some(per_step) => (1 << 20, (CPU_ADAPTER_LOOP_BUDGET / per_step).clamp(1, 512)),
+        None => (1 << 26, 4096),
     };
-    let steps = (target / walkers as u64).clamp(32, most as u64) as u32;
-    steps.max(every.min(most))
+    let steps = (target / walkers as u64).clamp(32.min(most), most);
+    steps.max((every as u64).min(most)) as u32
 }
 
 /// A 2-D grid of `groups` workgroups with at most `x` along x.
@@ -575,7 +584,7 @@ impl Engine for GpuEngine {
 
     fn sample(
         &mut self,
-        params: &RbmParams,
+        params: &Params,
         steps: u32,
         measure: bool,
         progress: &dyn Progress,

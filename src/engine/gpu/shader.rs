@@ -1,16 +1,21 @@
 //! Puts the WGSL together for one run: a generated header of constants (sizes, physics,
-//! sampler) followed by the shared files and the sampler's file, so loops have constant
-//! bounds and private arrays their sizes. The one place where shader variants are made.
+//! sampler), the shared files, the files of the wave-function factors the run uses with
+//! generated glue that sums them, and the sampler's file, so loops have constant bounds,
+//! private arrays their sizes, and an unused factor costs nothing. The one place where
+//! shader variants are made.
 
 use crate::config::{Moves, SamplerKind};
 use crate::engine::EngineSpec;
-use crate::physics::Form;
+use crate::engine::REFRESH_EVERY;
 
 /// Walkers per workgroup (the kernels' @workgroup_size).
 pub const WORKGROUP: u32 = 64;
 
 const RNG: &str = include_str!("../../../shaders/rng.wgsl");
+const WALKER: &str = include_str!("../../../shaders/walker.wgsl");
 const RBM: &str = include_str!("../../../shaders/rbm.wgsl");
+const JASTROW: &str = include_str!("../../../shaders/jastrow.wgsl");
+const SLATER: &str = include_str!("../../../shaders/slater.wgsl");
 const WALK: &str = include_str!("../../../shaders/walk.wgsl");
 const MOVES: &str = include_str!("../../../shaders/moves.wgsl");
 const METROPOLIS: &str = include_str!("../../../shaders/metropolis.wgsl");
@@ -20,29 +25,170 @@ pub const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 
 /// The walk kernel's source for `spec`.
 pub fn walk_source(spec: &EngineSpec) -> String {
+    let wf = &spec.wavefunction;
     let sampler: &[&str] = match spec.sampler.kind {
         SamplerKind::Metropolis => &[MOVES, METROPOLIS],
         SamplerKind::Importance => &[MOVES, IMPORTANCE],
         SamplerKind::Gibbs => &[GIBBS],
     };
     let header = header(spec);
-    let mut parts = vec![header.as_str(), RNG, RBM];
+    let glue = glue(wf.jastrow.is_some(), wf.slater.is_some());
+    let mut parts = vec![header.as_str(), RNG, WALKER, RBM];
+    if wf.jastrow.is_some() {
+        parts.push(JASTROW);
+    }
+    if wf.slater.is_some() {
+        parts.push(SLATER);
+    }
+    parts.push(glue.as_str());
     parts.extend(sampler);
     parts.push(WALK);
     parts.join("\n")
 }
 
+/// An upper estimate of the loop iterations one walker runs per Monte Carlo step (with a
+/// measurement), mirroring the loops of the WGSL files: llvmpipe ends an invocation's loops
+/// after 65,535 iterations in all, so CPU adapters size their dispatches by it.
+pub fn loop_iterations_per_step(spec: &EngineSpec) -> u64 {
+    let wf = &spec.wavefunction;
+    let (p, d) = (spec.system.particles as u64, spec.system.dims as u64);
+    let (m, n) = (p * d, wf.layout.hidden as u64);
+    let single = spec.sampler.moves == Moves::Single;
+    let (moves, len) = if single { (p, d) } else { (1, m) };
+    let importance = spec.sampler.kind == SamplerKind::Importance;
+    // Per move: the proposal, the RBM's fields and ln, the drift twice (importance).
+    let mut per_move = 2 * len + n * if single { len } else { m } + m + n;
+    let mut drift = n * len;
+    let mut measure = m * n + 2 * (m + n + m * n) + m;
+    if wf.jastrow.is_some() {
+        per_move += if single { 2 * p * d } else { p * p * d };
+        drift += (len / d) * p * d;
+        measure += p * p * d;
+    }
+    if let Some(sl) = &wf.slater {
+        let (nb, hd) = (sl.n as u64, 7u64);
+        let row = d * hd + nb * d * d;
+        let build = 2 * (nb * row + 2 * nb * nb + nb * nb * nb);
+        per_move += if single { row + 2 * nb * nb } else { build };
+        drift += (len / d) * (row + nb * d * d);
+        measure += p * (row + nb * d * d);
+    }
+    if importance {
+        per_move += 2 * drift + 2 * len;
+    }
+    // Gibbs: a draw per hidden unit, a mean per coordinate, and a refresh.
+    let step = if spec.sampler.kind == SamplerKind::Gibbs {
+        n + 2 * m * n + m
+    } else {
+        moves * per_move
+    };
+    // The measurement, its series flush (a column of WG values per CHUNK measurements) and the
+    // health check.
+    step + measure + 2 * WORKGROUP as u64 / 32 + m
+}
+
+/// How a glue function combines its factors' calls.
+enum Combine {
+    /// Each call is a statement.
+    Each,
+    /// The calls' sum, after this text (an assignment or `return`).
+    Sum(&'static str),
+}
+
+/// The functions walker.wgsl and the samplers call: (signature, statements first, the
+/// RBM's / the Jastrow factor's / the determinants' call (empty: none), how they combine).
+const HOOKS: [(&str, &str, [&str; 3], Combine); 7] = [
+    (
+        "begin()",
+        "",
+        ["rbm_begin()", "jastrow_begin()", ""],
+        Combine::Each,
+    ),
+    (
+        "propose(start: u32, len: u32)",
+        "",
+        [
+            "rbm_propose(start, len)",
+            "jastrow_propose(start, len)",
+            "slater_propose(start, len)",
+        ],
+        Combine::Sum("ln_psi_y ="),
+    ),
+    (
+        "accept(start: u32, len: u32)",
+        "x = y; ln_psi = ln_psi_y;",
+        [
+            "rbm_accept()",
+            "jastrow_accept()",
+            "slater_accept(start, len)",
+        ],
+        Combine::Each,
+    ),
+    (
+        "refresh_factors() -> f32",
+        "",
+        ["rbm_refresh()", "jastrow_refresh()", "slater_refresh()"],
+        Combine::Sum("return"),
+    ),
+    (
+        "drift(at_y: bool, k: u32) -> vec3<f32>",
+        "",
+        [
+            "rbm_drift_particle(at_y, k)",
+            "jastrow_drift_particle(at_y, k)",
+            "slater_drift(at_y, k)",
+        ],
+        Combine::Sum("return"),
+    ),
+    (
+        "measure_laplacian() -> f32",
+        "",
+        ["rbm_measure()", "jastrow_measure()", "slater_measure()"],
+        Combine::Sum("return"),
+    ),
+    (
+        "log_derivatives(d: f32)",
+        "",
+        ["rbm_log_derivatives(d)", "jastrow_log_derivatives(d)", ""],
+        Combine::Each,
+    ),
+];
+
+/// The glue functions for the factors present (the RBM always is).
+fn glue(jastrow: bool, slater: bool) -> String {
+    let present = [true, jastrow, slater];
+    let mut out =
+        String::from("// Generated by src/engine/gpu/shader.rs: the factors of this run.\n");
+    for (signature, first, calls, combine) in &HOOKS {
+        let calls: Vec<&str> = calls
+            .iter()
+            .zip(present)
+            .filter(|(c, p)| *p && !c.is_empty())
+            .map(|(c, _)| *c)
+            .collect();
+        let body = match combine {
+            Combine::Sum(lead) => format!("{lead} {};", calls.join(" + ")),
+            Combine::Each => calls
+                .iter()
+                .map(|c| format!("{c};"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        out += &format!("fn {signature} {{ {first} {body} }}\n");
+    }
+    out
+}
+
 fn header(spec: &EngineSpec) -> String {
     let sys = &spec.system;
+    let wf = &spec.wavefunction;
+    let layout = wf.layout;
     let m = spec.coordinates();
-    let n = spec.hidden;
+    let n = layout.hidden;
     let k = spec.parameters();
     let f32_lit = |v: f64| format!("{:e}f", v as f32);
-    let factor = match spec.rbm.form {
-        Form::Direct => 1.0,
-        Form::Sqrt => 0.5,
-    };
-    let lines = [
+    let sigma = wf.rbm.sigma;
+    let mut lines = vec![
         "// Generated by src/engine/gpu/shader.rs for this run.".to_string(),
         format!("const P: u32 = {}u;", sys.particles),
         format!("const D: u32 = {}u;", sys.dims),
@@ -52,12 +198,13 @@ fn header(spec: &EngineSpec) -> String {
         format!("const K: u32 = {k}u;"),
         format!("const R: u32 = {}u;", super::layout::reduced_components(k)),
         format!("const WG: u32 = {WORKGROUP}u;"),
-        format!("const F: f32 = {};", f32_lit(factor)),
+        format!("const F: f32 = {};", f32_lit(wf.rbm.form.factor())),
+        format!("const INV_S2: f32 = {};", f32_lit(1.0 / (sigma * sigma))),
+        format!("const TRAIN_SIGMA: bool = {};", layout.train_sigma),
         format!(
-            "const INV_S2: f32 = {};",
-            f32_lit(1.0 / (spec.rbm.sigma * spec.rbm.sigma))
+            "const LN_SIGMA_INDEX: u32 = {}u;",
+            layout.ln_sigma_index().unwrap_or(0)
         ),
-        format!("const SIGMA: f32 = {};", f32_lit(spec.rbm.sigma)),
         format!("const OMEGA2: f32 = {};", f32_lit(sys.omega * sys.omega)),
         format!("const INTERACTION: bool = {};", sys.interaction),
         format!("const STEP: f32 = {};", f32_lit(spec.sampler.step)),
@@ -70,6 +217,7 @@ fn header(spec: &EngineSpec) -> String {
             "const SINGLE_MOVES: bool = {};",
             spec.sampler.moves == Moves::Single
         ),
+        format!("const REFRESH_EVERY: u32 = {REFRESH_EVERY}u;"),
         format!(
             "const INIT_SPREAD: f32 = {};",
             f32_lit(spec.initial_spread())
@@ -77,6 +225,38 @@ fn header(spec: &EngineSpec) -> String {
         format!("const SEED_LO: u32 = {}u;", spec.seed as u32),
         format!("const SEED_HI: u32 = {}u;", (spec.seed >> 32) as u32),
     ];
+    if let Some(j) = &wf.jastrow {
+        lines.extend([
+            format!(
+                "const BETA_INDEX: u32 = {}u;",
+                layout.beta_index().expect("a Jastrow layout has beta")
+            ),
+            format!("const UP: u32 = {}u;", j.up),
+            format!("const A_SAME: f32 = {};", f32_lit(j.a_same)),
+            format!("const A_OPPOSITE: f32 = {};", f32_lit(j.a_opposite)),
+        ]);
+    }
+    if let Some(sl) = &wf.slater {
+        let degree = sl.orbitals.iter().flatten().copied().max().unwrap_or(0);
+        let orbitals: Vec<String> = sl
+            .orbitals
+            .iter()
+            .map(|q| format!("vec3<u32>({}u, {}u, {}u)", q[0], q[1], q[2]))
+            .collect();
+        lines.extend([
+            format!("const NB: u32 = {}u;", sl.n),
+            format!("const NB2: u32 = {}u;", sl.n * sl.n),
+            format!("const DINV: u32 = {}u;", 2 * sl.n * sl.n),
+            // At least H_0..H_2, which the derivative formulas index.
+            format!("const HD: u32 = {}u;", (degree + 1).max(3)),
+            format!("const OMEGA: f32 = {};", f32_lit(sl.omega)),
+            format!("const SQRT_OMEGA: f32 = {};", f32_lit(sl.omega.sqrt())),
+            format!(
+                "var<private> orbitals: array<vec3<u32>, NB> = array<vec3<u32>, NB>({});",
+                orbitals.join(", ")
+            ),
+        ]);
+    }
     lines.join("\n") + "\n"
 }
 
