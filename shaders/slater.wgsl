@@ -19,6 +19,13 @@ var<private> ratio_y: f32;
 var<private> work: array<f32, NB2>;
 var<private> sm_row: array<f32, NB>;
 var<private> hermite: array<array<f32, HD>, 3>;
+// NB as a run-time value (from the job) for the loop bounds: unrolled, the O(n^3) loops make
+// shader compilers (llvmpipe's in particular) take minutes, and gain nothing.
+var<private> nb: u32;
+
+fn slater_begin() {
+    nb = job.slater_n;
+}
 
 // H_0..H_{HD-1} at sqrt(omega) x_d for particle k's coordinates in `pos`.
 fn hermite_at(pos: ptr<private, array<f32, M>>, k: u32) {
@@ -63,16 +70,16 @@ fn orbital_derivatives(l: u32) -> vec4<f32> {
 // Inverts `work` into out[base ..] by Gauss-Jordan elimination with partial pivoting;
 // returns ln |det| (-inf when singular). Rust twin: `slater::invert`.
 fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
-    for (var i = 0u; i < NB; i++) {
-        for (var j = 0u; j < NB; j++) {
+    for (var i = 0u; i < nb; i++) {
+        for (var j = 0u; j < nb; j++) {
             (*out)[base + i * NB + j] = select(0.0, 1.0, i == j);
         }
     }
     var ln = 0.0;
-    for (var col = 0u; col < NB; col++) {
+    for (var col = 0u; col < nb; col++) {
         var pivot = col;
         var best = abs(work[col * NB + col]);
-        for (var r = col + 1u; r < NB; r++) {
+        for (var r = col + 1u; r < nb; r++) {
             let v = abs(work[r * NB + col]);
             if (v > best) {
                 best = v;
@@ -83,7 +90,7 @@ fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
             return bitcast<f32>(0xff800000u);
         }
         if (pivot != col) {
-            for (var j = 0u; j < NB; j++) {
+            for (var j = 0u; j < nb; j++) {
                 let t = work[pivot * NB + j];
                 work[pivot * NB + j] = work[col * NB + j];
                 work[col * NB + j] = t;
@@ -95,14 +102,14 @@ fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
         let value = work[col * NB + col];
         ln += log(abs(value));
         let scale = 1.0 / value;
-        for (var j = 0u; j < NB; j++) {
+        for (var j = 0u; j < nb; j++) {
             work[col * NB + j] *= scale;
             (*out)[base + col * NB + j] *= scale;
         }
-        for (var r = 0u; r < NB; r++) {
+        for (var r = 0u; r < nb; r++) {
             let factor = work[r * NB + col];
             if (r != col && factor != 0.0) {
-                for (var j = 0u; j < NB; j++) {
+                for (var j = 0u; j < nb; j++) {
                     work[r * NB + j] -= factor * work[col * NB + j];
                     (*out)[base + r * NB + j] -= factor * (*out)[base + col * NB + j];
                 }
@@ -116,9 +123,9 @@ fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
 fn slater_build(pos: ptr<private, array<f32, M>>, out: ptr<private, array<f32, DINV>>) -> f32 {
     var ln = 0.0;
     for (var b = 0u; b < 2u; b++) {
-        for (var i = 0u; i < NB; i++) {
+        for (var i = 0u; i < nb; i++) {
             hermite_at(pos, b * NB + i);
-            for (var l = 0u; l < NB; l++) {
+            for (var l = 0u; l < nb; l++) {
                 work[i * NB + l] = orbital_value(l);
             }
         }
@@ -139,7 +146,7 @@ fn slater_propose(start: u32, len: u32) -> f32 {
     let i = k % NB;
     hermite_at(&y, k);
     var r = 0.0;
-    for (var l = 0u; l < NB; l++) {
+    for (var l = 0u; l < nb; l++) {
         phi_y[l] = orbital_value(l);
         r += phi_y[l] * dinv[base + l * NB + i];
     }
@@ -158,16 +165,16 @@ fn slater_accept(start: u32, len: u32) {
     let k = start / D;
     let base = (k / NB) * NB2;
     let i = k % NB;
-    for (var j = 0u; j < NB; j++) {
+    for (var j = 0u; j < nb; j++) {
         var c = 0.0;
-        for (var l = 0u; l < NB; l++) {
+        for (var l = 0u; l < nb; l++) {
             c += phi_y[l] * dinv[base + l * NB + j];
         }
         sm_row[j] = c;
     }
-    for (var l = 0u; l < NB; l++) {
+    for (var l = 0u; l < nb; l++) {
         let column_i = dinv[base + l * NB + i] / ratio_y;
-        for (var j = 0u; j < NB; j++) {
+        for (var j = 0u; j < nb; j++) {
             dinv[base + l * NB + j] -= column_i * sm_row[j];
         }
         dinv[base + l * NB + i] = column_i;
@@ -184,7 +191,7 @@ fn slater_gradient(inv: ptr<private, array<f32, DINV>>, k: u32, ratio: f32) -> v
     let base = (k / NB) * NB2;
     let i = k % NB;
     var out = vec3<f32>(0.0);
-    for (var l = 0u; l < NB; l++) {
+    for (var l = 0u; l < nb; l++) {
         out += orbital_derivatives(l).xyz * (*inv)[base + l * NB + i];
     }
     return out / ratio;
@@ -213,7 +220,7 @@ fn slater_measure() -> f32 {
         let i = k % NB;
         hermite_at(&x, k);
         var sum = vec4<f32>(0.0);
-        for (var l = 0u; l < NB; l++) {
+        for (var l = 0u; l < nb; l++) {
             sum += orbital_derivatives(l) * dinv[base + l * NB + i];
         }
         for (var d = 0u; d < D; d++) {

@@ -20,7 +20,7 @@ struct Job {
     call_measurements: u32,
     first_walker: u32,
     shift: f32,
-    _pad: u32,
+    slater_n: u32,
 }
 
 const FLAG_MEASURE: u32 = 1u;

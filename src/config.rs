@@ -607,6 +607,24 @@ mod tests {
     }
 
     #[test]
+    fn sigma_auto_follows_the_trap_and_the_form() {
+        let c = load(json!({"system": {"omega": 0.25}})).unwrap();
+        assert_eq!(c.wavefunction.sigma, Sigma::Auto);
+        assert!((c.sigma() - 2.0).abs() < 1e-15);
+        let c = load(json!({"system": {"omega": 0.5}, "wavefunction": {"form": "sqrt"}})).unwrap();
+        assert!((c.sigma() - 1.0).abs() < 1e-15);
+        let c = load(json!({"wavefunction": {"sigma": 0.7}})).unwrap();
+        assert_eq!(c.sigma(), 0.7);
+        // It serialises back as written (checkpoints carry the config).
+        let text = serde_json::to_string(&Config::default()).unwrap();
+        assert!(text.contains("\"sigma\":\"auto\""), "{text}");
+        assert_eq!(
+            load(serde_json::from_str(&text).unwrap()).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (json!({"system": {"omega": -1.0}}), "system.omega"),
@@ -635,6 +653,32 @@ mod tests {
             (json!({"system": {"omgea": 1.0}}), "omgea"),
             (json!({"extra": 1}), "extra"),
             (json!({"system": {"omega": "one"}}), "system.omega"),
+            (json!({"wavefunction": {"sigma": "wide"}}), "auto"),
+            (
+                json!({"wavefunction": {"jastrow": "pade"}, "system": {"interaction": false}}),
+                "interaction",
+            ),
+            (
+                json!({"wavefunction": {"jastrow": "pade", "jastrow_beta": -1.0}}),
+                "jastrow_beta",
+            ),
+            (
+                json!({"wavefunction": {"jastrow": "pade", "form": "sqrt"},
+                    "sampler": {"kind": "gibbs"}}),
+                "Jastrow",
+            ),
+            (
+                json!({"system": {"particles": 8, "statistics": "fermions"}}),
+                "2, 6, 12, 20, 30, 42, 56",
+            ),
+            (
+                json!({"system": {"particles": 6, "dims": 3, "statistics": "fermions"}}),
+                "2, 8, 20, 40",
+            ),
+            (
+                json!({"system": {"statistics": "bosons"}}),
+                "system.statistics",
+            ),
         ];
         for (value, needle) in cases {
             let err = load(value.clone()).expect_err(&value.to_string());

@@ -135,8 +135,9 @@ pub fn assert_rbm_energy(label: &str, e: &Estimate) {
     );
 }
 
-/// A non-interacting system whose trial function can be exact: sigma^2 = 1/omega for psi = F,
-/// 1/(2 omega) for psi = sqrt(F). `extra` (an object) is merged on top.
+/// A non-interacting system whose trial function is exact at a = w = 0: sigma = "auto" gives
+/// sigma^2 = 1/omega for psi = F, 1/(2 omega) for psi = sqrt(F). `extra` (an object) is merged
+/// on top.
 pub fn exact_case(
     (particles, dims, hidden): (usize, usize, usize),
     omega: f64,
@@ -144,14 +145,37 @@ pub fn exact_case(
     (kind, moves): (&str, &str),
     extra: Value,
 ) -> Config {
-    let sigma2 = if form == "direct" {
-        1.0 / omega
-    } else {
-        0.5 / omega
-    };
     let mut value = serde_json::json!({
         "system": {"particles": particles, "dims": dims, "omega": omega, "interaction": false},
-        "wavefunction": {"hidden": hidden, "sigma": sigma2.sqrt(), "form": form},
+        "wavefunction": {"hidden": hidden, "sigma": "auto", "form": form},
+        "sampler": {"kind": kind, "moves": moves},
+    });
+    rbm_vmc::config::merge(&mut value, &extra);
+    config(value)
+}
+
+/// Closed shells of non-interacting fermions: (particles, dims, exact energy / omega).
+pub const CLOSED_SHELLS: [(usize, usize, f64); 3] = [(6, 2, 10.0), (12, 2, 28.0), (8, 3, 18.0)];
+
+/// The Metropolis-type samplers (the ones a Slater determinant or a Jastrow factor allows).
+pub const METROPOLIS_SAMPLERS: [(&str, &str); 4] = [
+    ("metropolis", "all"),
+    ("metropolis", "single"),
+    ("importance", "all"),
+    ("importance", "single"),
+];
+
+/// Closed-shell fermions without interaction at a = w = 0 (the exact ground state).
+pub fn fermion_case(
+    particles: usize,
+    dims: usize,
+    (kind, moves): (&str, &str),
+    extra: Value,
+) -> Config {
+    let mut value = serde_json::json!({
+        "system": {"particles": particles, "dims": dims, "omega": 0.5, "interaction": false,
+                   "statistics": "fermions"},
+        "wavefunction": {"hidden": 2, "init_scale": 0.0},
         "sampler": {"kind": kind, "moves": moves},
     });
     rbm_vmc::config::merge(&mut value, &extra);

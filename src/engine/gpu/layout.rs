@@ -28,7 +28,8 @@ pub struct Job {
     pub first_walker: u32,
     /// Subtracted from E_L before summing in f32.
     pub shift: f32,
-    pub _pad: u32,
+    /// Particles per spin block of the Slater determinants (a run-time loop bound).
+    pub slater_n: u32,
 }
 
 pub const FLAG_MEASURE: u32 = 1;

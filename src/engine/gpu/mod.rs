@@ -638,7 +638,12 @@ impl Engine for GpuEngine {
                 call_measurements,
                 first_walker: self.spec.first_walker,
                 shift: shift as f32,
-                _pad: 0,
+                slater_n: self
+                    .spec
+                    .wavefunction
+                    .slater
+                    .as_ref()
+                    .map_or(0, |s| s.n as u32),
             };
             q.write_buffer(&self.buffers.job, 0, bytemuck::bytes_of(&job));
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());

@@ -101,7 +101,7 @@ const HOOKS: [(&str, &str, [&str; 3], Combine); 7] = [
     (
         "begin()",
         "",
-        ["rbm_begin()", "jastrow_begin()", ""],
+        ["rbm_begin()", "jastrow_begin()", "slater_begin()"],
         Combine::Each,
     ),
     (
@@ -339,7 +339,67 @@ mod tests {
                 validate(&walk_source(&spec(&overrides)), &label);
             }
         }
+        // The Jastrow factor, a trained width and Slater determinants, with every sampler
+        // that allows them.
+        let factors = [
+            &["system.particles=3", "wavefunction.jastrow=pade"][..],
+            &[
+                "system.dims=3",
+                "wavefunction.train_sigma=true",
+                "wavefunction.hidden=0",
+            ],
+            &[
+                "system.particles=6",
+                "system.statistics=fermions",
+                "wavefunction.jastrow=pade",
+            ],
+            &[
+                "system.particles=8",
+                "system.dims=3",
+                "system.statistics=fermions",
+                "system.interaction=false",
+            ],
+            &[
+                "system.particles=4",
+                "system.dims=1",
+                "system.statistics=fermions",
+                "system.interaction=false",
+            ],
+        ];
+        for extra in factors {
+            for sampler in &samplers[..4] {
+                let mut overrides: Vec<&str> = extra.to_vec();
+                overrides.extend(&sampler[..2]);
+                let label = overrides.join(" ");
+                validate(&walk_source(&spec(&overrides)), &label);
+            }
+        }
         validate(REDUCE, "reduce");
+    }
+
+    /// The glue sums exactly the factors present.
+    #[test]
+    fn glue_calls_only_the_factors_present() {
+        let plain = walk_source(&spec(&[]));
+        assert!(plain.contains("ln_psi_y = rbm_propose(start, len);"));
+        for call in [
+            "jastrow_begin()",
+            "slater_begin()",
+            "jastrow_propose",
+            "slater_propose",
+        ] {
+            assert!(!plain.contains(call), "{call} in the plain RBM's kernel");
+        }
+        let all = walk_source(&spec(&[
+            "system.particles=6",
+            "system.statistics=fermions",
+            "wavefunction.jastrow=pade",
+        ]));
+        assert!(all.contains(
+            "ln_psi_y = rbm_propose(start, len) + jastrow_propose(start, len) + \
+             slater_propose(start, len);"
+        ));
+        assert!(all.contains("const NB: u32 = 3u;"));
     }
 
     fn members(module: &naga::Module, name: &str) -> (u32, Vec<(String, u32)>) {
@@ -382,7 +442,7 @@ mod tests {
             ),
             ("first_walker", std::mem::offset_of!(Job, first_walker)),
             ("shift", std::mem::offset_of!(Job, shift)),
-            ("_pad", std::mem::offset_of!(Job, _pad)),
+            ("slater_n", std::mem::offset_of!(Job, slater_n)),
         ];
         let expected: Vec<(String, u32)> = expected
             .iter()
