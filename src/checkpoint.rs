@@ -102,10 +102,9 @@ pub fn write_checkpoint(
 pub fn read_checkpoint(dir: &Path) -> Result<(Checkpoint, WalkerState), Error> {
     let path = dir.join(CHECKPOINT_FILE);
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = crate::report::read_text(&path, "checkpoint").map_err(|e| {
         Error::input(format!(
-            "cannot read {shown}: {e}; --resume needs the output directory of a run that wrote \
-             a checkpoint"
+            "{e}; --resume needs the output directory of a run that wrote a checkpoint"
         ))
     })?;
     let checkpoint: Checkpoint = serde_json::from_str(&text)

@@ -419,10 +419,10 @@ pub fn merge(base: &mut Value, overlay: &Value) {
     }
 }
 
-/// Reads a JSON file, with the path in any error.
+/// Reads a JSON file (a regular file of at most `MAX_INPUT_BYTES`), with the path in any
+/// error.
 pub fn read_json(path: &Path, what: &str) -> Result<Value, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(format!("cannot read {what} {}: {e}", path.display())))?;
+    let text = crate::report::read_text(path, what)?;
     serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("{what} {} is not valid JSON: {e}", path.display())))
 }

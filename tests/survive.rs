@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Output, Stdio};
 
 use common::{config, rbm_vmc as bin, scratch, text};
 use rbm_vmc::config::EngineChoice;
@@ -459,14 +459,11 @@ fn a_lost_gpu_keeps_the_last_checkpoint_which_resumes_on_the_cpu() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Ctrl-C (SIGINT) finishes the iteration, writes a checkpoint and the partial results, says
-/// how to resume and exits 130; the run then resumes to the end.
+/// Starts a long run into `out` (with `extra` arguments) and waits for its first finished
+/// iteration.
 #[cfg(unix)]
-#[test]
-fn sigint_stops_after_the_iteration_with_a_checkpoint() {
-    let dir = scratch("sigint");
-    let out = dir.join("out");
-    let child = common::command()
+fn start_long_run(program: &mut std::process::Command, out: &Path, extra: &[&str]) -> Child {
+    let child = program
         .args([
             "run",
             "-q",
@@ -482,36 +479,105 @@ fn sigint_stops_after_the_iteration_with_a_checkpoint() {
             "--set",
             "checkpoint_every=1000",
         ])
-        .stderr(std::process::Stdio::piped())
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the first finished iteration, then interrupt.
-    let history = out.join("history.csv");
+    common::wait_for_lines(&out.join("history.csv"), 2);
+    child
+}
+
+/// Ctrl-C (SIGINT), SIGTERM (a batch scheduler's time limit) and SIGHUP (a closed terminal)
+/// each finish the iteration, write a checkpoint and the partial results, say how to resume
+/// and exit 130.
+#[cfg(unix)]
+#[test]
+fn stop_signals_end_the_iteration_with_a_checkpoint() {
+    let dir = scratch("signals");
+    for name in ["INT", "TERM", "HUP"] {
+        let out = dir.join(name);
+        let child = start_long_run(&mut common::command(), &out, &[]);
+        common::signal(child.id(), name);
+        let o = child.wait_with_output().unwrap();
+        let stderr = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "{name}: {stderr}");
+        assert!(
+            stderr.contains("interrupted (Ctrl-C or a termination signal) after iteration")
+                && stderr.contains("--resume"),
+            "{name}: {stderr}"
+        );
+        let checkpoint: Value = serde_json::from_str(&read(&out.join("checkpoint.json"))).unwrap();
+        let done = checkpoint["iteration"].as_u64().unwrap();
+        assert!(done >= 1);
+        let result: Value = serde_json::from_str(&read(&out.join("result.json"))).unwrap();
+        assert_eq!(result["iterations"].as_u64().unwrap(), done);
+        assert_eq!(
+            read(&out.join("history.csv")).lines().count() as u64,
+            done + 1
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Under `nohup` a closed terminal (SIGHUP) does not stop the run; SIGTERM still does.
+#[cfg(unix)]
+#[test]
+fn a_run_under_nohup_ignores_sighup() {
+    let dir = scratch("nohup");
+    let mut nohup = std::process::Command::new("nohup");
+    nohup.arg(env!("CARGO_BIN_EXE_rbm-vmc"));
+    let mut child = start_long_run(&mut nohup, &dir.join("out"), &[]);
+    common::signal(child.id(), "HUP");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the run"
+    );
+    common::signal(child.id(), "TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two writers never share a directory: while a run writes, another run (even with --force)
+/// or a resume into it is refused; --force clears the earlier results before the new run
+/// writes anything, so a crash leaves a checkpoint that resumes, not a mixture.
+#[cfg(unix)]
+#[test]
+fn one_run_at_a_time_writes_into_a_directory() {
+    let dir = scratch("lock");
+    let out = dir.join("out");
+    let o_str = out.to_str().unwrap();
+    let mut args = vec!["run", "-q", "--out", o_str];
+    args.extend(TINY);
+    assert!(bin(&args).status.success());
+    let mut child = start_long_run(&mut common::command(), &out, &["--force"]);
+    // The new run's first checkpoint (iteration 0; the earlier run's was 6).
     let started = std::time::Instant::now();
-    while std::fs::read_to_string(&history).map_or(0, |h| h.lines().count()) < 2 {
-        assert!(started.elapsed().as_secs() < 60, "no iteration finished");
+    while std::fs::read_to_string(out.join("checkpoint.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .is_none_or(|c| c["iteration"] != 0)
+    {
+        assert!(started.elapsed().as_secs() < 60, "no new checkpoint");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let o = child.wait_with_output().unwrap();
-    let stderr = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("interrupted (Ctrl-C) after iteration") && stderr.contains("--resume"),
-        "{stderr}"
-    );
-    let checkpoint: Value = serde_json::from_str(&read(&out.join("checkpoint.json"))).unwrap();
-    let done = checkpoint["iteration"].as_u64().unwrap();
-    assert!(done >= 1);
-    let result: Value = serde_json::from_str(&read(&out.join("result.json"))).unwrap();
-    assert_eq!(result["iterations"].as_u64().unwrap(), done);
-    assert_eq!(read(&history).lines().count() as u64, done + 1);
+    for old in ["result.json", "params.json"] {
+        assert!(!out.join(old).exists(), "the earlier {old} is still there");
+    }
+    for second in [
+        vec!["run", "--force", "--out", o_str],
+        vec!["sample", "--force", "--out", o_str],
+        vec!["run", "--resume", o_str],
+    ] {
+        let mut args = second.clone();
+        args.extend(TINY.iter().filter(|_| second[1] != "--resume"));
+        common::assert_refused(&bin(&args), "another rbm-vmc process", &second.join(" "));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = bin(&["run", "-q", "--max-seconds", "1e-9", "--resume", o_str]);
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
