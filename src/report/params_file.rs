@@ -28,8 +28,7 @@ pub fn params_to_json(p: &RbmParams) -> String {
 /// Reads a parameters file and checks it fits `visible` x `hidden` units.
 pub fn read_params(path: &Path, visible: usize, hidden: usize) -> Result<RbmParams, Error> {
     let origin = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(format!("cannot read parameters file {origin}: {e}")))?;
+    let text = crate::report::read_text(path, "parameters file")?;
     let file: ParamsFile = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "parameters file {origin}: {e} (expected {{\"a\": [M], \"b\": [N], \"w\": [[N] x M]}})"
