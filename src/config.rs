@@ -214,6 +214,8 @@ pub struct GpuConfig {
 /// Largest sizes accepted; beyond them memory or run time is unreasonable for this code.
 pub const MAX_PARTICLES: usize = 256;
 pub const MAX_HIDDEN: usize = 1024;
+/// Most CPU engine threads (each holds a chain of the size of the parameters).
+pub const MAX_THREADS: usize = 4096;
 
 impl Config {
     /// Reads a config file (or the defaults when `path` is `None`), applies `key=value`
@@ -300,6 +302,7 @@ impl Config {
             ));
         }
         int_range("walkers", self.walkers as usize, 1, u32::MAX as usize)?;
+        int_range("threads", self.threads, 0, MAX_THREADS)?;
         int_range(
             "steps_per_iteration",
             self.steps_per_iteration as usize,

@@ -447,10 +447,12 @@ fn plan_report(config: &Config, plan: &driver::Plan) -> String {
             config.sampler.kind
         ),
         format_args!(
-            "{} walkers; {:.3e} walker-steps in all; about {:.1} MiB of host memory",
+            "{} walkers; {:.3e} walker-steps in all; about {:.1} MiB of host memory ({} \
+             engine)",
             plan.walkers,
             plan.walker_steps as f64,
-            plan.host_bytes as f64 / (1u64 << 20) as f64
+            plan.host_bytes as f64 / (1u64 << 20) as f64,
+            plan.engine
         )
     )
 }

@@ -64,6 +64,13 @@ impl Console {
         }
     }
 
+    /// Prints `warning: text` on stderr, unless quiet.
+    pub fn warn(&self, text: &str) {
+        if !self.quiet {
+            write_stderr(&format!("warning: {text}"));
+        }
+    }
+
     /// A progress bar counting `total` units (walker-steps, iterations, points).
     pub fn bar(&self, label: &str, total: u64, unit: &str) -> Bar {
         let target = if self.quiet {
@@ -107,6 +114,14 @@ impl Bar {
     pub fn line(&self, text: &str) {
         if !self.quiet {
             self.bar.suspend(|| print_line(text));
+        }
+    }
+
+    /// Prints `warning: text` on stderr above the bar, unless quiet.
+    pub fn warn(&self, text: &str) {
+        if !self.quiet {
+            self.bar
+                .suspend(|| write_stderr(&format!("warning: {text}")));
         }
     }
 

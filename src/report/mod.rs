@@ -9,7 +9,7 @@ mod plot;
 mod reference;
 
 pub use console::{Bar, Console, stdout_failure, write_stderr, write_stdout};
-pub use history::{HISTORY_HEADER, HistoryWriter};
+pub use history::{HISTORY_HEADER, HistoryWriter, history_row_numbers};
 pub use input_file::{MAX_INPUT_BYTES, read_bytes, read_text};
 pub use output::{LOCK_FILE, OutputDir, write_atomic};
 pub use params_file::{params_to_json, read_params};
