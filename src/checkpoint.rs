@@ -1,27 +1,37 @@
-//! Checkpoints: everything needed to continue a run exactly — parameters, optimiser state,
-//! iteration, history, walker positions and step counter (the random streams' state), and the
-//! config. `checkpoint.json` is the commit point: the walker file it names is written first
-//! (atomically, under a name of its own), then the JSON is replaced atomically, so a crash at
-//! any moment leaves the previous checkpoint whole.
+//! Checkpoints: everything needed to continue a run exactly — parameters (and the last good
+//! ones before the last update), optimiser state, iteration, history, walker positions and
+//! step counter (the random streams' state), and the config. `checkpoint.json` is the commit
+//! point: the walker file it names is written first (atomically, under a name of its own),
+//! then the JSON is replaced atomically, so a crash at any moment leaves the previous
+//! checkpoint whole. Everything read back is checked: the JSON against itself and the
+//! config, the walker file against the run identity and checksum the JSON records.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checksum::fnv1a_hex;
 use crate::config::Config;
 use crate::engine::WalkerState;
 use crate::error::Error;
 use crate::optimize::Optimiser;
 use crate::physics::Params;
-use crate::report::OutputDir;
+use crate::report::{OutputDir, history_row_numbers, read_bytes, read_text};
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
+
+/// The walker file: this magic, then little-endian u64 run id, step counter and number of
+/// values, then the positions as little-endian f64, walker-major.
+const WALKERS_MAGIC: &[u8; 8] = b"RBMWALK2";
+const WALKERS_HEADER: usize = 32;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     pub version: u32,
+    /// The run this checkpoint belongs to (16 hex digits), also written into its walker file.
+    pub run_id: String,
     /// Optimisation iterations completed.
     pub iteration: u32,
     /// Wall time of the run so far, seconds.
@@ -29,42 +39,165 @@ pub struct Checkpoint {
     pub config: Config,
     /// Parameters, flat: a, b, w.
     pub theta: Vec<f64>,
+    /// The parameters before the last update: the last ones whose estimate was checked.
+    pub previous_theta: Option<Vec<f64>>,
     pub optimiser: Optimiser,
     /// The rows of history.csv so far.
     pub history: Vec<String>,
     /// Monte Carlo steps made so far.
     pub steps_done: u64,
-    /// The file holding the walker positions: little-endian f64, walker-major.
+    /// The file holding the walkers (see `WALKERS_MAGIC`).
     pub walkers_file: String,
+    /// FNV-1a of the walker file (16 hex digits).
+    pub walkers_checksum: String,
+}
+
+/// Where an optimisation stands: what a checkpoint keeps besides the walkers and the config.
+#[derive(Clone, Debug)]
+pub struct Optimisation {
+    /// Iterations completed.
+    pub iteration: u32,
+    pub params: Params,
+    /// The parameters before the last update.
+    pub previous: Option<Params>,
+    pub optimiser: Optimiser,
+    /// The rows of history.csv so far.
+    pub history: Vec<String>,
 }
 
 impl Checkpoint {
+    /// The checkpoint of run `run_id` at `at`, with the bytes of its walker file.
     pub fn new(
-        iteration: u32,
+        run_id: u64,
         seconds: f64,
         config: &Config,
-        params: &Params,
-        optimiser: &Optimiser,
-        history: &[String],
-        steps_done: u64,
-    ) -> Self {
-        Self {
+        at: &Optimisation,
+        state: &WalkerState,
+    ) -> (Self, Vec<u8>) {
+        let mut bytes = Vec::with_capacity(WALKERS_HEADER + state.positions.len() * 8);
+        bytes.extend_from_slice(WALKERS_MAGIC);
+        for word in [run_id, state.steps_done, state.positions.len() as u64] {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        bytes.extend(state.positions.iter().flat_map(|v| v.to_le_bytes()));
+        let checkpoint = Self {
             version: FORMAT_VERSION,
-            iteration,
+            run_id: format!("{run_id:016x}"),
+            iteration: at.iteration,
             seconds,
             config: config.clone(),
-            theta: params.theta().to_vec(),
-            optimiser: optimiser.clone(),
-            history: history.to_vec(),
-            steps_done,
-            walkers_file: format!("checkpoint-walkers-{iteration}-{steps_done}.bin"),
+            theta: at.params.theta().to_vec(),
+            previous_theta: at.previous.as_ref().map(|p| p.theta().to_vec()),
+            optimiser: at.optimiser.clone(),
+            history: at.history.clone(),
+            steps_done: state.steps_done,
+            walkers_file: walkers_file_name(at.iteration, state.steps_done),
+            walkers_checksum: fnv1a_hex(&bytes),
+        };
+        (checkpoint, bytes)
+    }
+
+    /// The run identity as a number (checked when read).
+    pub fn run_id(&self) -> u64 {
+        u64::from_str_radix(&self.run_id, 16).expect("checked when read")
+    }
+
+    /// Where the optimisation stood (checked when read).
+    pub fn optimisation(&self) -> Optimisation {
+        let layout = self.config.wavefunction().layout;
+        let params = |theta: &Vec<f64>| {
+            Params::from_theta(layout, theta.clone()).expect("checked when read")
+        };
+        Optimisation {
+            iteration: self.iteration,
+            params: params(&self.theta),
+            previous: self.previous_theta.as_ref().map(params),
+            optimiser: self.optimiser.clone(),
+            history: self.history.clone(),
         }
     }
 
-    pub fn params(&self) -> Params {
-        Params::from_theta(self.config.wavefunction().layout, self.theta.clone())
-            .expect("checked when read")
+    /// Why the checkpoint contradicts itself or its config, if it does.
+    fn problem(&self) -> Option<String> {
+        if self.version != FORMAT_VERSION {
+            return Some(format!(
+                "it has format version {}; this program reads version {FORMAT_VERSION}",
+                self.version
+            ));
+        }
+        let c = &self.config;
+        if self.run_id.len() != 16 || u64::from_str_radix(&self.run_id, 16).is_err() {
+            return Some(format!("`run_id` = {:?} is not 16 hex digits", self.run_id));
+        }
+        let total = c.optimiser.iterations;
+        if self.iteration > total {
+            return Some(format!(
+                "`iteration` = {} is beyond the config's {total} iterations",
+                self.iteration
+            ));
+        }
+        if !(self.seconds.is_finite() && self.seconds >= 0.0) {
+            return Some(format!("`seconds` = {} is not a duration", self.seconds));
+        }
+        // Thermalisation, then steps_per_iteration per iteration; a stop during
+        // thermalisation leaves fewer steps at iteration 0.
+        let therm = c.sampler.thermalisation as u64;
+        let expected = therm + self.iteration as u64 * c.steps_per_iteration as u64;
+        let thermalising = self.iteration == 0 && self.steps_done < therm;
+        if self.steps_done != expected && !thermalising {
+            return Some(format!(
+                "`steps_done` = {} does not fit iteration {} (thermalisation {therm} + {} steps \
+                 per iteration)",
+                self.steps_done, self.iteration, c.steps_per_iteration
+            ));
+        }
+        let parameters = c.wavefunction().layout.len();
+        for (name, theta) in [
+            ("theta", Some(&self.theta)),
+            ("previous_theta", self.previous_theta.as_ref()),
+        ] {
+            if let Some(theta) = theta
+                && (theta.len() != parameters || theta.iter().any(|t| !t.is_finite()))
+            {
+                return Some(format!(
+                    "`{name}` does not hold {parameters} finite parameters for the config"
+                ));
+            }
+        }
+        if let Some(why) = self
+            .optimiser
+            .mismatch(&c.optimiser, parameters, self.iteration)
+        {
+            return Some(format!("`optimiser`: {why}"));
+        }
+        if self.history.len() != self.iteration as usize {
+            return Some(format!(
+                "`history` has {} rows for {} iterations",
+                self.history.len(),
+                self.iteration
+            ));
+        }
+        if let Some(i) = (0..self.history.len())
+            .find(|&i| history_row_numbers(&self.history[i], i as u32 + 1).is_none())
+        {
+            return Some(format!(
+                "`history` row {} is not a row of iteration {}",
+                i,
+                i + 1
+            ));
+        }
+        if self.walkers_file != walkers_file_name(self.iteration, self.steps_done) {
+            return Some(format!(
+                "`walkers_file` = {:?} is not the name of this checkpoint's walker file",
+                self.walkers_file
+            ));
+        }
+        None
     }
+}
+
+fn walkers_file_name(iteration: u32, steps_done: u64) -> String {
+    format!("checkpoint-walkers-{iteration}-{steps_done}.bin")
 }
 
 /// Writes the walker file, then `checkpoint.json`, then removes walker files no checkpoint
@@ -72,17 +205,12 @@ impl Checkpoint {
 pub fn write_checkpoint(
     out: &OutputDir,
     checkpoint: &Checkpoint,
-    state: &WalkerState,
+    walker_bytes: &[u8],
 ) -> Result<(), Error> {
     if !out.is_writable() {
         return Ok(());
     }
-    let bytes: Vec<u8> = state
-        .positions
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    out.write(&checkpoint.walkers_file, &bytes)?;
+    out.write(&checkpoint.walkers_file, walker_bytes)?;
     let text = serde_json::to_string_pretty(checkpoint).expect("plain values");
     out.write(CHECKPOINT_FILE, text.as_bytes())?;
     if let Ok(entries) = std::fs::read_dir(out.path()) {
@@ -96,56 +224,75 @@ pub fn write_checkpoint(
     Ok(())
 }
 
-/// Reads and checks the checkpoint in `dir`: config valid, shapes consistent, walker file
-/// complete.
+/// Reads and checks the checkpoint in `dir`: consistent with itself and its config, and a
+/// walker file of this run, whole (checksum) and finite.
 pub fn read_checkpoint(dir: &Path) -> Result<(Checkpoint, WalkerState), Error> {
     let path = dir.join(CHECKPOINT_FILE);
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = read_text(&path, "checkpoint").map_err(|e| {
         Error::input(format!(
-            "cannot read {shown}: {e}; --resume needs the output directory of a run that wrote \
-             a checkpoint"
+            "{e}; --resume needs the output directory of a run that wrote a checkpoint"
         ))
     })?;
     let checkpoint: Checkpoint = serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("checkpoint {shown} is damaged: {e}")))?;
-    if checkpoint.version != FORMAT_VERSION {
+    checkpoint
+        .config
+        .validate()
+        .map_err(|e| Error::input(format!("checkpoint {shown}: {e}")))?;
+    if let Some(why) = checkpoint.problem() {
         return Err(Error::input(format!(
-            "checkpoint {shown} has format version {}; this program reads version {FORMAT_VERSION}",
-            checkpoint.version
-        )));
-    }
-    checkpoint.config.validate()?;
-    let m = checkpoint.config.system().coordinates();
-    let layout = checkpoint.config.wavefunction().layout;
-    if Params::from_theta(layout, checkpoint.theta.clone()).is_none()
-        || checkpoint.theta.iter().any(|t| !t.is_finite())
-    {
-        return Err(Error::input(format!(
-            "checkpoint {shown}: the parameters do not fit the config or are not finite"
-        )));
-    }
-    if checkpoint.walkers_file.contains(['/', '\\']) {
-        return Err(Error::input(format!(
-            "checkpoint {shown}: bad walker file name"
+            "checkpoint {shown} is damaged: {why}"
         )));
     }
     let walkers_path = dir.join(&checkpoint.walkers_file);
-    let bytes = std::fs::read(&walkers_path)
-        .map_err(|e| Error::input(format!("cannot read {}: {e}", walkers_path.display())))?;
-    let expected = checkpoint.config.walkers as usize * m * 8;
-    if bytes.len() != expected {
-        return Err(Error::input(format!(
-            "{} holds {} bytes; the checkpoint's {} walkers x {m} coordinates need {expected}",
-            walkers_path.display(),
+    let shown = walkers_path.display();
+    let values = checkpoint.config.walkers as u64 * checkpoint.config.system().coordinates() as u64;
+    let size = WALKERS_HEADER as u64 + values * 8;
+    let bytes = read_bytes(&walkers_path, "walker file", size)?;
+    let damaged = |why: String| {
+        Error::input(format!(
+            "walker file {shown} {why}; it cannot resume this run"
+        ))
+    };
+    if bytes.len() as u64 != size {
+        return Err(damaged(format!(
+            "holds {} bytes; the checkpoint's {} walkers need {size}",
             bytes.len(),
             checkpoint.config.walkers
         )));
     }
-    let positions = bytes
+    let word =
+        |i: usize| u64::from_le_bytes(bytes[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
+    if &bytes[..8] != WALKERS_MAGIC {
+        return Err(damaged(
+            "is not a walker file of this program's version".into(),
+        ));
+    }
+    if word(0) != checkpoint.run_id() {
+        return Err(damaged(format!(
+            "belongs to run {:016x}, not to run {} of the checkpoint",
+            word(0),
+            checkpoint.run_id
+        )));
+    }
+    if word(1) != checkpoint.steps_done || word(2) != values {
+        return Err(damaged(
+            "does not match the checkpoint's step count and walkers".into(),
+        ));
+    }
+    if fnv1a_hex(&bytes) != checkpoint.walkers_checksum {
+        return Err(damaged(
+            "is damaged (its checksum differs from the checkpoint's)".into(),
+        ));
+    }
+    let positions: Vec<f64> = bytes[WALKERS_HEADER..]
         .chunks_exact(8)
         .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
         .collect();
+    if positions.iter().any(|x| !x.is_finite()) {
+        return Err(damaged("holds non-finite positions".into()));
+    }
     let state = WalkerState {
         steps_done: checkpoint.steps_done,
         positions,

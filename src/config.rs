@@ -280,6 +280,8 @@ pub struct GpuConfig {
 /// Largest sizes accepted; beyond them memory or run time is unreasonable for this code.
 pub const MAX_PARTICLES: usize = 256;
 pub const MAX_HIDDEN: usize = 1024;
+/// Most CPU engine threads (each holds a chain of the size of the parameters).
+pub const MAX_THREADS: usize = 4096;
 
 impl Config {
     /// Reads a config file (or the defaults when `path` is `None`), applies `key=value`
@@ -408,6 +410,7 @@ impl Config {
             ));
         }
         int_range("walkers", self.walkers as usize, 1, u32::MAX as usize)?;
+        int_range("threads", self.threads, 0, MAX_THREADS)?;
         int_range(
             "steps_per_iteration",
             self.steps_per_iteration as usize,
@@ -564,10 +567,10 @@ pub fn merge(base: &mut Value, overlay: &Value) {
     }
 }
 
-/// Reads a JSON file, with the path in any error.
+/// Reads a JSON file (a regular file of at most `MAX_INPUT_BYTES`), with the path in any
+/// error.
 pub fn read_json(path: &Path, what: &str) -> Result<Value, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(format!("cannot read {what} {}: {e}", path.display())))?;
+    let text = crate::report::read_text(path, what)?;
     serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("{what} {} is not valid JSON: {e}", path.display())))
 }

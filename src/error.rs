@@ -11,17 +11,19 @@ pub enum Error {
     /// The engine could not do its work (no adapter, device lost, driver cut a loop short).
     #[error("{0}")]
     Engine(String),
-    /// The optimisation produced non-finite or exploding numbers.
+    /// The numbers broke down: non-finite, exploding, or below the system's lower bound.
     #[error("{0}")]
     Diverged(String),
     /// Stopped early on request (Ctrl-C, time budget); a checkpoint was written.
     #[error("{0}")]
     Interrupted(String),
-    /// Reading or writing a file failed after the input was validated.
-    #[error("{context}: {source}")]
+    /// Reading or writing a file failed after the input was validated; `hint` (empty, or
+    /// starting with ". ") says how to go on.
+    #[error("{context}: {source}{hint}")]
     Io {
         context: String,
         source: std::io::Error,
+        hint: String,
     },
 }
 
@@ -38,6 +40,23 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+            hint: String::new(),
+        }
+    }
+
+    /// The same error with `hint` (how to continue) added, where it is a failure of a run in
+    /// progress: the engine's or a file's (a full disk).
+    pub fn with_hint(self, hint: &str) -> Self {
+        match self {
+            Error::Engine(message) => Error::Engine(format!("{message}. {hint}")),
+            Error::Io {
+                context, source, ..
+            } => Error::Io {
+                context,
+                source,
+                hint: format!(". {hint}"),
+            },
+            other => other,
         }
     }
 

@@ -3,6 +3,7 @@
 //! on the GPU (wgpu).
 
 pub mod checkpoint;
+pub mod checksum;
 pub mod config;
 pub mod control;
 pub mod driver;

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use rbm_vmc::config::{Config, EngineChoice};
 use rbm_vmc::control::Control;
 use rbm_vmc::driver::Context;
-use rbm_vmc::report::{Console, OutputDir};
+use rbm_vmc::report::{Console, OutputDir, stdout_failure, write_stderr, write_stdout};
 use rbm_vmc::study::{self, BenchOptions, Sweep};
 use rbm_vmc::team::Team;
 use rbm_vmc::{Error, driver};
@@ -226,19 +226,8 @@ impl ConfigArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Ctrl-C: the first asks the run to stop after its iteration (with a checkpoint), the
-    // second ends the process at once (the checkpoint on disk stays the last good one).
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let handler = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this iteration (press Ctrl-C again to quit at once)");
-    });
-    if let Err(e) = handler {
-        eprintln!("warning: Ctrl-C will stop at once, without a checkpoint: {e}");
-    }
+    handle_stop_signals(&stop);
     if std::env::var_os("NODEVICE_SELECT").is_none() {
         // Mesa's implicit device-select Vulkan layer only reorders adapters (this program
         // ranks them itself) and, on headless machines, prints Wayland connection errors.
@@ -254,16 +243,23 @@ fn main() -> ExitCode {
     } {
         Ok(team) => team,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            write_stderr(&format!("error: {e:#}"));
             return ExitCode::from(e.exit_code() as u8);
         }
     };
     match execute(cli, &stop, &team) {
-        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe only silences stdout; any other failure to write it is an error.
+        Ok(()) => match stdout_failure() {
+            Some(why) => {
+                write_stderr(&format!("error: cannot write to standard output: {why}"));
+                ExitCode::from(2)
+            }
+            None => ExitCode::SUCCESS,
+        },
         Err(e) => {
             if team.size() > 1 && !matches!(e, Error::Interrupted(_)) {
                 // The other processes may be waiting in a collective: end them all.
-                eprintln!("rank {}: error: {e:#}", team.rank());
+                write_stderr(&format!("rank {}: error: {e:#}", team.rank()));
                 team.abort(e.exit_code());
             }
             if team.is_root() {
@@ -271,10 +267,49 @@ fn main() -> ExitCode {
                     Error::Interrupted(_) => "stopped",
                     _ => "error",
                 };
-                eprintln!("{label}: {e:#}");
+                write_stderr(&format!("{label}: {e:#}"));
             }
             ExitCode::from(e.exit_code() as u8)
         }
+    }
+}
+
+/// Ctrl-C, SIGTERM (what batch schedulers send at the time limit) and SIGHUP (a closed
+/// terminal): the first asks the run to stop after its iteration (with a checkpoint), the
+/// second ends the process at once (the checkpoint on disk stays the last good one). A SIGHUP
+/// that was ignored when the program started (`nohup`) stays ignored.
+fn handle_stop_signals(stop: &Arc<AtomicBool>) {
+    #[cfg(unix)]
+    let hangup_ignored = hangup_ignored();
+    let flag = stop.clone();
+    let handler = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        write_stderr(
+            "\nstopping after this iteration, with a checkpoint (press Ctrl-C again to quit at once)",
+        );
+    });
+    if let Err(e) = handler {
+        write_stderr(&format!(
+            "warning: Ctrl-C and SIGTERM will stop at once, without a checkpoint: {e}"
+        ));
+    }
+    #[cfg(unix)]
+    if hangup_ignored {
+        // SAFETY: SIG_IGN runs no handler code; only the ctrl-c thread exists besides this one.
+        unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+    }
+}
+
+/// Whether SIGHUP is ignored, as under `nohup`.
+#[cfg(unix)]
+fn hangup_ignored() -> bool {
+    // SAFETY: with a null new action, sigaction only reads the current disposition into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
     }
 }
 
@@ -301,35 +336,35 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             let c = &args.common;
             let ctx = context(c.output.quiet, &args.budget)?;
             if let Some(dir) = &args.resume {
-                let out = OutputDir::existing(dir)?.for_rank(team.rank());
+                let out = OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?;
                 let engine = c.engine.map(EngineArg::choice);
                 let adapter = c.adapter.clone();
                 return driver::resume(&out, engine, c.threads, adapter, &ctx).map(|_| ());
             }
             let config = c.load()?;
-            let o = &c.output;
-            let out = OutputDir::create_shared(o.out.as_deref(), o.force, team.as_ref())?;
-            driver::run(&config, &out, &ctx).map(|_| ())
+            let out = c.output.open(team)?;
+            in_dir(&out, |out| driver::run(&config, out, &ctx))
         }
         Command::Sample(args) => {
             let c = &args.common;
             let ctx = context(c.output.quiet, &args.budget)?;
             let config = c.load()?;
-            let o = &c.output;
-            let out = OutputDir::create_shared(o.out.as_deref(), o.force, team.as_ref())?;
-            driver::sample(&config, args.params.as_deref(), &out, &ctx).map(|_| ())
+            let out = c.output.open(team)?;
+            in_dir(&out, |out| {
+                driver::sample(&config, args.params.as_deref(), out, &ctx)
+            })
         }
         Command::Check(args) => {
             let config = Config::load(args.config.as_deref(), &args.set)?;
             let plan = driver::plan(&config)?;
             if team.is_root() {
-                print_plan(&config, &plan);
+                write_stdout(&plan_report(&config, &plan));
             }
             Ok(())
         }
         Command::Devices => {
             if team.is_root() {
-                print!("{}", rbm_vmc::engine::gpu::devices_report());
+                write_stdout(&rbm_vmc::engine::gpu::devices_report());
             }
             Ok(())
         }
@@ -353,44 +388,73 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             };
             options.validate()?;
             let ctx = context(o.quiet, &BudgetArgs { max_seconds: None })?;
-            let out = OutputDir::create_shared(o.out.as_deref(), o.force, team.as_ref())?;
-            study::bench(&config, &options, &out, &ctx).map(|_| ())
+            let out = o.open(team)?;
+            in_dir(&out, |out| study::bench(&config, &options, out, &ctx))
         }
         Command::Sweep(args) => {
             let o = &args.output;
             let sweep = Sweep::load(&args.file, &o.set)?;
             let ctx = context(o.quiet, &args.budget)?;
-            let force = o.force || args.resume;
-            let out = OutputDir::create_shared(o.out.as_deref(), force, team.as_ref())?;
-            study::run_sweep(&sweep, &args.file, &out, args.resume, &ctx).map(|_| ())
+            let out = match (&o.out, args.resume) {
+                (Some(dir), true) => OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?,
+                _ => o.open(team)?,
+            };
+            in_dir(&out, |out| {
+                study::run_sweep(&sweep, &args.file, out, args.resume, &ctx)
+            })
         }
     }
 }
 
-fn print_plan(config: &Config, plan: &driver::Plan) {
+/// Runs `work` in `out`; when it fails, a directory it was created for and left empty is
+/// removed again.
+fn in_dir<T>(
+    out: &OutputDir,
+    work: impl FnOnce(&OutputDir) -> Result<T, Error>,
+) -> Result<(), Error> {
+    work(out)
+        .map(|_| ())
+        .inspect_err(|_| out.discard_if_unused())
+}
+
+impl OutputArgs {
+    /// The output directory (--out, or a fresh timestamped one), locked for this command.
+    fn open(&self, team: &Rc<dyn Team>) -> Result<OutputDir, Error> {
+        OutputDir::shared(team.as_ref(), || {
+            OutputDir::create(self.out.as_deref(), self.force)
+        })
+    }
+}
+
+fn plan_report(config: &Config, plan: &driver::Plan) -> String {
     let s = &config.system;
-    println!(
-        "config OK: {} particles in {}D, omega {}, {}; RBM with {} hidden units ({:?} form, \
+    format!(
+        "{}\n{}\n",
+        format_args!(
+            "config OK: {} particles in {}D, omega {}, {}; RBM with {} hidden units ({:?} form, \
          {} parameters); {:?} sampler",
-        s.particles,
-        s.dims,
-        s.omega,
-        if s.interaction {
-            "Coulomb"
-        } else {
-            "no interaction"
-        },
-        config.wavefunction.hidden,
-        config.wavefunction.form,
-        plan.parameters,
-        config.sampler.kind
-    );
-    println!(
-        "{} walkers; {:.3e} walker-steps in all; about {:.1} MiB of host memory",
-        plan.walkers,
-        plan.walker_steps as f64,
-        plan.host_bytes as f64 / (1u64 << 20) as f64
-    );
+            s.particles,
+            s.dims,
+            s.omega,
+            if s.interaction {
+                "Coulomb"
+            } else {
+                "no interaction"
+            },
+            config.wavefunction.hidden,
+            config.wavefunction.form,
+            plan.parameters,
+            config.sampler.kind
+        ),
+        format_args!(
+            "{} walkers; {:.3e} walker-steps in all; about {:.1} MiB of host memory ({} \
+             engine)",
+            plan.walkers,
+            plan.walker_steps as f64,
+            plan.host_bytes as f64 / (1u64 << 20) as f64,
+            plan.engine
+        )
+    )
 }
 
 /// `1024,4096` or `256..65536` (doubling) or a mix.

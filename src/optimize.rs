@@ -26,6 +26,35 @@ impl Optimiser {
         }
     }
 
+    /// Why a restored optimiser (from a checkpoint) does not fit a run with `config`,
+    /// `parameters` parameters and `updates` updates made, if it does not.
+    pub fn mismatch(
+        &self,
+        config: &OptimiserConfig,
+        parameters: usize,
+        updates: u32,
+    ) -> Option<String> {
+        if self.config != *config {
+            return Some("its settings differ from the config's `optimiser`".into());
+        }
+        if self.m.len() != parameters || self.v.len() != parameters {
+            return Some(format!(
+                "its moment vectors have {} and {} entries for {parameters} parameters",
+                self.m.len(),
+                self.v.len()
+            ));
+        }
+        if self.m.iter().chain(&self.v).any(|x| !x.is_finite()) || self.v.iter().any(|&x| x < 0.0) {
+            return Some("its moment vectors hold non-finite or negative values".into());
+        }
+        (self.steps != updates as u64).then(|| {
+            format!(
+                "it made {} updates where the iteration count says {updates}",
+                self.steps
+            )
+        })
+    }
+
     /// theta <- theta - update(gradient): descends the energy, staying in the parameters'
     /// domain.
     pub fn step(&mut self, params: &mut Params, gradient: &[f64]) {

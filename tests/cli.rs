@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{command as bin, rbm_vmc as run, read_json, scratch, text};
+use common::{
+    assert_refused, command as bin, output_within, rbm_vmc as run, read_json, scratch, text,
+};
 
 /// Tiny sizes so every CLI test takes a fraction of a second.
 const TINY: [&str; 12] = [
@@ -245,4 +247,151 @@ fn engine_choice_errors_say_what_to_do() {
     let o = run(&["devices"]);
     assert!(o.status.success());
     assert!(text(&o.stdout).contains("--engine auto runs on"));
+}
+
+/// A time budget beyond what a clock holds is no limit (it used to panic).
+#[test]
+fn a_huge_time_budget_is_no_limit() {
+    let dir = scratch("budget");
+    for (i, budget) in ["1e20", "1e300"].iter().enumerate() {
+        let out = dir.join(format!("out{i}"));
+        let mut args = vec![
+            "run",
+            "-q",
+            "--max-seconds",
+            budget,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(TINY);
+        let o = run(&args);
+        assert!(o.status.success(), "{budget}: {}", text(&o.stderr));
+    }
+    for bad in ["0", "-1", "NaN", "inf"] {
+        let arg = format!("--max-seconds={bad}");
+        let o = run(&["run", &arg, "--out", "/nonexistent/x"]);
+        assert_refused(&o, "--max-seconds", bad);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// stdout that cannot be written (a full disk) is an error with exit code 2, also after a
+/// run whose files are written; a closed pipe (`| head`) only silences the output; an
+/// unwritable stderr changes no exit code. Nothing panics.
+#[cfg(target_os = "linux")]
+#[test]
+fn output_that_cannot_be_written_is_an_error_and_a_closed_pipe_is_not() {
+    use std::process::Stdio;
+    let full = || {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        Stdio::from(file)
+    };
+    let dir = scratch("stdout");
+    let out = dir.join("out");
+    let mut run_args = vec!["run", "--out", out.to_str().unwrap()];
+    run_args.extend(TINY);
+    for args in [vec!["devices"], vec!["check"], run_args.clone()] {
+        let o = bin().args(&args).stdout(full()).output().unwrap();
+        assert_refused(&o, "cannot write to standard output", args[0]);
+    }
+    assert!(out.join("result.json").exists());
+
+    for args in [vec!["devices"], vec!["check"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = bin().args(&args).stdout(writer).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stderr), "", "{args:?}");
+    }
+
+    let o = bin()
+        .args(["run", "--set", "walkers=0"])
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Inputs that are not regular files (a device, a FIFO, a directory) or larger than the
+/// 64 MiB cap are refused at once with the reason, for every kind of input file.
+#[cfg(unix)]
+#[test]
+fn inputs_that_are_not_regular_files_or_too_large_are_refused() {
+    let dir = scratch("inputs");
+    let fifo = dir.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let big = dir.join("big.json");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
+    let resume = dir.join("resume");
+    std::fs::create_dir(&resume).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", resume.join("checkpoint.json")).unwrap();
+    let (fifo, big, resume) = (
+        fifo.to_str().unwrap(),
+        big.to_str().unwrap(),
+        resume.to_str().unwrap(),
+    );
+    let params_fifo = format!("wavefunction.params={fifo}");
+    let out = dir.join("out");
+    let out = out.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["check", "/dev/zero"], "a device is not a regular file"),
+        (
+            vec!["check", fifo],
+            "a FIFO (named pipe) is not a regular file",
+        ),
+        (vec!["check", "/tmp"], "a directory is not a regular file"),
+        (vec!["check", big], "larger than 64 MiB"),
+        (vec!["check", "--set", &params_fifo], "FIFO"),
+        (
+            vec!["sample", "--params", "/dev/zero", "--out", out],
+            "device",
+        ),
+        (vec!["sweep", fifo, "--out", out], "FIFO"),
+        (vec!["sweep", big, "--out", out], "64 MiB"),
+        (vec!["run", "--resume", resume], "device"),
+    ];
+    for (args, needle) in cases {
+        let o = output_within(bin().args(&args), 20.0);
+        assert_refused(&o, needle, &args.join(" "));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A command that fails before writing anything leaves no empty output folder behind (the
+/// test suite used to leave `runs/<timestamp>` folders in the repository).
+#[test]
+fn failed_commands_leave_no_empty_output_folder() {
+    let dir = scratch("no-empty");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["run", "--engine", "gpu", "--adapter", "no-such-adapter-xyz"],
+        vec!["run", "--set", "wavefunction.params=missing.json"],
+        vec!["sample", "--params", "missing.json"],
+        vec![
+            "run",
+            "--out",
+            "deep/er/out",
+            "--set",
+            "wavefunction.params=missing.json",
+        ],
+    ];
+    for args in cases {
+        let o = bin().current_dir(&dir).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -172,7 +172,7 @@ fn error_bars_agree_with_the_spread_of_independent_runs() {
     let spread = (runs.iter().map(|e| (e.energy - mean).powi(2)).sum::<f64>()
         / (runs.len() - 1) as f64)
         .sqrt();
-    let blocking = runs.iter().map(|e| e.error).sum::<f64>() / runs.len() as f64;
+    let blocking = runs.iter().map(|e| e.error_blocking).sum::<f64>() / runs.len() as f64;
     let walkers = runs.iter().map(|e| e.error_walkers).sum::<f64>() / runs.len() as f64;
     // With 12 runs the sample standard deviation is itself uncertain by ~21%.
     for (label, err) in [("blocking", blocking), ("walker means", walkers)] {

@@ -141,7 +141,8 @@ fn sweep_writes_rows_and_plots_and_resume_skips_finished_points() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "index,walkers,sampler.kind,energy,error,error_walkers,variance,acceptance,tau,samples,seconds,engine"
+        "index,walkers,sampler.kind,energy,error,error_blocking,error_walkers,variance,acceptance,\
+tau,samples,seconds,engine,status,warning"
     );
     assert_eq!(lines.len(), 5);
     // The last key varies fastest.
@@ -259,5 +260,162 @@ fn bad_sweep_files_exit_2_naming_the_problem() {
     let o = run(&["sweep", truncated.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("not valid JSON"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn sweep_into(file: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "sweep",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    run(&args)
+}
+
+/// A point whose numbers break down is a failed row (status and no numbers), not a NaN
+/// result; the other points still run, and the sweep ends with exit 1 naming the failure.
+#[test]
+fn a_point_that_breaks_down_is_marked_failed() {
+    let dir = scratch("sweep-fails");
+    let file = dir.join("sweep.json");
+    let sweep = json!({
+        "config": {
+            "walkers": 32, "sampler": {"thermalisation": 20}, "production": {"steps": 100},
+            "engine": "cpu"
+        },
+        "grid": {"wavefunction.sigma": [1.0, 1e-160]},
+        "mode": "production"
+    });
+    std::fs::write(&file, sweep.to_string()).unwrap();
+    let out = dir.join("out");
+    let o = sweep_into(&file, &out, &[]);
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "1 of 2 points failed (point 1: the production run: the energy is not finite"
+        ),
+        "{stderr}"
+    );
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[1].contains(",\"completed\","), "{csv}");
+    assert!(
+        lines[2].starts_with("1,1e-160,,,,,,,,,") && lines[2].contains("\"failed: "),
+        "{csv}"
+    );
+    let rows = read_json(&out.join("sweep.json"));
+    assert!(rows[1]["status"].as_str().unwrap().starts_with("failed: "));
+    assert!(rows[0]["energy"].as_f64().unwrap().is_finite());
+    // Resuming runs nothing again and still reports the failed point.
+    let o = sweep_into(&file, &out, &["--resume"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A resumed sweep must be the same sweep point for point: a changed --set or `config`
+/// section (which used to mix two systems in one sweep.csv) is refused, naming the point.
+#[test]
+fn resuming_with_a_changed_config_is_refused() {
+    let dir = scratch("sweep-changed");
+    let file = tiny_sweep(&dir);
+    let out = dir.join("out");
+    assert!(sweep_into(&file, &out, &[]).status.success());
+    let o = sweep_into(&file, &out, &["--resume", "--set", "system.omega=0.5"]);
+    common::assert_refused(
+        &o,
+        "point 0 (walkers=32, sampler.kind=metropolis) had another config",
+        "--set",
+    );
+    let mut edited: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    edited["config"]["production"]["steps"] = json!(300);
+    std::fs::write(&file, edited.to_string()).unwrap();
+    let o = sweep_into(&file, &out, &["--resume"]);
+    common::assert_refused(&o, "had another config", "edited config");
+    // Where it runs may change, as for a resumed run.
+    let file = tiny_sweep(&dir);
+    let o = sweep_into(&file, &out, &["--resume", "--set", "threads=1"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Grids whose point count overflows (4 keys of 65,536 values wrapped to 0 points) are
+/// refused like any grid above the cap.
+#[test]
+fn grids_too_large_to_count_are_refused() {
+    let dir = scratch("sweep-huge");
+    let values: Vec<u32> = (1..=65_536).collect();
+    let keys = [
+        "walkers",
+        "seed",
+        "steps_per_iteration",
+        "sampler.thermalisation",
+    ];
+    let grid: serde_json::Map<String, Value> = keys
+        .iter()
+        .map(|k| (k.to_string(), json!(values)))
+        .collect();
+    let file = dir.join("sweep.json");
+    std::fs::write(&file, json!({"grid": grid}).to_string()).unwrap();
+    let out = dir.join("out");
+    let o = sweep_into(&file, &out, &[]);
+    common::assert_refused(&o, "more than 10000 points", "4 x 65536");
+    assert!(!out.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Rows read back from sweep.json are checked: a row with no values, of a point the sweep
+/// does not have, or twice the same point is refused (the first used to panic).
+#[test]
+fn a_tampered_sweep_json_is_refused() {
+    let dir = scratch("sweep-tampered");
+    let file = tiny_sweep(&dir);
+    let out = dir.join("out");
+    assert!(sweep_into(&file, &out, &[]).status.success());
+    let rows = read_json(&out.join("sweep.json"));
+    type Tamper = fn(&mut Value);
+    let cases: [(&str, Tamper); 5] = [
+        ("values", |r| r[0]["values"] = json!({})),
+        ("the sweep does not have", |r| r[0]["index"] = json!(99)),
+        ("two rows of point 1", |r| r[0] = r[1].clone()),
+        ("neither completed", |r| r[0]["energy"] = Value::Null),
+        ("unknown field", |r| r[0]["extra"] = json!(1)),
+    ];
+    for (needle, tamper) in cases {
+        let mut tampered = rows.clone();
+        tamper(&mut tampered);
+        std::fs::write(out.join("sweep.json"), tampered.to_string()).unwrap();
+        let o = sweep_into(&file, &out, &["--resume"]);
+        common::assert_refused(&o, needle, needle);
+        assert!(text(&o.stderr).contains("sweep.json is damaged"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The closing line lists the plots actually written: without a finite error bar (one
+/// walker, one step) there is no error.svg, and the sweep used to say there was.
+#[test]
+fn the_sweep_names_only_the_files_it_wrote() {
+    let dir = scratch("sweep-files");
+    let file = dir.join("sweep.json");
+    let sweep = json!({
+        "config": {
+            "sampler": {"thermalisation": 10}, "production": {"steps": 1}, "engine": "cpu"
+        },
+        "grid": {"walkers": [1]},
+        "mode": "production"
+    });
+    std::fs::write(&file, sweep.to_string()).unwrap();
+    let out = dir.join("out");
+    let o = sweep_into(&file, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(
+        stdout.contains("sweep.csv, sweep.json, energy.svg"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("error.svg") && !out.join("error.svg").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

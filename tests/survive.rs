@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Output, Stdio};
 
 use common::{config, rbm_vmc as bin, scratch, text};
 use rbm_vmc::config::EngineChoice;
@@ -251,57 +251,10 @@ fn a_thousand_mutated_configs_get_a_clear_verdict() {
         "production": {"steps": 10}, "checkpoint_every": 1,
         "gpu": {"steps_per_dispatch": 16}
     });
-    let leaves = leaf_paths(&base, "");
     let (mut rejected, mut accepted) = (0, 0);
     let count = 1200;
     for i in 0..count {
-        let mut rng = StepStream::new(2024, i, 0);
-        let mut pick = |n: usize| ((rng.uniform() * n as f64) as usize).min(n - 1);
-        let kind = pick(6);
-        let mut value = base.clone();
-        let mut source = value.to_string();
-        match kind {
-            0 | 1 => {
-                let path = &leaves[pick(leaves.len())];
-                source = with_leaf(&base, path, HOSTILE[pick(HOSTILE.len())]);
-            }
-            2 => {
-                let path = &leaves[pick(leaves.len())];
-                let (parent, _) = path.rsplit_once('.').unwrap_or(("", path));
-                let target = if parent.is_empty() {
-                    &mut value
-                } else {
-                    pointer(&mut value, parent)
-                };
-                target
-                    .as_object_mut()
-                    .unwrap()
-                    .insert(format!("unknown_{i}"), json!(1));
-                source = value.to_string();
-            }
-            3 => {
-                let path = &leaves[pick(leaves.len())];
-                let (parent, key) = path.rsplit_once('.').unwrap_or(("", path));
-                let target = if parent.is_empty() {
-                    &mut value
-                } else {
-                    pointer(&mut value, parent)
-                };
-                target.as_object_mut().unwrap().remove(key);
-                source = value.to_string();
-            }
-            4 => {
-                let braces: Vec<usize> = source
-                    .match_indices(['{', '}', '[', ']', ',', ':', '"'])
-                    .map(|(i, _)| i)
-                    .collect();
-                source.remove(braces[pick(braces.len())]);
-            }
-            _ => {
-                let at = pick(source.len());
-                source.truncate(at);
-            }
-        }
+        let source = mutation(&base, 2024, i);
         let path = dir.join(format!("c{i}.json"));
         std::fs::write(&path, &source).unwrap();
         let o = bin(&["check", path.to_str().unwrap()]);
@@ -322,6 +275,153 @@ fn a_thousand_mutated_configs_get_a_clear_verdict() {
         "{rejected} rejected, {accepted} accepted"
     );
     assert!(accepted > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Mutation `i` (seeded) of the JSON `base`: a hostile value at a leaf, an unknown key, a
+/// deleted key, a lost brace or quote, or truncation.
+fn mutation(base: &Value, seed: u64, i: u32) -> String {
+    let leaves = leaf_paths(base, "");
+    let mut rng = StepStream::new(seed, i, 0);
+    let mut pick = |n: usize| ((rng.uniform() * n as f64) as usize).min(n - 1);
+    let kind = pick(6);
+    let mut value = base.clone();
+    let mut source = value.to_string();
+    match kind {
+        0 | 1 => {
+            let path = &leaves[pick(leaves.len())];
+            source = with_leaf(base, path, HOSTILE[pick(HOSTILE.len())]);
+        }
+        2 => {
+            let path = &leaves[pick(leaves.len())];
+            let (parent, _) = path.rsplit_once('.').unwrap_or(("", path));
+            let target = if parent.is_empty() {
+                &mut value
+            } else {
+                pointer(&mut value, parent)
+            };
+            target
+                .as_object_mut()
+                .unwrap()
+                .insert(format!("unknown_{i}"), json!(1));
+            source = value.to_string();
+        }
+        3 => {
+            let path = &leaves[pick(leaves.len())];
+            let (parent, key) = path.rsplit_once('.').unwrap_or(("", path));
+            let target = if parent.is_empty() {
+                &mut value
+            } else {
+                pointer(&mut value, parent)
+            };
+            target.as_object_mut().unwrap().remove(key);
+            source = value.to_string();
+        }
+        4 => {
+            let braces: Vec<usize> = source
+                .match_indices(['{', '}', '[', ']', ',', ':', '"'])
+                .map(|(i, _)| i)
+                .collect();
+            source.remove(braces[pick(braces.len())]);
+        }
+        _ => {
+            let at = pick(source.len());
+            source.truncate(at);
+        }
+    }
+    source
+}
+
+/// A verdict on hostile input to a command that does work: done (0), a failure of the run
+/// (1) or refused (2) with one line saying why, or stopped by the time budget (130); never a
+/// panic or another exit.
+fn assert_clear_verdict(o: &Output, what: &str) -> i32 {
+    let stderr = text(&o.stderr);
+    let code = o.status.code();
+    assert!(
+        matches!(code, Some(0 | 1 | 2 | 130)),
+        "{what}: exit {code:?}: {stderr}"
+    );
+    if matches!(code, Some(1 | 2)) {
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("warning: "))
+            .collect();
+        assert!(
+            errors.len() == 1 && errors[0].starts_with("error: "),
+            "{what}: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    code.unwrap()
+}
+
+/// Seeded mutations of a checkpoint (its JSON, and bytes of its walker file) and of a sweep
+/// file: resuming or sweeping gives a clear verdict, and damage is refused far more often
+/// than not. A budget bounds what a mutated size would make run.
+#[test]
+fn mutated_checkpoints_walker_files_and_sweep_files_get_a_clear_verdict() {
+    let dir = scratch("fuzz-files");
+    let (_, part, _) = full_and_stopped(&dir);
+    let checkpoint: Value = serde_json::from_str(&read(&part.join("checkpoint.json"))).unwrap();
+    let mut refused = 0;
+    let count = 120;
+    for i in 0..count {
+        let copy = copy_run(&part, &dir.join(format!("resume{i}")));
+        if i % 4 == 3 {
+            // A byte of the walker file changed, or the file cut short.
+            let path = walkers_file(&copy);
+            let mut bytes = std::fs::read(&path).unwrap();
+            let mut rng = StepStream::new(77, i, 0);
+            let at = (rng.uniform() * bytes.len() as f64) as usize % bytes.len();
+            if i % 8 == 3 {
+                bytes.truncate(at);
+            } else {
+                bytes[at] ^= 1 + (rng.uniform() * 254.0) as u8;
+            }
+            std::fs::write(&path, bytes).unwrap();
+        } else {
+            let source = mutation(&checkpoint, 4048, i);
+            std::fs::write(copy.join("checkpoint.json"), &source).unwrap();
+        }
+        let o = bin(&[
+            "run",
+            "-q",
+            "--max-seconds",
+            "0.3",
+            "--resume",
+            copy.to_str().unwrap(),
+        ]);
+        refused += (assert_clear_verdict(&o, &format!("checkpoint mutation {i}")) == 2) as u32;
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+    assert!(refused > count * 7 / 10, "{refused} of {count} refused");
+
+    let sweep = json!({
+        "config": {"walkers": 16, "steps_per_iteration": 20, "sampler": {"thermalisation": 10},
+                   "optimiser": {"iterations": 1}, "production": {"steps": 50},
+                   "engine": "cpu", "threads": 1},
+        "grid": {"walkers": {"from": 16, "to": 32, "factor": 2}, "seed": [1, 2]},
+        "mode": "production"
+    });
+    let mut refused = 0;
+    for i in 0..count {
+        let file = dir.join(format!("sweep{i}.json"));
+        std::fs::write(&file, mutation(&sweep, 8096, i)).unwrap();
+        let out = dir.join(format!("sweep{i}"));
+        let o = bin(&[
+            "sweep",
+            file.to_str().unwrap(),
+            "-q",
+            "--max-seconds",
+            "0.3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        refused += (assert_clear_verdict(&o, &format!("sweep mutation {i}")) == 2) as u32;
+        std::fs::remove_dir_all(&out).ok();
+    }
+    assert!(refused > count / 2, "{refused} of {count} refused");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -459,14 +559,11 @@ fn a_lost_gpu_keeps_the_last_checkpoint_which_resumes_on_the_cpu() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Ctrl-C (SIGINT) finishes the iteration, writes a checkpoint and the partial results, says
-/// how to resume and exits 130; the run then resumes to the end.
+/// Starts a long run into `out` (with `extra` arguments) and waits for its first finished
+/// iteration.
 #[cfg(unix)]
-#[test]
-fn sigint_stops_after_the_iteration_with_a_checkpoint() {
-    let dir = scratch("sigint");
-    let out = dir.join("out");
-    let child = common::command()
+fn start_long_run(program: &mut std::process::Command, out: &Path, extra: &[&str]) -> Child {
+    let child = program
         .args([
             "run",
             "-q",
@@ -482,36 +579,518 @@ fn sigint_stops_after_the_iteration_with_a_checkpoint() {
             "--set",
             "checkpoint_every=1000",
         ])
-        .stderr(std::process::Stdio::piped())
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the first finished iteration, then interrupt.
-    let history = out.join("history.csv");
+    common::wait_for_lines(&out.join("history.csv"), 2);
+    child
+}
+
+/// Ctrl-C (SIGINT), SIGTERM (a batch scheduler's time limit) and SIGHUP (a closed terminal)
+/// each finish the iteration, write a checkpoint and the partial results, say how to resume
+/// and exit 130.
+#[cfg(unix)]
+#[test]
+fn stop_signals_end_the_iteration_with_a_checkpoint() {
+    let dir = scratch("signals");
+    for name in ["INT", "TERM", "HUP"] {
+        let out = dir.join(name);
+        let child = start_long_run(&mut common::command(), &out, &[]);
+        common::signal(child.id(), name);
+        let o = child.wait_with_output().unwrap();
+        let stderr = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "{name}: {stderr}");
+        assert!(
+            stderr.contains("interrupted (Ctrl-C or a termination signal) after iteration")
+                && stderr.contains("--resume"),
+            "{name}: {stderr}"
+        );
+        let checkpoint: Value = serde_json::from_str(&read(&out.join("checkpoint.json"))).unwrap();
+        let done = checkpoint["iteration"].as_u64().unwrap();
+        assert!(done >= 1);
+        let result: Value = serde_json::from_str(&read(&out.join("result.json"))).unwrap();
+        assert_eq!(result["iterations"].as_u64().unwrap(), done);
+        assert_eq!(
+            read(&out.join("history.csv")).lines().count() as u64,
+            done + 1
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Under `nohup` a closed terminal (SIGHUP) does not stop the run; SIGTERM still does.
+#[cfg(unix)]
+#[test]
+fn a_run_under_nohup_ignores_sighup() {
+    let dir = scratch("nohup");
+    let mut nohup = std::process::Command::new("nohup");
+    nohup.arg(env!("CARGO_BIN_EXE_rbm-vmc"));
+    let mut child = start_long_run(&mut nohup, &dir.join("out"), &[]);
+    common::signal(child.id(), "HUP");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the run"
+    );
+    common::signal(child.id(), "TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two writers never share a directory: while a run writes, another run (even with --force)
+/// or a resume into it is refused; --force clears the earlier results before the new run
+/// writes anything, so a crash leaves a checkpoint that resumes, not a mixture.
+#[cfg(unix)]
+#[test]
+fn one_run_at_a_time_writes_into_a_directory() {
+    let dir = scratch("lock");
+    let out = dir.join("out");
+    let o_str = out.to_str().unwrap();
+    let mut args = vec!["run", "-q", "--out", o_str];
+    args.extend(TINY);
+    assert!(bin(&args).status.success());
+    let mut child = start_long_run(&mut common::command(), &out, &["--force"]);
+    // The new run's first checkpoint (iteration 0; the earlier run's was 6).
     let started = std::time::Instant::now();
-    while std::fs::read_to_string(&history).map_or(0, |h| h.lines().count()) < 2 {
-        assert!(started.elapsed().as_secs() < 60, "no iteration finished");
+    while std::fs::read_to_string(out.join("checkpoint.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .is_none_or(|c| c["iteration"] != 0)
+    {
+        assert!(started.elapsed().as_secs() < 60, "no new checkpoint");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let pid = child.id().to_string();
+    for old in ["result.json", "params.json"] {
+        assert!(!out.join(old).exists(), "the earlier {old} is still there");
+    }
+    for second in [
+        vec!["run", "--force", "--out", o_str],
+        vec!["sample", "--force", "--out", o_str],
+        vec!["run", "--resume", o_str],
+    ] {
+        let mut args = second.clone();
+        args.extend(TINY.iter().filter(|_| second[1] != "--resume"));
+        common::assert_refused(&bin(&args), "another rbm-vmc process", &second.join(" "));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = bin(&["run", "-q", "--max-seconds", "1e-9", "--resume", o_str]);
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs the program and asserts a failure of the run itself: exit 1 and one line on stderr
+/// starting with "error: ".
+fn assert_failed(o: &Output, what: &str) -> String {
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{what}: {stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning: "))
+        .collect();
     assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
+        errors.len() == 1 && errors[0].starts_with("error: "),
+        "{what}: {stderr}"
     );
-    let o = child.wait_with_output().unwrap();
+    stderr
+}
+
+/// Numbers that break down (non-finite, mass walker resets, below the lowest energy the
+/// system has, exploding or collapsing after an update) end the run with exit 1 and the
+/// cause; result.json then says "failed" and holds no energy, and params.json the last good
+/// parameters. They used to end with exit 0, "completed" and `"energy": null`.
+#[test]
+fn broken_numbers_end_with_exit_1_naming_the_cause() {
+    let dir = scratch("broken");
+    let huge = dir.join("huge.json");
+    let row = |n: usize| format!("[{}]", vec!["1e308"; n].join(", "));
+    std::fs::write(
+        &huge,
+        format!(
+            r#"{{"a": {}, "b": {}, "w": [{}]}}"#,
+            row(4),
+            row(2),
+            vec![row(2); 4].join(", ")
+        ),
+    )
+    .unwrap();
+    let huge = huge.to_str().unwrap();
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("sample", vec!["--params", huge], "starting parameters"),
+        (
+            "sample",
+            vec!["--set", "wavefunction.sigma=1e-160"],
+            "not finite",
+        ),
+        ("sample", vec!["--set", "system.omega=1e300"], "not finite"),
+        (
+            "sample",
+            vec!["--set", "wavefunction.sigma=1e-8"],
+            "lowest energy",
+        ),
+        (
+            "run",
+            vec![
+                "--set",
+                "system.omega=1e-320",
+                "--set",
+                "wavefunction.sigma=1",
+            ],
+            "system.omega = 1e-320",
+        ),
+        (
+            "run",
+            vec![
+                "--set",
+                "optimiser.learning_rate=1e6",
+                "--set",
+                "optimiser.iterations=30",
+            ],
+            "learning rate",
+        ),
+        (
+            "run",
+            vec![
+                "--set",
+                "optimiser.kind=sgd",
+                "--set",
+                "optimiser.learning_rate=1e6",
+                "--set",
+                "optimiser.iterations=1",
+            ],
+            "the production run",
+        ),
+    ];
+    for (i, (command, extra, needle)) in cases.into_iter().enumerate() {
+        let out = dir.join(format!("out{i}"));
+        let mut args = vec![command, "-q", "--out", out.to_str().unwrap()];
+        args.extend(TINY);
+        args.extend(&extra);
+        let what = format!("{command} {extra:?}");
+        let stderr = assert_failed(&bin(&args), &what);
+        assert!(stderr.contains(needle), "{what}: {stderr}");
+        if needle != "learning rate" && needle != "the production run" {
+            assert!(!stderr.contains("learning rate"), "{what}: {stderr}");
+        }
+        let result: Value = serde_json::from_str(&read(&out.join("result.json"))).unwrap();
+        assert!(
+            result["status"].as_str().unwrap().starts_with("failed: "),
+            "{what}: {result}"
+        );
+        assert!(result.get("energy").is_none(), "{what}: {result}");
+        if command == "run" && out.join("params.json").exists() {
+            // The last good parameters: those the optimiser started from, not 1e6-sized ones.
+            let params = read(&out.join("params.json"));
+            let p: Value = serde_json::from_str(&params).unwrap();
+            let a = p["a"].as_array().unwrap();
+            assert!(
+                a.iter().all(|v| v.as_f64().unwrap().abs() < 10.0),
+                "{what}: {params}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Frozen sampling (a Metropolis step so large nothing is accepted) is warned about on the
+/// console, in result.json and in history.csv, and its error bar is the honest walker-mean
+/// one, not blocking's 7e-15.
+#[test]
+fn frozen_sampling_is_warned_about_everywhere() {
+    let dir = scratch("frozen");
+    let out = dir.join("out");
+    let mut args = vec!["run", "--out", out.to_str().unwrap()];
+    args.extend(TINY);
+    args.extend([
+        "--set",
+        "sampler.kind=metropolis",
+        "--set",
+        "sampler.step=1e10",
+    ]);
+    let o = bin(&args);
+    let stderr = text(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: acceptance below 1 %"), "{stderr}");
+    assert!(text(&o.stdout).contains("WARNING: acceptance below 1 %"));
+    let result: Value = serde_json::from_str(&read(&out.join("result.json"))).unwrap();
+    assert!(
+        result["warning"].as_str().unwrap().contains("sampler.step"),
+        "{result}"
+    );
+    assert!(result["error"].as_f64().unwrap() > 1e-3, "{result}");
+    let history = read(&out.join("history.csv"));
+    assert!(
+        history
+            .lines()
+            .skip(1)
+            .all(|l| l.contains("acceptance below 1 %")),
+        "{history}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A stop request during thermalisation acts within a segment (it used to wait for the end
+/// of thermalisation), writes a checkpoint, and the run resumes to exactly the numbers of an
+/// uninterrupted one. `sample` stops the same way.
+#[test]
+fn a_stop_during_thermalisation_acts_at_once_and_resumes_exactly() {
+    let dir = scratch("thermalise");
+    let (full, part) = (dir.join("full"), dir.join("part"));
+    let sizes = [
+        "--set",
+        "walkers=64",
+        "--set",
+        "sampler.thermalisation=3000",
+        "--set",
+        "steps_per_iteration=100",
+        "--set",
+        "optimiser.iterations=2",
+        "--set",
+        "production.steps=300",
+        "--engine",
+        "cpu",
+    ];
+    let mut args = vec!["run", "-q", "--out", full.to_str().unwrap()];
+    args.extend(sizes);
+    assert!(bin(&args).status.success());
+    let mut args = vec!["run", "-q", "--max-seconds", "1e-9"];
+    args.extend(["--out", part.to_str().unwrap()]);
+    args.extend(sizes);
+    let o = bin(&args);
     let stderr = text(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{stderr}");
     assert!(
-        stderr.contains("interrupted (Ctrl-C) after iteration") && stderr.contains("--resume"),
+        stderr.contains("during thermalisation") && stderr.contains("--resume"),
         "{stderr}"
     );
-    let checkpoint: Value = serde_json::from_str(&read(&out.join("checkpoint.json"))).unwrap();
-    let done = checkpoint["iteration"].as_u64().unwrap();
-    assert!(done >= 1);
-    let result: Value = serde_json::from_str(&read(&out.join("result.json"))).unwrap();
-    assert_eq!(result["iterations"].as_u64().unwrap(), done);
-    assert_eq!(read(&history).lines().count() as u64, done + 1);
+    let checkpoint: Value = serde_json::from_str(&read(&part.join("checkpoint.json"))).unwrap();
+    assert_eq!(checkpoint["iteration"], 0);
+    assert!(checkpoint["steps_done"].as_u64().unwrap() < 3000);
+    let mut stops = 1;
+    loop {
+        let o = bin(&["run", "-q", "--max-seconds", "1e-9", "--resume"]
+            .into_iter()
+            .chain([part.to_str().unwrap()])
+            .collect::<Vec<_>>());
+        match o.status.code() {
+            Some(130) => stops += 1,
+            Some(0) => break,
+            other => panic!("resume exited {other:?}: {}", text(&o.stderr)),
+        }
+        assert!(stops <= 10, "no progress");
+    }
+    assert!(stops >= 4, "{stops} stops");
+    assert_eq!(
+        read(&full.join("params.json")),
+        read(&part.join("params.json"))
+    );
+    let energy = |d: &Path| -> u64 {
+        let r: Value = serde_json::from_str(&read(&d.join("result.json"))).unwrap();
+        r["energy"].as_f64().unwrap().to_bits()
+    };
+    assert_eq!(energy(&full), energy(&part));
+
+    let sampled = dir.join("sampled");
+    let o = common::output_within(
+        common::command().args([
+            "sample",
+            "-q",
+            "--engine",
+            "cpu",
+            "--set",
+            "walkers=64",
+            "--set",
+            "sampler.thermalisation=100000000",
+            "--max-seconds",
+            "0.3",
+            "--out",
+            sampled.to_str().unwrap(),
+        ]),
+        20.0,
+    );
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("during thermalisation"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A file that cannot be written mid-run (a full disk; here a directory in the way of the
+/// checkpoint after iteration 2) stops the run with the way to resume it, which then works.
+#[test]
+fn a_write_failure_mid_run_says_how_to_resume() {
+    let c = config(json!({
+        "walkers": 16, "steps_per_iteration": 10, "seed": 4, "engine": "cpu", "threads": 1,
+        "sampler": {"thermalisation": 10}, "optimiser": {"iterations": 4},
+        "production": {"steps": 20}, "checkpoint_every": 1,
+    }));
+    let dir = scratch("write-fails");
+    let out = OutputDir::create(Some(&dir.join("out")), false).unwrap();
+    // Steps after iteration 2: 10 of thermalisation + 2 x 10.
+    let obstacle = out.file("checkpoint-walkers-2-30.tmp");
+    std::fs::create_dir(&obstacle).unwrap();
+    let err = driver::run(&c, &out, &Context::solo(true)).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::Io { .. }), "{message}");
+    assert!(
+        message.contains("after iteration 1") && message.contains("--resume"),
+        "{message}"
+    );
+    std::fs::remove_dir(&obstacle).unwrap();
+    let outcome = driver::resume(&out, None, None, None, &Context::solo(true)).unwrap();
+    assert_eq!(outcome.iterations, 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `check` counts every large allocation: with P = 256, D = 3 and N = 1024 (788,224
+/// parameters) the CPU engine's per-chunk sums alone take 6 GB (it used to say 3 MiB).
+#[test]
+fn memory_estimates_count_the_engines_per_chunk_sums() {
+    let o = bin(&[
+        "check",
+        "--set",
+        "system.particles=256",
+        "--set",
+        "system.dims=3",
+        "--set",
+        "wavefunction.hidden=1024",
+        "--set",
+        "walkers=1024",
+        "--set",
+        "engine=cpu",
+    ]);
+    match o.status.code() {
+        Some(0) => {
+            let stdout = text(&o.stdout);
+            let mib: f64 = stdout
+                .split("about ")
+                .nth(1)
+                .and_then(|s| s.split(" MiB").next())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{stdout}"));
+            assert!(mib > 6000.0, "{stdout}");
+        }
+        _ => common::assert_refused(&o, "GiB of memory", "check"),
+    }
+}
+
+/// In `dir`, a copy of the run directory `from` (its files, not subdirectories).
+fn copy_run(from: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    dir.to_path_buf()
+}
+
+/// The walker file of the checkpoint in `dir`.
+fn walkers_file(dir: &Path) -> PathBuf {
+    let checkpoint: Value = serde_json::from_str(&read(&dir.join("checkpoint.json"))).unwrap();
+    dir.join(checkpoint["walkers_file"].as_str().unwrap())
+}
+
+/// Checkpoints and walker files are checked, not trusted: an impossible iteration, optimiser
+/// state that does not fit, a history that does not match, another run's walker file of the
+/// same size, or positions changed behind the checkpoint's back are refused with the reason.
+#[test]
+fn tampered_checkpoints_and_walker_files_are_refused() {
+    let dir = scratch("tampered");
+    let (_, part, _) = full_and_stopped(&dir);
+    // Another run, stopped at the same point: same walker file name and size.
+    let other = dir.join("other");
+    let mut args = vec![
+        "run",
+        "-q",
+        "--max-seconds",
+        "1e-9",
+        "--out",
+        other.to_str().unwrap(),
+    ];
+    args.extend(TINY);
+    args.extend(["--set", "seed=7"]);
+    assert_eq!(bin(&args).status.code(), Some(130));
+
+    type Tamper = Box<dyn Fn(&mut Value)>;
+    let json_cases: Vec<(&str, Tamper)> = vec![
+        ("iteration", Box::new(|c| c["iteration"] = json!(u32::MAX))),
+        (
+            "moment vectors",
+            Box::new(|c| c["optimiser"]["m"] = json!([0.0])),
+        ),
+        (
+            "settings differ",
+            Box::new(|c| c["optimiser"]["config"]["beta1"] = json!(2.0)),
+        ),
+        (
+            "beta1",
+            Box::new(|c| c["config"]["optimiser"]["beta1"] = json!(2.0)),
+        ),
+        ("history", Box::new(|c| c["history"] = json!([]))),
+        (
+            "history",
+            Box::new(|c| c["history"][0] = json!("1,3.0\n2,1,1,1,1,1")),
+        ),
+        ("steps_done", Box::new(|c| c["steps_done"] = json!(1))),
+        ("theta", Box::new(|c| c["theta"] = json!([0.0]))),
+        (
+            "previous_theta",
+            Box::new(|c| c["previous_theta"] = json!([1e308, 1.0])),
+        ),
+        (
+            "walkers_file",
+            Box::new(|c| c["walkers_file"] = json!("../other.bin")),
+        ),
+        ("run_id", Box::new(|c| c["run_id"] = json!("zz"))),
+        (
+            "checksum",
+            Box::new(|c| c["walkers_checksum"] = json!("0000000000000000")),
+        ),
+    ];
+    for (i, (needle, tamper)) in json_cases.iter().enumerate() {
+        let copy = copy_run(&part, &dir.join(format!("json{i}")));
+        let mut checkpoint: Value =
+            serde_json::from_str(&read(&copy.join("checkpoint.json"))).unwrap();
+        tamper(&mut checkpoint);
+        std::fs::write(copy.join("checkpoint.json"), checkpoint.to_string()).unwrap();
+        let o = bin(&["run", "-q", "--resume", copy.to_str().unwrap()]);
+        common::assert_refused(&o, needle, needle);
+    }
+
+    type Damage = Box<dyn Fn(&Path)>;
+    let other_walkers = walkers_file(&other);
+    let file_cases: Vec<(&str, Damage)> = vec![
+        (
+            "checksum",
+            Box::new(|w| {
+                let mut bytes = std::fs::read(w).unwrap();
+                let at = bytes.len() - 8;
+                bytes[at..].copy_from_slice(&f64::NAN.to_le_bytes());
+                std::fs::write(w, bytes).unwrap();
+            }),
+        ),
+        (
+            "belongs to run",
+            Box::new(move |w| {
+                std::fs::copy(&other_walkers, w).unwrap();
+            }),
+        ),
+        (
+            "bytes",
+            Box::new(|w| {
+                let bytes = std::fs::read(w).unwrap();
+                std::fs::write(w, &bytes[..bytes.len() - 1]).unwrap();
+            }),
+        ),
+    ];
+    for (i, (needle, damage)) in file_cases.iter().enumerate() {
+        let copy = copy_run(&part, &dir.join(format!("file{i}")));
+        damage(&walkers_file(&copy));
+        let o = bin(&["run", "-q", "--resume", copy.to_str().unwrap()]);
+        common::assert_refused(&o, needle, needle);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

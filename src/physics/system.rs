@@ -60,6 +60,13 @@ impl System {
             None => self.coordinates() as f64 * self.omega / 2.0,
         }
     }
+
+    /// No state of this system (with its statistics) has a lower energy: the non-interacting
+    /// ground state, since Coulomb repulsion only adds energy. An estimate well below it is a
+    /// numerical failure.
+    pub fn energy_lower_bound(&self) -> f64 {
+        self.non_interacting_energy()
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +86,7 @@ mod tests {
         let trap = 0.5 * 0.25 * (1.0 + 4.0 + 16.0);
         assert!((s.potential(&x) - (trap + 1.0 / 5.0)).abs() < 1e-15);
         assert_eq!(s.non_interacting_energy(), 1.0);
+        assert_eq!(s.energy_lower_bound(), 1.0);
     }
 
     #[test]

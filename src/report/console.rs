@@ -1,14 +1,50 @@
 //! What the user sees while a command works: result lines on stdout, progress bars on
 //! stderr (only when stderr is a terminal), nothing at all when quiet.
 
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::Progress;
 
-/// Writes a line to stdout; a closed stdout (e.g. piped into `head`) is not an error.
+/// The first failed write to stdout other than a closed pipe, for `main` to report.
+static STDOUT_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+/// Set once stdout has failed: nothing more is written to it.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes `text` to stdout. A closed pipe (output piped into `head`) silences stdout; any
+/// other failure (a full disk) is kept for `stdout_failure`. Never panics.
+pub fn write_stdout(text: &str) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let mut failure = STDOUT_FAILURE.lock().unwrap_or_else(|p| p.into_inner());
+            failure.get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+/// Why writing to stdout failed, if it did for a reason other than a closed pipe.
+pub fn stdout_failure() -> Option<String> {
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+/// Writes a line to stderr; when even that fails there is nowhere left to say so.
+pub fn write_stderr(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 fn print_line(text: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    write_stdout(&format!("{text}\n"));
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -25,6 +61,13 @@ impl Console {
     pub fn line(&self, text: &str) {
         if !self.quiet {
             print_line(text);
+        }
+    }
+
+    /// Prints `warning: text` on stderr, unless quiet.
+    pub fn warn(&self, text: &str) {
+        if !self.quiet {
+            write_stderr(&format!("warning: {text}"));
         }
     }
 
@@ -71,6 +114,14 @@ impl Bar {
     pub fn line(&self, text: &str) {
         if !self.quiet {
             self.bar.suspend(|| print_line(text));
+        }
+    }
+
+    /// Prints `warning: text` on stderr above the bar, unless quiet.
+    pub fn warn(&self, text: &str) {
+        if !self.quiet {
+            self.bar
+                .suspend(|| write_stderr(&format!("warning: {text}")));
         }
     }
 

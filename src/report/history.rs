@@ -8,8 +8,8 @@ use crate::error::Error;
 use crate::report::OutputDir;
 use crate::stats::Estimate;
 
-pub const HISTORY_HEADER: &str =
-    "iteration,energy,error,error_walkers,variance,acceptance,tau,gradient_norm,resets,seconds";
+pub const HISTORY_HEADER: &str = "iteration,energy,error,error_blocking,error_walkers,variance,\
+acceptance,tau,gradient_norm,resets,warning,seconds";
 
 pub struct HistoryWriter {
     /// None on a read-only output directory.
@@ -37,18 +37,27 @@ impl HistoryWriter {
         Ok(writer)
     }
 
-    /// Appends an iteration's row and returns its text.
-    pub fn row(&mut self, iteration: u32, e: &Estimate, seconds: f64) -> Result<String, Error> {
+    /// Appends an iteration's row (with the warning about its sampling, if any) and returns
+    /// its text.
+    pub fn row(
+        &mut self,
+        iteration: u32,
+        e: &Estimate,
+        warning: Option<&str>,
+        seconds: f64,
+    ) -> Result<String, Error> {
         let text = format!(
-            "{iteration},{},{},{},{},{},{},{},{},{seconds:.3}",
+            "{iteration},{},{},{},{},{},{},{},{},{},{},{seconds:.3}",
             e.energy,
             e.error,
+            e.error_blocking,
             e.error_walkers,
             e.variance,
             e.acceptance,
             e.tau,
             e.gradient_norm(),
-            e.resets
+            e.resets,
+            warning.map_or(String::new(), |w| format!("\"{}\"", w.replace('"', "\"\"")))
         );
         self.line(&text)?;
         Ok(text)
@@ -61,5 +70,36 @@ impl HistoryWriter {
         writeln!(file, "{text}")
             .and_then(|_| file.flush())
             .map_err(|e| Error::io(format!("cannot write {}", self.path), e))
+    }
+}
+
+/// The energy and variance of a history row written by `HistoryWriter::row` for `iteration`;
+/// `None` when `row` is not such a row (a damaged checkpoint).
+pub fn history_row_numbers(row: &str, iteration: u32) -> Option<(f64, f64)> {
+    if row.contains(['\n', '\r']) {
+        return None;
+    }
+    let fields: Vec<&str> = row.splitn(7, ',').collect();
+    let number = |i: usize| fields.get(i)?.parse::<f64>().ok().filter(|v| v.is_finite());
+    if fields.first()?.parse::<u32>().ok()? != iteration {
+        return None;
+    }
+    Some((number(1)?, number(5)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_read_back_with_energy_and_variance() {
+        assert_eq!(
+            history_row_numbers("3,3.1,0.01,0.01,0.009,2.5,0.99,1.7,0.1,0,,1.250", 3),
+            Some((3.1, 2.5))
+        );
+        assert_eq!(history_row_numbers("3,3.1,0.01,0.01,0.009,2.5,x", 4), None);
+        assert_eq!(history_row_numbers("3,NaN,0.01,0.01,0.009,2.5,x", 3), None);
+        assert_eq!(history_row_numbers("3,3.1\n4,0,0,0,0,0", 3), None);
+        assert_eq!(history_row_numbers("", 1), None);
     }
 }

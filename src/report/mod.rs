@@ -2,14 +2,16 @@
 
 mod console;
 mod history;
+mod input_file;
 mod output;
 mod params_file;
 mod plot;
 mod reference;
 
-pub use console::{Bar, Console};
-pub use history::{HISTORY_HEADER, HistoryWriter};
-pub use output::{OutputDir, write_atomic};
+pub use console::{Bar, Console, stdout_failure, write_stderr, write_stdout};
+pub use history::{HISTORY_HEADER, HistoryWriter, history_row_numbers};
+pub use input_file::{MAX_INPUT_BYTES, read_bytes, read_text};
+pub use output::{LOCK_FILE, OutputDir, write_atomic};
 pub use params_file::{params_to_json, read_params};
 pub use plot::{Axes, Series, line_plot};
 pub use reference::{Reference, reference_energy};

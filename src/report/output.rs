@@ -1,58 +1,88 @@
-//! The output directory: chosen or timestamped, never silently overwritten, and written with
-//! atomic file replacement so a crash never leaves a half-written result.
+//! The output directory: chosen or timestamped, never silently overwritten, held by one
+//! process at a time (an advisory lock for the life of the command), and written with atomic
+//! file replacement so a crash never leaves a half-written result.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::team::Team;
 
+/// The lock file every writing process holds; it stays behind, empty, after the command.
+pub const LOCK_FILE: &str = ".rbm-vmc.lock";
+
+/// The files (and the `points` folder) this program writes into an output directory: what
+/// `--force` clears before a new command writes there. Their temporary twins (`.tmp`) and the
+/// walker files (`checkpoint-walkers-*`) go too; anything else is left alone.
+const RESULT_FILES: [&str; 12] = [
+    "result.json",
+    "params.json",
+    "history.csv",
+    "checkpoint.json",
+    "sweep.csv",
+    "sweep.json",
+    "sweep-definition.json",
+    "energy.svg",
+    "error.svg",
+    "bench.json",
+    "bench.csv",
+    "throughput.svg",
+];
+
 /// A directory results are written into. In a team of processes only the first writes the
-/// run's files; the others hold a read-only handle to the same directory.
+/// run's files (and holds the lock); the others hold a read-only handle to the same directory.
 #[derive(Clone, Debug)]
 pub struct OutputDir {
     path: PathBuf,
     writable: bool,
+    /// The locked lock file, shared by clones: held, never read, and released when the last
+    /// clone is dropped.
+    _lock: Option<Arc<File>>,
+    /// Directories this process created for it, deepest first.
+    created: Vec<PathBuf>,
 }
 
 impl OutputDir {
-    /// Creates `path`, or `runs/<UTC timestamp>` when `None`. An existing non-empty directory
-    /// is refused unless `force` is set.
+    /// Creates `path`, or `runs/<UTC timestamp>` when `None`, and locks it. An existing
+    /// non-empty directory is refused unless `force` is set, which clears the results of the
+    /// earlier command first.
     pub fn create(path: Option<&Path>, force: bool) -> Result<Self, Error> {
-        let path = match path {
-            Some(p) => p.to_path_buf(),
-            None => fresh_run_dir(Path::new("runs")),
-        };
-        if path.exists() {
-            if !path.is_dir() {
-                return Err(Error::input(format!(
-                    "output {} exists and is not a directory",
-                    path.display()
-                )));
+        let (path, created) = match path {
+            Some(p) => {
+                if p.exists() && !p.is_dir() {
+                    return Err(Error::input(format!(
+                        "output {} exists and is not a directory",
+                        p.display()
+                    )));
+                }
+                let created = missing_ancestors(p);
+                fs::create_dir_all(p).map_err(|e| {
+                    Error::input(format!(
+                        "cannot create output directory {}: {e}",
+                        p.display()
+                    ))
+                })?;
+                (p.to_path_buf(), created)
             }
-            let occupied = fs::read_dir(&path)
-                .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?
-                .next()
-                .is_some();
-            if occupied && !force {
+            None => fresh_run_dir(Path::new("runs"))?,
+        };
+        let dir = Self::locked(path, created)?;
+        let occupied = fs::read_dir(&dir.path)
+            .map_err(|e| Error::input(format!("cannot read {}: {e}", dir.path.display())))?
+            .flatten()
+            .any(|entry| entry.file_name() != LOCK_FILE);
+        if occupied {
+            if !force {
                 return Err(Error::input(format!(
                     "output directory {} already holds files; choose another --out or pass \
                      --force to overwrite",
-                    path.display()
+                    dir.path.display()
                 )));
             }
+            dir.clear_results()?;
         }
-        fs::create_dir_all(&path).map_err(|e| {
-            Error::input(format!(
-                "cannot create output directory {}: {e}",
-                path.display()
-            ))
-        })?;
-        let dir = Self {
-            path,
-            writable: true,
-        };
         // Fail now, before any work, if the directory cannot be written.
         dir.write(".write-test", b"")
             .map_err(|e| Error::input(format!("output directory is not writable: {e}")))?;
@@ -60,7 +90,7 @@ impl OutputDir {
         Ok(dir)
     }
 
-    /// An existing output directory, to continue writing into (resume).
+    /// An existing output directory, locked, to continue writing into (resume).
     pub fn existing(path: &Path) -> Result<Self, Error> {
         if !path.is_dir() {
             return Err(Error::input(format!(
@@ -68,19 +98,86 @@ impl OutputDir {
                 path.display()
             )));
         }
+        Self::locked(path.to_path_buf(), Vec::new())
+    }
+
+    /// Takes the directory's lock; refused while another process holds it.
+    fn locked(path: PathBuf, created: Vec<PathBuf>) -> Result<Self, Error> {
+        let lock_path = path.join(LOCK_FILE);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| {
+                Error::input(format!(
+                    "cannot create the lock file {}: {e}",
+                    lock_path.display()
+                ))
+            })?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::input(format!(
+                    "another rbm-vmc process is writing to {} (it holds {LOCK_FILE}); wait for \
+                     it to end or choose another --out",
+                    path.display()
+                )));
+            }
+            // File systems without advisory locks: go on without one.
+            Err(fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(Error::input(format!(
+                    "cannot lock {}: {e}",
+                    lock_path.display()
+                )));
+            }
+        }
         Ok(Self {
-            path: path.to_path_buf(),
+            path,
             writable: true,
+            _lock: Some(Arc::new(file)),
+            created,
         })
     }
 
-    /// `create` on the team's first process, which tells the others the directory (or the
-    /// error) it got; they write nothing into it.
-    pub fn create_shared(path: Option<&Path>, force: bool, team: &dyn Team) -> Result<Self, Error> {
-        if team.size() == 1 {
-            return Self::create(path, force);
+    /// Removes what an earlier command wrote here (see `RESULT_FILES`).
+    fn clear_results(&self) -> Result<(), Error> {
+        let entries = fs::read_dir(&self.path)
+            .map_err(|e| Error::input(format!("cannot read {}: {e}", self.path.display())))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = RESULT_FILES.iter().any(|f| {
+                name == *f || name == Path::new(f).with_extension("tmp").to_string_lossy()
+            }) || name.starts_with("checkpoint-walkers-");
+            let removed = if name == "points" && entry.path().is_dir() {
+                fs::remove_dir_all(entry.path())
+            } else if ours {
+                fs::remove_file(entry.path())
+            } else {
+                continue;
+            };
+            removed.map_err(|e| {
+                Error::input(format!(
+                    "--force: cannot remove the earlier result {}: {e}",
+                    entry.path().display()
+                ))
+            })?;
         }
-        let mine = team.is_root().then(|| Self::create(path, force));
+        Ok(())
+    }
+
+    /// On the team's first process `open` (`create` or `existing`), whose directory (or
+    /// error) the others then get; they write nothing into it.
+    pub fn shared(
+        team: &dyn Team,
+        open: impl FnOnce() -> Result<Self, Error>,
+    ) -> Result<Self, Error> {
+        if team.size() == 1 {
+            return open();
+        }
+        let mine = team.is_root().then(open);
         let message = match &mine {
             Some(Ok(dir)) => format!("ok:{}", dir.path.display()),
             Some(Err(e)) => format!("error:{e}"),
@@ -92,6 +189,8 @@ impl OutputDir {
             (None, Some(path)) => Ok(Self {
                 path: PathBuf::from(path),
                 writable: false,
+                _lock: None,
+                created: Vec::new(),
             }),
             (None, None) => Err(Error::input(
                 shared.trim_start_matches("error:").to_string(),
@@ -99,11 +198,24 @@ impl OutputDir {
         }
     }
 
-    /// The same directory, writable only on the team's first process.
-    pub fn for_rank(self, rank: usize) -> Self {
-        Self {
-            writable: self.writable && rank == 0,
-            ..self
+    /// After a command failed: removes the directory again if this process created it and
+    /// nothing but the lock file is in it, so failed commands leave no empty folders behind.
+    pub fn discard_if_unused(&self) {
+        if self.created.is_empty() || !self.writable {
+            return;
+        }
+        let unused = fs::read_dir(&self.path).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .all(|entry| entry.file_name() == LOCK_FILE)
+        });
+        if unused {
+            fs::remove_file(self.file(LOCK_FILE)).ok();
+            for dir in &self.created {
+                if fs::remove_dir(dir).is_err() {
+                    break;
+                }
+            }
         }
     }
 
@@ -129,6 +241,14 @@ impl OutputDir {
     }
 }
 
+/// `path` and those of its ancestors that do not exist yet, deepest first.
+fn missing_ancestors(path: &Path) -> Vec<PathBuf> {
+    path.ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
 /// Replaces `path` by `bytes` so that readers see either the old or the new file, whole.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
@@ -140,17 +260,41 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// `base/YYYYMMDD-HHMMSS` (UTC), with a numeric suffix if that exists already.
-fn fresh_run_dir(base: &Path) -> PathBuf {
+/// Creates `base/YYYYMMDD-HHMMSS` (UTC), with a numeric suffix if that exists already;
+/// returns it with the directories created for it.
+fn fresh_run_dir(base: &Path) -> Result<(PathBuf, Vec<PathBuf>), Error> {
+    let mut created = missing_ancestors(base);
+    fs::create_dir_all(base).map_err(|e| {
+        Error::input(format!(
+            "cannot create output directory {}: {e}",
+            base.display()
+        ))
+    })?;
     let stamp = utc_timestamp(std::time::SystemTime::now());
-    let first = base.join(&stamp);
-    if !first.exists() {
-        return first;
+    for i in 1.. {
+        let name = if i == 1 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{i}")
+        };
+        let path = base.join(name);
+        // create_dir, not create_dir_all: two commands started in the same second get
+        // different directories.
+        match fs::create_dir(&path) {
+            Ok(()) => {
+                created.insert(0, path.clone());
+                return Ok((path, created));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(Error::input(format!(
+                    "cannot create output directory {}: {e}",
+                    path.display()
+                )));
+            }
+        }
     }
-    (2..)
-        .map(|i| base.join(format!("{stamp}-{i}")))
-        .find(|p| !p.exists())
-        .expect("some suffix is free")
+    unreachable!("some suffix is free")
 }
 
 fn utc_timestamp(t: std::time::SystemTime) -> String {
@@ -197,9 +341,46 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rbm-vmc-out-{}", std::process::id()));
         let out = OutputDir::create(Some(&dir), false).unwrap();
         out.write("result.json", b"{}").unwrap();
+        drop(out);
         let err = OutputDir::create(Some(&dir), false).unwrap_err();
         assert!(err.to_string().contains("--force"), "{err}");
         assert!(OutputDir::create(Some(&dir), true).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_writer_at_a_time_and_force_clears_only_earlier_results() {
+        let base = std::env::temp_dir().join(format!("rbm-vmc-lock-{}", std::process::id()));
+        let dir = base.join("a/b");
+        let out = OutputDir::create(Some(&dir), false).unwrap();
+        for name in ["result.json", "checkpoint-walkers-3-30.bin", "notes.txt"] {
+            out.write(name, b"x").unwrap();
+        }
+        std::fs::create_dir_all(dir.join("points/0000")).unwrap();
+        for attempt in [
+            OutputDir::create(Some(&dir), true),
+            OutputDir::existing(&dir),
+        ] {
+            let err = attempt.unwrap_err().to_string();
+            assert!(err.contains("another rbm-vmc process"), "{err}");
+        }
+        drop(out);
+        let out = OutputDir::create(Some(&dir), true).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [LOCK_FILE, "notes.txt"]);
+        // Not created by this handle: never discarded.
+        out.discard_if_unused();
+        assert!(dir.exists());
+        drop(out);
+        std::fs::remove_dir_all(&base).unwrap();
+
+        // A directory created for a command that then failed goes again, with its parents.
+        let out = OutputDir::create(Some(&dir), false).unwrap();
+        out.discard_if_unused();
+        assert!(!base.exists());
     }
 }

@@ -40,8 +40,7 @@ pub fn read_params(path: &Path, wf: &Wavefunction, default_beta: f64) -> Result<
     let origin = path.display();
     let layout = wf.layout;
     let (visible, hidden) = (layout.visible, layout.hidden);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(format!("cannot read parameters file {origin}: {e}")))?;
+    let text = crate::report::read_text(path, "parameters file")?;
     let file: ParamsFile = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "parameters file {origin}: {e} (expected {{\"a\": [M], \"b\": [N], \"w\": [[N] x M]}} \

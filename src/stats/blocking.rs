@@ -4,42 +4,45 @@
 /// Result of the blocking analysis.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Blocking {
-    /// Variance of the series mean.
+    /// Variance of the mean of the whole series.
     pub variance_of_mean: f64,
     /// The blocking level chosen (0: the series looked uncorrelated).
     pub level: u32,
-    /// Values used: the largest power of two not above the series length (the most recent).
+    /// Values the mean and its variance refer to: the whole series.
     pub used: usize,
 }
 
-/// Jonsson's automated blocking on the last 2^d values of `series` (d >= 1).
+/// Jonsson's automated blocking of the whole of `series`, d = floor(log2 n) levels.
 ///
-/// At level k the series has n_k = n / 2^k values with variance s_k^2 (ddof 0) and lag-1
-/// autocovariance g_k about the mean; M_j = sum_{k>=j} n_k [(n_k-1) s_k^2/n_k^2 + g_k]^2 / s_k^4.
-/// The level is the smallest j with M_j below the chi-squared 0.99 quantile with d - j degrees
-/// of freedom (Jonsson's code uses k + 1: more conservative and noisier), and the variance of
-/// the mean is s_j^2 / n_j. Returns `None` for fewer than 2 values.
+/// At level k the series has n_k = floor(n / 2^k) block means (a block left without a partner
+/// is dropped at the level that would pair it) with variance s_k^2 (ddof 0) and lag-1
+/// autocovariance g_k about their mean; M_j = sum_{k>=j} n_k [(n_k-1) s_k^2/n_k^2 + g_k]^2 /
+/// s_k^4. The level is the smallest j with M_j below the chi-squared 0.99 quantile with d - j
+/// degrees of freedom (Jonsson's code uses k + 1: more conservative and noisier). s_j^2 is
+/// the variance of the mean of a block of 2^j values, so the variance of the mean of all n
+/// values is s_j^2 2^j / n: the error, the mean and tau refer to the same n values (for n a
+/// power of two this is Jonsson's s_j^2 / n_j). Returns `None` for fewer than 2 values.
 pub fn blocking(series: &[f64]) -> Option<Blocking> {
-    if series.len() < 2 {
+    let n = series.len();
+    if n < 2 {
         return None;
     }
-    let d = usize::BITS - 1 - series.len().leading_zeros();
-    let used = 1usize << d;
-    let mut x = series[series.len() - used..].to_vec();
-    let mean = x.iter().sum::<f64>() / used as f64;
+    let d = usize::BITS - 1 - n.leading_zeros();
+    let mut x = series.to_vec();
     let mut variances = Vec::with_capacity(d as usize);
     let mut terms = Vec::with_capacity(d as usize);
     for _ in 0..d {
-        let n = x.len() as f64;
-        let s2 = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        let len = x.len() as f64;
+        let mean = x.iter().sum::<f64>() / len;
+        let s2 = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / len;
         let gamma = x
             .windows(2)
             .map(|w| (w[0] - mean) * (w[1] - mean))
             .sum::<f64>()
-            / n;
+            / len;
         variances.push(s2);
         terms.push(if s2 > 0.0 {
-            n * ((n - 1.0) * s2 / (n * n) + gamma).powi(2) / (s2 * s2)
+            len * ((len - 1.0) * s2 / (len * len) + gamma).powi(2) / (s2 * s2)
         } else {
             0.0
         });
@@ -53,11 +56,10 @@ pub fn blocking(series: &[f64]) -> Option<Blocking> {
     let level = (0..d)
         .find(|&j| m[j as usize] < chi_squared_quantile_99(d - j))
         .unwrap_or(d - 1);
-    let n_j = (used >> level) as f64;
     Some(Blocking {
-        variance_of_mean: variances[level as usize] / n_j,
+        variance_of_mean: variances[level as usize] * (1u64 << level) as f64 / n as f64,
         level,
-        used,
+        used: n,
     })
 }
 
@@ -151,7 +153,7 @@ fn ln_gamma(x: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::rng::StepStream;
 
@@ -170,7 +172,7 @@ mod tests {
         }
     }
 
-    fn ar1(phi: f64, n: usize, seed: u64) -> Vec<f64> {
+    pub(crate) fn ar1(phi: f64, n: usize, seed: u64) -> Vec<f64> {
         let mut x = 0.0;
         let mut out = Vec::with_capacity(n);
         // Start from the stationary distribution so no burn-in is needed.
@@ -196,6 +198,23 @@ mod tests {
             assert!((ratio - 1.0).abs() < 0.15, "phi {phi}: error ratio {ratio}");
             assert!(b.level > 0);
         }
+    }
+
+    /// Blocking used to analyse only the last 2^d values while the energy, tau and the sample
+    /// count used all n: one value short of a power of two gave an error sqrt(2) too large.
+    #[test]
+    fn blocking_uses_the_whole_series_whatever_its_length() {
+        let n = 1 << 14;
+        let mut ratios = Vec::new();
+        for seed in 0..8 {
+            let series = ar1(0.9, n, seed);
+            let full = blocking(&series).unwrap();
+            let short = blocking(&series[..n - 1]).unwrap();
+            assert_eq!(short.used, n - 1);
+            ratios.push((short.variance_of_mean / full.variance_of_mean).sqrt());
+        }
+        let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+        assert!((mean - 1.0).abs() < 0.05, "error ratios {ratios:?}");
     }
 
     #[test]

@@ -22,7 +22,8 @@ use std::time::Instant;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::config::{Config, merge, read_json, set_path};
+use crate::checksum::fnv1a_hex;
+use crate::config::{Config, EngineChoice, merge, read_json, set_path};
 use crate::control::Control;
 use crate::driver;
 use crate::driver::Context;
@@ -113,12 +114,17 @@ impl Sweep {
             .map(|(key, spec)| grid_values(key, spec))
             .collect::<Result<_, _>>()
             .map_err(|e| Error::input(format!("sweep file {origin}: {e}")))?;
-        let count = axes.iter().map(Vec::len).product::<usize>();
-        if count > MAX_POINTS {
-            return Err(Error::input(format!(
-                "sweep file {origin}: the grid has {count} points, more than {MAX_POINTS}"
-            )));
-        }
+        let count = axes
+            .iter()
+            .try_fold(1usize, |n, axis| n.checked_mul(axis.len()))
+            .filter(|&n| n <= MAX_POINTS)
+            .ok_or_else(|| {
+                let sizes: Vec<String> = axes.iter().map(|a| a.len().to_string()).collect();
+                Error::input(format!(
+                    "sweep file {origin}: the grid has {} values, more than {MAX_POINTS} points",
+                    sizes.join(" x ")
+                ))
+            })?;
         let mut points = Vec::with_capacity(count);
         for index in 0..count {
             // The last key varies fastest.
@@ -155,14 +161,52 @@ impl Sweep {
         })
     }
 
-    /// What identifies the sweep's points, stored beside the results to check a resume.
+    /// What identifies the sweep's points (their values and a fingerprint of each point's
+    /// whole config), stored beside the results to check a resume.
     fn definition(&self) -> Value {
         json!({
             "keys": self.keys,
             "mode": self.mode,
-            "points": self.points.iter().map(|p| &p.values).collect::<Vec<_>>(),
+            "points": self.points.iter().map(|p| json!({
+                "values": p.values,
+                "config": fingerprint(&p.config),
+            })).collect::<Vec<_>>(),
         })
     }
+
+    /// Why the stored `definition` is not this sweep's, if it is not.
+    fn differs_from(&self, stored: &Value) -> Option<String> {
+        let mine = self.definition();
+        if stored["keys"] != mine["keys"]
+            || stored["mode"] != mine["mode"]
+            || stored["points"].as_array().map(Vec::len) != Some(self.points.len())
+        {
+            return Some("a different sweep (other keys, number of points or mode)".into());
+        }
+        let point = (0..self.points.len()).find(|&i| stored["points"][i] != mine["points"][i])?;
+        let p = &self.points[point];
+        Some(
+            if stored["points"][point]["values"] != mine["points"][point]["values"] {
+                format!("a different sweep (other values at point {point})")
+            } else {
+                format!(
+                    "a sweep whose point {point} ({}) had another config: the base config, the \
+                 sweep file's `config` or --set changed since it started",
+                    describe(&self.keys, &p.values)
+                )
+            },
+        )
+    }
+}
+
+/// FNV-1a of a point's resolved config, without what only says where it runs (engine,
+/// threads, GPU adapter), which a resumed sweep may change as a resumed run may.
+fn fingerprint(config: &Config) -> String {
+    let mut c = config.clone();
+    c.engine = EngineChoice::Auto;
+    c.threads = 0;
+    c.gpu.adapter = None;
+    fnv1a_hex(serde_json::to_string(&c).expect("plain values").as_bytes())
 }
 
 /// "walkers=1024, wavefunction.hidden=2".
@@ -263,8 +307,9 @@ fn grid_values(key: &str, spec: &Value) -> Result<Vec<Value>, String> {
     }
 }
 
-/// One completed point.
+/// One point done: completed with its estimate, or failed (numbers then NaN, written null).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Row {
     pub index: usize,
     /// Swept key -> value.
@@ -273,6 +318,8 @@ pub struct Row {
     pub energy: f64,
     #[serde(deserialize_with = "null_as_nan")]
     pub error: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub error_blocking: f64,
     #[serde(deserialize_with = "null_as_nan")]
     pub error_walkers: f64,
     #[serde(deserialize_with = "null_as_nan")]
@@ -284,6 +331,16 @@ pub struct Row {
     pub samples: u64,
     pub seconds: f64,
     pub engine: String,
+    /// "completed", or "failed: " and why (the numbers broke down).
+    pub status: String,
+    /// Why the point's sampling is doubtful (frozen walkers), if it is.
+    pub warning: Option<String>,
+}
+
+impl Row {
+    fn completed(&self) -> bool {
+        self.status == "completed"
+    }
 }
 
 /// JSON writes NaN as null; read it back as NaN.
@@ -291,7 +348,8 @@ fn null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-const CSV_TAIL: &str = "energy,error,error_walkers,variance,acceptance,tau,samples,seconds,engine";
+const CSV_TAIL: &str = "energy,error,error_blocking,error_walkers,variance,acceptance,tau,samples,\
+seconds,engine,status,warning";
 
 /// Runs every point not yet in `out` (all of them unless `resume`), writing the rows and the
 /// plots as points complete. In a team of processes the points are dealt out in rounds
@@ -338,6 +396,7 @@ pub fn run_sweep(
         .iter()
         .filter(|p| !done.contains(&p.index))
         .collect();
+    let mut plots = Vec::new();
     for round in pending.chunks(team.size()) {
         let mut interrupted = false;
         let report = match round.get(team.rank()) {
@@ -355,17 +414,27 @@ pub fn run_sweep(
         for bytes in team.gather_bytes(&report).iter().filter(|b| !b.is_empty()) {
             let row: Row = serde_json::from_slice(bytes).expect("rows are sent as JSON");
             append(&out.file("sweep.csv"), &csv_line(sweep, &row))?;
-            bar.line(&format!(
-                "point {}/{} {}: E = {:.6} +- {:.6}, variance {:.3e}, {} samples, {:.1} s",
+            let point = format!(
+                "point {}/{} {}",
                 row.index + 1,
                 sweep.points.len(),
-                describe(&sweep.keys, &sweep.points[row.index].values),
-                row.energy,
-                row.error,
-                row.variance,
-                row.samples,
-                row.seconds
-            ));
+                describe(&sweep.keys, &sweep.points[row.index].values)
+            );
+            if row.completed() {
+                bar.line(&format!(
+                    "{point}: E = {:.6} +- {:.6}, variance {:.3e}, {} samples, {:.1} s{}",
+                    row.energy,
+                    row.error,
+                    row.variance,
+                    row.samples,
+                    row.seconds,
+                    row.warning
+                        .as_ref()
+                        .map_or(String::new(), |w| format!("  WARNING: {w}"))
+                ));
+            } else {
+                bar.warn(&format!("{point} {}", row.status));
+            }
             rows.push(row);
             bar.inc(1);
         }
@@ -373,7 +442,7 @@ pub fn run_sweep(
             rows.sort_by_key(|r| r.index);
             let text = serde_json::to_string_pretty(&rows).expect("plain values");
             out.write("sweep.json", text.as_bytes())?;
-            plot(sweep, &rows, out)?;
+            plots = plot(sweep, &rows, out)?;
         }
         if team.any(interrupted || ctx.control.reason().is_some()) {
             bar.finish();
@@ -390,16 +459,26 @@ pub fn run_sweep(
     }
     bar.finish();
     if team.is_root() {
+        let mut files = vec!["sweep.csv", "sweep.json"];
+        files.extend(plots);
         ctx.console.line(&format!(
-            "{} points in {}: sweep.csv, sweep.json, energy.svg{}",
+            "{} points in {}: {}",
             rows.len(),
             out.path().display(),
-            if has_error_plot(sweep) {
-                ", error.svg"
-            } else {
-                ""
-            }
+            files.join(", ")
         ));
+        let failed: Vec<&Row> = rows.iter().filter(|r| !r.completed()).collect();
+        if let Some(first) = failed.first() {
+            return Err(Error::Diverged(format!(
+                "{} of {} points failed (point {}: {}); sweep.csv says why for each, and the \
+                 other points' results are in {}",
+                failed.len(),
+                rows.len(),
+                first.index,
+                first.status.trim_start_matches("failed: "),
+                out.path().display()
+            )));
+        }
     }
     Ok(rows)
 }
@@ -416,21 +495,24 @@ fn prepare(sweep: &Sweep, out: &OutputDir, resume: bool) -> Result<Vec<Row>, Err
                     out.path().display()
                 ))
             })?;
-        if stored != sweep.definition() {
+        if let Some(why) = sweep.differs_from(&stored) {
             return Err(Error::input(format!(
-                "{} holds a different sweep (other keys, values or mode); resume it with the \
-                 sweep file it was started with, or choose another --out",
+                "{} holds {why}; resume it with the sweep file and --set options it was \
+                 started with, or choose another --out",
                 out.path().display()
             )));
         }
         if out.file("sweep.json").exists() {
             let text = read_json(&out.file("sweep.json"), "sweep results")?;
-            rows = serde_json::from_value(text).map_err(|e| {
-                Error::input(format!(
-                    "{}/sweep.json is damaged: {e}",
-                    out.path().display()
-                ))
-            })?;
+            rows = serde_json::from_value(text)
+                .map_err(|e| e.to_string())
+                .and_then(|rows| check_rows(sweep, rows))
+                .map_err(|e| {
+                    Error::input(format!(
+                        "{} is damaged: {e}",
+                        out.file("sweep.json").display()
+                    ))
+                })?;
         }
     } else {
         let text = serde_json::to_string_pretty(&sweep.definition()).expect("plain values");
@@ -445,7 +527,47 @@ fn prepare(sweep: &Sweep, out: &OutputDir, resume: bool) -> Result<Vec<Row>, Err
     Ok(rows)
 }
 
-/// Runs one point on this process alone, into `points/NNNN/`.
+/// The rows read back from sweep.json, if they are rows of this sweep's points: each point
+/// at most once, with its own values, completed with a finite energy or failed.
+fn check_rows(sweep: &Sweep, rows: Vec<Row>) -> Result<Vec<Row>, String> {
+    let mut seen = vec![false; sweep.points.len()];
+    for row in &rows {
+        let Some(point) = sweep.points.get(row.index) else {
+            return Err(format!(
+                "row of point {}, which the sweep does not have",
+                row.index
+            ));
+        };
+        if std::mem::replace(&mut seen[row.index], true) {
+            return Err(format!("two rows of point {}", row.index));
+        }
+        let values: Map<String, Value> = sweep
+            .keys
+            .iter()
+            .cloned()
+            .zip(point.values.iter().cloned())
+            .collect();
+        if row.values != values {
+            return Err(format!(
+                "the row of point {} has values {}, not the point's {}",
+                row.index,
+                Value::Object(row.values.clone()),
+                Value::Object(values)
+            ));
+        }
+        let failed = row.status.starts_with("failed");
+        if !(failed || row.completed() && row.energy.is_finite()) {
+            return Err(format!(
+                "the row of point {} is neither completed with an energy nor failed",
+                row.index
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs one point on this process alone, into `points/NNNN/`; a point whose numbers break
+/// down is a failed row, not the end of the sweep.
 fn run_point(
     sweep: &Sweep,
     point: &PointSpec,
@@ -460,52 +582,95 @@ fn run_point(
         team: solo(),
     };
     let outcome = match sweep.mode {
-        Mode::Optimise => driver::run(&point.config, &dir, &ctx)?,
-        Mode::Production => driver::sample(&point.config, None, &dir, &ctx)?,
+        Mode::Optimise => driver::run(&point.config, &dir, &ctx),
+        Mode::Production => driver::sample(&point.config, None, &dir, &ctx),
     };
-    let e = outcome
-        .production
-        .expect("sweep points have production steps");
-    Ok(Row {
-        index: point.index,
-        values: sweep
-            .keys
-            .iter()
-            .cloned()
-            .zip(point.values.iter().cloned())
-            .collect(),
-        energy: e.energy,
-        error: e.error,
-        error_walkers: e.error_walkers,
-        variance: e.variance,
-        acceptance: e.acceptance,
-        tau: e.tau,
-        samples: e.samples,
-        seconds: start.elapsed().as_secs_f64(),
-        engine: outcome.engine,
-    })
+    let values = sweep
+        .keys
+        .iter()
+        .cloned()
+        .zip(point.values.iter().cloned())
+        .collect();
+    let seconds = start.elapsed().as_secs_f64();
+    match outcome {
+        Ok(outcome) => {
+            let e = outcome
+                .production
+                .expect("sweep points have production steps");
+            Ok(Row {
+                index: point.index,
+                values,
+                energy: e.energy,
+                error: e.error,
+                error_blocking: e.error_blocking,
+                error_walkers: e.error_walkers,
+                variance: e.variance,
+                acceptance: e.acceptance,
+                tau: e.tau,
+                samples: e.samples,
+                seconds,
+                engine: outcome.engine,
+                status: "completed".into(),
+                warning: outcome.warning,
+            })
+        }
+        Err(Error::Diverged(why)) => Ok(Row {
+            index: point.index,
+            values,
+            energy: f64::NAN,
+            error: f64::NAN,
+            error_blocking: f64::NAN,
+            error_walkers: f64::NAN,
+            variance: f64::NAN,
+            acceptance: f64::NAN,
+            tau: f64::NAN,
+            samples: 0,
+            seconds,
+            engine: String::new(),
+            status: format!("failed: {why}"),
+            warning: None,
+        }),
+        Err(e) => Err(e),
+    }
 }
 
+/// A row of sweep.csv; a failed point has its status and no numbers.
 fn csv_line(sweep: &Sweep, row: &Row) -> String {
     let values: Vec<String> = sweep
         .keys
         .iter()
         .map(|k| row.values.get(k).map_or(String::new(), plain))
         .collect();
+    let numbers = if row.completed() {
+        [
+            row.energy,
+            row.error,
+            row.error_blocking,
+            row.error_walkers,
+            row.variance,
+            row.acceptance,
+            row.tau,
+        ]
+        .map(|v| v.to_string())
+        .join(",")
+            + &format!(",{}", row.samples)
+    } else {
+        ",".repeat(7)
+    };
     format!(
-        "{},{},{},{},{},{},{},{},{},{},\"{}\"\n",
+        "{},{},{numbers},{},{},{},{}\n",
         row.index,
         values.join(","),
-        row.energy,
-        row.error,
-        row.error_walkers,
-        row.variance,
-        row.acceptance,
-        row.tau,
-        row.samples,
         row.seconds,
-        row.engine
+        csv_text(&row.engine),
+        csv_text(&row.status),
+        row.warning.as_deref().map_or(String::new(), csv_text)
     )
+}
+
+/// A CSV field holding any text: quoted, with quotes doubled.
+fn csv_text(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 fn append(path: &Path, line: &str) -> Result<(), Error> {
@@ -529,10 +694,13 @@ fn has_error_plot(sweep: &Sweep) -> bool {
 /// energy.svg: energy with error bars against the first key, one line per combination of
 /// the other keys; error.svg (walker or step sweeps): error against samples, log-log, with
 /// the 1/sqrt(samples) line through the points' geometric mean.
-fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<(), Error> {
+/// Returns the files written (none before a point completed).
+fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<Vec<&'static str>, Error> {
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.completed()).collect();
     if rows.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
+    let mut written = vec!["energy.svg"];
     let first = &sweep.keys[0];
     let numeric = rows.iter().all(|r| r.values[first].is_number());
     let categories: Vec<String> = {
@@ -545,7 +713,7 @@ fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<(), Error> {
         }
         c
     };
-    let x_of = |r: &Row| {
+    let x_of = |r: &&Row| {
         if numeric {
             r.values[first].as_f64().unwrap_or(f64::NAN)
         } else {
@@ -555,7 +723,7 @@ fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<(), Error> {
                 .unwrap_or(0) as f64
         }
     };
-    let others = |r: &Row| {
+    let others = |r: &&Row| {
         sweep.keys[1..]
             .iter()
             .map(|k| format!("{k}={}", plain(&r.values[k])))
@@ -563,7 +731,7 @@ fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<(), Error> {
             .join(", ")
     };
     let mut series: Vec<Series> = Vec::new();
-    for r in rows {
+    for r in &rows {
         let label = match others(r) {
             l if l.is_empty() => "energy".to_string(),
             l => l,
@@ -646,11 +814,12 @@ fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<(), Error> {
                     log_x: true,
                     log_y: true,
                 },
-                &[Series::new("error (blocking)", points), reference],
+                &[Series::new("error", points), reference],
             )?;
+            written.push("error.svg");
         }
     }
-    Ok(())
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -123,10 +123,21 @@ pub fn optimise_then_measure(
     measure(engine, &params, 0, production)
 }
 
-/// The known energy of the plain RBM with two hidden units (3.06 .. 3.08): below 3.09, and
-/// not below the exact 3.0 (variational bound) by more than 4 error bars.
+/// The known energy of the plain RBM with two hidden units (3.06 .. 3.08): not above 3.08 by
+/// more than 4 error bars, nor below the exact 3.0 (variational bound) by more than 4. Without
+/// a cusp the local energy has heavy tails in 2D, so the error bar, itself capped, decides.
 pub fn assert_rbm_energy(label: &str, e: &Estimate) {
-    assert!(e.energy < 3.09, "{label}: {} +- {}", e.energy, e.error);
+    assert!(
+        e.error < 0.02,
+        "{label}: error {} too large to test",
+        e.error
+    );
+    assert!(
+        e.energy < 3.08 + 4.0 * e.error,
+        "{label}: {} +- {}",
+        e.energy,
+        e.error
+    );
     assert!(
         e.energy > 3.0 - 4.0 * e.error,
         "{label}: {} +- {} violates the variational bound",
@@ -185,4 +196,61 @@ pub fn fermion_case(
 /// Hidden biases for the exact cases (which do not depend on them when w = 0).
 pub fn hidden_biases(hidden: usize) -> Vec<f64> {
     (0..hidden).map(|n| 0.3 * n as f64 - 0.2).collect()
+}
+
+/// Runs `cmd` (its stdout and stderr captured), failing the test if it takes longer than
+/// `seconds`: a hang is a failure, not a stuck test suite.
+pub fn output_within(cmd: &mut std::process::Command, seconds: f64) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs_f64() > seconds {
+            child.kill().ok();
+            let o = child.wait_with_output().unwrap();
+            panic!("{cmd:?} still ran after {seconds} s: {}", text(&o.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Waits until the file at `path` has at least `lines` lines.
+pub fn wait_for_lines(path: &std::path::Path, lines: usize) {
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(path).map_or(0, |h| h.lines().count()) < lines {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "{} never got {lines} lines",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends signal `name` (INT, TERM, HUP, KILL) to process `pid`.
+#[cfg(unix)]
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// Asserts a refusal: exit code 2 and one line on stderr, starting with "error: " and
+/// containing `needle`.
+pub fn assert_refused(o: &std::process::Output, needle: &str, what: &str) {
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{what}: {stderr}");
+    assert!(stderr.starts_with("error: "), "{what}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{what}: `{stderr}` lacks `{needle}`"
+    );
 }

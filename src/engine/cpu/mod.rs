@@ -62,6 +62,30 @@ impl CpuEngine {
         self.threads
     }
 
+    /// Host memory the engine for `spec` with `threads` threads (0: one per core) allocates
+    /// in a call of `steps` measured steps: positions and per-walker sums, every chunk's sums
+    /// of a segment (held together until added up), a chain per thread, the call's sums.
+    pub fn host_bytes(spec: &EngineSpec, threads: usize, steps: u32) -> u64 {
+        let w = spec.walkers as u64;
+        let (m, n, k) = (
+            spec.coordinates() as u64,
+            spec.hidden() as u64,
+            spec.parameters() as u64,
+        );
+        let chunks = w.div_ceil(w.div_ceil(MAX_CHUNKS as u64).max(1));
+        let every = spec.sampler.measure_every;
+        let segment_measurements = (SEGMENT_STEPS / every).max(1) as u64;
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            t => t,
+        } as u64;
+        let moments = |series: u64| (2 * k + series) * 8;
+        w * (m + 1) * 8
+            + chunks * moments(segment_measurements)
+            + 2 * moments((steps / every) as u64)
+            + threads * (k + 4 * m + 4 * n) * 8
+    }
+
     fn chunk_walkers(&self) -> usize {
         (self.spec.walkers as usize).div_ceil(MAX_CHUNKS).max(1)
     }

@@ -598,6 +598,8 @@ impl Engine for GpuEngine {
             (true, None) => self.estimate_shift(params)?,
             (false, None) => 0.0,
         };
+        // The kernels subtract the f32 shift: add back exactly that value.
+        let shift = shift as f32 as f64;
         let every = self.spec.sampler.measure_every;
         let call_measurements = if measure { steps / every } else { 0 };
         let mut moments = Moments::zeros(self.spec.parameters(), 0);
@@ -719,5 +721,43 @@ impl Engine for GpuEngine {
             .write_buffer(&self.buffers.positions, 0, bytemuck::cast_slice(&values));
         self.steps_done = state.steps_done;
         self.gpu.wait("uploading walker positions")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// Two shifts that round to the same f32 give the device the same work, so the results
+    /// must be identical: the host adds back the shift the kernels subtracted, not the f64
+    /// one it started from.
+    #[test]
+    fn the_shift_added_back_is_the_one_subtracted() {
+        let Some(adapter) = choose(None, true, 0) else {
+            assert!(
+                !std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1"),
+                "RBM_VMC_REQUIRE_GPU=1 but no GPU adapter was found"
+            );
+            eprintln!("skipped: no GPU adapter");
+            return;
+        };
+        let config = Config::load(None, &["walkers=100".into()]).unwrap();
+        let mut engine = GpuEngine::new(EngineSpec::from_config(&config), &adapter, None).unwrap();
+        let params = crate::driver::initial_params(&config).unwrap();
+        engine.sample(&params, 50, false, &()).unwrap();
+        let start = engine.state().unwrap();
+        let exact = 3.25f32 as f64;
+        let near = exact + 0.1 * f64::from(f32::EPSILON) * exact;
+        assert_eq!(near as f32 as f64, exact);
+        let mut measure = |shift: f64| {
+            engine.set_state(&start).unwrap();
+            engine.shift = Some(shift);
+            engine.sample(&params, 64, true, &()).unwrap()
+        };
+        let (a, b) = (measure(exact), measure(near));
+        assert_eq!(a.energy, b.energy);
+        assert_eq!(a.series, b.series);
+        assert_eq!(a.energy_o, b.energy_o);
     }
 }
