@@ -318,6 +318,21 @@ impl Config {
         }
     }
 
+    /// What makes a valid config describe no physical state, for a warning.
+    pub fn physics_warnings(&self) -> Vec<String> {
+        let s = &self.system;
+        let mut warnings = Vec::new();
+        if s.interaction && s.particles > 2 && s.statistics == Statistics::Distinguishable {
+            warnings.push(format!(
+                "{} interacting particles with system.statistics = \"distinguishable\": the \
+                 wave function is not antisymmetric, so the energy is that of distinguishable \
+                 particles, not of an electron state; use \"fermions\" for electrons",
+                s.particles
+            ));
+        }
+        warnings
+    }
+
     /// The width sigma (initial, when trained), with `"auto"` resolved.
     pub fn sigma(&self) -> f64 {
         match self.wavefunction.sigma {

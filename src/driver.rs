@@ -147,10 +147,17 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
+fn warn_physics(config: &Config, console: &Console) {
+    for w in config.physics_warnings() {
+        console.warn(&w);
+    }
+}
+
 /// `rbm-vmc run`: optimise the parameters, then measure the energy with them; checkpoints
 /// every `checkpoint_every` iterations, and stops early (resumably) when `control` says so.
 pub fn run(config: &Config, out: &OutputDir, ctx: &Context) -> Result<Outcome, Error> {
     plan(config)?;
+    warn_physics(config, &ctx.console);
     let engine = build_engine(config, &ctx.console, &ctx.team)?;
     run_on(engine, config, out, ctx)
 }
@@ -245,6 +252,7 @@ pub fn sample(
         ));
     }
     plan(config)?;
+    warn_physics(config, &ctx.console);
     let params = match params_file {
         Some(path) => read_params(
             path,

@@ -14,6 +14,9 @@ pub enum Error {
     /// The numbers broke down: non-finite, exploding, or below the system's lower bound.
     #[error("{0}")]
     Diverged(String),
+    /// A check the command exists to make did not pass (`validate`).
+    #[error("{0}")]
+    Failed(String),
     /// Stopped early on request (Ctrl-C, time budget); a checkpoint was written.
     #[error("{0}")]
     Interrupted(String),

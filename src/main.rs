@@ -12,7 +12,7 @@ use rbm_vmc::config::{Config, EngineChoice};
 use rbm_vmc::control::Control;
 use rbm_vmc::driver::Context;
 use rbm_vmc::report::{Console, OutputDir, stdout_failure, write_stderr, write_stdout};
-use rbm_vmc::study::{self, BenchOptions, Sweep};
+use rbm_vmc::study::{self, BenchOptions, Sweep, ValidateOptions};
 use rbm_vmc::team::Team;
 use rbm_vmc::{Error, driver};
 
@@ -41,6 +41,47 @@ enum Command {
     /// Run a grid of configs (a sweep file) one point after another; writes sweep.csv,
     /// sweep.json, each point's files and plots. `--resume` continues an interrupted sweep.
     Sweep(SweepArgs),
+    /// Run the reference systems (exact, analytic, diffusion Monte Carlo) and check the
+    /// energies against them within stated tolerances; writes validation.csv and
+    /// validation.md, exit 1 when a case fails.
+    Validate(ValidateArgs),
+}
+
+#[derive(Args, Debug)]
+struct ValidateArgs {
+    /// Only the short cases (about 2 minutes on 2 CPU cores): exact non-interacting systems
+    /// (fermions included), the two-electron dot with and without Jastrow, 6 electrons.
+    /// Without it, 12 and 20 electrons and other trap frequencies are added (about 1.5 hours
+    /// on 2 CPU cores; a GPU runs the large ones with --engine gpu).
+    #[arg(long)]
+    quick: bool,
+
+    /// Which engine runs every case: `auto` takes a GPU when there is one, else the CPU.
+    #[arg(long, value_enum, value_name = "ENGINE", default_value = "auto")]
+    engine: EngineArg,
+
+    /// CPU engine worker threads (0: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+
+    /// GPU adapter to use: the first whose name contains NAME (see `rbm-vmc devices`).
+    #[arg(long, value_name = "NAME")]
+    adapter: Option<String>,
+
+    /// Output directory (default: runs/<UTC timestamp>).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// Write into an output directory that already holds files.
+    #[arg(long)]
+    force: bool,
+
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+
+    #[command(flatten)]
+    budget: BudgetArgs,
 }
 
 #[derive(Args, Debug)]
@@ -403,6 +444,21 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
                 study::run_sweep(&sweep, &args.file, out, args.resume, &ctx)
             })
         }
+        Command::Validate(args) => {
+            let ctx = context(args.quiet, &args.budget)?;
+            let options = ValidateOptions {
+                quick: args.quick,
+                engine: args.engine.choice(),
+                threads: args.threads,
+                adapter: args.adapter.clone(),
+            };
+            let out = OutputDir::shared(team.as_ref(), || {
+                OutputDir::create(args.out.as_deref(), args.force)
+            })?;
+            in_dir(&out, |out| {
+                study::validate(&options, out, &ctx.console, &ctx.control)
+            })
+        }
     }
 }
 
@@ -428,33 +484,46 @@ impl OutputArgs {
 
 fn plan_report(config: &Config, plan: &driver::Plan) -> String {
     let s = &config.system;
-    format!(
-        "{}\n{}\n",
-        format_args!(
-            "config OK: {} particles in {}D, omega {}, {}; RBM with {} hidden units ({:?} form, \
-         {} parameters); {:?} sampler",
-            s.particles,
-            s.dims,
-            s.omega,
-            if s.interaction {
-                "Coulomb"
-            } else {
-                "no interaction"
-            },
-            config.wavefunction.hidden,
-            config.wavefunction.form,
-            plan.parameters,
-            config.sampler.kind
-        ),
-        format_args!(
-            "{} walkers; {:.3e} walker-steps in all; about {:.1} MiB of host memory ({} \
-             engine)",
-            plan.walkers,
-            plan.walker_steps as f64,
-            plan.host_bytes as f64 / (1u64 << 20) as f64,
-            plan.engine
-        )
-    )
+    let w = &config.wavefunction;
+    // The config's own spelling of an option ("direct", "importance", ...).
+    let name = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut factors = vec![format!(
+        "RBM with {} hidden units ({} form, sigma {:.4}{})",
+        w.hidden,
+        name(serde_json::json!(w.form)),
+        config.sigma(),
+        if w.train_sigma { ", trained" } else { "" }
+    )];
+    if w.jastrow != rbm_vmc::config::JastrowKind::None {
+        factors.push("Padé-Jastrow".into());
+    }
+    if s.statistics == rbm_vmc::physics::Statistics::Fermions {
+        factors.push("Slater determinants".into());
+    }
+    let mut report = format!(
+        "config OK: {} particles in {}D ({}), omega {}, {}; {}: {} parameters; {} sampler\n\
+         {} walkers; {:.3e} walker-steps in all; about {:.1} MiB of host memory ({} engine)\n",
+        s.particles,
+        s.dims,
+        name(serde_json::json!(s.statistics)),
+        s.omega,
+        if s.interaction {
+            "Coulomb"
+        } else {
+            "no interaction"
+        },
+        factors.join(" x "),
+        plan.parameters,
+        name(serde_json::json!(config.sampler.kind)),
+        plan.walkers,
+        plan.walker_steps as f64,
+        plan.host_bytes as f64 / (1u64 << 20) as f64,
+        plan.engine
+    );
+    for warning in config.physics_warnings() {
+        report += &format!("warning: {warning}\n");
+    }
+    report
 }
 
 /// `1024,4096` or `256..65536` (doubling) or a mix.
