@@ -1,6 +1,7 @@
 //! Walker-steps per second of the engines on the default system (P = 2, D = 2, N = 2),
-//! brute-force Metropolis with E_L and every gradient sum measured each step.
-//! `cargo bench --bench engines`; the program's own `rbm-vmc bench` covers more sizes.
+//! brute-force Metropolis with E_L and every gradient sum measured each step; and the cost of
+//! the wave-function factors (Jastrow, Slater determinants of 2..20 electrons).
+//! `cargo bench --bench engines [GROUP]`; the program's own `rbm-vmc bench` covers more sizes.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rbm_vmc::config::Config;
@@ -62,5 +63,56 @@ fn gpu_engine(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cpu_engine, gpu_engine);
+/// One step (a sweep, for single-particle moves) of every walker with measurement, per wave
+/// function: the default run's settings with and without the Jastrow factor, then closed
+/// shells of 2..20 electrons (Slater x RBM x Jastrow, single-particle moves), on one CPU
+/// thread and on the GPU adapter.
+fn wavefunctions(c: &mut Criterion) {
+    const WALKERS: u32 = 1024;
+    const STEPS: u32 = 8;
+    let mut group = c.benchmark_group("wavefunctions");
+    group.throughput(Throughput::Elements(WALKERS as u64 * STEPS as u64));
+    group.sample_size(10);
+    let fermions = |n: u32| {
+        vec![
+            format!("system.particles={n}"),
+            "system.statistics=fermions".into(),
+            "wavefunction.jastrow=pade".into(),
+            "sampler.moves=single".into(),
+            "sampler.dt=0.1".into(),
+        ]
+    };
+    let cases = [
+        ("plain", vec![]),
+        ("jastrow", vec!["wavefunction.jastrow=pade".to_string()]),
+        ("fermions-2", fermions(2)),
+        ("fermions-6", fermions(6)),
+        ("fermions-12", fermions(12)),
+        ("fermions-20", fermions(20)),
+    ];
+    let adapter = choose(None, true, 0);
+    for (name, mut overrides) in cases {
+        overrides.push(format!("walkers={WALKERS}"));
+        let config = Config::load(None, &overrides).expect("valid bench config");
+        let params = initial_params(&config).unwrap();
+        let spec = EngineSpec::from_config(&config);
+        let mut engines: Vec<(&str, Box<dyn Engine>)> =
+            vec![("cpu1", Box::new(CpuEngine::new(spec.clone(), 1).unwrap()))];
+        if let Some(adapter) = &adapter {
+            engines.push((
+                "gpu",
+                Box::new(GpuEngine::new(spec, adapter, None).unwrap()),
+            ));
+        }
+        for (engine_name, mut engine) in engines {
+            engine.sample(&params, 20, false, &()).unwrap();
+            group.bench_function(format!("{name}/{engine_name}"), |b| {
+                b.iter(|| engine.sample(&params, STEPS, true, &()).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cpu_engine, gpu_engine, wavefunctions);
 criterion_main!(benches);

@@ -569,8 +569,8 @@ impl<'a> Session<'a> {
             self.write_params(&good)?;
             format!(
                 "{what}: {problem}. The last update broke the numbers: the learning rate ({}) is \
-                 probably too large for this system. The last good parameters (those of \
-                 iteration {}) are in {}",
+                 probably too large for this system. The last good parameters (those measured \
+                 in iteration {}) are in {}",
                 self.config.optimiser.learning_rate,
                 self.at.iteration,
                 self.out.file("params.json").display()
@@ -651,7 +651,8 @@ fn breakdown(e: &Estimate, walkers: u32, bound: f64, best: Option<(f64, f64)>) -
     if e.error.is_finite() && e.energy < bound - slack {
         return Some(format!(
             "the energy {:.6e} +- {:.1e} lies below {bound}, the lowest energy any state of \
-             this system has (P D omega / 2), by more than {BOUND_SIGMAS} error bars",
+             this system has (its non-interacting ground state), by more than {BOUND_SIGMAS} \
+             error bars",
             e.energy, e.error
         ));
     }
