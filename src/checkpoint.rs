@@ -50,6 +50,9 @@ pub struct Checkpoint {
     pub walkers_file: String,
     /// FNV-1a of the walker file (16 hex digits).
     pub walkers_checksum: String,
+    /// Who wrote it: program, commit, command line, machine, time (not checked on resume).
+    #[serde(default)]
+    pub provenance: serde_json::Value,
 }
 
 /// Where an optimisation stands: what a checkpoint keeps besides the walkers and the config.
@@ -93,6 +96,7 @@ impl Checkpoint {
             steps_done: state.steps_done,
             walkers_file: walkers_file_name(at.iteration, state.steps_done),
             walkers_checksum: fnv1a_hex(&bytes),
+            provenance: crate::report::provenance(),
         };
         (checkpoint, bytes)
     }

@@ -299,7 +299,8 @@ impl Config {
     }
 
     /// Deserialises and validates a JSON value; `origin` names it in error messages.
-    pub fn from_value(value: Value, origin: &str) -> Result<Self, Error> {
+    pub fn from_value(mut value: Value, origin: &str) -> Result<Self, Error> {
+        exact_integers(&mut value);
         let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             Error::input(format!("config {origin}: `{path}`: {}", e.inner()))
@@ -570,6 +571,27 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String
     unreachable!("the loop returns at the last key")
 }
 
+/// Turns numbers written as floats that are exact integers (`1e9`, `500.0`) into integers,
+/// so that counts accept them; float settings accept integers anyway.
+fn exact_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().expect("an f64 number");
+            // Up to 2^53 every integer is exactly representable.
+            if x.fract() == 0.0 && x.abs() <= 9_007_199_254_740_992.0 {
+                *value = if x < 0.0 {
+                    Value::from(x as i64)
+                } else {
+                    Value::from(x as u64)
+                };
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(exact_integers),
+        Value::Object(map) => map.values_mut().for_each(exact_integers),
+        _ => {}
+    }
+}
+
 /// Merges `overlay` into `base`: objects key by key (recursively), anything else replaced.
 pub fn merge(base: &mut Value, overlay: &Value) {
     match (base, overlay) {
@@ -597,6 +619,17 @@ mod tests {
 
     fn load(value: Value) -> Result<Config, String> {
         Config::from_value(value, "test").map_err(|e| e.to_string())
+    }
+
+    /// Counts accept floats that are exact integers; fractions stay errors.
+    #[test]
+    fn counts_accept_exact_integers_written_as_floats() {
+        let c = Config::load(None, &["walkers=1e3".into(), "system.omega=2".into()]).unwrap();
+        assert_eq!((c.walkers, c.system.omega), (1000, 2.0));
+        let e = Config::load(None, &["walkers=1.5e3".into()]).unwrap();
+        assert_eq!(e.walkers, 1500);
+        let e = load(json!({"walkers": 10.5})).unwrap_err();
+        assert!(e.contains("walkers"), "{e}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn initial_params(config: &Config) -> Result<Params, Error> {
     let wf = config.wavefunction();
     let beta = config.wavefunction.jastrow_beta;
     match &config.wavefunction.params {
-        Some(path) => read_params(path, &wf, beta),
+        Some(path) => read_params(path, &wf, &config.system(), beta),
         None => Ok(Params::initial(
             wf.layout,
             config.wavefunction.init_scale,
@@ -257,6 +257,7 @@ pub fn sample(
         Some(path) => read_params(
             path,
             &config.wavefunction(),
+            &config.system(),
             config.wavefunction.jastrow_beta,
         )?,
         None => initial_params(config)?,
@@ -529,8 +530,10 @@ impl<'a> Session<'a> {
 
     fn write_params(&self, params: &Params) -> Result<(), Error> {
         let wf = &self.engine.spec().wavefunction;
-        self.out
-            .write("params.json", params_to_json(params, wf).as_bytes())
+        self.out.write(
+            "params.json",
+            params_to_json(params, wf, &self.config.system()).as_bytes(),
+        )
     }
 
     fn production(&mut self) -> Result<Option<Estimate>, Error> {
@@ -744,6 +747,7 @@ fn report_result(
         "seconds": outcome.seconds,
         "iterations": outcome.iterations,
         "config": config,
+        "provenance": crate::report::provenance(),
     });
     if let Some(e) = &outcome.production {
         console.line(&format!(

@@ -1,6 +1,6 @@
 //! The `rbm-vmc` command line: parse, call the library, report errors once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -224,6 +224,11 @@ struct SampleArgs {
     #[arg(long, value_name = "FILE")]
     params: Option<PathBuf>,
 
+    /// Measure the parameters of the run in DIR (its params.json) with that run's config
+    /// (from its result.json); --set and the engine options still apply.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "params"])]
+    from: Option<PathBuf>,
+
     #[command(flatten)]
     budget: BudgetArgs,
 }
@@ -247,6 +252,11 @@ impl EngineArg {
 
 impl ConfigArgs {
     fn load(&self) -> Result<Config, Error> {
+        Config::load(self.config.as_deref(), &self.overrides())
+    }
+
+    /// `--set` and the engine options as config overrides.
+    fn overrides(&self) -> Vec<String> {
         let mut overrides = self.output.set.clone();
         if let Some(engine) = self.engine {
             let name = format!("{engine:?}").to_lowercase();
@@ -261,11 +271,32 @@ impl ConfigArgs {
                 serde_json::Value::from(adapter.as_str())
             ));
         }
-        Config::load(self.config.as_deref(), &overrides)
+        overrides
+    }
+
+    /// The config of the run in `dir` (its result.json), with this command's overrides, and
+    /// the path of the run's parameters.
+    fn load_run(&self, dir: &Path) -> Result<(Config, PathBuf), Error> {
+        let result = dir.join("result.json");
+        let mut value = rbm_vmc::config::read_json(&result, "result")?;
+        let mut config = value
+            .get_mut("config")
+            .filter(|c| c.is_object())
+            .map(serde_json::Value::take)
+            .ok_or_else(|| Error::input(format!("{} holds no `config`", result.display())))?;
+        // The run's own starting file is not what is measured.
+        config["wavefunction"]["params"] = serde_json::Value::Null;
+        let overrides = self.overrides();
+        for item in &overrides {
+            rbm_vmc::config::apply_override(&mut config, item)?;
+        }
+        let config = Config::from_value(config, &result.display().to_string())?;
+        Ok((config, dir.join("params.json")))
     }
 }
 
 fn main() -> ExitCode {
+    rbm_vmc::report::command_started();
     let cli = Cli::parse();
     let stop = Arc::new(AtomicBool::new(false));
     handle_stop_signals(&stop);
@@ -389,10 +420,16 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
         Command::Sample(args) => {
             let c = &args.common;
             let ctx = context(c.output.quiet, &args.budget)?;
-            let config = c.load()?;
+            let (config, params) = match &args.from {
+                Some(dir) => {
+                    let (config, params) = c.load_run(dir)?;
+                    (config, Some(params))
+                }
+                None => (c.load()?, args.params.clone()),
+            };
             let out = c.output.open(team)?;
             in_dir(&out, |out| {
-                driver::sample(&config, args.params.as_deref(), out, &ctx)
+                driver::sample(&config, params.as_deref(), out, &ctx)
             })
         }
         Command::Check(args) => {

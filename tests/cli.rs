@@ -62,6 +62,14 @@ fn run_writes_history_params_and_result() {
     }
     assert_eq!(result["samples"], 64 * 400);
     assert_eq!(result["config"]["walkers"], 64);
+    let provenance = &result["provenance"];
+    assert_eq!(provenance["program"], "rbm-vmc");
+    assert!(
+        provenance["started"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    assert!(provenance["command_line"][1] == "run", "{provenance}");
     let energy = result["energy"].as_f64().unwrap();
     assert!(energy > 3.0 && energy < 3.5, "{energy}");
 
@@ -89,6 +97,59 @@ fn run_writes_history_params_and_result() {
     let result = read_json(&sampled.join("result.json"));
     assert_eq!(result["iterations"], 0);
     assert!(!sampled.join("history.csv").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A run's parameters know their system: `sample --from DIR` measures them with the run's
+/// config (overrides still apply), and `--params` with another system is refused.
+#[test]
+fn sample_from_a_run_directory_uses_its_config() {
+    let dir = scratch("from");
+    let out = dir.join("half");
+    let mut args = vec![
+        "run",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "system.omega=0.5",
+    ];
+    args.extend(TINY);
+    assert!(run(&args).status.success());
+    let params = read_json(&out.join("params.json"));
+    assert_eq!(params["system"]["omega"], 0.5);
+    let sampled = dir.join("sampled");
+    let o = run(&[
+        "sample",
+        "--from",
+        out.to_str().unwrap(),
+        "--out",
+        sampled.to_str().unwrap(),
+        "--set",
+        "production.steps=200",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let result = read_json(&sampled.join("result.json"));
+    assert_eq!(result["config"]["system"]["omega"], 0.5);
+    assert_eq!(result["config"]["walkers"], 64);
+    assert_eq!(result["samples"], 64 * 200);
+    let params_file = out.join("params.json");
+    let mut args = vec![
+        "sample",
+        "--params",
+        params_file.to_str().unwrap(),
+        "--out",
+        sampled.to_str().unwrap(),
+        "--force",
+    ];
+    args.extend(TINY);
+    assert_refused(
+        &run(&args),
+        "omega = 0.5, but the config describes",
+        "--params",
+    );
+    let o = run(&["sample", "--from", dir.to_str().unwrap()]);
+    assert_refused(&o, "result.json", "--from a directory without a run");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

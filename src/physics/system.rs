@@ -5,7 +5,8 @@ use super::{Statistics, slater::closed_shell_orbitals};
 
 /// P particles in D dimensions in an isotropic harmonic trap of frequency `omega`.
 /// Coordinates are flat: particle p, dimension d is `x[p * dims + d]`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct System {
     pub particles: usize,
     pub dims: usize,

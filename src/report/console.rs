@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::engine::Progress;
 
@@ -86,6 +86,17 @@ impl Console {
         bar.set_style(
             ProgressStyle::with_template(&template)
                 .expect("valid template")
+                // No estimate before the first unit is done: it would read "0s".
+                .with_key(
+                    "eta",
+                    |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = if state.pos() == 0 {
+                            write!(w, "?")
+                        } else {
+                            write!(w, "{:#}", HumanDuration(state.eta()))
+                        };
+                    },
+                )
                 .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());

@@ -6,6 +6,7 @@ mod input_file;
 mod output;
 mod params_file;
 mod plot;
+mod provenance;
 mod reference;
 
 pub use console::{Bar, Console, stdout_failure, write_stderr, write_stdout};
@@ -14,4 +15,5 @@ pub use input_file::{MAX_INPUT_BYTES, read_bytes, read_text};
 pub use output::{LOCK_FILE, OutputDir, write_atomic};
 pub use params_file::{params_to_json, read_params};
 pub use plot::{Axes, Series, line_plot};
+pub use provenance::{command_started, cpu_model, provenance};
 pub use reference::{Reference, reference_energy};

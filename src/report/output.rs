@@ -298,17 +298,24 @@ fn fresh_run_dir(base: &Path) -> Result<(PathBuf, Vec<PathBuf>), Error> {
 }
 
 fn utc_timestamp(t: std::time::SystemTime) -> String {
+    let (y, m, d, hh, mm, ss) = utc_parts(t);
+    format!("{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}")
+}
+
+/// `t` as an ISO 8601 UTC time, e.g. `2023-11-14T22:13:20Z`.
+pub fn iso_utc(t: std::time::SystemTime) -> String {
+    let (y, m, d, hh, mm, ss) = utc_parts(t);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
+/// Year, month, day, hour, minute, second of `t` in UTC.
+fn utc_parts(t: std::time::SystemTime) -> (i64, u32, u32, u64, u64, u64) {
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 /// Proleptic Gregorian date from days since 1970-01-01 (H. Hinnant's algorithm).
@@ -332,6 +339,7 @@ mod tests {
     fn timestamps_are_utc_calendar_dates() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         assert_eq!(utc_timestamp(t), "20231114-221320");
+        assert_eq!(iso_utc(t), "2023-11-14T22:13:20Z");
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }

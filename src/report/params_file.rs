@@ -1,13 +1,14 @@
-//! The parameters file: `{"a": [M], "b": [N], "w": [[N] x M], "beta": b, "sigma": s}` with
-//! w[m][n]; `beta` only with a Jastrow factor, `sigma` the width the parameters were made
-//! with (files of older versions lack both and still load).
+//! The parameters file: `{"a": [M], "b": [N], "w": [[N] x M], "beta": b, "sigma": s,
+//! "form": f, "system": {...}}` with w[m][n]; `beta` only with a Jastrow factor, `sigma`,
+//! `form` and `system` what the parameters were made for (files of older versions lack them
+//! and still load).
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::physics::{Params, Wavefunction};
+use crate::physics::{Form, Params, System, Wavefunction};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,24 +20,35 @@ struct ParamsFile {
     beta: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sigma: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    form: Option<Form>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    system: Option<System>,
 }
 
-/// JSON text of the parameters of `wf`.
-pub fn params_to_json(p: &Params, wf: &Wavefunction) -> String {
+/// JSON text of the parameters of `wf` for `system`.
+pub fn params_to_json(p: &Params, wf: &Wavefunction, system: &System) -> String {
     let file = ParamsFile {
         a: p.a().to_vec(),
         b: p.b().to_vec(),
         w: (0..p.visible()).map(|m| p.w_row(m).to_vec()).collect(),
         beta: p.beta(),
         sigma: Some(wf.rbm_for(p).sigma),
+        form: Some(wf.rbm.form),
+        system: Some(system.clone()),
     };
     serde_json::to_string_pretty(&file).expect("plain numbers serialise")
 }
 
-/// Reads a parameters file for `wf`: the shapes must fit; a missing beta takes
-/// `default_beta`; the width must be the config's unless the config trains it (then the
-/// file's is the starting value).
-pub fn read_params(path: &Path, wf: &Wavefunction, default_beta: f64) -> Result<Params, Error> {
+/// Reads a parameters file for `wf` and `system`: the shapes, the form and the system (where
+/// the file names them) must fit; a missing beta takes `default_beta`; the width must be the
+/// config's unless the config trains it (then the file's is the starting value).
+pub fn read_params(
+    path: &Path,
+    wf: &Wavefunction,
+    system: &System,
+    default_beta: f64,
+) -> Result<Params, Error> {
     let origin = path.display();
     let layout = wf.layout;
     let (visible, hidden) = (layout.visible, layout.hidden);
@@ -47,6 +59,23 @@ pub fn read_params(path: &Path, wf: &Wavefunction, default_beta: f64) -> Result<
              and optionally \"beta\", \"sigma\")"
         ))
     })?;
+    if let Some(made_for) = file.system.as_ref().filter(|s| *s != system) {
+        return Err(Error::input(format!(
+            "parameters file {origin} was made for {}, but the config describes {}; measure \
+             a run's parameters with its own config by `rbm-vmc sample --from RUN_DIR`, or \
+             remove \"system\" from the file to use its numbers anyway",
+            describe(made_for),
+            describe(system)
+        )));
+    }
+    if let Some(form) = file.form.filter(|f| *f != wf.rbm.form) {
+        return Err(Error::input(format!(
+            "parameters file {origin} was made for the {} form, but the config has \
+             `wavefunction.form` = {}",
+            serde_json::json!(form),
+            serde_json::json!(wf.rbm.form)
+        )));
+    }
     let shape_error = |what: String| {
         Error::input(format!(
             "parameters file {origin}: {what}; the config has M = {visible} visible \
@@ -103,10 +132,35 @@ pub fn read_params(path: &Path, wf: &Wavefunction, default_beta: f64) -> Result<
     Ok(Params::from_theta(layout, theta).expect("shape checked above"))
 }
 
+fn describe(s: &System) -> String {
+    format!(
+        "{} {} particles in {}D at omega = {}{}",
+        s.particles,
+        serde_json::json!(s.statistics).as_str().unwrap_or_default(),
+        s.dims,
+        s.omega,
+        if s.interaction {
+            ""
+        } else {
+            " without interaction"
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::physics::{Form, Layout, Rbm};
+    use crate::physics::{Layout, Rbm, Statistics};
+
+    fn system(particles: usize, omega: f64) -> System {
+        System {
+            particles,
+            dims: 2,
+            omega,
+            interaction: true,
+            statistics: Statistics::Distinguishable,
+        }
+    }
 
     fn wavefunction(
         visible: usize,
@@ -137,33 +191,64 @@ mod tests {
         let path = dir.join("params.json");
         let wf = wavefunction(4, 3, false, false);
         let p = Params::initial(wf.layout, 0.3, 1, 0.5, 0.8);
-        std::fs::write(&path, params_to_json(&p, &wf)).unwrap();
-        assert_eq!(read_params(&path, &wf, 0.5).unwrap(), p);
-        let err = read_params(&path, &wavefunction(4, 2, false, false), 0.5)
-            .unwrap_err()
-            .to_string();
+        std::fs::write(&path, params_to_json(&p, &wf, &system(2, 1.0))).unwrap();
+        assert_eq!(read_params(&path, &wf, &system(2, 1.0), 0.5).unwrap(), p);
+        let err = read_params(
+            &path,
+            &wavefunction(4, 2, false, false),
+            &system(2, 1.0),
+            0.5,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("`b` has 3 entries") && err.contains("N = 2"),
             "{err}"
         );
-        let err = read_params(&path, &wavefunction(6, 3, false, false), 0.5)
+        let err = read_params(
+            &path,
+            &wavefunction(6, 3, false, false),
+            &system(2, 1.0),
+            0.5,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`a` has 4 entries"), "{err}");
+        // Another system or form: refused, naming both.
+        let err = read_params(&path, &wf, &system(2, 0.5), 0.5)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`a` has 4 entries"), "{err}");
+        assert!(
+            err.contains("omega = 1, but") && err.contains("--from"),
+            "{err}"
+        );
+        let mut sqrt = wf.clone();
+        sqrt.rbm.form = Form::Sqrt;
+        let err = read_params(&path, &sqrt, &system(2, 1.0), 0.5)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"direct\" form"), "{err}");
         // Another width: refused, unless trained (then the file's is the start).
         let mut wider = wf.clone();
         wider.rbm.sigma = 1.0;
-        let err = read_params(&path, &wider, 0.5).unwrap_err().to_string();
+        let err = read_params(&path, &wider, &system(2, 1.0), 0.5)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sigma = 0.8"), "{err}");
         wider.layout.train_sigma = true;
-        let trained = read_params(&path, &wider, 0.5).unwrap();
+        let trained = read_params(&path, &wider, &system(2, 1.0), 0.5).unwrap();
         assert!((trained.sigma().unwrap() - 0.8).abs() < 1e-15);
         std::fs::write(&path, r#"{"a": [0], "b": [], "w": [[]], "c": 1}"#).unwrap();
         assert!(
-            read_params(&path, &wavefunction(1, 0, false, false), 0.5)
-                .unwrap_err()
-                .to_string()
-                .contains("unknown field")
+            read_params(
+                &path,
+                &wavefunction(1, 0, false, false),
+                &system(2, 1.0),
+                0.5
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field")
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -181,15 +266,26 @@ mod tests {
         )
         .unwrap();
         let with = wavefunction(2, 1, true, false);
-        let p = read_params(&path, &with, 0.7).unwrap();
+        // A file without a system loads for any.
+        let p = read_params(&path, &with, &system(7, 0.3), 0.7).unwrap();
         assert_eq!(p.beta(), Some(0.7));
         let mut q = p.clone();
         q.theta_mut()[5] = 0.35;
-        std::fs::write(&path, params_to_json(&q, &with)).unwrap();
-        assert_eq!(read_params(&path, &with, 0.7).unwrap().beta(), Some(0.35));
-        let err = read_params(&path, &wavefunction(2, 1, false, false), 0.7)
-            .unwrap_err()
-            .to_string();
+        std::fs::write(&path, params_to_json(&q, &with, &system(1, 1.0))).unwrap();
+        assert_eq!(
+            read_params(&path, &with, &system(1, 1.0), 0.7)
+                .unwrap()
+                .beta(),
+            Some(0.35)
+        );
+        let err = read_params(
+            &path,
+            &wavefunction(2, 1, false, false),
+            &system(1, 1.0),
+            0.7,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("jastrow"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -311,11 +311,18 @@ pub fn bench(
         }
     }
     bar.finish();
-    // Ratios of points measured before their CPU reference (engines listed before `cpu`).
+    // Ratios of points measured before their CPU reference (engines listed before `cpu`),
+    // printed now so that the console shows what bench.csv holds.
     for i in 0..points.len() {
         if points[i].ratio_to_cpu.is_none() {
             let cpu = cpu_reference(&points, &candidates, points[i].walkers);
             points[i].ratio_to_cpu = cpu.map(|c| points[i].walker_steps_per_s / c);
+            if let Some(ratio) = points[i].ratio_to_cpu {
+                console.line(&format!(
+                    "{} at {} walkers: {ratio:.2} x the CPU",
+                    points[i].engine, points[i].walkers
+                ));
+            }
         }
     }
     let allreduce = (team.size() > 1).then(|| allreduce_seconds(config, team.as_ref()));
@@ -593,7 +600,7 @@ fn write_outputs(
 ) -> Result<(), Error> {
     let points = findings.points;
     let machine = json!({
-        "cpu": cpu_model(),
+        "cpu": crate::report::cpu_model().unwrap_or_else(|| "unknown".into()),
         "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "os": std::env::consts::OS,
         "arch": std::env::consts::ARCH,
@@ -607,6 +614,7 @@ fn write_outputs(
         "notes": findings.notes,
         "allreduce_seconds": findings.allreduce_seconds,
         "config": config,
+        "provenance": crate::report::provenance(),
     });
     out.write(
         "bench.json",
@@ -665,18 +673,6 @@ fn write_outputs(
 }
 
 /// The CPU's model name where the OS tells it.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -515,7 +515,9 @@ fn prepare(sweep: &Sweep, out: &OutputDir, resume: bool) -> Result<Vec<Row>, Err
                 })?;
         }
     } else {
-        let text = serde_json::to_string_pretty(&sweep.definition()).expect("plain values");
+        let mut definition = sweep.definition();
+        definition["provenance"] = crate::report::provenance();
+        let text = serde_json::to_string_pretty(&definition).expect("plain values");
         out.write("sweep-definition.json", text.as_bytes())?;
     }
     // The CSV is rewritten from the rows kept, then appended to as points complete.
