@@ -525,7 +525,21 @@ impl<'a> Session<'a> {
             }
         }
         bar.finish();
-        Ok(())
+        self.plot_convergence()
+    }
+
+    /// `convergence.svg` from the history so far (on the writing process, if any rows).
+    fn plot_convergence(&self) -> Result<(), Error> {
+        let points = crate::report::iteration_points(&self.at.history);
+        if points.is_empty() || !self.out.is_writable() {
+            return Ok(());
+        }
+        let reference = reference_energy(&self.config.system());
+        crate::report::convergence_plot(
+            &self.out.file("convergence.svg"),
+            &points,
+            reference.as_ref().map(|r| (r.energy, r.source)),
+        )
     }
 
     fn write_params(&self, params: &Params) -> Result<(), Error> {
@@ -602,6 +616,7 @@ impl<'a> Session<'a> {
             self.checkpoint()?;
         }
         self.write_params(&self.at.params)?;
+        self.plot_convergence()?;
         let partial = self.outcome(None, None);
         report_result(self.config, &partial, reason, self.out, &self.ctx.console)?;
         let dir = self.out.path().display();

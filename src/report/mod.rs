@@ -1,6 +1,7 @@
 //! Everything written for the user: output directory, files, console lines and references.
 
 mod console;
+mod convergence;
 mod history;
 mod input_file;
 mod output;
@@ -10,6 +11,7 @@ mod provenance;
 mod reference;
 
 pub use console::{Bar, Console, stdout_failure, write_stderr, write_stdout};
+pub use convergence::{convergence_plot, iteration_points};
 pub use history::{HISTORY_HEADER, HistoryWriter, history_row_numbers};
 pub use input_file::{MAX_INPUT_BYTES, read_bytes, read_text};
 pub use output::{LOCK_FILE, OutputDir, write_atomic};

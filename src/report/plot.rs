@@ -186,7 +186,7 @@ where
 
 /// The data range with 5% margins (of the decades on a log axis; a unit range or a decade
 /// around a single value).
-fn padded_range(values: &[f64], log: bool) -> (f64, f64) {
+pub(super) fn padded_range(values: &[f64], log: bool) -> (f64, f64) {
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !lo.is_finite() || !hi.is_finite() {
@@ -202,7 +202,7 @@ fn padded_range(values: &[f64], log: bool) -> (f64, f64) {
 }
 
 /// Short tick labels: 4096, 0.0123, 1.5e7.
-fn format_value(v: f64) -> String {
+pub(super) fn format_value(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {
         "0".into()

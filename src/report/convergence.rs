@@ -1,0 +1,192 @@
+//! `convergence.svg`: the energy against the optimisation iteration with its error band and
+//! the reference energy, and the gradient norm (log scale) on a panel below.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::plot::{format_value, padded_range};
+use crate::error::Error;
+
+/// One optimisation iteration as plotted.
+#[derive(Clone, Copy, Debug)]
+pub struct IterationPoint {
+    pub iteration: f64,
+    pub energy: f64,
+    pub error: f64,
+    pub gradient_norm: f64,
+}
+
+/// The iterations of history.csv rows (`HISTORY_HEADER` order), skipping rows that do not
+/// parse.
+pub fn iteration_points(rows: &[String]) -> Vec<IterationPoint> {
+    rows.iter()
+        .filter_map(|row| {
+            let f: Vec<&str> = row.split(',').collect();
+            let number = |i: usize| f.get(i)?.parse::<f64>().ok().filter(|v| v.is_finite());
+            Some(IterationPoint {
+                iteration: number(0)?,
+                energy: number(1)?,
+                error: number(2)?,
+                gradient_norm: number(8)?,
+            })
+        })
+        .collect()
+}
+
+/// Draws the convergence figure of `points` at `path`, with `reference` (energy, label).
+pub fn convergence_plot(
+    path: &Path,
+    points: &[IterationPoint],
+    reference: Option<(f64, &str)>,
+) -> Result<(), Error> {
+    draw(path, points, reference).map_err(|e| {
+        Error::io(
+            format!("cannot draw {}", path.display()),
+            std::io::Error::other(e.to_string()),
+        )
+    })
+}
+
+const BLUE: RGBColor = RGBColor(0, 114, 178);
+const ORANGE: RGBColor = RGBColor(213, 94, 0);
+
+fn draw(
+    path: &Path,
+    points: &[IterationPoint],
+    reference: Option<(f64, &str)>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (900, 700)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, bottom) = root.split_vertically(440);
+    let its: Vec<f64> = points.iter().map(|p| p.iteration).collect();
+    let (x0, x1) = padded_range(&its, false);
+    let label = |v: &f64| format_value(*v);
+    let integer = |v: &f64| {
+        if v.fract() == 0.0 {
+            format!("{v:.0}")
+        } else {
+            String::new()
+        }
+    };
+
+    let mut ys: Vec<f64> = points
+        .iter()
+        .flat_map(|p| [p.energy - p.error, p.energy + p.error])
+        .collect();
+    ys.extend(reference.map(|r| r.0));
+    let (y0, y1) = padded_range(&ys, false);
+    let mut chart = ChartBuilder::on(&top)
+        .caption("Energy during the optimisation", ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(35)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc("iteration")
+        .y_desc("energy (atomic units)")
+        .x_label_formatter(&integer)
+        .y_label_formatter(&label)
+        .draw()?;
+    let band: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| (p.iteration, p.energy + p.error))
+        .chain(
+            points
+                .iter()
+                .rev()
+                .map(|p| (p.iteration, p.energy - p.error)),
+        )
+        .collect();
+    chart
+        .draw_series(std::iter::once(Polygon::new(band, BLUE.mix(0.25).filled())))?
+        .label("one standard error")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], BLUE.mix(0.25).filled()));
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().map(|p| (p.iteration, p.energy)),
+            BLUE.stroke_width(2),
+        ))?
+        .label("energy")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    if let Some((energy, source)) = reference {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(x0, energy), (x1, energy)],
+                8,
+                5,
+                BLACK.stroke_width(1),
+            ))?
+            .label(format!("reference {} ({source})", format_value(energy)))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(1)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+
+    let grads: Vec<f64> = points
+        .iter()
+        .map(|p| p.gradient_norm)
+        .filter(|g| *g > 0.0)
+        .collect();
+    let (g0, g1) = padded_range(&grads, true);
+    let mut chart = ChartBuilder::on(&bottom)
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x0..x1, (g0..g1).log_scale())?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc("iteration")
+        .y_desc("gradient norm |dE/dtheta|")
+        .x_label_formatter(&integer)
+        .y_label_formatter(&label)
+        .draw()?;
+    chart.draw_series(LineSeries::new(
+        points
+            .iter()
+            .filter(|p| p.gradient_norm > 0.0)
+            .map(|p| (p.iteration, p.gradient_norm)),
+        ORANGE.stroke_width(2),
+    ))?;
+    root.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_rows_become_points_and_a_figure() {
+        let rows: Vec<String> = (1..=30)
+            .map(|i| {
+                let e = 3.0 + 0.3 / i as f64;
+                format!(
+                    "{i},{e},0.002,0.002,0.0019,4.5,0.99,1.7,{},0,,1.0",
+                    1.0 / i as f64
+                )
+            })
+            .chain(["31,NaN,0,0,0,0,0,0,0,0,,1".to_string()])
+            .collect();
+        let points = iteration_points(&rows);
+        assert_eq!(points.len(), 30);
+        assert_eq!(points[9].iteration, 10.0);
+        assert!((points[9].gradient_norm - 0.1).abs() < 1e-15);
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-conv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("convergence.svg");
+        convergence_plot(&path, &points, Some((3.0, "exact"))).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("gradient norm") && svg.contains("reference 3 (exact)"));
+        // A single iteration still draws.
+        convergence_plot(&path, &points[..1], None).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
