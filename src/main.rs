@@ -49,10 +49,10 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct ValidateArgs {
-    /// Only the short cases (about 2 minutes on 2 CPU cores): exact non-interacting systems
-    /// (fermions included), the two-electron dot with and without Jastrow, 6 electrons.
-    /// Without it, 12 and 20 electrons and other trap frequencies are added (about 1.5 hours
-    /// on 2 CPU cores; a GPU runs the large ones with --engine gpu).
+    /// Only the short cases (about half a minute on 2 CPU cores): exact non-interacting
+    /// systems (fermions included), the two-electron dot with and without Jastrow, 6
+    /// electrons. Without it, 12 and 20 electrons and other trap frequencies are added (about
+    /// 20 minutes on 2 idle CPU cores; a GPU runs the large ones with --engine gpu).
     #[arg(long)]
     quick: bool,
 
@@ -79,9 +79,6 @@ struct ValidateArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
-
-    #[command(flatten)]
-    budget: BudgetArgs,
 }
 
 #[derive(Args, Debug)]
@@ -147,6 +144,18 @@ struct BenchArgs {
 struct SweepArgs {
     /// Sweep file: a base config, config overrides and a grid over config keys.
     file: PathBuf,
+
+    /// Which engine runs every point: `auto` takes a GPU when there is one, else the CPU.
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    engine: Option<EngineArg>,
+
+    /// CPU engine worker threads (0: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// GPU adapter to use: the first whose name contains NAME (see `rbm-vmc devices`).
+    #[arg(long, value_name = "NAME")]
+    adapter: Option<String>,
 
     /// Continue the sweep in --out DIR, skipping the points it has finished.
     #[arg(long, requires = "out")]
@@ -257,21 +266,7 @@ impl ConfigArgs {
 
     /// `--set` and the engine options as config overrides.
     fn overrides(&self) -> Vec<String> {
-        let mut overrides = self.output.set.clone();
-        if let Some(engine) = self.engine {
-            let name = format!("{engine:?}").to_lowercase();
-            overrides.push(format!("engine={name}"));
-        }
-        if let Some(threads) = self.threads {
-            overrides.push(format!("threads={threads}"));
-        }
-        if let Some(adapter) = &self.adapter {
-            overrides.push(format!(
-                "gpu.adapter={}",
-                serde_json::Value::from(adapter.as_str())
-            ));
-        }
-        overrides
+        engine_overrides(&self.output.set, self.engine, self.threads, &self.adapter)
     }
 
     /// The config of the run in `dir` (its result.json), with this command's overrides, and
@@ -293,6 +288,30 @@ impl ConfigArgs {
         let config = Config::from_value(config, &result.display().to_string())?;
         Ok((config, dir.join("params.json")))
     }
+}
+
+/// `set` followed by the engine options as config overrides.
+fn engine_overrides(
+    set: &[String],
+    engine: Option<EngineArg>,
+    threads: Option<usize>,
+    adapter: &Option<String>,
+) -> Vec<String> {
+    let mut overrides = set.to_vec();
+    if let Some(engine) = engine {
+        let name = format!("{engine:?}").to_lowercase();
+        overrides.push(format!("engine={name}"));
+    }
+    if let Some(threads) = threads {
+        overrides.push(format!("threads={threads}"));
+    }
+    if let Some(adapter) = adapter {
+        overrides.push(format!(
+            "gpu.adapter={}",
+            serde_json::Value::from(adapter.as_str())
+        ));
+    }
+    overrides
 }
 
 fn main() -> ExitCode {
@@ -471,7 +490,8 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
         }
         Command::Sweep(args) => {
             let o = &args.output;
-            let sweep = Sweep::load(&args.file, &o.set)?;
+            let overrides = engine_overrides(&o.set, args.engine, args.threads, &args.adapter);
+            let sweep = Sweep::load(&args.file, &overrides)?;
             let ctx = context(o.quiet, &args.budget)?;
             let out = match (&o.out, args.resume) {
                 (Some(dir), true) => OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?,
@@ -482,7 +502,7 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             })
         }
         Command::Validate(args) => {
-            let ctx = context(args.quiet, &args.budget)?;
+            let ctx = context(args.quiet, &BudgetArgs { max_seconds: None })?;
             let options = ValidateOptions {
                 quick: args.quick,
                 engine: args.engine.choice(),

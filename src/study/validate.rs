@@ -295,9 +295,9 @@ pub fn validate(
         "validate: {} reference systems ({}); each case's files are in {}",
         cases.len(),
         if options.quick {
-            "quick: about 2 minutes on 2 CPU cores"
+            "quick: about half a minute on 2 CPU cores"
         } else {
-            "full: about 1.5 hours on 2 CPU cores, dominated by 12 and 20 electrons"
+            "full: about 20 minutes on 2 idle CPU cores, mostly 12 and 20 electrons"
         },
         out.file("cases").display()
     ));
