@@ -90,6 +90,30 @@ pub struct Plan {
     pub engine: &'static str,
 }
 
+/// Seconds per walker-step of `config` on the CPU engine with its thread setting, measured on
+/// at most 64 walkers for about a quarter of a second (with E_L and every O_i measured);
+/// `None` for wave functions too large to calibrate quickly.
+pub fn calibrate(config: &Config) -> Result<Option<f64>, Error> {
+    const MAX_PARAMETERS: usize = 20_000;
+    let mut spec = EngineSpec::from_config(config);
+    if spec.parameters() > MAX_PARAMETERS {
+        return Ok(None);
+    }
+    spec.walkers = spec.walkers.min(64);
+    let mut engine = CpuEngine::new(spec.clone(), config.threads)?;
+    let params = initial_params(config)?;
+    engine.sample(&params, 10, false, &())?;
+    let (mut steps, mut seconds, mut batch) = (0u64, 0.0, 10u32);
+    while seconds < 0.25 {
+        let start = Instant::now();
+        engine.sample(&params, batch, true, &())?;
+        seconds += start.elapsed().as_secs_f64();
+        steps += batch as u64;
+        batch = batch.saturating_mul(2).min(10_000);
+    }
+    Ok(Some(seconds / (steps as f64 * spec.walkers as f64)))
+}
+
 /// Validates what the config refers to (the parameters file) and refuses sizes that would not
 /// fit in this machine's memory, before any work: `rbm-vmc check`, and the start of every run.
 pub fn plan(config: &Config) -> Result<Plan, Error> {

@@ -452,10 +452,34 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             })
         }
         Command::Check(args) => {
-            let config = Config::load(args.config.as_deref(), &args.set)?;
-            let plan = driver::plan(&config)?;
+            let sweep_file = match args.config.as_deref() {
+                Some(path) => rbm_vmc::config::read_json(path, "config")?
+                    .get("grid")
+                    .is_some(),
+                None => false,
+            };
+            let report = if sweep_file {
+                let path = args.config.as_deref().expect("a sweep file");
+                sweep_report(&Sweep::load(path, &args.set)?)?
+            } else {
+                let config = Config::load(args.config.as_deref(), &args.set)?;
+                let plan = driver::plan(&config)?;
+                let threads = match config.threads {
+                    0 => "every core".to_string(),
+                    1 => "1 thread".to_string(),
+                    n => format!("{n} threads"),
+                };
+                let time = match driver::calibrate(&config)? {
+                    Some(rate) => format!(
+                        "about {} on the CPU engine with {threads}, from a short calibration",
+                        duration(rate * plan.walker_steps as f64)
+                    ),
+                    None => "no time estimate: too many parameters to calibrate quickly".into(),
+                };
+                format!("{}{time}\n", plan_report(&config, &plan))
+            };
             if team.is_root() {
-                write_stdout(&plan_report(&config, &plan));
+                write_stdout(&report);
             }
             Ok(())
         }
@@ -536,6 +560,52 @@ impl OutputArgs {
         OutputDir::shared(team.as_ref(), || {
             OutputDir::create(self.out.as_deref(), self.force)
         })
+    }
+}
+
+/// Every point of a sweep checked, with the work of the whole sweep and its estimated time on
+/// the CPU engine (each distinct point calibrated briefly).
+fn sweep_report(sweep: &Sweep) -> Result<String, Error> {
+    let mut walker_steps = 0u128;
+    let mut seconds = Some(0.0);
+    for point in &sweep.points {
+        let plan = driver::plan(&point.config)?;
+        // A production sweep samples: thermalisation and production only.
+        let steps = match sweep.mode {
+            study::Mode::Optimise => plan.walker_steps,
+            study::Mode::Production => {
+                let c = &point.config;
+                c.walkers as u128 * (c.sampler.thermalisation + c.production.steps) as u128
+            }
+        };
+        walker_steps += steps;
+        seconds = seconds
+            .zip(driver::calibrate(&point.config)?)
+            .map(|(total, rate)| total + rate * steps as f64);
+    }
+    let time = match seconds {
+        Some(s) => format!(
+            "about {} on the CPU engine, from a short calibration of each point",
+            duration(s)
+        ),
+        None => "no time estimate: too many parameters to calibrate quickly".into(),
+    };
+    Ok(format!(
+        "sweep OK: {} points over {}; {:.3e} walker-steps in all; {time}\n",
+        sweep.points.len(),
+        sweep.keys.join(", "),
+        walker_steps as f64,
+    ))
+}
+
+/// A duration for people: 40 s, 12 min, 3.5 h.
+fn duration(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 7200.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
     }
 }
 

@@ -456,3 +456,25 @@ fn failed_commands_leave_no_empty_output_folder() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `check` estimates the time of a run and reads sweep files, counting their points.
+#[test]
+fn check_estimates_the_time_of_runs_and_sweeps() {
+    let o = run(&["check", "--set", "walkers=1e3"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("1000 walkers"), "{stdout}");
+    assert!(
+        stdout.contains("on the CPU engine with every core"),
+        "{stdout}"
+    );
+    let sweep = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/sweep-hidden.json");
+    let o = run(&["check", sweep]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(
+        stdout.starts_with("sweep OK: 5 points over wavefunction.hidden")
+            && stdout.contains(" on the CPU engine, from a short calibration"),
+        "{stdout}"
+    );
+}
