@@ -79,8 +79,15 @@ fn draw(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Box<dyn std::
             );
         }
     }
+    // A log axis over less than a decade would carry one tick label or none: draw it linear.
+    let axes = &Axes {
+        log_x: axes.log_x && spans_a_decade(&xs),
+        log_y: axes.log_y && spans_a_decade(&ys),
+        ..axes.clone()
+    };
     let (x0, x1) = padded_range(&xs, axes.log_x);
     let (y0, y1) = padded_range(&ys, axes.log_y);
+    let legend = emptiest_corner(series, axes, (x0, x1), (y0, y1));
 
     let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -96,24 +103,28 @@ fn draw(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Box<dyn std::
             axes,
             series,
             usable,
+            legend.clone(),
         )?,
         (true, false) => render(
             builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1)?,
             axes,
             series,
             usable,
+            legend.clone(),
         )?,
         (false, true) => render(
             builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?,
             axes,
             series,
             usable,
+            legend.clone(),
         )?,
         (false, false) => render(
             builder.build_cartesian_2d(x0..x1, y0..y1)?,
             axes,
             series,
             usable,
+            legend.clone(),
         )?,
     }
     root.present()?;
@@ -127,17 +138,31 @@ fn render<X, Y>(
     axes: &Axes,
     series: &[Series],
     usable: impl Fn(&(f64, f64)) -> bool,
+    legend: SeriesLabelPosition,
 ) -> Result<(), Box<dyn std::error::Error>>
 where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let label = |v: &f64| format_value(*v);
+    // Counts (walkers, hidden units) get integer ticks only.
+    let integers = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .all(|p| p.0.fract() == 0.0);
+    let x_label = |v: &f64| {
+        if !integers || v.fract() == 0.0 {
+            format_value(*v)
+        } else {
+            String::new()
+        }
+    };
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc(axes.x)
         .y_desc(axes.y)
-        .x_label_formatter(&label)
+        .x_label_formatter(&x_label)
         .y_label_formatter(&label)
         .draw()?;
     for (i, s) in series.iter().enumerate() {
@@ -177,11 +202,56 @@ where
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()?;
     Ok(())
+}
+
+fn spans_a_decade(values: &[f64]) -> bool {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    lo > 0.0 && hi >= 10.0 * lo
+}
+
+/// The corner of the plot with the fewest data points near it, for the legend.
+fn emptiest_corner(
+    series: &[Series],
+    axes: &Axes,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> SeriesLabelPosition {
+    let fraction = |v: f64, lo: f64, hi: f64, log: bool| {
+        if log {
+            (v.ln() - lo.ln()) / (hi.ln() - lo.ln())
+        } else {
+            (v - lo) / (hi - lo)
+        }
+    };
+    let mut counts = [0usize; 4];
+    for &(x, y) in series.iter().flat_map(|s| &s.points) {
+        let (fx, fy) = (
+            fraction(x, x0, x1, axes.log_x),
+            fraction(y, y0, y1, axes.log_y),
+        );
+        // The legend box covers roughly the outer 40 % x 35 % of a corner.
+        let (left, right, low, high) = (fx < 0.4, fx > 0.6, fy < 0.35, fy > 0.65);
+        for (i, inside) in [high && right, high && left, low && right, low && left]
+            .into_iter()
+            .enumerate()
+        {
+            counts[i] += inside as usize;
+        }
+    }
+    let corners = [
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::LowerRight,
+        SeriesLabelPosition::LowerLeft,
+    ];
+    let best = (0..4).min_by_key(|&i| counts[i]).expect("four corners");
+    corners[best].clone()
 }
 
 /// The data range with 5% margins (of the decades on a log axis; a unit range or a decade
