@@ -52,7 +52,7 @@ struct ValidateArgs {
     /// Only the short cases (about half a minute on 2 CPU cores): exact non-interacting
     /// systems (fermions included), the two-electron dot with and without Jastrow, 6
     /// electrons. Without it, 12 and 20 electrons and other trap frequencies are added (about
-    /// 20 minutes on 2 idle CPU cores; a GPU runs the large ones with --engine gpu).
+    /// 15 minutes on 2 idle CPU cores; a GPU runs the large ones with --engine gpu).
     #[arg(long)]
     quick: bool,
 

@@ -297,7 +297,7 @@ pub fn validate(
         if options.quick {
             "quick: about half a minute on 2 CPU cores"
         } else {
-            "full: about 20 minutes on 2 idle CPU cores, mostly 12 and 20 electrons"
+            "full: about 15 minutes on 2 idle CPU cores, mostly 12 and 20 electrons"
         },
         out.file("cases").display()
     ));
