@@ -14,10 +14,10 @@ use crate::checksum::fnv1a;
 use crate::config::{Config, EngineChoice, SamplerKind};
 use crate::control::Control;
 use crate::engine::{
-    CpuEngine, Engine, EngineSpec, Moments, Progress, build_engine, check_host_memory,
+    CpuEngine, Engine, EngineSpec, Measure, Moments, Progress, build_engine, check_host_memory,
 };
 use crate::error::Error;
-use crate::optimize::Optimiser;
+use crate::optimize::{Optimiser, StepReport};
 use crate::physics::Params;
 use crate::report::{
     Bar, Console, HistoryWriter, OutputDir, history_row_numbers, params_to_json, read_params,
@@ -379,7 +379,7 @@ impl<'a> Session<'a> {
                 walkers * thermalisation as u64,
                 "walker-steps",
             );
-            self.cancellable_sample(thermalisation, false, &bar, "thermalisation")?;
+            self.cancellable_sample(thermalisation, Measure::Nothing, &bar, "thermalisation")?;
         }
         if self.resumable && (thermalisation > 0 || self.checkpointed.is_none()) {
             self.checkpoint()?;
@@ -421,7 +421,7 @@ impl<'a> Session<'a> {
     fn cancellable_sample(
         &mut self,
         steps: u32,
-        measure: bool,
+        measure: Measure,
         bar: &Bar,
         during: &str,
     ) -> Result<Moments, Error> {
@@ -481,7 +481,8 @@ impl<'a> Session<'a> {
         while self.at.iteration < total {
             let it = self.at.iteration + 1;
             let steps = self.config.steps_per_iteration;
-            let moments = self.engine.sample(&self.at.params, steps, true, &())?;
+            let measure = self.at.optimiser.measure();
+            let moments = self.engine.sample(&self.at.params, steps, measure, &())?;
             let e = Estimate::from_moments(&moments);
             if let Some(problem) = self.breakdown(&e) {
                 bar.finish();
@@ -495,16 +496,24 @@ impl<'a> Session<'a> {
                 self.warned = true;
             }
             let short = warning.map(|(short, _)| short);
-            let row = writer.row(it, &e, short, self.seconds())?;
+            let previous = self.at.params.clone();
+            let step = self.at.optimiser.step(
+                &mut self.at.params,
+                &e.gradient,
+                moments.metric.as_ref(),
+            )?;
+            if let Some(w) = &step.warning {
+                bar.warn(&format!("iteration {it}: {w}"));
+            }
+            let row = writer.row(it, &e, &step, short, self.seconds())?;
             self.at.history.push(row);
-            bar.line(&iteration_line(it, &e, short));
+            bar.line(&iteration_line(it, &e, &step, short));
             bar.set_message(format!("E = {:.5}", e.energy));
             bar.inc(1);
             if self.best.is_none_or(|(energy, _)| e.energy < energy) {
                 self.best = Some((e.energy, e.variance));
             }
-            self.at.previous = Some(self.at.params.clone());
-            self.at.optimiser.step(&mut self.at.params, &e.gradient);
+            self.at.previous = Some(previous);
             self.at.iteration = it;
             let every = self.config.checkpoint_every;
             if (every > 0 && it.is_multiple_of(every)) || it == total {
@@ -535,7 +544,7 @@ impl<'a> Session<'a> {
             .ctx
             .console
             .bar("production", walkers * steps as u64, "walker-steps");
-        let moments = self.cancellable_sample(steps, true, &bar, "the measurement")?;
+        let moments = self.cancellable_sample(steps, Measure::Energy, &bar, "the measurement")?;
         let e = Estimate::from_moments(&moments);
         if let Some(problem) = self.breakdown(&e) {
             return Err(self.fail("the production run", &problem)?);
@@ -699,10 +708,10 @@ fn sampling_warning(kind: SamplerKind, acceptance: f64) -> Option<(&'static str,
     ))
 }
 
-fn iteration_line(it: u32, e: &Estimate, warning: Option<&str>) -> String {
+fn iteration_line(it: u32, e: &Estimate, step: &StepReport, warning: Option<&str>) -> String {
     format!(
         "iter {it:>5}  E = {:>10.6} +- {:.6} (blocking {:.6}, walkers {:.6})  var {:>9.3e}  acc \
-         {:.3}  |grad| {:.3e}{}{}",
+         {:.3}  |grad| {:.3e}  |step| {:.3e}{}{}{}",
         e.energy,
         e.error,
         e.error_blocking,
@@ -710,6 +719,9 @@ fn iteration_line(it: u32, e: &Estimate, warning: Option<&str>) -> String {
         e.variance,
         e.acceptance,
         e.gradient_norm(),
+        step.norm,
+        step.condition
+            .map_or(String::new(), |c| format!("  cond(S) {c:.2e}")),
         if e.resets > 0 {
             format!("  resets {}", e.resets)
         } else {
