@@ -610,7 +610,8 @@ impl GpuEngine {
         let q = &self.gpu.queue;
         q.write_buffer(&mb.shift, 0, bytemuck::cast_slice(&shift));
         let rows = subset.rows() as u32;
-        let blocks = (width as u32).div_ceil(16);
+        // 64 x 64 outputs per workgroup (shaders/metric.wgsl).
+        let blocks = (width as u32).div_ceil(64);
         let mut first = 0;
         while first < rows {
             let job = Products {
