@@ -110,7 +110,7 @@ pub fn plan(config: &Config) -> Result<Plan, Error> {
     };
     // Any engine: a checkpoint's walker state and file, and the blocking analysis's copies of
     // the series.
-    let host_bytes = engine_bytes + 2 * w * m * 8 + 3 * measurements * 8;
+    let host_bytes = engine_bytes + 2 * w * m * 8 + 3 * measurements * 8 + metric_bytes(config);
     check_host_memory(
         host_bytes,
         &format!(
@@ -131,6 +131,16 @@ pub fn plan(config: &Config) -> Result<Plan, Error> {
         host_bytes,
         engine,
     })
+}
+
+/// Host memory of SR's metric: the O rows of the subset (f64, fewer than 2 x metric_samples of
+/// them, held by the CPU engine) and a few K x K sums (the metric, S, its Cholesky factor).
+fn metric_bytes(config: &Config) -> u64 {
+    if config.optimiser.kind != crate::config::OptimiserKind::Sr {
+        return 0;
+    }
+    let k = config.wavefunction().parameters() as u64;
+    2 * config.optimiser.metric_samples as u64 * k * 8 + 4 * k * k * 8
 }
 
 /// What `run` and `sample` found.
