@@ -7,7 +7,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rbm_vmc::config::Config;
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::gpu::choose;
-use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, GpuEngine};
+use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, GpuEngine, Measure};
 
 const WALKERS: u32 = 4096;
 const STEPS: u32 = 64;
@@ -31,9 +31,9 @@ fn cpu_engine(c: &mut Criterion) {
             let config = config(every);
             let params = initial_params(&config).unwrap();
             let mut engine = CpuEngine::new(EngineSpec::from_config(&config), threads).unwrap();
-            engine.sample(&params, 100, false, &()).unwrap();
+            engine.sample(&params, 100, Measure::Nothing, &()).unwrap();
             group.bench_function(format!("threads={threads}/measure_every={every}"), |b| {
-                b.iter(|| engine.sample(&params, STEPS, true, &()).unwrap())
+                b.iter(|| engine.sample(&params, STEPS, Measure::Energy, &()).unwrap())
             });
         }
     }
@@ -55,9 +55,9 @@ fn gpu_engine(c: &mut Criterion) {
         config.walkers = walkers;
         let params = initial_params(&config).unwrap();
         let mut engine = GpuEngine::new(EngineSpec::from_config(&config), &adapter, None).unwrap();
-        engine.sample(&params, 100, false, &()).unwrap();
+        engine.sample(&params, 100, Measure::Nothing, &()).unwrap();
         group.bench_function(format!("walkers={walkers}"), |b| {
-            b.iter(|| engine.sample(&params, STEPS, true, &()).unwrap())
+            b.iter(|| engine.sample(&params, STEPS, Measure::Energy, &()).unwrap())
         });
     }
     group.finish();
@@ -105,9 +105,9 @@ fn wavefunctions(c: &mut Criterion) {
             ));
         }
         for (engine_name, mut engine) in engines {
-            engine.sample(&params, 20, false, &()).unwrap();
+            engine.sample(&params, 20, Measure::Nothing, &()).unwrap();
             group.bench_function(format!("{name}/{engine_name}"), |b| {
-                b.iter(|| engine.sample(&params, STEPS, true, &()).unwrap())
+                b.iter(|| engine.sample(&params, STEPS, Measure::Energy, &()).unwrap())
             });
         }
     }

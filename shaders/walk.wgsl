@@ -6,7 +6,8 @@
 // Bindings: 0 job (uniform), 1 theta, 2 positions (walker-major, M per walker),
 // 3 walker_energy (per-walker sum of E_L - shift over the call), 4 partials (groups x R),
 // 5 series_parts (measurements x groups), 6 counters (0: walkers whose step count was cut
-// short, 1: walkers reset after a non-finite state).
+// short, 1: walkers reset after a non-finite state), 7 o_rows (SR: the O vectors of the
+// samples that enter the metric, a row of K per sample, rows as `MetricSubset` numbers them).
 
 struct Job {
     walkers: u32,
@@ -21,6 +22,10 @@ struct Job {
     first_walker: u32,
     shift: f32,
     slater_n: u32,
+    metric_stride: u32,
+    metric_every: u32,
+    metric_per_walker: u32,
+    _pad0: u32,
 }
 
 const FLAG_MEASURE: u32 = 1u;
@@ -35,6 +40,11 @@ const FLAG_LAST_OF_CALL: u32 = 8u;
 @group(0) @binding(4) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(5) var<storage, read_write> series_parts: array<f32>;
 @group(0) @binding(6) var<storage, read_write> counters: array<atomic<u32>>;
+@group(0) @binding(7) var<storage, read_write> o_rows: array<f32>;
+
+const NO_ROW: u32 = 0xffffffffu;
+// The row of o_rows the current measurement's O vector goes to, or NO_ROW.
+var<private> o_row: u32 = NO_ROW;
 
 // A row per walker of the workgroup, CHUNK values wide: the measured E_L - shift of up to
 // CHUNK measurements, and at the end CHUNK components of the sums at a time. Thread c then
@@ -87,6 +97,19 @@ fn accumulate(d: f32) {
 fn add_derivative(i: u32, o: f32, d: f32) {
     sums[5u + i] += o;
     sums[5u + K + i] += d * o;
+    if (o_row != NO_ROW) {
+        o_rows[o_row * K + i] = o;
+    }
+}
+
+// The metric row of this walker's measurement t of the call (Rust twin:
+// `MetricSubset::row`); job.metric_stride = 0 when no metric is asked for.
+fn metric_row(walker: u32, t: u32) -> u32 {
+    if (job.metric_stride == 0u || walker % job.metric_stride != 0u
+        || t % job.metric_every != 0u || t / job.metric_every >= job.metric_per_walker) {
+        return NO_ROW;
+    }
+    return (walker / job.metric_stride) * job.metric_per_walker + t / job.metric_every;
 }
 
 // Sums the buffered measurements over the workgroup: measurement t goes to
@@ -171,7 +194,9 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             var d = 0.0;
             if (live) {
                 d = local_energy() - job.shift;
+                o_row = metric_row(walker, (job.call_step + k + 1u) / MEASURE_EVERY - 1u);
                 accumulate(d);
+                o_row = NO_ROW;
             }
             rows[lid * STRIDE + buffered] = d;
             buffered += 1u;

@@ -229,6 +229,21 @@ pub enum EngineChoice {
 pub enum OptimiserKind {
     Sgd,
     Adam,
+    /// Stochastic reconfiguration (natural gradient).
+    Sr,
+}
+
+/// How the learning rate changes over the iterations (t = updates made before this one,
+/// T = `iterations`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// lr.
+    Constant,
+    /// lr / (1 + t / t0).
+    Inverse,
+    /// From lr at t = 0 down to lr * final_fraction at t = T along a half cosine.
+    Cosine,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -240,6 +255,17 @@ pub struct OptimiserConfig {
     pub beta1: f64,
     pub beta2: f64,
     pub epsilon: f64,
+    /// SR: eps_rel, the shift of S's diagonal relative to itself.
+    pub diagonal_shift: f64,
+    /// SR: eps_abs, a shift of S's diagonal by this absolute amount.
+    pub absolute_shift: f64,
+    /// SR: samples per iteration (per process) whose O vectors enter S.
+    pub metric_samples: u32,
+    pub schedule: Schedule,
+    /// The `inverse` schedule's time scale, in iterations.
+    pub t0: f64,
+    /// The `cosine` schedule's final learning rate, as a fraction of `learning_rate`.
+    pub final_fraction: f64,
 }
 
 impl Default for OptimiserConfig {
@@ -251,9 +277,22 @@ impl Default for OptimiserConfig {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,
+            diagonal_shift: DEFAULT_DIAGONAL_SHIFT,
+            absolute_shift: DEFAULT_ABSOLUTE_SHIFT,
+            metric_samples: DEFAULT_METRIC_SAMPLES,
+            schedule: Schedule::Constant,
+            t0: 100.0,
+            final_fraction: 0.1,
         }
     }
 }
+
+/// SR's relative diagonal shift (see README, "Choosing the optimiser", for how it was chosen).
+pub const DEFAULT_DIAGONAL_SHIFT: f64 = 0.01;
+/// SR's absolute diagonal shift.
+pub const DEFAULT_ABSOLUTE_SHIFT: f64 = 1e-4;
+/// Samples per iteration entering S: 2^14.
+pub const DEFAULT_METRIC_SAMPLES: u32 = 1 << 14;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -452,6 +491,22 @@ impl Config {
         unit_interval("optimiser.beta1", o.beta1)?;
         unit_interval("optimiser.beta2", o.beta2)?;
         positive("optimiser.epsilon", o.epsilon)?;
+        finite_non_negative("optimiser.diagonal_shift", o.diagonal_shift)?;
+        positive("optimiser.absolute_shift", o.absolute_shift)?;
+        int_range(
+            "optimiser.metric_samples",
+            o.metric_samples as usize,
+            2,
+            1 << 24,
+        )?;
+        positive("optimiser.t0", o.t0)?;
+        if !(0.0..=1.0).contains(&o.final_fraction) {
+            return Err(Error::input(format!(
+                "config: `optimiser.final_fraction` = {}: must be in [0, 1] (the cosine \
+                 schedule's last learning rate as a fraction of `optimiser.learning_rate`)",
+                o.final_fraction
+            )));
+        }
         if let Some(steps) = self.gpu.steps_per_dispatch {
             int_range("gpu.steps_per_dispatch", steps as usize, 1, 1 << 16)?;
         }
@@ -701,6 +756,31 @@ mod tests {
                 "optimiser.learning_rate",
             ),
             (json!({"sampler": {"kind": "hmc"}}), "sampler.kind"),
+            (json!({"optimiser": {"kind": "lbfgs"}}), "optimiser.kind"),
+            (
+                json!({"optimiser": {"kind": "sr", "diagonal_shift": -0.1}}),
+                "optimiser.diagonal_shift",
+            ),
+            (
+                json!({"optimiser": {"kind": "sr", "absolute_shift": 0.0}}),
+                "optimiser.absolute_shift",
+            ),
+            (
+                json!({"optimiser": {"metric_samples": 1}}),
+                "optimiser.metric_samples",
+            ),
+            (
+                json!({"optimiser": {"schedule": "linear"}}),
+                "optimiser.schedule",
+            ),
+            (
+                json!({"optimiser": {"schedule": "inverse", "t0": 0.0}}),
+                "optimiser.t0",
+            ),
+            (
+                json!({"optimiser": {"schedule": "cosine", "final_fraction": 1.5}}),
+                "optimiser.final_fraction",
+            ),
             (json!({"system": {"omgea": 1.0}}), "omgea"),
             (json!({"extra": 1}), "extra"),
             (json!({"system": {"omega": "one"}}), "system.omega"),

@@ -14,10 +14,10 @@ use crate::checksum::fnv1a;
 use crate::config::{Config, EngineChoice, SamplerKind};
 use crate::control::Control;
 use crate::engine::{
-    CpuEngine, Engine, EngineSpec, Moments, Progress, build_engine, check_host_memory,
+    CpuEngine, Engine, EngineSpec, Measure, Moments, Progress, build_engine, check_host_memory,
 };
 use crate::error::Error;
-use crate::optimize::Optimiser;
+use crate::optimize::{Optimiser, StepReport};
 use crate::physics::Params;
 use crate::report::{
     Bar, Console, HistoryWriter, OutputDir, history_row_numbers, params_to_json, read_params,
@@ -102,11 +102,11 @@ pub fn calibrate(config: &Config) -> Result<Option<f64>, Error> {
     spec.walkers = spec.walkers.min(64);
     let mut engine = CpuEngine::new(spec.clone(), config.threads)?;
     let params = initial_params(config)?;
-    engine.sample(&params, 10, false, &())?;
+    engine.sample(&params, 10, Measure::Nothing, &())?;
     let (mut steps, mut seconds, mut batch) = (0u64, 0.0, 10u32);
     while seconds < 0.25 {
         let start = Instant::now();
-        engine.sample(&params, batch, true, &())?;
+        engine.sample(&params, batch, Measure::Energy, &())?;
         seconds += start.elapsed().as_secs_f64();
         steps += batch as u64;
         batch = batch.saturating_mul(2).min(10_000);
@@ -134,7 +134,7 @@ pub fn plan(config: &Config) -> Result<Plan, Error> {
     };
     // Any engine: a checkpoint's walker state and file, and the blocking analysis's copies of
     // the series.
-    let host_bytes = engine_bytes + 2 * w * m * 8 + 3 * measurements * 8;
+    let host_bytes = engine_bytes + 2 * w * m * 8 + 3 * measurements * 8 + metric_bytes(config);
     check_host_memory(
         host_bytes,
         &format!(
@@ -155,6 +155,16 @@ pub fn plan(config: &Config) -> Result<Plan, Error> {
         host_bytes,
         engine,
     })
+}
+
+/// Host memory of SR's metric: the O rows of the subset (f64, fewer than 2 x metric_samples of
+/// them, held by the CPU engine) and a few K x K sums (the metric, S, its Cholesky factor).
+fn metric_bytes(config: &Config) -> u64 {
+    if config.optimiser.kind != crate::config::OptimiserKind::Sr {
+        return 0;
+    }
+    let k = config.wavefunction().parameters() as u64;
+    2 * config.optimiser.metric_samples as u64 * k * 8 + 4 * k * k * 8
 }
 
 /// What `run` and `sample` found.
@@ -412,7 +422,7 @@ impl<'a> Session<'a> {
                 walkers * thermalisation as u64,
                 "walker-steps",
             );
-            self.cancellable_sample(thermalisation, false, &bar, "thermalisation")?;
+            self.cancellable_sample(thermalisation, Measure::Nothing, &bar, "thermalisation")?;
         }
         if self.resumable && (thermalisation > 0 || self.checkpointed.is_none()) {
             self.checkpoint()?;
@@ -454,7 +464,7 @@ impl<'a> Session<'a> {
     fn cancellable_sample(
         &mut self,
         steps: u32,
-        measure: bool,
+        measure: Measure,
         bar: &Bar,
         during: &str,
     ) -> Result<Moments, Error> {
@@ -514,7 +524,8 @@ impl<'a> Session<'a> {
         while self.at.iteration < total {
             let it = self.at.iteration + 1;
             let steps = self.config.steps_per_iteration;
-            let moments = self.engine.sample(&self.at.params, steps, true, &())?;
+            let measure = self.at.optimiser.measure();
+            let moments = self.engine.sample(&self.at.params, steps, measure, &())?;
             let e = Estimate::from_moments(&moments);
             if let Some(problem) = self.breakdown(&e) {
                 bar.finish();
@@ -528,16 +539,24 @@ impl<'a> Session<'a> {
                 self.warned = true;
             }
             let short = warning.map(|(short, _)| short);
-            let row = writer.row(it, &e, short, self.seconds())?;
+            let previous = self.at.params.clone();
+            let step = self.at.optimiser.step(
+                &mut self.at.params,
+                &e.gradient,
+                moments.metric.as_ref(),
+            )?;
+            if let Some(w) = &step.warning {
+                bar.warn(&format!("iteration {it}: {w}"));
+            }
+            let row = writer.row(it, &e, &step, short, self.seconds())?;
             self.at.history.push(row);
-            bar.line(&iteration_line(it, &e, short));
+            bar.line(&iteration_line(it, &e, &step, short));
             bar.set_message(format!("E = {:.5}", e.energy));
             bar.inc(1);
             if self.best.is_none_or(|(energy, _)| e.energy < energy) {
                 self.best = Some((e.energy, e.variance));
             }
-            self.at.previous = Some(self.at.params.clone());
-            self.at.optimiser.step(&mut self.at.params, &e.gradient);
+            self.at.previous = Some(previous);
             self.at.iteration = it;
             let every = self.config.checkpoint_every;
             if (every > 0 && it.is_multiple_of(every)) || it == total {
@@ -584,7 +603,7 @@ impl<'a> Session<'a> {
             .ctx
             .console
             .bar("production", walkers * steps as u64, "walker-steps");
-        let moments = self.cancellable_sample(steps, true, &bar, "the measurement")?;
+        let moments = self.cancellable_sample(steps, Measure::Energy, &bar, "the measurement")?;
         let e = Estimate::from_moments(&moments);
         if let Some(problem) = self.breakdown(&e) {
             return Err(self.fail("the production run", &problem)?);
@@ -750,10 +769,10 @@ fn sampling_warning(kind: SamplerKind, acceptance: f64) -> Option<(&'static str,
     ))
 }
 
-fn iteration_line(it: u32, e: &Estimate, warning: Option<&str>) -> String {
+fn iteration_line(it: u32, e: &Estimate, step: &StepReport, warning: Option<&str>) -> String {
     format!(
         "iter {it:>5}  E = {:>10.6} +- {:.6} (blocking {:.6}, walkers {:.6})  var {:>9.3e}  acc \
-         {:.3}  |grad| {:.3e}{}{}",
+         {:.3}  |grad| {:.3e}  |step| {:.3e}{}{}{}",
         e.energy,
         e.error,
         e.error_blocking,
@@ -761,6 +780,9 @@ fn iteration_line(it: u32, e: &Estimate, warning: Option<&str>) -> String {
         e.variance,
         e.acceptance,
         e.gradient_norm(),
+        step.norm,
+        step.condition
+            .map_or(String::new(), |c| format!("  cond(S) {c:.2e}")),
         if e.resets > 0 {
             format!("  resets {}", e.resets)
         } else {

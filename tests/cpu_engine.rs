@@ -8,7 +8,7 @@ use common::{
     config, cpu, exact_case, fermion_case, hidden_biases, measure, optimise_then_measure,
 };
 use rbm_vmc::driver::initial_params;
-use rbm_vmc::engine::Engine;
+use rbm_vmc::engine::{Engine, Measure, MetricSubset};
 use rbm_vmc::physics::Layout;
 use rbm_vmc::{Estimate, Params};
 use serde_json::json;
@@ -198,8 +198,8 @@ fn results_do_not_depend_on_the_thread_count() {
             }));
             let params = initial_params(&c).unwrap();
             let mut engine = cpu(&c);
-            engine.sample(&params, 50, false, &()).unwrap();
-            let moments = engine.sample(&params, 1100, true, &()).unwrap();
+            engine.sample(&params, 50, Measure::Nothing, &()).unwrap();
+            let moments = engine.sample(&params, 1100, Measure::Energy, &()).unwrap();
             (moments, engine.state().unwrap())
         };
         let (one, state_one) = run(1);
@@ -226,4 +226,63 @@ fn optimisation_of_the_two_electron_dot_reaches_the_rbm_energy() {
         let e = optimise_then_measure(&mut cpu(&c), &c, 5000);
         assert_rbm_energy(kind, &e);
     }
+}
+
+/// The engine's S equals S computed directly from the stored samples: the walkers are moved
+/// one measurement interval at a time (the random streams are counter-based, so the path is
+/// the same) and the O vectors of the samples `MetricSubset` picks are computed from the
+/// positions, for a subset that skips walkers and measurements.
+#[test]
+fn the_engines_metric_is_the_covariance_of_the_selected_samples() {
+    let c = common::metric_case();
+    let params = initial_params(&c).unwrap();
+    let spec = rbm_vmc::EngineSpec::from_config(&c);
+    let (every, measurements) = (c.sampler.measure_every, 12);
+    let cap = 30;
+    let subset = MetricSubset::new(c.walkers, measurements, cap);
+    assert!(subset.walker_stride > 1 && subset.every > 1, "{subset:?}");
+    let mut engine = cpu(&c);
+    let moments = engine
+        .sample(
+            &params,
+            every * measurements,
+            Measure::EnergyAndMetric { samples: cap },
+            &(),
+        )
+        .unwrap();
+    let metric = moments.metric.expect("asked for the metric");
+    assert_eq!(metric.samples as usize, subset.rows());
+
+    let mut stepper = cpu(&c);
+    let m = c.system().coordinates();
+    let k = spec.parameters();
+    let mut rows = vec![Vec::new(); subset.rows()];
+    for t in 0..measurements {
+        stepper
+            .sample(&params, every, Measure::Nothing, &())
+            .unwrap();
+        let state = stepper.state().unwrap();
+        for (w, x) in state.positions.chunks(m).enumerate() {
+            if let Some(row) = subset.row(w as u32, t) {
+                let mut o = vec![0.0; k];
+                spec.wavefunction
+                    .local_energy(&spec.system, &params, x, &mut o);
+                rows[row] = o;
+            }
+        }
+    }
+    let direct = common::covariance_of_rows(&rows);
+    let got = metric.covariance();
+    for i in 0..k {
+        for j in 0..k {
+            let scale = (direct[i * k + i] * direct[j * k + j]).sqrt().max(1e-300);
+            let (a, b) = (got[i * k + j], direct[i * k + j]);
+            assert!((a - b).abs() <= 1e-9 * scale, "S[{i}][{j}]: {a} vs {b}");
+        }
+    }
+    // Every factor's parameters vary: the RBM's, beta and ln sigma.
+    assert!((0..k).all(|i| direct[i * k + i] > 0.0), "{direct:?}");
+    // Without the metric asked for, none is returned.
+    let plain = engine.sample(&params, 10, Measure::Energy, &()).unwrap();
+    assert!(plain.metric.is_none());
 }

@@ -9,7 +9,7 @@ use common::{
     config, cpu, exact_case, fermion_case, gpu, hidden_biases, measure, optimise_then_measure,
 };
 use rbm_vmc::driver::initial_params;
-use rbm_vmc::engine::{Engine, WalkerState};
+use rbm_vmc::engine::{Engine, Measure, WalkerState};
 use rbm_vmc::physics::Layout;
 use rbm_vmc::{Estimate, Params};
 use serde_json::{Value, json};
@@ -138,8 +138,10 @@ fn gpu_walkers_follow_their_cpu_twins() {
         let params = initial_params(&c).unwrap();
         let Some(mut g) = gpu(&c) else { return };
         let mut cpu_engine = cpu(&c);
-        let mc = cpu_engine.sample(&params, 20, true, &()).unwrap();
-        let mg = g.sample(&params, 20, true, &()).unwrap();
+        let mc = cpu_engine
+            .sample(&params, 20, Measure::Energy, &())
+            .unwrap();
+        let mg = g.sample(&params, 20, Measure::Energy, &()).unwrap();
         let (sc, sg) = (cpu_engine.state().unwrap(), g.state().unwrap());
         assert_eq!(sc.steps_done, sg.steps_done);
         let m = c.system().coordinates();
@@ -168,10 +170,12 @@ fn blocked(
     blocks: usize,
     steps: u32,
 ) -> (Vec<f64>, Vec<f64>) {
-    engine.sample(params, 200, false, &()).unwrap();
+    engine.sample(params, 200, Measure::Nothing, &()).unwrap();
     let runs: Vec<Vec<f64>> = (0..blocks)
         .map(|_| {
-            let e = Estimate::from_moments(&engine.sample(params, steps, true, &()).unwrap());
+            let e = Estimate::from_moments(
+                &engine.sample(params, steps, Measure::Energy, &()).unwrap(),
+            );
             std::iter::once(e.energy).chain(e.gradient).collect()
         })
         .collect();
@@ -305,7 +309,7 @@ fn non_finite_walkers_are_reset_and_counted() {
         state.positions[3 * 4 + 1] = f64::NAN;
         state.positions[65 * 4] = f64::INFINITY;
         engine.set_state(&state).unwrap();
-        let e = Estimate::from_moments(&engine.sample(&params, 50, true, &()).unwrap());
+        let e = Estimate::from_moments(&engine.sample(&params, 50, Measure::Energy, &()).unwrap());
         assert_eq!(e.resets, 2, "{}", engine.describe());
         assert!(
             e.energy.is_finite() && (3.0..3.6).contains(&e.energy),
@@ -330,7 +334,7 @@ fn more_than_65535_workgroups_reach_every_walker() {
     let Some(mut g) = gpu(&c) else { return };
     let before = g.state().unwrap();
     let e = Estimate::from_moments(
-        &g.sample(&Params::zeros(Layout::rbm(4, 2)), 4, true, &())
+        &g.sample(&Params::zeros(Layout::rbm(4, 2)), 4, Measure::Energy, &())
             .unwrap(),
     );
     assert_eq!(e.samples, 4 * walkers as u64);
@@ -358,7 +362,12 @@ fn a_loop_cut_short_by_the_driver_is_an_error() {
         "gpu": {"steps_per_dispatch": 65_536},
     }));
     let Some(mut g) = gpu(&c) else { return };
-    let result = g.sample(&Params::zeros(Layout::rbm(4, 2)), 70_000, false, &());
+    let result = g.sample(
+        &Params::zeros(Layout::rbm(4, 2)),
+        70_000,
+        Measure::Nothing,
+        &(),
+    );
     if g.adapter().name.contains("llvmpipe") {
         let err = result
             .expect_err("llvmpipe caps loops at 65535 iterations")
@@ -367,4 +376,41 @@ fn a_loop_cut_short_by_the_driver_is_an_error() {
     } else {
         result.expect("drivers without a loop cap make every step");
     }
+}
+
+/// The GPU's S (O rows in f32, products on the device, finished in f64) equals the CPU's at
+/// the same seed from the same start, within f32 tolerances, for a subset that skips walkers
+/// and measurements.
+#[test]
+fn gpu_metric_matches_the_cpu_metric() {
+    let c = common::metric_case();
+    let params = initial_params(&c).unwrap();
+    let Some(mut g) = gpu(&c) else { return };
+    let mut cpu_engine = cpu(&c);
+    let measure = Measure::EnergyAndMetric { samples: 40 };
+    let steps = 10 * c.sampler.measure_every;
+    let mc = cpu_engine.sample(&params, steps, measure, &()).unwrap();
+    let mg = g.sample(&params, steps, measure, &()).unwrap();
+    let (sc, sg) = (mc.metric.unwrap(), mg.metric.unwrap());
+    assert_eq!(sc.samples, sg.samples);
+    let k = sc.parameters();
+    let (a, b) = (sc.covariance(), sg.covariance());
+    for i in 0..k {
+        for j in 0..k {
+            let scale = (a[i * k + i] * a[j * k + j]).sqrt();
+            let (x, y) = (a[i * k + j], b[i * k + j]);
+            assert!(
+                (x - y).abs() <= 2e-3 * scale + 1e-6,
+                "S[{i}][{j}]: cpu {x} gpu {y} (scale {scale})"
+            );
+        }
+    }
+    // A second call reuses the buffers; a larger subset grows them.
+    let again = g.sample(
+        &params,
+        steps,
+        Measure::EnergyAndMetric { samples: 500 },
+        &(),
+    );
+    assert_eq!(again.unwrap().metric.unwrap().samples, 50 * 10);
 }

@@ -129,6 +129,30 @@ fn one_two_and_three_ranks_agree() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// SR over 2 ranks: the metric is all-reduced with the other sums, and with every sample in S
+/// (101 walkers x 150 measurements, below `optimiser.metric_samples`) 2 ranks end where 1
+/// does, up to the order of the sums (amplified a little by the solve).
+#[test]
+fn sr_over_ranks_agrees_with_one_rank() {
+    let dir = scratch("mpi-sr");
+    let mut results = Vec::new();
+    for ranks in 1..=2 {
+        let out = dir.join(format!("k{ranks}"));
+        let mut args = vec!["run", "--out", out.to_str().unwrap()];
+        args.extend(RUN);
+        args.extend(["--set", "optimiser.kind=sr"]);
+        let o = mpirun(ranks, &args, &[]);
+        assert!(o.status.success(), "{ranks} ranks: {}", text(&o.stderr));
+        results.push(numbers(&out));
+    }
+    let ((e1, p1), (e2, p2)) = (&results[0], &results[1]);
+    assert!((e1 - e2).abs() < 1e-8, "energy: {e1} vs {e2}");
+    for (i, (a, b)) in p1.iter().zip(p2).enumerate() {
+        assert!((a - b).abs() < 1e-8, "theta[{i}]: {a} vs {b}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A sweep over 2 ranks runs every point once and writes the single-process table.
 #[test]
 fn a_distributed_sweep_runs_every_point_once() {

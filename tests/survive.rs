@@ -9,7 +9,7 @@ use std::process::{Child, Output, Stdio};
 use common::{config, rbm_vmc as bin, scratch, text};
 use rbm_vmc::config::EngineChoice;
 use rbm_vmc::driver::{self, Context};
-use rbm_vmc::engine::{Engine, EngineSpec, GpuEngine, Moments, Progress, WalkerState};
+use rbm_vmc::engine::{Engine, EngineSpec, GpuEngine, Measure, Moments, Progress, WalkerState};
 use rbm_vmc::report::OutputDir;
 use rbm_vmc::rng::StepStream;
 use rbm_vmc::{Error, Params};
@@ -47,9 +47,15 @@ const TINY: [&str; 14] = [
 /// In `dir`: `full`, an uninterrupted tiny run, and `part`, the same run stopped by a tiny
 /// --max-seconds after its first iteration (whose output is returned).
 fn full_and_stopped(dir: &Path) -> (PathBuf, PathBuf, Output) {
+    full_and_stopped_with(dir, &[])
+}
+
+/// `full_and_stopped` with `extra` arguments for both runs.
+fn full_and_stopped_with(dir: &Path, extra: &[&str]) -> (PathBuf, PathBuf, Output) {
     let (full, part) = (dir.join("full"), dir.join("part"));
     let mut args = vec!["run", "-q", "--out", full.to_str().unwrap()];
     args.extend(TINY);
+    args.extend(extra);
     assert!(bin(&args).status.success());
     let mut args = vec![
         "run",
@@ -60,6 +66,7 @@ fn full_and_stopped(dir: &Path) -> (PathBuf, PathBuf, Output) {
         part.to_str().unwrap(),
     ];
     args.extend(TINY);
+    args.extend(extra);
     let stopped = bin(&args);
     assert_eq!(
         stopped.status.code(),
@@ -84,6 +91,39 @@ fn interrupted_and_resumed_runs_match_uninterrupted_ones_bit_for_bit() {
     let partial: Value = serde_json::from_str(&read(&part.join("result.json"))).unwrap();
     assert_eq!(partial["iterations"], 1);
     assert!(partial["status"].as_str().unwrap().contains("time budget"));
+    resume_after_every_iteration_and_compare(&full, &part);
+    // A finished run has nothing to resume.
+    let o = bin(&["run", "--resume", part.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same for stochastic reconfiguration with a schedule: the metric and the solve are
+/// deterministic, so a resumed SR run is bit-exact too.
+#[test]
+fn resumed_sr_runs_match_uninterrupted_ones_bit_for_bit() {
+    let dir = scratch("resume-sr");
+    let extra = [
+        "--set",
+        "optimiser.kind=sr",
+        "--set",
+        "optimiser.schedule=cosine",
+        "--set",
+        "wavefunction.jastrow=pade",
+    ];
+    let (full, part, _) = full_and_stopped_with(&dir, &extra);
+    let history = read(&full.join("history.csv"));
+    let row: Vec<&str> = history.lines().nth(1).unwrap().split(',').collect();
+    // step_norm and condition are filled in for SR.
+    assert!(row[9].parse::<f64>().unwrap() > 0.0, "{history}");
+    assert!(row[10].parse::<f64>().unwrap() >= 1.0, "{history}");
+    resume_after_every_iteration_and_compare(&full, &part);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Resumes `part` (stopped after its first iteration) with a tiny time budget until it
+/// completes, one stop after each iteration, and checks that it ends exactly as `full`.
+fn resume_after_every_iteration_and_compare(full: &Path, part: &Path) {
     let mut stops = 1;
     loop {
         let o = bin(&[
@@ -106,16 +146,12 @@ fn interrupted_and_resumed_runs_match_uninterrupted_ones_bit_for_bit() {
         read(&full.join("params.json")),
         read(&part.join("params.json"))
     );
-    assert_eq!(history_numbers(&full), history_numbers(&part));
+    assert_eq!(history_numbers(full), history_numbers(part));
     let energy = |d: &Path| -> f64 {
         let r: Value = serde_json::from_str(&read(&d.join("result.json"))).unwrap();
         r["energy"].as_f64().unwrap()
     };
-    assert_eq!(energy(&full).to_bits(), energy(&part).to_bits());
-    // A finished run has nothing to resume.
-    let o = bin(&["run", "--resume", part.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(energy(full).to_bits(), energy(part).to_bits());
 }
 
 /// A crash while a checkpoint was being written leaves a half-written temporary file (and
@@ -505,7 +541,7 @@ impl Engine for LosesDevice {
         &mut self,
         params: &Params,
         steps: u32,
-        measure: bool,
+        measure: Measure,
         progress: &dyn Progress,
     ) -> Result<Moments, Error> {
         self.calls += 1;

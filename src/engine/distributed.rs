@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_state};
+use super::{Engine, EngineSpec, Measure, Metric, Moments, Progress, WalkerState, check_state};
 use crate::error::Error;
 use crate::physics::Params;
 use crate::team::Team;
@@ -41,7 +41,13 @@ impl Engine for InjectedFault {
         self.0.spec()
     }
 
-    fn sample(&mut self, _: &Params, _: u32, _: bool, _: &dyn Progress) -> Result<Moments, Error> {
+    fn sample(
+        &mut self,
+        _: &Params,
+        _: u32,
+        _: Measure,
+        _: &dyn Progress,
+    ) -> Result<Moments, Error> {
         Err(Error::engine(
             "a fault injected by RBM_VMC_FAULT_RANK on this process",
         ))
@@ -99,14 +105,33 @@ fn flatten(m: &Moments) -> Vec<f64> {
     ];
     v.extend(&m.o);
     v.extend(&m.energy_o);
+    if let Some(metric) = &m.metric {
+        v.push(metric.samples as f64);
+        v.extend(&metric.o);
+        v.extend(&metric.oo);
+    }
     v.extend(&m.series);
     v
 }
 
-fn unflatten(v: &[f64], parameters: usize) -> Moments {
+/// The moments flattened by `flatten`, with or without the metric.
+fn unflatten(v: &[f64], parameters: usize, with_metric: bool) -> Moments {
     let (head, rest) = v.split_at(10);
     let (o, rest) = rest.split_at(parameters);
-    let (energy_o, series) = rest.split_at(parameters);
+    let (energy_o, rest) = rest.split_at(parameters);
+    let (metric, series) = if with_metric {
+        let (samples, rest) = rest.split_at(1);
+        let (mo, rest) = rest.split_at(parameters);
+        let (oo, rest) = rest.split_at(parameters * parameters);
+        let metric = Metric {
+            samples: samples[0] as u64,
+            o: mo.to_vec(),
+            oo: oo.to_vec(),
+        };
+        (Some(metric), rest)
+    } else {
+        (None, rest)
+    };
     let mut m = Moments {
         walkers: head[0] as u64,
         samples: head[1] as u64,
@@ -118,6 +143,7 @@ fn unflatten(v: &[f64], parameters: usize) -> Moments {
         energy_o: energy_o.to_vec(),
         series: series.to_vec(),
         resets: head[9] as u64,
+        metric,
         ..Default::default()
     };
     m.walker_means.count = head[6] as u64;
@@ -143,7 +169,7 @@ impl Engine for DistributedEngine {
         &mut self,
         params: &Params,
         steps: u32,
-        measure: bool,
+        measure: Measure,
         progress: &dyn Progress,
     ) -> Result<Moments, Error> {
         if !self.team.agree(fingerprint(params)) {
@@ -167,7 +193,9 @@ impl Engine for DistributedEngine {
         }
         let mut flat = flatten(&local.expect("checked above"));
         self.team.sum(&mut flat);
-        Ok(unflatten(&flat, self.spec.parameters()))
+        let measurements = steps / self.spec.sampler.measure_every;
+        let with_metric = measure.metric_subset(1, measurements).is_some();
+        Ok(unflatten(&flat, self.spec.parameters(), with_metric))
     }
 
     fn kernel_seconds(&self) -> Option<f64> {
@@ -213,7 +241,11 @@ mod tests {
         m.series = vec![7.0, 8.0, 9.0, 10.0];
         m.walker_means.push(0.25);
         m.resets = 2;
-        assert_eq!(unflatten(&flatten(&m), 3), m);
+        assert_eq!(unflatten(&flatten(&m), 3, false), m);
+        let mut metric = Metric::zeros(3);
+        metric.add_rows(&[1.0, 2.0, 3.0, -1.0, 0.5, 2.0]);
+        m.metric = Some(metric);
+        assert_eq!(unflatten(&flatten(&m), 3, true), m);
     }
 
     /// The shares of a split ensemble, summed, are the whole ensemble's moments (up to the
@@ -224,7 +256,7 @@ mod tests {
         let spec = EngineSpec::from_config(&config);
         let params = crate::driver::initial_params(&config).unwrap();
         let mut whole = CpuEngine::new(spec.clone(), 1).unwrap();
-        let expected = whole.sample(&params, 30, true, &()).unwrap();
+        let expected = whole.sample(&params, 30, Measure::Energy, &()).unwrap();
         let mut total = Flat::default();
         for rank in 0..3 {
             let (first, walkers) = share(10, rank, 3);
@@ -237,11 +269,14 @@ mod tests {
             let mut part = DistributedEngine::new(engine, Rc::new(Solo), spec.clone());
             // With a one-member team the part's sums are its own: add them up here.
             total.add(&flatten(
-                &part.local.sample(&params, 30, true, &()).unwrap(),
+                &part
+                    .local
+                    .sample(&params, 30, Measure::Energy, &())
+                    .unwrap(),
             ));
             assert_eq!(part.spec().walkers, 10);
         }
-        let got = unflatten(&total.0, spec.parameters());
+        let got = unflatten(&total.0, spec.parameters(), false);
         assert_eq!(got.samples, expected.samples);
         assert!((got.energy - expected.energy).abs() < 1e-12 * expected.energy.abs());
         for (a, b) in got.series.iter().zip(&expected.series) {

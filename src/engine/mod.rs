@@ -10,7 +10,7 @@ pub use cpu::{CpuEngine, REFRESH_EVERY};
 pub use distributed::DistributedEngine;
 use distributed::InjectedFault;
 pub use gpu::GpuEngine;
-pub use moments::{Accumulator, Moments};
+pub use moments::{Accumulator, Metric, MetricSubset, Moments};
 
 use std::rc::Rc;
 
@@ -113,6 +113,34 @@ impl Progress for () {
     fn advance(&self, _: u64) {}
 }
 
+/// What a `sample` call measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// Nothing: the walkers only move (thermalisation).
+    Nothing,
+    /// E_L and the O_i every `measure_every` steps: energy, gradient, series.
+    Energy,
+    /// As `Energy`, and the sums for the metric S over the samples `MetricSubset` picks with
+    /// a target of `samples` (SR).
+    EnergyAndMetric { samples: u32 },
+}
+
+impl Measure {
+    pub fn any(self) -> bool {
+        self != Measure::Nothing
+    }
+
+    /// The subset of the `measurements` per walker of `walkers` walkers that enters S.
+    pub fn metric_subset(self, walkers: u32, measurements: u32) -> Option<MetricSubset> {
+        match self {
+            Measure::EnergyAndMetric { samples } if measurements > 0 => {
+                Some(MetricSubset::new(walkers, measurements, samples))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A walker-ensemble Monte Carlo engine.
 pub trait Engine {
     /// Human-readable description, e.g. "cpu (2 threads)".
@@ -123,13 +151,13 @@ pub trait Engine {
 
     fn spec(&self) -> &EngineSpec;
 
-    /// Advance every walker `steps` Monte Carlo steps under `params`; when `measure` is set,
-    /// measure every `measure_every` steps and return the sums.
+    /// Advance every walker `steps` Monte Carlo steps under `params`, measuring what `measure`
+    /// says every `measure_every` steps, and return the sums.
     fn sample(
         &mut self,
         params: &Params,
         steps: u32,
-        measure: bool,
+        measure: Measure,
         progress: &dyn Progress,
     ) -> Result<Moments, Error>;
 

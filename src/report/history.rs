@@ -5,11 +5,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use crate::error::Error;
+use crate::optimize::StepReport;
 use crate::report::OutputDir;
 use crate::stats::Estimate;
 
 pub const HISTORY_HEADER: &str = "iteration,energy,error,error_blocking,error_walkers,variance,\
-acceptance,tau,gradient_norm,resets,warning,seconds";
+acceptance,tau,gradient_norm,step_norm,condition,learning_rate,resets,warning,seconds";
 
 pub struct HistoryWriter {
     /// None on a read-only output directory.
@@ -43,11 +44,12 @@ impl HistoryWriter {
         &mut self,
         iteration: u32,
         e: &Estimate,
+        step: &StepReport,
         warning: Option<&str>,
         seconds: f64,
     ) -> Result<String, Error> {
         let text = format!(
-            "{iteration},{},{},{},{},{},{},{},{},{},{},{seconds:.3}",
+            "{iteration},{},{},{},{},{},{},{},{},{},{},{},{},{},{seconds:.3}",
             e.energy,
             e.error,
             e.error_blocking,
@@ -56,6 +58,9 @@ impl HistoryWriter {
             e.acceptance,
             e.tau,
             e.gradient_norm(),
+            step.norm,
+            step.condition.map_or(String::new(), |c| c.to_string()),
+            step.learning_rate,
             e.resets,
             warning.map_or(String::new(), |w| format!("\"{}\"", w.replace('"', "\"\"")))
         );

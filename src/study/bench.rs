@@ -15,7 +15,7 @@ use std::rc::Rc;
 use crate::config::EngineChoice;
 use crate::driver::Context;
 use crate::engine::gpu::{AdapterSummary, choose};
-use crate::engine::{Engine, build_engine};
+use crate::engine::{Engine, Measure, build_engine};
 use crate::error::Error;
 use crate::optimize::Optimiser;
 use crate::physics::Params;
@@ -448,9 +448,9 @@ fn measure(
     let walkers = config.walkers as f64;
     let every = config.sampler.measure_every;
     // Warm-up (shader compilation at the first dispatch, caches), then a first probe.
-    engine.sample(params, every, true, &())?;
+    engine.sample(params, every, Measure::Energy, &())?;
     let start = Instant::now();
-    engine.sample(params, every, true, &())?;
+    engine.sample(params, every, Measure::Energy, &())?;
     let rate = walkers * every as f64 / start.elapsed().as_secs_f64().max(1e-9);
     let per_repeat = options.seconds / (options.repeats as f64 + 1.0);
     if decided(team, (walkers * every as f64 / rate > per_repeat) as u32) == 1 {
@@ -467,7 +467,7 @@ fn measure(
     };
     let probe = decided(team, steps_for(rate));
     let start = Instant::now();
-    engine.sample(params, probe, true, &())?;
+    engine.sample(params, probe, Measure::Energy, &())?;
     let rate = walkers * probe as f64 / start.elapsed().as_secs_f64().max(1e-9);
     let steps = decided(team, steps_for(rate));
     let mut optimiser = Optimiser::new(&config.optimiser, params.theta().len());
@@ -476,10 +476,11 @@ fn measure(
     let mut kernel = Vec::new();
     for _ in 0..options.repeats {
         let start = Instant::now();
-        let moments = engine.sample(&theta, steps, true, &())?;
+        let moments = engine.sample(&theta, steps, optimiser.measure(), &())?;
         let estimate = Estimate::from_moments(&moments);
-        // The update is part of an iteration's cost; restore so every repeat is alike.
-        optimiser.step(&mut theta, &estimate.gradient);
+        // The update (SR's solve included) is part of an iteration's cost; restore so every
+        // repeat is alike.
+        optimiser.step(&mut theta, &estimate.gradient, moments.metric.as_ref())?;
         seconds.push(start.elapsed().as_secs_f64());
         theta = params.clone();
         kernel.extend(engine.kernel_seconds());
@@ -561,9 +562,14 @@ fn agreement(
         let mut engine = candidate
             .build(&config, walkers, &ctx.team)?
             .map_err(|why| Error::engine(format!("{}: {why}", candidate.label)))?;
-        engine.sample(params, config.sampler.thermalisation.max(100), false, &())?;
+        engine.sample(
+            params,
+            config.sampler.thermalisation.max(100),
+            Measure::Nothing,
+            &(),
+        )?;
         let steps = (2000 / config.sampler.measure_every).max(2) * config.sampler.measure_every;
-        let e = Estimate::from_moments(&engine.sample(params, steps, true, &())?);
+        let e = Estimate::from_moments(&engine.sample(params, steps, Measure::Energy, &())?);
         let sigmas = match out.first() {
             Some(first) => {
                 (e.energy - first.energy) / (e.error.powi(2) + first.error.powi(2)).sqrt()

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use rbm_vmc::config::Config;
-use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec};
+use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, Measure};
 use rbm_vmc::{Estimate, Params};
 use serde_json::Value;
 
@@ -18,9 +18,9 @@ pub fn cpu(config: &Config) -> CpuEngine {
 /// Thermalise, then measure `steps` steps at fixed parameters.
 pub fn measure(engine: &mut dyn Engine, params: &Params, therm: u32, steps: u32) -> Estimate {
     if therm > 0 {
-        engine.sample(params, therm, false, &()).unwrap();
+        engine.sample(params, therm, Measure::Nothing, &()).unwrap();
     }
-    Estimate::from_moments(&engine.sample(params, steps, true, &()).unwrap())
+    Estimate::from_moments(&engine.sample(params, steps, Measure::Energy, &()).unwrap())
 }
 
 /// Parameters with a = w = 0 and the given hidden biases (which then do not matter).
@@ -112,13 +112,21 @@ pub fn optimise_then_measure(
     production: u32,
 ) -> Estimate {
     let mut params = rbm_vmc::driver::initial_params(config).unwrap();
-    engine.sample(&params, 300, false, &()).unwrap();
+    engine.sample(&params, 300, Measure::Nothing, &()).unwrap();
     let mut optimiser = rbm_vmc::optimize::Optimiser::new(&config.optimiser, params.theta().len());
     for _ in 0..config.optimiser.iterations {
         let moments = engine
-            .sample(&params, config.steps_per_iteration, true, &())
+            .sample(
+                &params,
+                config.steps_per_iteration,
+                optimiser.measure(),
+                &(),
+            )
             .unwrap();
-        optimiser.step(&mut params, &Estimate::from_moments(&moments).gradient);
+        let gradient = Estimate::from_moments(&moments).gradient;
+        optimiser
+            .step(&mut params, &gradient, moments.metric.as_ref())
+            .unwrap();
     }
     measure(engine, &params, 0, production)
 }
@@ -253,4 +261,33 @@ pub fn assert_refused(o: &std::process::Output, needle: &str, what: &str) {
         stderr.contains(needle),
         "{what}: `{stderr}` lacks `{needle}`"
     );
+}
+
+/// The config for the metric tests: RBM x Padé-Jastrow with a trained width (every factor
+/// with parameters), 50 walkers, a few measurements each.
+pub fn metric_case() -> Config {
+    config(serde_json::json!({
+        "wavefunction": {"hidden": 3, "init_scale": 0.2, "jastrow": "pade", "train_sigma": true},
+        "sampler": {"kind": "importance", "dt": 0.1, "measure_every": 2},
+        "walkers": 50, "seed": 91, "threads": 2,
+        "gpu": {"steps_per_dispatch": 6},
+    }))
+}
+
+/// The metric S = <O O^T> - <O><O>^T (K x K) of a set of O rows, in two passes.
+pub fn covariance_of_rows(rows: &[Vec<f64>]) -> Vec<f64> {
+    let k = rows[0].len();
+    let n = rows.len() as f64;
+    let mean: Vec<f64> = (0..k)
+        .map(|i| rows.iter().map(|r| r[i]).sum::<f64>() / n)
+        .collect();
+    let mut s = vec![0.0; k * k];
+    for r in rows {
+        for i in 0..k {
+            for j in 0..k {
+                s[i * k + j] += (r[i] - mean[i]) * (r[j] - mean[j]) / n;
+            }
+        }
+    }
+    s
 }

@@ -9,7 +9,10 @@ use rayon::prelude::*;
 use self::chain::Chain;
 pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
-use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_host_memory, check_state};
+use super::{
+    Engine, EngineSpec, Measure, Metric, MetricSubset, Moments, Progress, WalkerState,
+    check_host_memory, check_state,
+};
 use crate::error::Error;
 use crate::physics::Params;
 
@@ -19,6 +22,9 @@ const SEGMENT_STEPS: u32 = 1024;
 
 /// At most this many chunks, whatever the walker count.
 const MAX_CHUNKS: usize = 512;
+
+/// A sample's O vector with its row in the metric's subset.
+type MetricRow = (usize, Vec<f64>);
 
 pub struct CpuEngine {
     spec: EngineSpec,
@@ -91,15 +97,18 @@ impl CpuEngine {
     }
 
     /// Advances every walker `len` steps from `self.steps_done`, one `Moments` per chunk;
-    /// `measure_from` is the 1-based in-call index of the segment's first step.
+    /// `measure_from` is the 1-based in-call index of the segment's first step. With a
+    /// `subset`, each chunk also returns the O vectors of its selected samples with their
+    /// rows.
     fn segment(
         &mut self,
         params: &Params,
         len: u32,
         measure_from: Option<u32>,
+        subset: Option<MetricSubset>,
         walker_energy: &mut [f64],
         progress: &dyn Progress,
-    ) -> Vec<Moments> {
+    ) -> Vec<(Moments, Vec<MetricRow>)> {
         let spec = &self.spec;
         let m = spec.coordinates();
         let chunk = self.chunk_walkers();
@@ -119,8 +128,10 @@ impl CpuEngine {
                 .map(|(c, (xs, energies))| {
                     let mut chain = Chain::new(spec, params);
                     let mut sums = Moments::zeros(spec.parameters(), measured.len());
+                    let mut rows = Vec::new();
                     for (i, x) in xs.chunks_mut(m).enumerate() {
-                        let walker = spec.first_walker + (c * chunk + i) as u32;
+                        let local = (c * chunk + i) as u32;
+                        let walker = spec.first_walker + local;
                         chain.load(walker, x);
                         let mut next = 0;
                         for k in 0..len {
@@ -131,6 +142,11 @@ impl CpuEngine {
                             if measured.get(next) == Some(&k) {
                                 let e = chain.measure();
                                 accumulate(&mut sums, chain.o(), e);
+                                // In-call measurement index of step k.
+                                let t = (measure_from.unwrap_or(1) + k) / every - 1;
+                                if let Some(row) = subset.and_then(|s| s.row(local, t)) {
+                                    rows.push((row, chain.o().to_vec()));
+                                }
                                 sums.series[next] += e;
                                 energies[i] += e;
                                 next += 1;
@@ -139,7 +155,7 @@ impl CpuEngine {
                         x.copy_from_slice(chain.position());
                         progress.advance(len as u64);
                     }
-                    sums
+                    (sums, rows)
                 })
                 .collect()
         })
@@ -174,12 +190,18 @@ impl Engine for CpuEngine {
         &mut self,
         params: &Params,
         steps: u32,
-        measure: bool,
+        measure: Measure,
         progress: &dyn Progress,
     ) -> Result<Moments, Error> {
         let every = self.spec.sampler.measure_every;
-        let measurements = if measure { (steps / every) as usize } else { 0 };
+        let measurements = if measure.any() {
+            (steps / every) as usize
+        } else {
+            0
+        };
+        let subset = measure.metric_subset(self.spec.walkers, measurements as u32);
         let mut total = Moments::zeros(self.spec.parameters(), 0);
+        let mut metric = subset.map(|_| Metric::zeros(self.spec.parameters()));
         total.series.reserve(measurements);
         let mut walker_energy = vec![0.0; self.spec.walkers as usize];
         // Segments are whole multiples of the measurement interval.
@@ -187,11 +209,26 @@ impl Engine for CpuEngine {
         let mut done = 0;
         while done < steps {
             let len = segment.min(steps - done);
-            let measure_from = measure.then_some(done + 1);
-            let chunks = self.segment(params, len, measure_from, &mut walker_energy, progress);
-            let mut sums = Moments::zeros(self.spec.parameters(), chunks[0].series.len());
-            for chunk in &chunks {
-                sums.add_walkers(chunk);
+            let measure_from = measure.any().then_some(done + 1);
+            let chunks = self.segment(
+                params,
+                len,
+                measure_from,
+                subset,
+                &mut walker_energy,
+                progress,
+            );
+            let mut sums = Moments::zeros(self.spec.parameters(), chunks[0].0.series.len());
+            let mut rows = Vec::new();
+            for (chunk, chunk_rows) in chunks {
+                sums.add_walkers(&chunk);
+                rows.extend(chunk_rows);
+            }
+            if let Some(metric) = &mut metric {
+                // Added in row order, whatever the chunking.
+                rows.sort_by_key(|(row, _)| *row);
+                let flat: Vec<f64> = rows.into_iter().flat_map(|(_, o)| o).collect();
+                self.pool.install(|| metric.add_rows(&flat));
             }
             total.append_steps(sums);
             self.steps_done += len as u64;
@@ -201,6 +238,7 @@ impl Engine for CpuEngine {
             }
         }
         total.walkers = self.spec.walkers as u64;
+        total.metric = metric;
         if measurements > 0 {
             for e in &walker_energy {
                 total.walker_means.push(e / measurements as f64);

@@ -30,6 +30,11 @@ pub struct Job {
     pub shift: f32,
     /// Particles per spin block of the Slater determinants (a run-time loop bound).
     pub slater_n: u32,
+    /// The metric's sample subset (`MetricSubset`); stride 0: no metric.
+    pub metric_stride: u32,
+    pub metric_every: u32,
+    pub metric_per_walker: u32,
+    pub _pad0: u32,
 }
 
 pub const FLAG_MEASURE: u32 = 1;
@@ -49,6 +54,22 @@ pub struct Reduce {
     pub groups_x: u32,
     pub _pad0: u32,
     pub _pad1: u32,
+}
+
+/// One dispatch of the metric kernel (shaders/metric.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Products {
+    /// Rows of O vectors (samples) and parameters K.
+    pub rows: u32,
+    pub k: u32,
+    /// The rows this dispatch adds, from `first_row`; `accumulate` 0 stores instead of adding.
+    pub first_row: u32,
+    pub row_count: u32,
+    pub accumulate: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
 
 /// Components of a workgroup's partial sums: E-shift, its square, accepted moves, walker

@@ -12,11 +12,14 @@ pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose, devices
 use wgpu::util::DeviceExt;
 
 use self::layout::{
-    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_RESET_PARTIALS, Job, Reduce,
-    reduced_components,
+    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_RESET_PARTIALS, Job, Products,
+    Reduce, reduced_components,
 };
 use self::shader::WORKGROUP;
-use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_host_memory, check_state};
+use super::{
+    Engine, EngineSpec, Measure, Metric, MetricSubset, Moments, Progress, WalkerState,
+    check_host_memory, check_state,
+};
 use crate::config::{Moves, SamplerKind};
 use crate::engine::cpu::initial_position;
 use crate::error::Error;
@@ -31,6 +34,9 @@ pub const MAX_GPU_PARAMETERS: usize = 1024;
 /// Series entries (workgroups x measurements) one dispatch may write.
 const MAX_SERIES_PARTS: u64 = 1 << 24;
 
+/// Sample rows one dispatch of the metric kernel adds (llvmpipe's loop cap).
+const METRIC_ROWS_PER_DISPATCH: u32 = 16_384;
+
 struct Buffers {
     job: wgpu::Buffer,
     theta: wgpu::Buffer,
@@ -41,6 +47,23 @@ struct Buffers {
     partials_out: wgpu::Buffer,
     series_out: wgpu::Buffer,
     readback: wgpu::Buffer,
+    walker_energy: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    series_parts: wgpu::Buffer,
+}
+
+/// SR's buffers, made on the first call that asks for the metric (and grown when a call
+/// needs more rows): the O rows the walk kernel writes, the shift, the products, and their
+/// readback.
+struct MetricBuffers {
+    rows: usize,
+    /// Held for the walk kernel's bind group.
+    _o_rows: wgpu::Buffer,
+    shift: wgpu::Buffer,
+    job: wgpu::Buffer,
+    products: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    bind: wgpu::BindGroup,
 }
 
 /// Where each part of a flush lands in the readback buffer (bytes).
@@ -82,7 +105,9 @@ pub struct GpuEngine {
     gpu: Gpu,
     walk: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
+    products: wgpu::ComputePipeline,
     walk_bind: wgpu::BindGroup,
+    metric: Option<MetricBuffers>,
     series_bind: wgpu::BindGroup,
     partials_bind: wgpu::BindGroup,
     buffers: Buffers,
@@ -219,18 +244,20 @@ impl GpuEngine {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
+            walker_energy: storage("walker energy", walkers * 4, wgpu::BufferUsages::empty()),
+            partials: storage(
+                "partials",
+                groups as u64 * r * 4,
+                wgpu::BufferUsages::empty(),
+            ),
+            series_parts: storage(
+                "series parts",
+                groups as u64 * max_measurements as u64 * 4,
+                wgpu::BufferUsages::empty(),
+            ),
         };
-        let walker_energy = storage("walker energy", walkers * 4, wgpu::BufferUsages::empty());
-        let partials = storage(
-            "partials",
-            groups as u64 * r * 4,
-            wgpu::BufferUsages::empty(),
-        );
-        let series_parts = storage(
-            "series parts",
-            groups as u64 * max_measurements as u64 * 4,
-            wgpu::BufferUsages::empty(),
-        );
+        // Bound where the metric's O rows go until a call asks for the metric.
+        let no_rows = storage("no metric rows", 4, wgpu::BufferUsages::empty());
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::engine(format!(
                 "cannot allocate the walker buffers for {walkers} walkers on {}: {e}",
@@ -257,6 +284,12 @@ impl GpuEngine {
         };
         let walk_module = trusted("walk", shader::walk_source(&spec));
         let reduce_module = trusted("reduce", shader::REDUCE.to_string());
+        // The metric kernel's tile loops run to sizes the host passes at run time: it keeps
+        // wgpu's checks.
+        let metric_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("metric"),
+            source: wgpu::ShaderSource::Wgsl(shader::METRIC.into()),
+        });
         let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -272,40 +305,26 @@ impl GpuEngine {
         };
         let walk = pipeline(&walk_module, "walk");
         let reduce = pipeline(&reduce_module, "reduce");
+        let products = pipeline(&metric_module, "products_tile");
         let bind = |pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
-            let entries: Vec<wgpu::BindGroupEntry> = buffers
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
-            })
+            bind_group(device, pipeline, buffers)
         };
-        let walk_bind = bind(
-            &walk,
-            &[
-                &buffers.job,
-                &buffers.theta,
-                &buffers.positions,
-                &walker_energy,
-                &partials,
-                &series_parts,
-                &buffers.counters,
-            ],
-        );
+        let walk_bind = walk_bind_group(device, &walk, &buffers, &no_rows);
         let series_bind = bind(
             &reduce,
-            &[&buffers.reduce_series, &series_parts, &buffers.series_out],
+            &[
+                &buffers.reduce_series,
+                &buffers.series_parts,
+                &buffers.series_out,
+            ],
         );
         let partials_bind = bind(
             &reduce,
-            &[&buffers.reduce_partials, &partials, &buffers.partials_out],
+            &[
+                &buffers.reduce_partials,
+                &buffers.partials,
+                &buffers.partials_out,
+            ],
         );
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::engine(format!(
@@ -337,7 +356,9 @@ impl GpuEngine {
             gpu,
             walk,
             reduce,
+            products,
             walk_bind,
+            metric: None,
             series_bind,
             partials_bind,
             buffers,
@@ -511,6 +532,153 @@ impl GpuEngine {
         Ok(kernel_seconds)
     }
 
+    /// The subset of this call's samples that enters the metric, with the buffers for its O
+    /// rows ready: `MetricSubset`'s rule, with a smaller target where the device's buffers
+    /// cannot hold 2 x target rows of K values.
+    fn prepare_metric(
+        &mut self,
+        subset: MetricSubset,
+        measure: Measure,
+        measurements: u32,
+    ) -> Result<MetricSubset, Error> {
+        let k = self.spec.parameters().max(1) as u64;
+        let limits = &self.gpu.limits;
+        let limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let max_rows = (limit / (4 * k)) as usize;
+        let subset = match measure {
+            Measure::EnergyAndMetric { samples } if subset.rows() > max_rows => {
+                let target = (max_rows / 2).min(samples as usize).max(1) as u32;
+                MetricSubset::new(self.spec.walkers, measurements, target)
+            }
+            _ => subset,
+        };
+        if self
+            .metric
+            .as_ref()
+            .is_some_and(|m| m.rows >= subset.rows())
+        {
+            return Ok(subset);
+        }
+        let rows = subset.rows();
+        let width = k + 1;
+        let device = &self.gpu.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = |label: &str, bytes: u64, usage: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(4),
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        use wgpu::BufferUsages as U;
+        let o_rows = buffer("metric rows", rows as u64 * k * 4, U::STORAGE);
+        let shift = buffer("metric shift", k * 4, U::STORAGE | U::COPY_DST);
+        let job = buffer(
+            "metric job",
+            std::mem::size_of::<Products>() as u64,
+            U::UNIFORM | U::COPY_DST,
+        );
+        let products = buffer(
+            "metric products",
+            width * width * 4,
+            U::STORAGE | U::COPY_SRC,
+        );
+        let readback = buffer(
+            "metric readback",
+            width * width * 4,
+            U::MAP_READ | U::COPY_DST,
+        );
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::engine(format!(
+                "cannot allocate the metric's {rows} rows of {k} parameters on {}: {e}",
+                self.gpu.summary.label()
+            )));
+        }
+        let bind = bind_group(device, &self.products, &[&job, &o_rows, &shift, &products]);
+        self.walk_bind = walk_bind_group(device, &self.walk, &self.buffers, &o_rows);
+        self.metric = Some(MetricBuffers {
+            rows,
+            _o_rows: o_rows,
+            shift,
+            job,
+            products,
+            readback,
+            bind,
+        });
+        Ok(subset)
+    }
+
+    /// The metric's sums over the O rows the call wrote: products on the device about the
+    /// call's mean O (in f32), turned into raw sums in f64 here.
+    fn metric_sums(&self, moments: &Moments, subset: MetricSubset) -> Result<Metric, Error> {
+        let mb = self.metric.as_ref().expect("prepared for this call");
+        let k = self.spec.parameters();
+        let width = k + 1;
+        let n = moments.samples.max(1) as f64;
+        let shift: Vec<f32> = moments.o.iter().map(|o| (o / n) as f32).collect();
+        let q = &self.gpu.queue;
+        q.write_buffer(&mb.shift, 0, bytemuck::cast_slice(&shift));
+        let rows = subset.rows() as u32;
+        // 64 x 64 outputs per workgroup (shaders/metric.wgsl).
+        let blocks = (width as u32).div_ceil(64);
+        let mut first = 0;
+        while first < rows {
+            let job = Products {
+                rows,
+                k: k as u32,
+                first_row: first,
+                row_count: METRIC_ROWS_PER_DISPATCH.min(rows - first),
+                accumulate: (first > 0) as u32,
+                ..Default::default()
+            };
+            q.write_buffer(&mb.job, 0, bytemuck::bytes_of(&job));
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            self.dispatch(
+                &mut encoder,
+                &self.products,
+                &mb.bind,
+                (blocks, blocks),
+                None,
+            );
+            q.submit([encoder.finish()]);
+            first += job.row_count;
+        }
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        let bytes = (width * width * 4) as u64;
+        encoder.copy_buffer_to_buffer(&mb.products, 0, &mb.readback, 0, bytes);
+        q.submit([encoder.finish()]);
+        let slice = mb.readback.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.gpu.wait("computing the metric")?;
+        let p: Vec<f64> = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::engine(format!("reading back the metric: {e}")))?;
+            let values: &[f32] = bytemuck::cast_slice(&view);
+            values[..width * width].iter().map(|&v| v as f64).collect()
+        };
+        mb.readback.unmap();
+        // Raw sums from the centred ones: with u = o - c, sum o = s + n c and
+        // sum o o^T = P + c s^T + s c^T + n c c^T.
+        let c: Vec<f64> = shift.iter().map(|&v| v as f64).collect();
+        let rows = rows as f64;
+        let s: Vec<f64> = (0..k).map(|i| p[i * width + k]).collect();
+        let mut metric = Metric::zeros(k);
+        metric.samples = rows as u64;
+        for i in 0..k {
+            metric.o[i] = s[i] + rows * c[i];
+            for j in i..k {
+                metric.oo[i * k + j] =
+                    p[i * width + j] + c[i] * s[j] + s[i] * c[j] + rows * c[i] * c[j];
+            }
+        }
+        metric.mirror();
+        Ok(metric)
+    }
+
     /// Positions of the first `count` walkers, as f64.
     fn read_positions(&self, count: u32) -> Result<Vec<f64>, Error> {
         let m = self.spec.coordinates() as u64;
@@ -559,6 +727,50 @@ impl GpuEngine {
     }
 }
 
+/// A bind group of `buffers` at bindings 0, 1, ... of `pipeline`'s group 0.
+fn bind_group(
+    device: &wgpu::Device,
+    pipeline: &wgpu::ComputePipeline,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
+}
+
+/// The walk kernel's bindings, with `o_rows` for the metric's O rows.
+fn walk_bind_group(
+    device: &wgpu::Device,
+    walk: &wgpu::ComputePipeline,
+    b: &Buffers,
+    o_rows: &wgpu::Buffer,
+) -> wgpu::BindGroup {
+    bind_group(
+        device,
+        walk,
+        &[
+            &b.job,
+            &b.theta,
+            &b.positions,
+            &b.walker_energy,
+            &b.partials,
+            &b.series_parts,
+            &b.counters,
+            o_rows,
+        ],
+    )
+}
+
 /// Loop iterations llvmpipe lets one invocation run (65,535), less a margin.
 const CPU_ADAPTER_LOOP_BUDGET: u64 = 50_000;
 
@@ -596,9 +808,16 @@ impl Engine for GpuEngine {
         &mut self,
         params: &Params,
         steps: u32,
-        measure: bool,
+        measure: Measure,
         progress: &dyn Progress,
     ) -> Result<Moments, Error> {
+        let every = self.spec.sampler.measure_every;
+        let call_measurements = if measure.any() { steps / every } else { 0 };
+        let subset = match measure.metric_subset(self.spec.walkers, call_measurements) {
+            Some(subset) => Some(self.prepare_metric(subset, measure, call_measurements)?),
+            None => None,
+        };
+        let measure = measure.any();
         let theta: Vec<f32> = params.theta().iter().map(|&t| t as f32).collect();
         let q = &self.gpu.queue;
         q.write_buffer(&self.buffers.theta, 0, bytemuck::cast_slice(&theta));
@@ -610,8 +829,6 @@ impl Engine for GpuEngine {
         };
         // The kernels subtract the f32 shift: add back exactly that value.
         let shift = shift as f32 as f64;
-        let every = self.spec.sampler.measure_every;
-        let call_measurements = if measure { steps / every } else { 0 };
         let mut moments = Moments::zeros(self.spec.parameters(), 0);
         moments.series.reserve(call_measurements as usize);
         let mut batch = Batch::default();
@@ -656,6 +873,10 @@ impl Engine for GpuEngine {
                     .slater
                     .as_ref()
                     .map_or(0, |s| s.n as u32),
+                metric_stride: subset.map_or(0, |s| s.walker_stride),
+                metric_every: subset.map_or(1, |s| s.every),
+                metric_per_walker: subset.map_or(0, |s| s.per_walker),
+                _pad0: 0,
             };
             q.write_buffer(&self.buffers.job, 0, bytemuck::bytes_of(&job));
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
@@ -706,6 +927,9 @@ impl Engine for GpuEngine {
             }
         }
         moments.walkers = self.spec.walkers as u64;
+        if let Some(subset) = subset {
+            moments.metric = Some(self.metric_sums(&moments, subset)?);
+        }
         if measure && moments.samples > 0 {
             self.shift = Some(moments.energy / moments.samples as f64).filter(|e| e.is_finite());
         }
@@ -755,7 +979,7 @@ mod tests {
         let config = Config::load(None, &["walkers=100".into()]).unwrap();
         let mut engine = GpuEngine::new(EngineSpec::from_config(&config), &adapter, None).unwrap();
         let params = crate::driver::initial_params(&config).unwrap();
-        engine.sample(&params, 50, false, &()).unwrap();
+        engine.sample(&params, 50, Measure::Nothing, &()).unwrap();
         let start = engine.state().unwrap();
         let exact = 3.25f32 as f64;
         let near = exact + 0.1 * f64::from(f32::EPSILON) * exact;
@@ -763,7 +987,7 @@ mod tests {
         let mut measure = |shift: f64| {
             engine.set_state(&start).unwrap();
             engine.shift = Some(shift);
-            engine.sample(&params, 64, true, &()).unwrap()
+            engine.sample(&params, 64, Measure::Energy, &()).unwrap()
         };
         let (a, b) = (measure(exact), measure(near));
         assert_eq!(a.energy, b.energy);

@@ -22,6 +22,7 @@ const METROPOLIS: &str = include_str!("../../../shaders/metropolis.wgsl");
 const IMPORTANCE: &str = include_str!("../../../shaders/importance.wgsl");
 const GIBBS: &str = include_str!("../../../shaders/gibbs.wgsl");
 pub const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+pub const METRIC: &str = include_str!("../../../shaders/metric.wgsl");
 
 /// The walk kernel's source for `spec`.
 pub fn walk_source(spec: &EngineSpec) -> String {
@@ -264,7 +265,7 @@ fn header(spec: &EngineSpec) -> String {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::engine::gpu::layout::{Job, Reduce};
+    use crate::engine::gpu::layout::{Job, Products, Reduce};
 
     fn spec(overrides: &[&str]) -> EngineSpec {
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
@@ -421,53 +422,78 @@ mod tests {
         }
     }
 
+    /// Asserts that the WGSL struct `name` of `module` has `size` bytes and the `expected`
+    /// (field, offset) list.
+    fn assert_layout(module: &naga::Module, name: &str, size: usize, expected: &[(&str, usize)]) {
+        let (got_size, fields) = members(module, name);
+        assert_eq!(got_size as usize, size, "{name}");
+        let expected: Vec<(String, u32)> = expected
+            .iter()
+            .map(|(n, o)| (n.to_string(), *o as u32))
+            .collect();
+        assert_eq!(fields, expected, "{name}");
+    }
+
     /// The Rust mirrors have the WGSL structs' size, field names and offsets.
     #[test]
     fn host_structs_match_the_shader_layouts() {
+        use std::mem::{offset_of, size_of};
         let walk = validate(&walk_source(&spec(&[])), "walk");
-        let (size, fields) = members(&walk, "Job");
-        assert_eq!(size as usize, std::mem::size_of::<Job>());
-        let expected = [
-            ("walkers", std::mem::offset_of!(Job, walkers)),
-            ("steps", std::mem::offset_of!(Job, steps)),
-            ("step_lo", std::mem::offset_of!(Job, step_lo)),
-            ("step_hi", std::mem::offset_of!(Job, step_hi)),
-            ("call_step", std::mem::offset_of!(Job, call_step)),
-            ("flags", std::mem::offset_of!(Job, flags)),
-            ("groups_x", std::mem::offset_of!(Job, groups_x)),
-            ("groups", std::mem::offset_of!(Job, groups)),
-            (
-                "call_measurements",
-                std::mem::offset_of!(Job, call_measurements),
-            ),
-            ("first_walker", std::mem::offset_of!(Job, first_walker)),
-            ("shift", std::mem::offset_of!(Job, shift)),
-            ("slater_n", std::mem::offset_of!(Job, slater_n)),
-        ];
-        let expected: Vec<(String, u32)> = expected
-            .iter()
-            .map(|(n, o)| (n.to_string(), *o as u32))
-            .collect();
-        assert_eq!(fields, expected);
-
+        assert_layout(
+            &walk,
+            "Job",
+            size_of::<Job>(),
+            &[
+                ("walkers", offset_of!(Job, walkers)),
+                ("steps", offset_of!(Job, steps)),
+                ("step_lo", offset_of!(Job, step_lo)),
+                ("step_hi", offset_of!(Job, step_hi)),
+                ("call_step", offset_of!(Job, call_step)),
+                ("flags", offset_of!(Job, flags)),
+                ("groups_x", offset_of!(Job, groups_x)),
+                ("groups", offset_of!(Job, groups)),
+                ("call_measurements", offset_of!(Job, call_measurements)),
+                ("first_walker", offset_of!(Job, first_walker)),
+                ("shift", offset_of!(Job, shift)),
+                ("slater_n", offset_of!(Job, slater_n)),
+                ("metric_stride", offset_of!(Job, metric_stride)),
+                ("metric_every", offset_of!(Job, metric_every)),
+                ("metric_per_walker", offset_of!(Job, metric_per_walker)),
+                ("_pad0", offset_of!(Job, _pad0)),
+            ],
+        );
+        let metric = validate(METRIC, "metric");
+        assert_layout(
+            &metric,
+            "Products",
+            size_of::<Products>(),
+            &[
+                ("rows", offset_of!(Products, rows)),
+                ("k", offset_of!(Products, k)),
+                ("first_row", offset_of!(Products, first_row)),
+                ("row_count", offset_of!(Products, row_count)),
+                ("accumulate", offset_of!(Products, accumulate)),
+                ("_pad0", offset_of!(Products, _pad0)),
+                ("_pad1", offset_of!(Products, _pad1)),
+                ("_pad2", offset_of!(Products, _pad2)),
+            ],
+        );
         let reduce = validate(REDUCE, "reduce");
-        let (size, fields) = members(&reduce, "Reduce");
-        assert_eq!(size as usize, std::mem::size_of::<Reduce>());
-        let expected = [
-            ("count", std::mem::offset_of!(Reduce, count)),
-            ("segments", std::mem::offset_of!(Reduce, segments)),
-            ("stride_j", std::mem::offset_of!(Reduce, stride_j)),
-            ("stride_i", std::mem::offset_of!(Reduce, stride_i)),
-            ("out_offset", std::mem::offset_of!(Reduce, out_offset)),
-            ("groups_x", std::mem::offset_of!(Reduce, groups_x)),
-            ("_pad0", std::mem::offset_of!(Reduce, _pad0)),
-            ("_pad1", std::mem::offset_of!(Reduce, _pad1)),
-        ];
-        let expected: Vec<(String, u32)> = expected
-            .iter()
-            .map(|(n, o)| (n.to_string(), *o as u32))
-            .collect();
-        assert_eq!(fields, expected);
+        assert_layout(
+            &reduce,
+            "Reduce",
+            size_of::<Reduce>(),
+            &[
+                ("count", offset_of!(Reduce, count)),
+                ("segments", offset_of!(Reduce, segments)),
+                ("stride_j", offset_of!(Reduce, stride_j)),
+                ("stride_i", offset_of!(Reduce, stride_i)),
+                ("out_offset", offset_of!(Reduce, out_offset)),
+                ("groups_x", offset_of!(Reduce, groups_x)),
+                ("_pad0", offset_of!(Reduce, _pad0)),
+                ("_pad1", offset_of!(Reduce, _pad1)),
+            ],
+        );
     }
 
     #[test]
