@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::observables::ObservableSums;
+
 /// Sums over every measurement of every walker in one `sample` call.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Moments {
@@ -27,6 +29,10 @@ pub struct Moments {
     pub walker_means: Accumulator,
     /// Walkers found with a non-finite state and reset to a fresh position.
     pub resets: u64,
+    /// Observables beyond the energy, per block of the call (production calls of an engine
+    /// told to `observe`; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observables: Option<ObservableSums>,
 }
 
 impl Moments {
@@ -52,6 +58,7 @@ impl Moments {
         add_into(&mut self.series, &other.series);
         self.walker_means.merge(&other.walker_means);
         self.resets += other.resets;
+        add_observables(&mut self.observables, &other.observables);
     }
 
     /// Appends the same walkers measured over the steps that follow.
@@ -65,6 +72,16 @@ impl Moments {
         self.attempted += later.attempted;
         self.series.extend(later.series);
         self.resets += later.resets;
+        // The blocks span the whole call: later steps of the same call add to them.
+        add_observables(&mut self.observables, &later.observables);
+    }
+}
+
+fn add_observables(acc: &mut Option<ObservableSums>, other: &Option<ObservableSums>) {
+    match (acc.as_mut(), other) {
+        (Some(a), Some(b)) => a.add(b),
+        (None, Some(b)) => *acc = Some(b.clone()),
+        (_, None) => {}
     }
 }
 

@@ -1,16 +1,20 @@
 //! Everything written for the user: output directory, files, console lines and references.
 
 mod console;
+mod density_plot;
 mod history;
 mod input_file;
+mod observables;
 mod output;
 mod params_file;
 mod plot;
 mod reference;
 
 pub use console::{Bar, Console, stdout_failure, write_stderr, write_stdout};
+pub use density_plot::{Curve, density_curves_svg, reference_curve};
 pub use history::{HISTORY_HEADER, HistoryWriter, history_row_numbers};
 pub use input_file::{MAX_INPUT_BYTES, read_bytes, read_text};
+pub use observables::{observables_json, observables_lines, write_observables};
 pub use output::{LOCK_FILE, OutputDir, write_atomic};
 pub use params_file::{params_to_json, read_params};
 pub use plot::{Axes, Series, line_plot};

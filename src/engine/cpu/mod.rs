@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use self::chain::Chain;
 pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
+use super::observables::{ObservableSums, ObservablesSpec, observe};
 use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_host_memory, check_state};
 use crate::error::Error;
 use crate::physics::Params;
@@ -26,6 +27,8 @@ pub struct CpuEngine {
     steps_done: u64,
     pool: rayon::ThreadPool,
     threads: usize,
+    /// Measure the observables (`Engine::observe`).
+    observing: bool,
 }
 
 impl CpuEngine {
@@ -55,6 +58,7 @@ impl CpuEngine {
             steps_done: 0,
             pool,
             threads,
+            observing: false,
         })
     }
 
@@ -91,12 +95,14 @@ impl CpuEngine {
     }
 
     /// Advances every walker `len` steps from `self.steps_done`, one `Moments` per chunk;
-    /// `measure_from` is the 1-based in-call index of the segment's first step.
+    /// `measure_from` is the 1-based in-call index of the segment's first step;
+    /// `observing` the call's measurements per walker when observables are measured.
     fn segment(
         &mut self,
         params: &Params,
         len: u32,
         measure_from: Option<u32>,
+        observing: Option<u32>,
         walker_energy: &mut [f64],
         progress: &dyn Progress,
     ) -> Vec<Moments> {
@@ -119,6 +125,10 @@ impl CpuEngine {
                 .map(|(c, (xs, energies))| {
                     let mut chain = Chain::new(spec, params);
                     let mut sums = Moments::zeros(spec.parameters(), measured.len());
+                    let histograms = spec.observables.as_ref();
+                    if let (Some(calls), Some(h)) = (observing, histograms) {
+                        sums.observables = Some(ObservableSums::zeros(h, calls));
+                    }
                     for (i, x) in xs.chunks_mut(m).enumerate() {
                         let walker = spec.first_walker + (c * chunk + i) as u32;
                         chain.load(walker, x);
@@ -134,6 +144,18 @@ impl CpuEngine {
                                 sums.series[next] += e;
                                 energies[i] += e;
                                 next += 1;
+                                if let Some(obs) = sums.observables.as_mut() {
+                                    let index = (measure_from.unwrap_or(1) + k) / every - 1;
+                                    let calls = observing.unwrap_or(1);
+                                    let b = ObservablesSpec::block_of(index, calls) as usize;
+                                    observe(
+                                        chain.position(),
+                                        spec.system.dims,
+                                        chain.energy_parts(),
+                                        histograms,
+                                        &mut obs.blocks[b],
+                                    );
+                                }
                             }
                         }
                         x.copy_from_slice(chain.position());
@@ -188,7 +210,16 @@ impl Engine for CpuEngine {
         while done < steps {
             let len = segment.min(steps - done);
             let measure_from = measure.then_some(done + 1);
-            let chunks = self.segment(params, len, measure_from, &mut walker_energy, progress);
+            let observing = (self.observing && measurements > 0 && self.spec.observables.is_some())
+                .then_some(measurements as u32);
+            let chunks = self.segment(
+                params,
+                len,
+                measure_from,
+                observing,
+                &mut walker_energy,
+                progress,
+            );
             let mut sums = Moments::zeros(self.spec.parameters(), chunks[0].series.len());
             for chunk in &chunks {
                 sums.add_walkers(chunk);
@@ -207,6 +238,10 @@ impl Engine for CpuEngine {
             }
         }
         Ok(total)
+    }
+
+    fn observe(&mut self, on: bool) {
+        self.observing = on;
     }
 
     fn state(&self) -> Result<WalkerState, Error> {

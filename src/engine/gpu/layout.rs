@@ -30,12 +30,19 @@ pub struct Job {
     pub shift: f32,
     /// Particles per spin block of the Slater determinants (a run-time loop bound).
     pub slater_n: u32,
+    /// Blocks the call's observables are cut into (`FLAG_OBSERVE`).
+    pub obs_blocks: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
 
 pub const FLAG_MEASURE: u32 = 1;
 pub const FLAG_RESET_PARTIALS: u32 = 2;
 pub const FLAG_FIRST_OF_CALL: u32 = 4;
 pub const FLAG_LAST_OF_CALL: u32 = 8;
+/// Measure the observables (the spec's histograms and scalars) in this call.
+pub const FLAG_OBSERVE: u32 = 16;
 
 /// One segmented-sum dispatch of the reduce kernel.
 #[repr(C)]
@@ -55,4 +62,16 @@ pub struct Reduce {
 /// mean and its square, then K sums of O_i and K sums of (E-shift) O_i.
 pub fn reduced_components(parameters: usize) -> usize {
     5 + 2 * parameters
+}
+
+/// Components of a workgroup's partial sums for `spec`: `reduced_components`, then with
+/// observables their scalars for each of the most blocks a call has.
+pub fn components(spec: &crate::engine::EngineSpec) -> usize {
+    use crate::engine::observables::{MAX_BLOCKS, SCALARS};
+    let observables = if spec.observables.is_some() {
+        SCALARS * MAX_BLOCKS as usize
+    } else {
+        0
+    };
+    reduced_components(spec.parameters()) + observables
 }

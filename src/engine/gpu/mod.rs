@@ -12,10 +12,11 @@ pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose, devices
 use wgpu::util::DeviceExt;
 
 use self::layout::{
-    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_RESET_PARTIALS, Job, Reduce,
-    reduced_components,
+    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_OBSERVE, FLAG_RESET_PARTIALS, Job,
+    Reduce, components, reduced_components,
 };
 use self::shader::WORKGROUP;
+use super::observables::{MAX_BLOCKS, ObservableSums, ObservablesSpec, SCALARS};
 use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_host_memory, check_state};
 use crate::config::{Moves, SamplerKind};
 use crate::engine::cpu::initial_position;
@@ -41,6 +42,9 @@ struct Buffers {
     partials_out: wgpu::Buffer,
     series_out: wgpu::Buffer,
     readback: wgpu::Buffer,
+    /// The observables' histogram counts (u32, blocks x bins), and their readback.
+    hist: wgpu::Buffer,
+    hist_readback: wgpu::Buffer,
 }
 
 /// Where each part of a flush lands in the readback buffer (bytes).
@@ -96,6 +100,8 @@ pub struct GpuEngine {
     steps_done: u64,
     /// Subtracted from E_L before f32 sums: the last energy measured.
     shift: Option<f64>,
+    /// Measure the observables (`Engine::observe`).
+    observing: bool,
 }
 
 /// Work since the last readback.
@@ -128,7 +134,11 @@ impl GpuEngine {
         let groups = spec.walkers.div_ceil(WORKGROUP);
         let max_x = limits.max_compute_workgroups_per_dimension;
         let grid = (groups.min(max_x), groups.div_ceil(groups.min(max_x)));
-        let r = reduced_components(parameters) as u64;
+        let r = components(&spec) as u64;
+        let hist_bytes = spec
+            .observables
+            .as_ref()
+            .map_or(4, |o| MAX_BLOCKS as u64 * o.bins() as u64 * 4);
 
         let every = spec.sampler.measure_every;
         let is_cpu = !gpu.summary.is_gpu;
@@ -219,6 +229,13 @@ impl GpuEngine {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
+            hist: storage("histograms", hist_bytes, copy),
+            hist_readback: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("histograms readback"),
+                size: hist_bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
         };
         let walker_energy = storage("walker energy", walkers * 4, wgpu::BufferUsages::empty());
         let partials = storage(
@@ -287,6 +304,7 @@ impl GpuEngine {
                 &partials,
                 &series_parts,
                 &buffers.counters,
+                &buffers.hist,
             ],
         );
         let series_bind = bind(
@@ -339,6 +357,7 @@ impl GpuEngine {
             kernel_seconds: None,
             steps_done: 0,
             shift: None,
+            observing: false,
         })
     }
 
@@ -414,7 +433,7 @@ impl GpuEngine {
         last: bool,
     ) -> Result<Option<f64>, Error> {
         let k = self.spec.parameters();
-        let r = reduced_components(k) as u32;
+        let r = components(&self.spec) as u32;
         let reduce = Reduce {
             count: self.groups,
             segments: r,
@@ -492,6 +511,14 @@ impl GpuEngine {
             .series
             .extend(series.iter().map(|&v| v as f64 + walkers * shift));
         moments.resets += counters[1] as u64;
+        if let Some(obs) = moments.observables.as_mut() {
+            let base = reduced_components(k);
+            for (b, block) in obs.blocks.iter_mut().enumerate() {
+                for (c, s) in block.scalars.iter_mut().enumerate() {
+                    *s += p[base + b * SCALARS + c];
+                }
+            }
+        }
         if last && moments.samples > 0 {
             let (wm, wm2) = (p[3], p[4]);
             moments.walker_means.count += walkers as u64;
@@ -499,6 +526,31 @@ impl GpuEngine {
             moments.walker_means.sum_sq += wm2 + 2.0 * shift * wm + walkers * shift * shift;
         }
         Ok(kernel_seconds)
+    }
+
+    /// Adds the call's histogram counts to `obs`.
+    fn read_histograms(&self, obs: &mut ObservableSums) -> Result<(), Error> {
+        let bins = obs.blocks.first().map_or(0, |b| b.counts.len());
+        let bytes = (obs.blocks.len() * bins * 4) as u64;
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&self.buffers.hist, 0, &self.buffers.hist_readback, 0, bytes);
+        self.gpu.queue.submit([encoder.finish()]);
+        let slice = self.buffers.hist_readback.slice(..bytes);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.gpu.wait("reading the histograms")?;
+        {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::engine(format!("reading the histograms: {e}")))?;
+            let counts: &[u32] = bytemuck::cast_slice(&view);
+            for (block, row) in obs.blocks.iter_mut().zip(counts.chunks(bins)) {
+                for (c, &n) in block.counts.iter_mut().zip(row) {
+                    *c += n as f64;
+                }
+            }
+        }
+        self.buffers.hist_readback.unmap();
+        Ok(())
     }
 
     /// Positions of the first `count` walkers, as f64.
@@ -604,6 +656,31 @@ impl Engine for GpuEngine {
         let call_measurements = if measure { steps / every } else { 0 };
         let mut moments = Moments::zeros(self.spec.parameters(), 0);
         moments.series.reserve(call_measurements as usize);
+        let observing = match &self.spec.observables {
+            Some(o) if self.observing && call_measurements > 0 => Some(o),
+            _ => None,
+        };
+        let obs_blocks = ObservablesSpec::blocks(call_measurements);
+        if let Some(o) = observing {
+            // The kernel's block index m * blocks / measurements is a u32 product.
+            if call_measurements as u64 * MAX_BLOCKS as u64 > u32::MAX as u64 {
+                return Err(Error::input(format!(
+                    "{call_measurements} measurements per walker in one call are more than the \
+                     GPU engine's observables count ({}); use fewer production steps or a \
+                     larger sampler.measure_every",
+                    u32::MAX / MAX_BLOCKS
+                )));
+            }
+            let mut obs = ObservableSums::zeros(o, call_measurements);
+            let lengths = ObservablesSpec::block_lengths(call_measurements);
+            for (block, n) in obs.blocks.iter_mut().zip(lengths) {
+                block.samples = n as f64 * self.spec.walkers as f64;
+            }
+            moments.observables = Some(obs);
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            encoder.clear_buffer(&self.buffers.hist, 0, None);
+            q.submit([encoder.finish()]);
+        }
         let mut batch = Batch::default();
         self.kernel_seconds = None;
         let mut done = 0u32;
@@ -628,6 +705,9 @@ impl Engine for GpuEngine {
             if last {
                 flags |= FLAG_LAST_OF_CALL;
             }
+            if observing.is_some() {
+                flags |= FLAG_OBSERVE;
+            }
             let job = Job {
                 walkers: self.spec.walkers,
                 steps: len,
@@ -646,6 +726,8 @@ impl Engine for GpuEngine {
                     .slater
                     .as_ref()
                     .map_or(0, |s| s.n as u32),
+                obs_blocks,
+                ..Default::default()
             };
             q.write_buffer(&self.buffers.job, 0, bytemuck::bytes_of(&job));
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
@@ -695,11 +777,19 @@ impl Engine for GpuEngine {
                 }
             }
         }
+        if let Some(mut obs) = moments.observables.take() {
+            self.read_histograms(&mut obs)?;
+            moments.observables = Some(obs);
+        }
         moments.walkers = self.spec.walkers as u64;
         if measure && moments.samples > 0 {
             self.shift = Some(moments.energy / moments.samples as f64).filter(|e| e.is_finite());
         }
         Ok(moments)
+    }
+
+    fn observe(&mut self, on: bool) {
+        self.observing = on;
     }
 
     fn kernel_seconds(&self) -> Option<f64> {
