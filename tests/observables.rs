@@ -433,7 +433,7 @@ fn sample_writes_the_observables_files_and_fields() {
     for svg in ["density.svg", "density2d.svg"] {
         let text = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(
-            text.contains("<svg") && text.contains("oscillator units"),
+            text.contains("<svg") && text.contains("natural units"),
             "{svg}"
         );
     }

@@ -95,9 +95,18 @@ fn draw_curves(
         .chain(references.iter().flat_map(|(_, r)| r.iter().map(|p| p.1)))
         .filter(finite)
         .fold(0.0, f64::max);
+    // Up to where the curves fall below 0.2 % of the peak (the tail says nothing), with a
+    // margin, and room above the peak for the legend.
+    let visible = curves
+        .iter()
+        .flat_map(|c| c.points.iter().copied())
+        .chain(references.iter().flat_map(|(_, r)| r.iter().copied()))
+        .filter(|p| p.1.is_finite() && p.1 > 2e-3 * y_max)
+        .map(|p| p.0)
+        .fold(0.0, f64::max);
+    let x_max = (1.15 * visible).min(x_max);
     let (x_max, y_max) = (
         if x_max > 0.0 { x_max } else { 1.0 },
-        // Room above the peak for the legend.
         if y_max > 0.0 { 1.25 * y_max } else { 1.0 },
     );
     let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
@@ -111,7 +120,7 @@ fn draw_curves(
     let label = |v: &f64| super::plot::format_value(*v);
     chart
         .configure_mesh()
-        .x_desc("r (oscillator units: hbar = m = e = 1)")
+        .x_desc("r (natural units: hbar = m = e = 1)")
         .y_desc(format!("rho(r) (particles per unit {})", volume_word(dims)))
         .x_label_formatter(&label)
         .y_label_formatter(&label)
@@ -216,7 +225,6 @@ fn draw_grid(
     system: &System,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let n = grid.centres.len();
-    let half = n as f64 * grid.width / 2.0;
     let top = grid
         .values
         .iter()
@@ -224,6 +232,21 @@ fn draw_grid(
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
     let top = if top > 0.0 { top } else { 1.0 };
+    // The square holding every cell above 0.2 % of the peak, with a margin.
+    let reach = (0..n * n)
+        .filter(|&i| grid.values[i] > 2e-3 * top)
+        .map(|i| {
+            let (x, y) = (grid.centres[i % n], grid.centres[i / n]);
+            x.abs().max(y.abs()) + grid.width / 2.0
+        })
+        .fold(0.0, f64::max);
+    // On a cell edge, so the cells drawn fill the square.
+    let full = n as f64 * grid.width / 2.0;
+    let half = if reach > 0.0 {
+        full - ((full - 1.1 * reach) / grid.width).floor().max(0.0) * grid.width
+    } else {
+        full
+    };
     let root = SVGBackend::new(path, (820, 700)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(690);
@@ -241,15 +264,19 @@ fn draw_grid(
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc("x (oscillator units)")
-        .y_desc("y (oscillator units)")
+        .x_desc("x (natural units: hbar = m = e = 1)")
+        .y_desc("y (natural units)")
         .x_label_formatter(&label)
         .y_label_formatter(&label)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
         .draw()?;
     let w = grid.width;
-    chart.draw_series((0..n * n).map(|i| {
+    let inside = |i: &usize| {
+        let (x, y) = (grid.centres[i % n], grid.centres[i / n]);
+        x.abs() < half && y.abs() < half
+    };
+    chart.draw_series((0..n * n).filter(inside).map(|i| {
         let (ix, iy) = (i % n, i / n);
         let (x, y) = (grid.centres[ix], grid.centres[iy]);
         Rectangle::new(
