@@ -114,13 +114,13 @@ fn wavefunctions(c: &mut Criterion) {
     group.finish();
 }
 
-/// The cost of the observables in a production call (measure_every = 1, every sample
-/// measured): the config with observables switched off, on but not observing (what an
-/// optimisation iteration runs), and observing (production), on one CPU thread and the GPU
-/// adapter.
+/// The cost of the observables in a production call (one long call, measure_every = 1:
+/// every step measured): the config with observables switched off, on but not observing
+/// (what an optimisation iteration runs), and observing (production), on one CPU thread and
+/// the GPU adapter.
 fn observables(c: &mut Criterion) {
     const WALKERS: u32 = 1024;
-    const STEPS: u32 = 256;
+    const STEPS: u32 = 2048;
     let mut group = c.benchmark_group("observables");
     group.throughput(Throughput::Elements(WALKERS as u64 * STEPS as u64));
     group.sample_size(10);

@@ -91,6 +91,36 @@ impl ObservablesSpec {
     }
 }
 
+/// The histograms' geometry in the form the binning uses (scales instead of divisions).
+#[derive(Clone, Copy, Debug)]
+pub struct Binning {
+    radial_bins: usize,
+    radial_scale: f64,
+    pair_offset: usize,
+    pair_bins: usize,
+    pair_scale: f64,
+    grid_offset: usize,
+    grid_bins: usize,
+    grid_scale: f64,
+    r_max: f64,
+}
+
+impl Binning {
+    pub fn new(s: &ObservablesSpec) -> Self {
+        Self {
+            radial_bins: s.radial_bins,
+            radial_scale: s.radial_bins as f64 / s.r_max,
+            pair_offset: s.pair_offset(),
+            pair_bins: s.pair_bins,
+            pair_scale: s.pair_bins as f64 / s.pair_max,
+            grid_offset: s.grid_offset(),
+            grid_bins: s.grid_bins,
+            grid_scale: s.grid_bins as f64 / (2.0 * s.r_max),
+            r_max: s.r_max,
+        }
+    }
+}
+
 /// `value * scale` as a bin index below `bins`, or `bins` (the overflow counter) beyond.
 pub fn bin(value: f64, scale: f64, bins: usize) -> usize {
     let t = value * scale;
@@ -111,10 +141,18 @@ pub struct Block {
 }
 
 impl Block {
+    /// Adds `other`'s sums; counts only where it has them (the CPU engine's chunks keep their
+    /// counts apart, see `CpuEngine`).
     fn add(&mut self, other: &Block) {
         self.samples += other.samples;
         for (a, b) in self.scalars.iter_mut().zip(&other.scalars) {
             *a += b;
+        }
+        if other.counts.is_empty() {
+            return;
+        }
+        if self.counts.is_empty() {
+            self.counts = vec![0.0; other.counts.len()];
         }
         assert_eq!(self.counts.len(), other.counts.len(), "histograms differ");
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
@@ -132,12 +170,17 @@ pub struct ObservableSums {
 impl ObservableSums {
     /// The empty blocks of a call of `measurements` measurements per walker.
     pub fn zeros(spec: &ObservablesSpec, measurements: u32) -> Self {
-        let block = Block {
-            counts: vec![0.0; spec.bins()],
-            ..Default::default()
-        };
+        let mut sums = Self::scalars_only(measurements);
+        for b in &mut sums.blocks {
+            b.counts = vec![0.0; spec.bins()];
+        }
+        sums
+    }
+
+    /// Empty blocks without histogram counts.
+    pub fn scalars_only(measurements: u32) -> Self {
         Self {
-            blocks: vec![block; ObservablesSpec::blocks(measurements) as usize],
+            blocks: vec![Block::default(); ObservablesSpec::blocks(measurements) as usize],
         }
     }
 
@@ -173,62 +216,69 @@ impl ObservableSums {
 }
 
 /// Adds one sample at position `x` (P particles x `dims`) with E_L's parts `energy`
-/// (kinetic, trap, interaction) to `block`; histograms when `spec` is given.
+/// (kinetic, trap, interaction) to `block`'s scalars, and its positions to `counts` (the
+/// block's histogram counts, `spec.bins()` of them) when given.
 pub fn observe(
     x: &[f64],
     dims: usize,
     energy: [f64; 3],
-    spec: Option<&ObservablesSpec>,
     block: &mut Block,
+    histogram: Option<(&Binning, &mut [u64])>,
 ) {
-    let particles = x.len() / dims;
+    // Loops over the dimensions with a constant bound: this runs at every measurement.
+    let values = match dims {
+        1 => observe_in::<1>(x, energy, histogram),
+        2 => observe_in::<2>(x, energy, histogram),
+        _ => observe_in::<3>(x, energy, histogram),
+    };
+    block.samples += 1.0;
+    for (s, v) in block.scalars.iter_mut().zip(values) {
+        *s += v;
+    }
+}
+
+fn observe_in<const D: usize>(
+    x: &[f64],
+    energy: [f64; 3],
+    mut histogram: Option<(&Binning, &mut [u64])>,
+) -> [f64; SCALARS] {
+    let particles = x.len() / D;
     let pairs = (particles * particles.saturating_sub(1) / 2).max(1) as f64;
     let (mut r2_sum, mut r_sum, mut inv_sum) = (0.0, 0.0, 0.0);
+    let at = |p: usize| -> [f64; D] { std::array::from_fn(|k| x[p * D + k]) };
     for p in 0..particles {
-        let r2: f64 = x[p * dims..(p + 1) * dims].iter().map(|v| v * v).sum();
+        let xp = at(p);
+        let r2: f64 = xp.iter().map(|v| v * v).sum();
         r2_sum += r2;
-        if let Some(s) = spec {
-            let i = bin(r2.sqrt(), s.radial_bins as f64 / s.r_max, s.radial_bins);
-            block.counts[i] += 1.0;
-            if s.grid_bins > 0 {
-                let scale = s.grid_bins as f64 / (2.0 * s.r_max);
-                let (ix, iy) = (
-                    bin(x[p * dims] + s.r_max, scale, s.grid_bins),
-                    bin(x[p * dims + 1] + s.r_max, scale, s.grid_bins),
-                );
-                let cell = if ix < s.grid_bins && iy < s.grid_bins {
-                    iy * s.grid_bins + ix
-                } else {
-                    s.grid_bins * s.grid_bins
-                };
-                block.counts[s.grid_offset() + cell] += 1.0;
+        if let Some((s, counts)) = histogram.as_mut() {
+            counts[bin(r2.sqrt(), s.radial_scale, s.radial_bins)] += 1;
+            if D == 2 && s.grid_bins > 0 {
+                let n = s.grid_bins;
+                let ix = bin(xp[0] + s.r_max, s.grid_scale, n);
+                let iy = bin(xp[D - 1] + s.r_max, s.grid_scale, n);
+                let cell = if ix < n && iy < n { iy * n + ix } else { n * n };
+                counts[s.grid_offset + cell] += 1;
             }
         }
         for q in p + 1..particles {
-            let d2: f64 = (0..dims)
-                .map(|k| (x[p * dims + k] - x[q * dims + k]).powi(2))
-                .sum();
+            let xq = at(q);
+            let d2: f64 = (0..D).map(|k| (xp[k] - xq[k]) * (xp[k] - xq[k])).sum();
             let r = d2.sqrt();
             r_sum += r;
             inv_sum += 1.0 / r;
-            if let Some(s) = spec {
-                let i = bin(r, s.pair_bins as f64 / s.pair_max, s.pair_bins);
-                block.counts[s.pair_offset() + i] += 1.0;
+            if let Some((s, counts)) = histogram.as_mut() {
+                counts[s.pair_offset + bin(r, s.pair_scale, s.pair_bins)] += 1;
             }
         }
     }
-    block.samples += 1.0;
-    let values = [
+    [
         energy[0],
         energy[1],
         energy[2],
         r_sum / pairs,
         r2_sum / particles as f64,
         inv_sum / pairs,
-    ];
-    for (s, v) in block.scalars.iter_mut().zip(values) {
-        *s += v;
-    }
+    ]
 }
 
 #[cfg(test)]
@@ -255,18 +305,19 @@ mod tests {
             grid_bins: 2,
         };
         assert_eq!(spec.bins(), 5 + 5 + 5);
-        let mut block = Block {
-            counts: vec![0.0; spec.bins()],
-            ..Default::default()
-        };
+        let mut block = Block::default();
+        let mut counts = vec![0; spec.bins()];
         // Particles at (0.3, 0.4) (r = 0.5) and (-3, 0) (r = 3, beyond r_max); r12 = 3.3242.
+        let x = [0.3, 0.4, -3.0, 0.0];
+        let binning = Binning::new(&spec);
         observe(
-            &[0.3, 0.4, -3.0, 0.0],
+            &x,
             2,
             [1.0, 2.0, 3.0],
-            Some(&spec),
             &mut block,
+            Some((&binning, &mut counts)),
         );
+        block.counts = counts.iter().map(|&n| n as f64).collect();
         let mut expected = vec![0.0; 15];
         expected[1] = 1.0; // r = 0.5 in [0.5, 1)
         expected[4] = 1.0; // overflow

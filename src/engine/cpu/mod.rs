@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use self::chain::Chain;
 pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
-use super::observables::{ObservableSums, ObservablesSpec, observe};
+use std::sync::Mutex;
+
+use super::observables::{Binning, ObservableSums, ObservablesSpec, observe};
 use super::{Engine, EngineSpec, Moments, Progress, WalkerState, check_host_memory, check_state};
 use crate::error::Error;
 use crate::physics::Params;
@@ -96,13 +98,15 @@ impl CpuEngine {
 
     /// Advances every walker `len` steps from `self.steps_done`, one `Moments` per chunk;
     /// `measure_from` is the 1-based in-call index of the segment's first step;
-    /// `observing` the call's measurements per walker when observables are measured.
+    /// `observing` the call's measurements per walker when observables are measured, with
+    /// the histogram counts of each thread (blocks x bins; counts are whole numbers, so their
+    /// sum does not depend on which thread added what).
     fn segment(
         &mut self,
         params: &Params,
         len: u32,
         measure_from: Option<u32>,
-        observing: Option<u32>,
+        observing: Option<(u32, &[Mutex<Vec<u64>>])>,
         walker_energy: &mut [f64],
         progress: &dyn Progress,
     ) -> Vec<Moments> {
@@ -116,6 +120,16 @@ impl CpuEngine {
             Some(first) => (0..len).filter(|i| (first + i) % every == 0).collect(),
             None => Vec::new(),
         };
+        // The block of each measured step, when observing.
+        let blocks: Vec<usize> = match (observing, measure_from) {
+            (Some((calls, _)), Some(first)) => measured
+                .iter()
+                .map(|k| ObservablesSpec::block_of((first + k) / every - 1, calls) as usize)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let binning = spec.observables.as_ref().map(Binning::new);
+        let bins = spec.observables.as_ref().map_or(0, ObservablesSpec::bins);
         let positions = &mut self.positions;
         self.pool.install(|| {
             positions
@@ -125,10 +139,13 @@ impl CpuEngine {
                 .map(|(c, (xs, energies))| {
                     let mut chain = Chain::new(spec, params);
                     let mut sums = Moments::zeros(spec.parameters(), measured.len());
-                    let histograms = spec.observables.as_ref();
-                    if let (Some(calls), Some(h)) = (observing, histograms) {
-                        sums.observables = Some(ObservableSums::zeros(h, calls));
-                    }
+                    // The thread runs this chunk to the end before any other: its counts are
+                    // its own meanwhile.
+                    let mut counts = observing.map(|(calls, threads)| {
+                        sums.observables = Some(ObservableSums::scalars_only(calls));
+                        let t = rayon::current_thread_index().unwrap_or(0) % threads.len();
+                        threads[t].lock().expect("no panics while counting")
+                    });
                     for (i, x) in xs.chunks_mut(m).enumerate() {
                         let walker = spec.first_walker + (c * chunk + i) as u32;
                         chain.load(walker, x);
@@ -143,19 +160,19 @@ impl CpuEngine {
                                 accumulate(&mut sums, chain.o(), e);
                                 sums.series[next] += e;
                                 energies[i] += e;
-                                next += 1;
-                                if let Some(obs) = sums.observables.as_mut() {
-                                    let index = (measure_from.unwrap_or(1) + k) / every - 1;
-                                    let calls = observing.unwrap_or(1);
-                                    let b = ObservablesSpec::block_of(index, calls) as usize;
+                                if let (Some(obs), Some(counts), Some(h)) =
+                                    (sums.observables.as_mut(), counts.as_mut(), &binning)
+                                {
+                                    let b = blocks[next];
                                     observe(
                                         chain.position(),
                                         spec.system.dims,
                                         chain.energy_parts(),
-                                        histograms,
                                         &mut obs.blocks[b],
+                                        Some((h, &mut counts[b * bins..(b + 1) * bins])),
                                     );
                                 }
+                                next += 1;
                             }
                         }
                         x.copy_from_slice(chain.position());
@@ -204,14 +221,24 @@ impl Engine for CpuEngine {
         let mut total = Moments::zeros(self.spec.parameters(), 0);
         total.series.reserve(measurements);
         let mut walker_energy = vec![0.0; self.spec.walkers as usize];
+        let observing = self.observing && measurements > 0 && self.spec.observables.is_some();
+        // Histogram counts per thread, blocks x bins.
+        let histogram_len = self.spec.observables.as_ref().map_or(0, |h| {
+            h.bins() * ObservablesSpec::blocks(measurements as u32) as usize
+        });
+        let counts: Vec<Mutex<Vec<u64>>> = match observing {
+            true => (0..self.threads)
+                .map(|_| Mutex::new(vec![0; histogram_len]))
+                .collect(),
+            false => Vec::new(),
+        };
         // Segments are whole multiples of the measurement interval.
         let segment = (SEGMENT_STEPS / every).max(1) * every;
         let mut done = 0;
         while done < steps {
             let len = segment.min(steps - done);
             let measure_from = measure.then_some(done + 1);
-            let observing = (self.observing && measurements > 0 && self.spec.observables.is_some())
-                .then_some(measurements as u32);
+            let observing = observing.then_some((measurements as u32, counts.as_slice()));
             let chunks = self.segment(
                 params,
                 len,
@@ -229,6 +256,18 @@ impl Engine for CpuEngine {
             done += len;
             if done < steps && progress.cancelled() {
                 return Err(Error::Interrupted("sampling cancelled".into()));
+            }
+        }
+        if let Some(obs) = total.observables.as_mut() {
+            let bins = histogram_len / obs.blocks.len();
+            for (b, block) in obs.blocks.iter_mut().enumerate() {
+                block.counts = vec![0.0; bins];
+                for thread in &counts {
+                    let thread = thread.lock().expect("no panics while counting");
+                    for (c, &n) in block.counts.iter_mut().zip(&thread[b * bins..]) {
+                        *c += n as f64;
+                    }
+                }
             }
         }
         total.walkers = self.spec.walkers as u64;

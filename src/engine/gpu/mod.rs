@@ -45,6 +45,83 @@ struct Buffers {
     /// The observables' histogram counts (u32, blocks x bins), and their readback.
     hist: wgpu::Buffer,
     hist_readback: wgpu::Buffer,
+    walker_energy: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    series_parts: wgpu::Buffer,
+}
+
+/// A walk kernel with its bindings.
+struct Walk {
+    pipeline: wgpu::ComputePipeline,
+    bind: wgpu::BindGroup,
+}
+
+/// Compiles the walk kernel for `spec` and binds `buffers` to it.
+fn walk_kernel(gpu: &Gpu, spec: &EngineSpec, b: &Buffers) -> Result<Walk, Error> {
+    let device = &gpu.device;
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("walk"),
+        source: wgpu::ShaderSource::Wgsl(shader::walk_source(spec).into()),
+    });
+    let pipeline = compute_pipeline(device, &module, "walk");
+    let buffers = [
+        &b.job,
+        &b.theta,
+        &b.positions,
+        &b.walker_energy,
+        &b.partials,
+        &b.series_parts,
+        &b.counters,
+        &b.hist,
+    ];
+    let bind = bind_group(device, &pipeline, &buffers);
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(Error::engine(format!(
+            "the GPU kernels do not build on {}: {e}",
+            gpu.summary.label()
+        )));
+    }
+    Ok(Walk { pipeline, bind })
+}
+
+fn compute_pipeline(
+    device: &wgpu::Device,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: None,
+        module,
+        entry_point: Some(entry),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            zero_initialize_workgroup_memory: false,
+            ..Default::default()
+        },
+        cache: None,
+    })
+}
+
+/// `buffers` bound in order (binding i = buffers[i]) to `pipeline`'s group 0.
+fn bind_group(
+    device: &wgpu::Device,
+    pipeline: &wgpu::ComputePipeline,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
 }
 
 /// Where each part of a flush lands in the readback buffer (bytes).
@@ -84,9 +161,12 @@ struct Timing {
 pub struct GpuEngine {
     spec: EngineSpec,
     gpu: Gpu,
-    walk: wgpu::ComputePipeline,
+    /// The walk kernel without observables (optimisation, thermalisation), and the one with
+    /// them, compiled at the first call that observes (production only: its histograms in
+    /// workgroup memory slow every step on some adapters, lavapipe by 3x).
+    walk: Walk,
+    observing_walk: Option<Walk>,
     reduce: wgpu::ComputePipeline,
-    walk_bind: wgpu::BindGroup,
     series_bind: wgpu::BindGroup,
     partials_bind: wgpu::BindGroup,
     buffers: Buffers,
@@ -230,6 +310,17 @@ impl GpuEngine {
                 mapped_at_creation: false,
             }),
             hist: storage("histograms", hist_bytes, copy),
+            walker_energy: storage("walker energy", walkers * 4, wgpu::BufferUsages::empty()),
+            partials: storage(
+                "partials",
+                groups as u64 * r * 4,
+                wgpu::BufferUsages::empty(),
+            ),
+            series_parts: storage(
+                "series parts",
+                groups as u64 * max_measurements as u64 * 4,
+                wgpu::BufferUsages::empty(),
+            ),
             hist_readback: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("histograms readback"),
                 size: hist_bytes,
@@ -237,17 +328,6 @@ impl GpuEngine {
                 mapped_at_creation: false,
             }),
         };
-        let walker_energy = storage("walker energy", walkers * 4, wgpu::BufferUsages::empty());
-        let partials = storage(
-            "partials",
-            groups as u64 * r * 4,
-            wgpu::BufferUsages::empty(),
-        );
-        let series_parts = storage(
-            "series parts",
-            groups as u64 * max_measurements as u64 * 4,
-            wgpu::BufferUsages::empty(),
-        );
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::engine(format!(
                 "cannot allocate the walker buffers for {walkers} walkers on {}: {e}",
@@ -255,65 +335,34 @@ impl GpuEngine {
             )));
         }
 
+        let plain = EngineSpec {
+            observables: None,
+            ..spec.clone()
+        };
+        let walk = walk_kernel(&gpu, &plain, &buffers)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let walk_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("walk"),
-            source: wgpu::ShaderSource::Wgsl(shader::walk_source(&spec).into()),
-        });
         let reduce_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("reduce"),
             source: wgpu::ShaderSource::Wgsl(shader::REDUCE.into()),
         });
-        let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    zero_initialize_workgroup_memory: false,
-                    ..Default::default()
-                },
-                cache: None,
-            })
-        };
-        let walk = pipeline(&walk_module, "walk");
-        let reduce = pipeline(&reduce_module, "reduce");
-        let bind = |pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
-            let entries: Vec<wgpu::BindGroupEntry> = buffers
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
-            })
-        };
-        let walk_bind = bind(
-            &walk,
+        let reduce = compute_pipeline(device, &reduce_module, "reduce");
+        let series_bind = bind_group(
+            device,
+            &reduce,
             &[
-                &buffers.job,
-                &buffers.theta,
-                &buffers.positions,
-                &walker_energy,
-                &partials,
-                &series_parts,
-                &buffers.counters,
-                &buffers.hist,
+                &buffers.reduce_series,
+                &buffers.series_parts,
+                &buffers.series_out,
             ],
         );
-        let series_bind = bind(
+        let partials_bind = bind_group(
+            device,
             &reduce,
-            &[&buffers.reduce_series, &series_parts, &buffers.series_out],
-        );
-        let partials_bind = bind(
-            &reduce,
-            &[&buffers.reduce_partials, &partials, &buffers.partials_out],
+            &[
+                &buffers.reduce_partials,
+                &buffers.partials,
+                &buffers.partials_out,
+            ],
         );
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::engine(format!(
@@ -344,8 +393,8 @@ impl GpuEngine {
             spec,
             gpu,
             walk,
+            observing_walk: None,
             reduce,
-            walk_bind,
             series_bind,
             partials_bind,
             buffers,
@@ -433,7 +482,11 @@ impl GpuEngine {
         last: bool,
     ) -> Result<Option<f64>, Error> {
         let k = self.spec.parameters();
-        let r = components(&self.spec) as u32;
+        // The observing kernel's partials carry the observables' scalars too.
+        let mut r = reduced_components(k) as u32;
+        if moments.observables.is_some() {
+            r += (SCALARS * MAX_BLOCKS as usize) as u32;
+        }
         let reduce = Reduce {
             count: self.groups,
             segments: r,
@@ -657,11 +710,14 @@ impl Engine for GpuEngine {
         let mut moments = Moments::zeros(self.spec.parameters(), 0);
         moments.series.reserve(call_measurements as usize);
         let observing = match &self.spec.observables {
-            Some(o) if self.observing && call_measurements > 0 => Some(o),
+            Some(o) if self.observing && call_measurements > 0 => Some(o.clone()),
             _ => None,
         };
         let obs_blocks = ObservablesSpec::blocks(call_measurements);
-        if let Some(o) = observing {
+        if let Some(o) = &observing {
+            if self.observing_walk.is_none() {
+                self.observing_walk = Some(walk_kernel(&self.gpu, &self.spec, &self.buffers)?);
+            }
             // The kernel's block index m * blocks / measurements is a u32 product.
             if call_measurements as u64 * MAX_BLOCKS as u64 > u32::MAX as u64 {
                 return Err(Error::input(format!(
@@ -681,6 +737,10 @@ impl Engine for GpuEngine {
             encoder.clear_buffer(&self.buffers.hist, 0, None);
             q.submit([encoder.finish()]);
         }
+        let walk = match &observing {
+            Some(_) => self.observing_walk.as_ref().expect("built above"),
+            None => &self.walk,
+        };
         let mut batch = Batch::default();
         self.kernel_seconds = None;
         let mut done = 0u32;
@@ -734,8 +794,8 @@ impl Engine for GpuEngine {
             let slot = batch.dispatches;
             self.dispatch(
                 &mut encoder,
-                &self.walk,
-                &self.walk_bind,
+                &walk.pipeline,
+                &walk.bind,
                 self.grid,
                 Some(slot),
             );
