@@ -18,7 +18,7 @@ fn pm(v: &Measured) -> String {
 pub fn observables_lines(o: &Observed) -> Vec<String> {
     let mut lines = vec![
         format!(
-            "energy parts: kinetic {}, trap {}, interaction {}",
+            "kinetic {}, trap {}, interaction {} (the parts of the energy)",
             pm(&o.kinetic),
             pm(&o.trap),
             pm(&o.interaction)
