@@ -449,3 +449,32 @@ fn sample_writes_the_observables_files_and_fields() {
     assert!(!off.join("density.csv").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Closed shells of non-interacting fermions (Slater determinants, the exact state): rho(r)
+/// is twice the sum of the occupied orbitals' densities, the reference density.svg draws.
+#[test]
+fn closed_shell_fermions_have_the_shell_density() {
+    let c = fermion_case(
+        6,
+        2,
+        ("metropolis", "single"),
+        json!({"walkers": 128, "seed": 61, "sampler": {"step": 2.5}}),
+    );
+    let mut engine = cpu(&c);
+    let params = rbm_vmc::driver::initial_params(&c).unwrap();
+    let (e, o) = observe(&mut engine, &params, 2000);
+    assert!((e.energy - 5.0).abs() < 1e-6, "E {}", e.energy);
+    let system = c.system();
+    let h = &o.radial;
+    let expected = bin_averages(
+        h,
+        |r| system.non_interacting_density(r).unwrap(),
+        |r| 2.0 * PI * r,
+    );
+    let volume = |i: usize| shell(2, i as f64 * h.width, (i + 1) as f64 * h.width);
+    let (chi2, bins) = chi_square(h, &expected, |i| volume(i) * e.samples as f64);
+    eprintln!("fermions: rho chi2 {chi2:.1} / {bins}");
+    assert_chi_square("6 fermions rho(r)", chi2, bins);
+    let v = &o.virial_ratio;
+    assert_within("6 fermions virial", v.value, 1.0, v.error, 4.5);
+}

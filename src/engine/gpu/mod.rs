@@ -727,8 +727,20 @@ impl Engine for GpuEngine {
                     u32::MAX / MAX_BLOCKS
                 )));
             }
-            let mut obs = ObservableSums::zeros(o, call_measurements);
             let lengths = ObservablesSpec::block_lengths(call_measurements);
+            // The counts are u32: a bin could hold every particle (or pair) of a block.
+            let p = self.spec.system.particles as u64;
+            let per_sample = p.max(p * p.saturating_sub(1) / 2);
+            let longest = lengths.iter().copied().max().unwrap_or(0) as u64;
+            if self.spec.walkers as u64 * longest * per_sample > u32::MAX as u64 {
+                return Err(Error::input(format!(
+                    "{} walkers x {longest} measurements per block x {per_sample} particles or \
+                     pairs could overflow the GPU's 32-bit histogram counts; use fewer \
+                     production steps per call, fewer walkers, or the CPU engine",
+                    self.spec.walkers
+                )));
+            }
+            let mut obs = ObservableSums::zeros(o, call_measurements);
             for (block, n) in obs.blocks.iter_mut().zip(lengths) {
                 block.samples = n as f64 * self.spec.walkers as f64;
             }
