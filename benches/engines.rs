@@ -114,5 +114,42 @@ fn wavefunctions(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cpu_engine, gpu_engine, wavefunctions);
+/// The cost of the observables in a production call (one long call, measure_every = 1:
+/// every step measured): the config with observables switched off, on but not observing
+/// (what an optimisation iteration runs), and observing (production), on one CPU thread and
+/// the GPU adapter.
+fn observables(c: &mut Criterion) {
+    const WALKERS: u32 = 1024;
+    const STEPS: u32 = 2048;
+    let mut group = c.benchmark_group("observables");
+    group.throughput(Throughput::Elements(WALKERS as u64 * STEPS as u64));
+    group.sample_size(10);
+    let adapter = choose(None, true, 0);
+    for engine_kind in ["cpu", "gpu"] {
+        for (label, enabled, observing) in [
+            ("off", false, false),
+            ("on-not-observing", true, false),
+            ("observing", true, true),
+        ] {
+            let mut config = config(1);
+            config.walkers = WALKERS;
+            config.observables.enabled = enabled;
+            let params = initial_params(&config).unwrap();
+            let spec = EngineSpec::from_config(&config);
+            let mut engine: Box<dyn Engine> = match (engine_kind, &adapter) {
+                ("cpu", _) => Box::new(CpuEngine::new(spec, 1).unwrap()),
+                (_, Some(a)) => Box::new(GpuEngine::new(spec, a, None).unwrap()),
+                _ => continue,
+            };
+            engine.sample(&params, 100, Measure::Nothing, &()).unwrap();
+            engine.observe(observing);
+            group.bench_function(format!("{engine_kind}/{label}"), |b| {
+                b.iter(|| engine.sample(&params, STEPS, Measure::Energy, &()).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cpu_engine, gpu_engine, wavefunctions, observables);
 criterion_main!(benches);

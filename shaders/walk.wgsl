@@ -7,7 +7,8 @@
 // 3 walker_energy (per-walker sum of E_L - shift over the call), 4 partials (groups x R),
 // 5 series_parts (measurements x groups), 6 counters (0: walkers whose step count was cut
 // short, 1: walkers reset after a non-finite state), 7 o_rows (SR: the O vectors of the
-// samples that enter the metric, a row of K per sample, rows as `MetricSubset` numbers them).
+// samples that enter the metric, a row of K per sample, rows as `MetricSubset` numbers them),
+// 8 hist (the observables' histogram counts, blocks x HIST_BINS).
 
 struct Job {
     walkers: u32,
@@ -25,13 +26,14 @@ struct Job {
     metric_stride: u32,
     metric_every: u32,
     metric_per_walker: u32,
-    _pad0: u32,
+    obs_blocks: u32,
 }
 
 const FLAG_MEASURE: u32 = 1u;
 const FLAG_RESET_PARTIALS: u32 = 2u;
 const FLAG_FIRST_OF_CALL: u32 = 4u;
 const FLAG_LAST_OF_CALL: u32 = 8u;
+const FLAG_OBSERVE: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> job: Job;
 @group(0) @binding(1) var<storage, read> theta: array<f32>;
@@ -45,6 +47,7 @@ const FLAG_LAST_OF_CALL: u32 = 8u;
 const NO_ROW: u32 = 0xffffffffu;
 // The row of o_rows the current measurement's O vector goes to, or NO_ROW.
 var<private> o_row: u32 = NO_ROW;
+@group(0) @binding(8) var<storage, read_write> hist: array<atomic<u32>>;
 
 // A row per walker of the workgroup, CHUNK values wide: the measured E_L - shift of up to
 // CHUNK measurements, and at the end CHUNK components of the sums at a time. Thread c then
@@ -56,8 +59,14 @@ var<workgroup> rows: array<f32, WG * STRIDE>;
 
 // Per-walker sums of this dispatch, in the order of `partials` (Rust:
 // layout::reduced_components): 0 E - shift, 1 its square, 2 accepted moves, 3 walker mean,
-// 4 its square, 5.. the O_i, 5 + K.. the (E - shift) O_i.
+// 4 its square, 5.. the O_i, 5 + K.. the (E - shift) O_i, and with OBSERVABLES from OBS_BASE
+// the observables' scalars, OBS_SCALARS per block.
 var<private> sums: array<f32, R>;
+
+// This workgroup's histogram counts of the current block (layout of HIST_BINS in
+// src/engine/observables.rs: radial bins and overflow, pair bins and overflow, grid cells and
+// outside), added to hist when the block changes and at the end of the dispatch.
+var<workgroup> whist: array<atomic<u32>, HIST_BINS>;
 
 // 64-bit step index (low, high) of step k of this dispatch: steps_done + k + 1.
 fn step_index(k: u32) -> vec2<u32> {
@@ -110,6 +119,74 @@ fn metric_row(walker: u32, t: u32) -> u32 {
         return NO_ROW;
     }
     return (walker / job.metric_stride) * job.metric_per_walker + t / job.metric_every;
+}
+
+// The bin of v * scale below `bins`, or `bins` (the overflow counter) beyond (Rust twin:
+// `observables::bin`).
+fn hist_bin(v: f32, scale: f32, bins: u32) -> u32 {
+    let t = v * scale;
+    if (t >= 0.0 && t < f32(bins)) {
+        return min(u32(t), bins - 1u);
+    }
+    return bins;
+}
+
+// Adds one sample's observables to block b: E_L's parts and the distances to the sums, the
+// positions to the workgroup's histograms (Rust twin: `observables::observe`). Call after
+// local_energy().
+fn observe(b: u32) {
+    var r2_sum = 0.0;
+    var r_sum = 0.0;
+    var inv_sum = 0.0;
+    for (var p = 0u; p < P; p++) {
+        var r2 = 0.0;
+        for (var k = 0u; k < D; k++) {
+            r2 += x[p * D + k] * x[p * D + k];
+        }
+        r2_sum += r2;
+        atomicAdd(&whist[hist_bin(sqrt(r2), RADIAL_SCALE, RADIAL_BINS)], 1u);
+        if (GRID_BINS > 0u) {
+            let ix = hist_bin(x[p * D] + R_MAX, GRID_SCALE, GRID_BINS);
+            let iy = hist_bin(x[min(p * D + 1u, M - 1u)] + R_MAX, GRID_SCALE, GRID_BINS);
+            var cell = GRID_BINS * GRID_BINS;
+            if (ix < GRID_BINS && iy < GRID_BINS) {
+                cell = iy * GRID_BINS + ix;
+            }
+            atomicAdd(&whist[GRID_OFFSET + cell], 1u);
+        }
+        for (var q = p + 1u; q < P; q++) {
+            var d2 = 0.0;
+            for (var k = 0u; k < D; k++) {
+                let d = x[p * D + k] - x[q * D + k];
+                d2 += d * d;
+            }
+            let r = sqrt(d2);
+            r_sum += r;
+            inv_sum += 1.0 / r;
+            atomicAdd(&whist[PAIR_OFFSET + hist_bin(r, PAIR_SCALE, PAIR_BINS)], 1u);
+        }
+    }
+    let pairs = f32(max(P * (P - 1u) / 2u, 1u));
+    let base = OBS_BASE + OBS_SCALARS * b;
+    sums[base] += e_parts.x;
+    sums[base + 1u] += e_parts.y;
+    sums[base + 2u] += e_parts.z;
+    sums[base + 3u] += r_sum / pairs;
+    sums[base + 4u] += r2_sum / f32(P);
+    sums[base + 5u] += inv_sum / pairs;
+}
+
+// Adds the workgroup's histogram counts to block b of hist and clears them. Called in uniform
+// control flow.
+fn flush_histograms(lid: u32, b: u32) {
+    workgroupBarrier();
+    for (var i = lid; i < HIST_BINS; i += WG) {
+        let count = atomicExchange(&whist[i], 0u);
+        if (count != 0u) {
+            atomicAdd(&hist[b * HIST_BINS + i], count);
+        }
+    }
+    workgroupBarrier();
 }
 
 // Sums the buffered measurements over the workgroup: measurement t goes to
@@ -172,6 +249,15 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     refresh();
 
     let measuring = (job.flags & FLAG_MEASURE) != 0u;
+    let observing = OBSERVABLES && measuring && (job.flags & FLAG_OBSERVE) != 0u;
+    // The block whose counts the workgroup's histograms hold (none yet).
+    var block = 0xffffffffu;
+    if (observing) {
+        for (var i = lid; i < HIST_BINS; i += WG) {
+            atomicStore(&whist[i], 0u);
+        }
+        workgroupBarrier();
+    }
     var resets = 0u;
     var made = 0u;
     var buffered = 0u;
@@ -191,12 +277,28 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         made += 1u;
         if (measuring && (job.call_step + k + 1u) % MEASURE_EVERY == 0u) {
+            var b = 0u;
+            if (observing) {
+                // Block of the call's measurement: m * blocks / measurements (the host keeps
+                // the product within u32).
+                let index = (job.call_step + k + 1u) / MEASURE_EVERY - 1u;
+                b = index * job.obs_blocks / job.call_measurements;
+                if (b != block) {
+                    if (block != 0xffffffffu) {
+                        flush_histograms(lid, block);
+                    }
+                    block = b;
+                }
+            }
             var d = 0.0;
             if (live) {
                 d = local_energy() - job.shift;
                 o_row = metric_row(walker, (job.call_step + k + 1u) / MEASURE_EVERY - 1u);
                 accumulate(d);
                 o_row = NO_ROW;
+                if (observing) {
+                    observe(b);
+                }
             }
             rows[lid * STRIDE + buffered] = d;
             buffered += 1u;
@@ -209,6 +311,9 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     if (buffered > 0u) {
         flush_series(lid, group, buffered, measured);
+    }
+    if (observing && block != 0xffffffffu) {
+        flush_histograms(lid, block);
     }
 
     if (live) {

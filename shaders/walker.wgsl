@@ -35,26 +35,31 @@ fn refresh() {
     fill_drift(false, 0u, M);
 }
 
-fn potential() -> f32 {
+fn trap_energy() -> f32 {
     var r2 = 0.0;
     for (var m = 0u; m < M; m++) {
         r2 += x[m] * x[m];
     }
-    var v = 0.5 * OMEGA2 * r2;
-    if (INTERACTION) {
-        for (var p = 0u; p < P; p++) {
-            for (var p2 = p + 1u; p2 < P; p2++) {
-                var d2 = 0.0;
-                for (var k = 0u; k < D; k++) {
-                    let d = x[p * D + k] - x[p2 * D + k];
-                    d2 += d * d;
-                }
-                v += inverseSqrt(d2);
+    return 0.5 * OMEGA2 * r2;
+}
+
+fn coulomb() -> f32 {
+    var v = 0.0;
+    for (var p = 0u; p < P; p++) {
+        for (var p2 = p + 1u; p2 < P; p2++) {
+            var d2 = 0.0;
+            for (var k = 0u; k < D; k++) {
+                let d = x[p * D + k] - x[p2 * D + k];
+                d2 += d * d;
             }
+            v += inverseSqrt(d2);
         }
     }
     return v;
 }
+
+// E_L's parts at the last local_energy(): kinetic, trap, interaction.
+var<private> e_parts: vec3<f32>;
 
 // E_L = -1/2 sum_m (l_m + g_m^2) + V at the walker, with the factors' Laplacians l and
 // gradients g summed (Rust twin: `Walker::measure`).
@@ -64,7 +69,14 @@ fn local_energy() -> f32 {
     for (var m = 0u; m < M; m++) {
         g2 += gy[m] * gy[m];
     }
-    return -0.5 * (laplacian + g2) + potential();
+    let kinetic = -0.5 * (laplacian + g2);
+    let trap = trap_energy();
+    var interaction = 0.0;
+    if (INTERACTION) {
+        interaction = coulomb();
+    }
+    e_parts = vec3<f32>(kinetic, trap, interaction);
+    return kinetic + (trap + interaction);
 }
 
 // Accepts with probability min(1, e^ln_ratio), drawing the uniform only when needed.

@@ -30,6 +30,8 @@ pub struct Config {
     /// Write a checkpoint every this many optimisation iterations (0: only at the end).
     pub checkpoint_every: u32,
     pub gpu: GpuConfig,
+    /// Observables beyond the energy, measured in production.
+    pub observables: ObservablesConfig,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             production: ProductionConfig::default(),
             checkpoint_every: 10,
             gpu: GpuConfig::default(),
+            observables: ObservablesConfig::default(),
         }
     }
 }
@@ -316,6 +319,40 @@ pub struct GpuConfig {
     pub steps_per_dispatch: Option<u32>,
 }
 
+/// The observables measured in production besides the energy: the energy's parts, pair
+/// distances, and the density histograms (bins over ranges that default to multiples of the
+/// oscillator length 1/sqrt(omega)).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObservablesConfig {
+    /// false: production measures the energy alone (no parts, distances or densities).
+    pub enabled: bool,
+    /// Bins of the radial one-body density over [0, r_max).
+    pub radial_bins: usize,
+    /// Outer radius of the density histograms (and half-width of the x-y grid); absent or
+    /// null: 4 / sqrt(omega).
+    pub r_max: Option<f64>,
+    /// Bins of the pair-distance distribution over [0, pair_max).
+    pub pair_bins: usize,
+    /// Largest pair distance binned; absent or null: 2 r_max.
+    pub pair_max: Option<f64>,
+    /// Cells per side of the x-y density (D = 2 only) over [-r_max, r_max)^2.
+    pub grid_bins: usize,
+}
+
+impl Default for ObservablesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            radial_bins: 50,
+            r_max: None,
+            pair_bins: 50,
+            pair_max: None,
+            grid_bins: 40,
+        }
+    }
+}
+
 /// Largest sizes accepted; beyond them memory or run time is unreasonable for this code.
 pub const MAX_PARTICLES: usize = 256;
 pub const MAX_HIDDEN: usize = 1024;
@@ -408,6 +445,23 @@ impl Config {
         }
     }
 
+    /// What the engines histogram, with the ranges resolved; `None` when switched off.
+    pub fn observables_spec(&self) -> Option<crate::engine::ObservablesSpec> {
+        let o = &self.observables;
+        let r_max = o.r_max.unwrap_or(4.0 / self.system.omega.sqrt());
+        o.enabled.then(|| crate::engine::ObservablesSpec {
+            radial_bins: o.radial_bins,
+            r_max,
+            pair_bins: o.pair_bins,
+            pair_max: o.pair_max.unwrap_or(2.0 * r_max),
+            grid_bins: if self.system.dims == 2 {
+                o.grid_bins
+            } else {
+                0
+            },
+        })
+    }
+
     /// Measurements per walker in `steps` Monte Carlo steps.
     pub fn measurements(&self, steps: u32) -> u32 {
         steps / self.sampler.measure_every
@@ -435,6 +489,7 @@ impl Config {
         positive("wavefunction.sigma (auto)", self.sigma())?;
         finite_non_negative("wavefunction.init_scale", w.init_scale)?;
         self.validate_factors()?;
+        self.validate_observables()?;
         let sm = &self.sampler;
         positive("sampler.step", sm.step)?;
         positive("sampler.dt", sm.dt)?;
@@ -516,6 +571,31 @@ impl Config {
 
 impl Config {
     /// The Jastrow factor and the statistics: combinations that make sense, closed shells.
+    fn validate_observables(&self) -> Result<(), Error> {
+        let o = &self.observables;
+        int_range("observables.radial_bins", o.radial_bins, 1, 1000)?;
+        int_range("observables.pair_bins", o.pair_bins, 1, 1000)?;
+        int_range("observables.grid_bins", o.grid_bins, 1, 40)?;
+        if let Some(r) = o.r_max {
+            positive("observables.r_max", r)?;
+        }
+        if let Some(r) = o.pair_max {
+            positive("observables.pair_max", r)?;
+        }
+        if let Some(spec) = self.observables_spec() {
+            let max = crate::engine::observables::MAX_BINS;
+            if spec.bins() > max {
+                return Err(Error::input(format!(
+                    "config: the observables' histograms have {} bins in all (radial_bins + \
+                     pair_bins + grid_bins^2 in 2D, and 3 overflow counters), more than the \
+                     {max} the GPU keeps per workgroup; use fewer bins",
+                    spec.bins()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn validate_factors(&self) -> Result<(), Error> {
         let (s, w) = (&self.system, &self.wavefunction);
         if w.jastrow == JastrowKind::Pade {

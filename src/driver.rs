@@ -20,10 +20,10 @@ use crate::error::Error;
 use crate::optimize::{Optimiser, StepReport};
 use crate::physics::Params;
 use crate::report::{
-    Bar, Console, HistoryWriter, OutputDir, history_row_numbers, params_to_json, read_params,
-    read_text, reference_energy,
+    Bar, Console, HistoryWriter, OutputDir, history_row_numbers, observables_json,
+    observables_lines, params_to_json, read_params, read_text, reference_energy, write_observables,
 };
-use crate::stats::Estimate;
+use crate::stats::{Estimate, Observed};
 use crate::team::{Team, solo};
 
 /// An estimate more than this many error bars below the system's lower bound is a failure.
@@ -177,6 +177,8 @@ pub struct Outcome {
     pub production: Option<Estimate>,
     /// What makes the final measurement doubtful (frozen sampling), if anything.
     pub warning: Option<String>,
+    /// The final measurement's observables beyond the energy (`observables.enabled`).
+    pub observables: Option<Observed>,
     pub engine: String,
     pub seconds: f64,
 }
@@ -350,6 +352,8 @@ struct Session<'a> {
     best: Option<(f64, f64)>,
     /// Whether the warning about frozen sampling was printed already.
     warned: bool,
+    /// The production run's observables beyond the energy.
+    observed: Option<Observed>,
 }
 
 /// Forwards progress to a bar and cancels the call when the run must stop.
@@ -397,6 +401,7 @@ impl<'a> Session<'a> {
             checkpointed: None,
             best,
             warned: false,
+            observed: None,
         }
     }
 
@@ -454,6 +459,7 @@ impl<'a> Session<'a> {
             iterations: self.at.iteration,
             production,
             warning,
+            observables: self.observed.clone(),
             engine: self.engine.describe(),
             seconds: self.seconds(),
         }
@@ -603,8 +609,18 @@ impl<'a> Session<'a> {
             .ctx
             .console
             .bar("production", walkers * steps as u64, "walker-steps");
-        let moments = self.cancellable_sample(steps, Measure::Energy, &bar, "the measurement")?;
+        self.engine.observe(true);
+        let moments = self.cancellable_sample(steps, Measure::Energy, &bar, "the measurement");
+        self.engine.observe(false);
+        let moments = moments?;
         let e = Estimate::from_moments(&moments);
+        let spec = self.engine.spec();
+        self.observed = match (&moments.observables, &spec.observables) {
+            (Some(sums), Some(o)) => {
+                Observed::from_sums(sums, o, spec.system.particles, spec.system.dims)
+            }
+            _ => None,
+        };
         if let Some(problem) = self.breakdown(&e) {
             return Err(self.fail("the production run", &problem)?);
         }
@@ -841,6 +857,13 @@ fn report_result(
             "gradient": e.gradient,
         });
         extend(&mut result, fields);
+        if let Some(o) = &outcome.observables {
+            for line in observables_lines(o) {
+                console.line(&line);
+            }
+            write_observables(o, &config.system(), out)?;
+            result["observables"] = observables_json(o);
+        }
         if let Some(w) = &outcome.warning {
             result["warning"] = json!(w);
         }

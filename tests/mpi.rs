@@ -99,6 +99,28 @@ fn one_two_and_three_ranks_agree() {
         }
         results.push(numbers(&out));
     }
+    // The observables are reduced over the ranks too: the same parts, and the same histograms
+    // (whole counts, so the densities agree to the last digit).
+    let observed = |ranks: usize| {
+        let out = dir.join(format!("k{ranks}"));
+        let result = read_json(&out.join("result.json"));
+        let density = std::fs::read_to_string(out.join("density.csv")).unwrap();
+        (result["observables"].clone(), density)
+    };
+    let (o1, d1) = observed(1);
+    for ranks in 2..=3 {
+        let (o, d) = observed(ranks);
+        for key in ["kinetic", "trap", "interaction", "pair_distance"] {
+            let (a, b) = (o1[key]["value"].as_f64(), o[key]["value"].as_f64());
+            assert_close(&format!("{key} with {ranks} ranks"), a.unwrap(), b.unwrap());
+        }
+        let rho = |text: &str| -> Vec<String> {
+            text.lines()
+                .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
+                .collect()
+        };
+        assert_eq!(rho(&d1), rho(&d), "rho(r) with {ranks} ranks");
+    }
     let (e1, p1) = &results[0];
     for (k, (e, p)) in results.iter().enumerate().skip(1) {
         assert_close(&format!("energy with {} ranks", k + 1), *e1, *e);

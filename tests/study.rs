@@ -142,7 +142,8 @@ fn sweep_writes_rows_and_plots_and_resume_skips_finished_points() {
     assert_eq!(
         lines[0],
         "index,walkers,sampler.kind,energy,error,error_blocking,error_walkers,variance,acceptance,\
-tau,samples,seconds,engine,status,warning"
+tau,kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,virial_ratio,\
+virial_ratio_error,r12,r12_error,r2,r2_error,samples,seconds,engine,status,warning"
     );
     assert_eq!(lines.len(), 5);
     // The last key varies fastest.
@@ -413,7 +414,7 @@ fn the_sweep_names_only_the_files_it_wrote() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let stdout = text(&o.stdout);
     assert!(
-        stdout.contains("sweep.csv, sweep.json, energy.svg"),
+        stdout.contains("sweep.csv, sweep.json, energy.svg, density.svg"),
         "{stdout}"
     );
     assert!(!stdout.contains("error.svg") && !out.join("error.svg").exists());

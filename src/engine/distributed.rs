@@ -41,6 +41,10 @@ impl Engine for InjectedFault {
         self.0.spec()
     }
 
+    fn observe(&mut self, on: bool) {
+        self.0.observe(on)
+    }
+
     fn sample(
         &mut self,
         _: &Params,
@@ -111,15 +115,21 @@ fn flatten(m: &Moments) -> Vec<f64> {
         v.extend(&metric.oo);
     }
     v.extend(&m.series);
+    // Last, so the series' length is what remains without them (every member's blocks have
+    // the same shape: the same call on the same histograms).
+    if let Some(obs) = &m.observables {
+        obs.flatten(&mut v);
+    }
     v
 }
 
-/// The moments flattened by `flatten`, with or without the metric.
-fn unflatten(v: &[f64], parameters: usize, with_metric: bool) -> Moments {
+/// The inverse of `flatten`; `like` is a member's own moments, for the shape of the metric
+/// and the observables.
+fn unflatten(v: &[f64], parameters: usize, like: &Moments) -> Moments {
     let (head, rest) = v.split_at(10);
     let (o, rest) = rest.split_at(parameters);
     let (energy_o, rest) = rest.split_at(parameters);
-    let (metric, series) = if with_metric {
+    let (metric, rest) = if like.metric.is_some() {
         let (samples, rest) = rest.split_at(1);
         let (mo, rest) = rest.split_at(parameters);
         let (oo, rest) = rest.split_at(parameters * parameters);
@@ -132,6 +142,12 @@ fn unflatten(v: &[f64], parameters: usize, with_metric: bool) -> Moments {
     } else {
         (None, rest)
     };
+    let (series, rest) = rest.split_at(like.series.len());
+    let observables = like.observables.clone().map(|mut obs| {
+        let left = obs.unflatten(rest);
+        assert!(left.is_empty(), "moments of different shapes");
+        obs
+    });
     let mut m = Moments {
         walkers: head[0] as u64,
         samples: head[1] as u64,
@@ -144,6 +160,7 @@ fn unflatten(v: &[f64], parameters: usize, with_metric: bool) -> Moments {
         series: series.to_vec(),
         resets: head[9] as u64,
         metric,
+        observables,
         ..Default::default()
     };
     m.walker_means.count = head[6] as u64;
@@ -191,11 +208,14 @@ impl Engine for DistributedEngine {
         if self.team.any(local.is_none()) {
             return Err(Error::Interrupted("sampling cancelled".into()));
         }
-        let mut flat = flatten(&local.expect("checked above"));
+        let local = local.expect("checked above");
+        let mut flat = flatten(&local);
         self.team.sum(&mut flat);
-        let measurements = steps / self.spec.sampler.measure_every;
-        let with_metric = measure.metric_subset(1, measurements).is_some();
-        Ok(unflatten(&flat, self.spec.parameters(), with_metric))
+        Ok(unflatten(&flat, self.spec.parameters(), &local))
+    }
+
+    fn observe(&mut self, on: bool) {
+        self.local.observe(on)
     }
 
     fn kernel_seconds(&self) -> Option<f64> {
@@ -241,11 +261,24 @@ mod tests {
         m.series = vec![7.0, 8.0, 9.0, 10.0];
         m.walker_means.push(0.25);
         m.resets = 2;
-        assert_eq!(unflatten(&flatten(&m), 3, false), m);
+        assert_eq!(unflatten(&flatten(&m), 3, &m), m);
         let mut metric = Metric::zeros(3);
         metric.add_rows(&[1.0, 2.0, 3.0, -1.0, 0.5, 2.0]);
         m.metric = Some(metric);
-        assert_eq!(unflatten(&flatten(&m), 3, true), m);
+        assert_eq!(unflatten(&flatten(&m), 3, &m), m);
+        let spec = crate::engine::ObservablesSpec {
+            radial_bins: 3,
+            r_max: 1.0,
+            pair_bins: 2,
+            pair_max: 1.0,
+            grid_bins: 0,
+        };
+        let mut obs = crate::engine::ObservableSums::zeros(&spec, 2);
+        obs.blocks[1].samples = 4.0;
+        obs.blocks[1].scalars[2] = 1.5;
+        obs.blocks[0].counts[3] = 7.0;
+        m.observables = Some(obs);
+        assert_eq!(unflatten(&flatten(&m), 3, &m), m);
     }
 
     /// The shares of a split ensemble, summed, are the whole ensemble's moments (up to the
@@ -276,7 +309,7 @@ mod tests {
             ));
             assert_eq!(part.spec().walkers, 10);
         }
-        let got = unflatten(&total.0, spec.parameters(), false);
+        let got = unflatten(&total.0, spec.parameters(), &expected);
         assert_eq!(got.samples, expected.samples);
         assert!((got.energy - expected.energy).abs() < 1e-12 * expected.energy.abs());
         for (a, b) in got.series.iter().zip(&expected.series) {

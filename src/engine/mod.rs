@@ -5,12 +5,14 @@ mod cpu;
 mod distributed;
 pub mod gpu;
 mod moments;
+pub mod observables;
 
 pub use cpu::{CpuEngine, REFRESH_EVERY};
 pub use distributed::DistributedEngine;
 use distributed::InjectedFault;
 pub use gpu::GpuEngine;
 pub use moments::{Accumulator, Metric, MetricSubset, Moments};
+pub use observables::{ObservableSums, ObservablesSpec};
 
 use std::rc::Rc;
 
@@ -44,6 +46,9 @@ pub struct EngineSpec {
     /// processes): random streams derive from the global index.
     pub first_walker: u32,
     pub seed: u64,
+    /// Observables beyond the energy (measured only in calls made while `observe` is on);
+    /// `None`: switched off.
+    pub observables: Option<ObservablesSpec>,
 }
 
 impl EngineSpec {
@@ -62,6 +67,7 @@ impl EngineSpec {
             walkers: config.walkers,
             first_walker: 0,
             seed: config.seed,
+            observables: config.observables_spec(),
         }
     }
 
@@ -160,6 +166,11 @@ pub trait Engine {
         measure: Measure,
         progress: &dyn Progress,
     ) -> Result<Moments, Error>;
+
+    /// Measure the observables beyond the energy (`spec().observables`) in the measured
+    /// `sample` calls that follow, until turned off: production only, they cost time.
+    /// Engines without observables ignore it.
+    fn observe(&mut self, _on: bool) {}
 
     /// Device time of the last `sample` call's kernels, where the engine can measure it.
     fn kernel_seconds(&self) -> Option<f64> {

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::observables::ObservableSums;
+
 /// Sums over every measurement of every walker in one `sample` call.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Moments {
@@ -29,6 +31,10 @@ pub struct Moments {
     pub resets: u64,
     /// Sums for the metric S over the subset of samples `MetricSubset` picks, when asked for.
     pub metric: Option<Metric>,
+    /// Observables beyond the energy, per block of the call (production calls of an engine
+    /// told to `observe`; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observables: Option<ObservableSums>,
 }
 
 impl Moments {
@@ -54,7 +60,12 @@ impl Moments {
         add_into(&mut self.series, &other.series);
         self.walker_means.merge(&other.walker_means);
         self.resets += other.resets;
-        add_metric(&mut self.metric, &other.metric);
+        add_optional(&mut self.metric, &other.metric, Metric::add);
+        add_optional(
+            &mut self.observables,
+            &other.observables,
+            ObservableSums::add,
+        );
     }
 
     /// Appends the same walkers measured over the steps that follow.
@@ -68,13 +79,20 @@ impl Moments {
         self.attempted += later.attempted;
         self.series.extend(later.series);
         self.resets += later.resets;
-        add_metric(&mut self.metric, &later.metric);
+        add_optional(&mut self.metric, &later.metric, Metric::add);
+        // The blocks span the whole call: later steps of the same call add to them.
+        add_optional(
+            &mut self.observables,
+            &later.observables,
+            ObservableSums::add,
+        );
     }
 }
 
-fn add_metric(acc: &mut Option<Metric>, other: &Option<Metric>) {
+/// Adds optional sums: a missing side is taken as zero.
+fn add_optional<T: Clone>(acc: &mut Option<T>, other: &Option<T>, add: fn(&mut T, &T)) {
     match (acc.as_mut(), other) {
-        (Some(a), Some(b)) => a.add(b),
+        (Some(a), Some(b)) => add(a, b),
         (None, Some(b)) => *acc = Some(b.clone()),
         (_, None) => {}
     }

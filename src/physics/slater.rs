@@ -59,7 +59,7 @@ pub fn closed_shell_orbitals(dims: usize, per_spin: usize) -> Option<Vec<[usize;
 }
 
 /// Physicists' Hermite polynomials H_0..H_{n} at xi, into `h[..=n]`.
-fn hermite(xi: f64, n: usize, h: &mut [f64]) {
+pub(crate) fn hermite(xi: f64, n: usize, h: &mut [f64]) {
     h[0] = 1.0;
     if n >= 1 {
         h[1] = 2.0 * xi;

@@ -1,7 +1,10 @@
 //! The Hamiltonian's potential part: a harmonic trap and, optionally, Coulomb repulsion; and
 //! the particles' statistics, which decide the non-interacting ground state.
 
-use super::{Statistics, slater::closed_shell_orbitals};
+use super::{
+    Statistics,
+    slater::{closed_shell_orbitals, hermite},
+};
 
 /// P particles in D dimensions in an isotropic harmonic trap of frequency `omega`.
 /// Coordinates are flat: particle p, dimension d is `x[p * dims + d]`.
@@ -24,12 +27,17 @@ impl System {
 
     /// Potential energy: 1/2 omega^2 |x|^2 plus, with interaction, sum over pairs of 1/r.
     pub fn potential(&self, x: &[f64]) -> f64 {
-        let trap = 0.5 * self.omega * self.omega * x.iter().map(|v| v * v).sum::<f64>();
+        let trap = self.trap(x);
         if self.interaction {
             trap + self.coulomb(x)
         } else {
             trap
         }
+    }
+
+    /// Trap energy 1/2 omega^2 |x|^2.
+    pub fn trap(&self, x: &[f64]) -> f64 {
+        0.5 * self.omega * self.omega * x.iter().map(|v| v * v).sum::<f64>()
     }
 
     /// Sum over pairs p < q of 1 / |r_p - r_q|.
@@ -62,6 +70,34 @@ impl System {
         }
     }
 
+    /// One-body density of the non-interacting ground state at distance `r` from the centre,
+    /// normalised to P: P (omega/pi)^(D/2) exp(-omega r^2) for distinguishable particles; for
+    /// closed-shell fermions twice the sum of the occupied orbitals' |phi|^2 (a closed shell
+    /// is isotropic, so the value on the x axis is the radial one). `None` for open shells.
+    pub fn non_interacting_density(&self, r: f64) -> Option<f64> {
+        let w = self.omega;
+        let ground = (w / std::f64::consts::PI).powf(self.dims as f64 / 2.0) * (-w * r * r).exp();
+        let orbitals = match self.statistics {
+            Statistics::Distinguishable => return Some(self.particles as f64 * ground),
+            Statistics::Fermions => closed_shell_orbitals(self.dims, self.particles / 2)?,
+        };
+        let degree = orbitals.iter().flatten().copied().max().unwrap_or(0);
+        let mut h_r = vec![0.0; degree + 1];
+        let mut h_0 = vec![0.0; degree + 1];
+        hermite(w.sqrt() * r, degree, &mut h_r);
+        hermite(0.0, degree, &mut h_0);
+        // |phi_n(xi)|^2 relative to the ground state's: H_n(xi)^2 / (2^n n!).
+        let weight = |h: &[f64], n: usize| {
+            let norm: f64 = (1..=n).map(|k| 2.0 * k as f64).product();
+            h[n] * h[n] / norm
+        };
+        let sum: f64 = orbitals
+            .iter()
+            .map(|q| (1..self.dims).fold(weight(&h_r, q[0]), |acc, d| acc * weight(&h_0, q[d])))
+            .sum();
+        Some(2.0 * sum * ground)
+    }
+
     /// No state of this system (with its statistics) has a lower energy: the non-interacting
     /// ground state, since Coulomb repulsion only adds energy. An estimate well below it is a
     /// numerical failure.
@@ -88,6 +124,43 @@ mod tests {
         assert!((s.potential(&x) - (trap + 1.0 / 5.0)).abs() < 1e-15);
         assert_eq!(s.non_interacting_energy(), 1.0);
         assert_eq!(s.energy_lower_bound(), 1.0);
+    }
+
+    /// The densities integrate to P over space (radial quadrature over shells).
+    #[test]
+    fn non_interacting_densities_hold_every_particle() {
+        for (particles, dims, statistics) in [
+            (2, 2, Statistics::Distinguishable),
+            (3, 3, Statistics::Distinguishable),
+            (6, 2, Statistics::Fermions),
+            (12, 2, Statistics::Fermions),
+            (8, 3, Statistics::Fermions),
+            (4, 1, Statistics::Fermions),
+        ] {
+            let s = System {
+                particles,
+                dims,
+                omega: 0.7,
+                interaction: false,
+                statistics,
+            };
+            let dr = 1e-3;
+            let area = |r: f64| match dims {
+                1 => 2.0,
+                2 => 2.0 * std::f64::consts::PI * r,
+                _ => 4.0 * std::f64::consts::PI * r * r,
+            };
+            let total: f64 = (0..20_000)
+                .map(|i| {
+                    let r = (i as f64 + 0.5) * dr;
+                    s.non_interacting_density(r).unwrap() * area(r) * dr
+                })
+                .sum();
+            assert!(
+                (total - particles as f64).abs() < 1e-5,
+                "{particles} {dims}: {total}"
+            );
+        }
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct Walker<'a> {
     /// Log-derivatives O_i of the last measurement, and its scratch gradient.
     o: Vec<f64>,
     grad: Vec<f64>,
+    /// E_L's parts at the last measurement: kinetic, trap, interaction.
+    parts: [f64; 3],
 }
 
 impl<'a> Walker<'a> {
@@ -70,6 +72,7 @@ impl<'a> Walker<'a> {
             gy: vec![0.0; m],
             o: vec![0.0; wf.parameters()],
             grad: vec![0.0; m],
+            parts: [0.0; 3],
         }
     }
 
@@ -286,7 +289,22 @@ impl<'a> Walker<'a> {
             laplacian += state.measure(sl, &self.x, &mut self.grad);
         }
         let g2: f64 = self.grad.iter().map(|g| g * g).sum();
-        -0.5 * (laplacian + g2) + self.system.potential(&self.x)
+        let kinetic = -0.5 * (laplacian + g2);
+        let trap = self.system.trap(&self.x);
+        // Summed as `System::potential` does: E_L is the same number as before the split.
+        let (interaction, potential) = if self.system.interaction {
+            let c = self.system.coulomb(&self.x);
+            (c, trap + c)
+        } else {
+            (0.0, trap)
+        };
+        self.parts = [kinetic, trap, interaction];
+        kinetic + potential
+    }
+
+    /// E_L's parts at the last `measure`: kinetic, trap and interaction energy.
+    pub fn energy_parts(&self) -> [f64; 3] {
+        self.parts
     }
 }
 

@@ -2,8 +2,10 @@
 
 mod console;
 mod convergence;
+mod density_plot;
 mod history;
 mod input_file;
+mod observables;
 mod output;
 mod params_file;
 mod plot;
@@ -12,8 +14,10 @@ mod reference;
 
 pub use console::{Bar, Console, stdout_failure, write_stderr, write_stdout};
 pub use convergence::{convergence_plot, iteration_points};
+pub use density_plot::{Curve, density_curves_svg, reference_curve};
 pub use history::{HISTORY_HEADER, HistoryWriter, history_row_numbers};
 pub use input_file::{MAX_INPUT_BYTES, read_bytes, read_text};
+pub use observables::{observables_json, observables_lines, write_observables};
 pub use output::{LOCK_FILE, OutputDir, write_atomic};
 pub use params_file::{params_to_json, read_params};
 pub use plot::{Axes, Series, line_plot};

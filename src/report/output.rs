@@ -16,7 +16,7 @@ pub const LOCK_FILE: &str = ".rbm-vmc.lock";
 /// The files (and the `points` folder) this program writes into an output directory: what
 /// `--force` clears before a new command writes there. Their temporary twins (`.tmp`) and the
 /// walker files (`checkpoint-walkers-*`) go too; anything else is left alone.
-const RESULT_FILES: [&str; 12] = [
+const RESULT_FILES: [&str; 17] = [
     "result.json",
     "params.json",
     "history.csv",
@@ -29,6 +29,11 @@ const RESULT_FILES: [&str; 12] = [
     "bench.json",
     "bench.csv",
     "throughput.svg",
+    "density.csv",
+    "pair.csv",
+    "density2d.csv",
+    "density.svg",
+    "density2d.svg",
 ];
 
 /// A directory results are written into. In a team of processes only the first writes the

@@ -41,7 +41,7 @@ pub struct Axes<'a> {
 }
 
 /// Line colours (colour-blind-safe, Okabe-Ito).
-const COLORS: [RGBColor; 7] = [
+pub(crate) const COLORS: [RGBColor; 7] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -272,7 +272,7 @@ pub(super) fn padded_range(values: &[f64], log: bool) -> (f64, f64) {
 }
 
 /// Short tick labels: 4096, 0.0123, 1.5e7.
-pub(super) fn format_value(v: f64) -> String {
+pub(crate) fn format_value(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {
         "0".into()

@@ -2,8 +2,10 @@
 //! acceptance and the energy gradient.
 
 mod blocking;
+pub mod observables;
 
 pub use blocking::{Blocking, blocking, chi_squared_quantile_99};
+pub use observables::Observed;
 
 use serde::{Deserialize, Serialize};
 

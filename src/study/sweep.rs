@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::checksum::fnv1a_hex;
@@ -28,7 +28,9 @@ use crate::control::Control;
 use crate::driver;
 use crate::driver::Context;
 use crate::error::Error;
-use crate::report::{Axes, Console, OutputDir, Series, line_plot};
+use crate::report::{Axes, Console, Curve, OutputDir, Series, density_curves_svg, line_plot};
+use crate::stats::Observed;
+use crate::stats::observables::{Value as Measured, null_as_nan};
 use crate::team::solo;
 
 /// Most points one sweep may hold.
@@ -335,7 +337,70 @@ pub struct Row {
     pub status: String,
     /// Why the point's sampling is doubtful (frozen walkers), if it is.
     pub warning: Option<String>,
+    /// The energy's parts and the distances (absent when switched off or failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observables: Option<RowObservables>,
 }
+
+/// A sweep row's observables beyond the energy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowObservables {
+    pub kinetic: Measured,
+    pub trap: Measured,
+    pub interaction: Measured,
+    pub virial_ratio: Measured,
+    pub pair_distance: Option<Measured>,
+    pub square_radius: Measured,
+}
+
+impl RowObservables {
+    fn new(o: &Observed) -> Self {
+        Self {
+            kinetic: o.kinetic,
+            trap: o.trap,
+            interaction: o.interaction,
+            virial_ratio: o.virial_ratio,
+            pair_distance: o.pair_distance,
+            square_radius: o.square_radius,
+        }
+    }
+
+    /// The CSV fields after `tau`: value and error of each (empty where unknown).
+    fn fields(o: Option<&Self>) -> String {
+        let Some(o) = o else {
+            return ",".repeat(OBSERVABLE_COLUMNS - 1);
+        };
+        let nan = Measured {
+            value: f64::NAN,
+            error: f64::NAN,
+        };
+        [
+            o.kinetic,
+            o.trap,
+            o.interaction,
+            o.virial_ratio,
+            o.pair_distance.unwrap_or(nan),
+            o.square_radius,
+        ]
+        .iter()
+        .map(|m| format!("{},{}", finite(m.value), finite(m.error)))
+        .collect::<Vec<_>>()
+        .join(",")
+    }
+}
+
+/// A number for the CSV, empty when not finite.
+fn finite(v: f64) -> String {
+    if v.is_finite() {
+        v.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Columns of the observables in sweep.csv.
+const OBSERVABLE_COLUMNS: usize = 12;
 
 impl Row {
     fn completed(&self) -> bool {
@@ -343,13 +408,9 @@ impl Row {
     }
 }
 
-/// JSON writes NaN as null; read it back as NaN.
-fn null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
-
-const CSV_TAIL: &str = "energy,error,error_blocking,error_walkers,variance,acceptance,tau,samples,\
-seconds,engine,status,warning";
+const CSV_TAIL: &str = "energy,error,error_blocking,error_walkers,variance,acceptance,tau,\
+kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,virial_ratio,\
+virial_ratio_error,r12,r12_error,r2,r2_error,samples,seconds,engine,status,warning";
 
 /// Runs every point not yet in `out` (all of them unless `resume`), writing the rows and the
 /// plots as points complete. In a team of processes the points are dealt out in rounds
@@ -614,6 +675,7 @@ fn run_point(
                 engine: outcome.engine,
                 status: "completed".into(),
                 warning: outcome.warning,
+                observables: outcome.observables.as_ref().map(RowObservables::new),
             })
         }
         Err(Error::Diverged(why)) => Ok(Row {
@@ -631,6 +693,7 @@ fn run_point(
             engine: String::new(),
             status: format!("failed: {why}"),
             warning: None,
+            observables: None,
         }),
         Err(e) => Err(e),
     }
@@ -655,9 +718,13 @@ fn csv_line(sweep: &Sweep, row: &Row) -> String {
         ]
         .map(|v| v.to_string())
         .join(",")
-            + &format!(",{}", row.samples)
+            + &format!(
+                ",{},{}",
+                RowObservables::fields(row.observables.as_ref()),
+                row.samples
+            )
     } else {
-        ",".repeat(7)
+        ",".repeat(7 + OBSERVABLE_COLUMNS)
     };
     format!(
         "{},{},{numbers},{},{},{},{}\n",
@@ -684,6 +751,64 @@ fn append(path: &Path, line: &str) -> Result<(), Error> {
     file.write_all(line.as_bytes())
         .and_then(|_| file.sync_data())
         .map_err(|e| Error::io(context(), e))
+}
+
+/// Most curves overlaid in the sweep's density.svg.
+const MAX_DENSITY_CURVES: usize = 8;
+
+/// density.svg of a sweep: the points' rho(r) (from their density.csv) in one figure, for
+/// sweeps of at most `MAX_DENSITY_CURVES` points. Returns whether it was drawn.
+fn density_overlay(
+    sweep: &Sweep,
+    rows: &[&Row],
+    out: &OutputDir,
+    others: &dyn Fn(&&Row) -> String,
+) -> Result<bool, Error> {
+    if rows.len() > MAX_DENSITY_CURVES {
+        return Ok(false);
+    }
+    let first = &sweep.keys[0];
+    let mut curves = Vec::new();
+    for r in rows {
+        let path = out.file(&format!("points/{:04}/density.csv", r.index));
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let (mut points, mut errors) = (Vec::new(), Vec::new());
+        for line in text.lines().skip(1) {
+            let f: Vec<f64> = line
+                .split(',')
+                .take(3)
+                .map(|v| v.parse().unwrap_or(f64::NAN))
+                .collect();
+            if f.len() == 3 {
+                points.push((f[0], f[1]));
+                errors.push(f[2]);
+            }
+        }
+        let mut label = format!("{first}={}", plain(&r.values[first]));
+        let rest = others(r);
+        if !rest.is_empty() {
+            label += &format!(", {rest}");
+        }
+        curves.push(Curve {
+            label,
+            points,
+            errors,
+        });
+    }
+    if curves.is_empty() {
+        return Ok(false);
+    }
+    let dims = sweep.points[rows[0].index].config.system.dims;
+    density_curves_svg(
+        &out.file("density.svg"),
+        "One-body density rho(r) of the sweep's points (bands: +- 1 error)",
+        dims,
+        &curves,
+        &[],
+    )?;
+    Ok(true)
 }
 
 fn has_error_plot(sweep: &Sweep) -> bool {
@@ -790,6 +915,9 @@ fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<Vec<&'static str
         &series,
     )?;
 
+    if density_overlay(sweep, &rows, out, &others)? {
+        written.push("density.svg");
+    }
     if has_error_plot(sweep) {
         let mut points: Vec<(f64, f64)> = rows
             .iter()

@@ -57,6 +57,11 @@ impl<'a> Chain<'a> {
         self.walker.x()
     }
 
+    /// E_L's parts (kinetic, trap, interaction) at the last measurement.
+    pub fn energy_parts(&self) -> [f64; 3] {
+        self.walker.energy_parts()
+    }
+
     /// Log-derivatives O_i of the last measurement.
     pub fn o(&self) -> &[f64] {
         self.walker.o()

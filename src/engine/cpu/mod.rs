@@ -9,6 +9,9 @@ use rayon::prelude::*;
 use self::chain::Chain;
 pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
+use std::sync::Mutex;
+
+use super::observables::{Binning, ObservableSums, ObservablesSpec, observe};
 use super::{
     Engine, EngineSpec, Measure, Metric, MetricSubset, Moments, Progress, WalkerState,
     check_host_memory, check_state,
@@ -32,6 +35,8 @@ pub struct CpuEngine {
     steps_done: u64,
     pool: rayon::ThreadPool,
     threads: usize,
+    /// Measure the observables (`Engine::observe`).
+    observing: bool,
 }
 
 impl CpuEngine {
@@ -61,6 +66,7 @@ impl CpuEngine {
             steps_done: 0,
             pool,
             threads,
+            observing: false,
         })
     }
 
@@ -96,19 +102,22 @@ impl CpuEngine {
         (self.spec.walkers as usize).div_ceil(MAX_CHUNKS).max(1)
     }
 
-    /// Advances every walker `len` steps from `self.steps_done`, one `Moments` per chunk;
-    /// `measure_from` is the 1-based in-call index of the segment's first step. With a
-    /// `subset`, each chunk also returns the O vectors of its selected samples with their
-    /// rows.
+    /// Advances every walker `len` steps from `self.steps_done`, one `Moments` per chunk,
+    /// measuring `what`. With a metric subset, each chunk also returns the O vectors of its
+    /// selected samples with their rows.
     fn segment(
         &mut self,
         params: &Params,
         len: u32,
-        measure_from: Option<u32>,
-        subset: Option<MetricSubset>,
+        what: SegmentMeasure,
         walker_energy: &mut [f64],
         progress: &dyn Progress,
     ) -> Vec<(Moments, Vec<MetricRow>)> {
+        let SegmentMeasure {
+            from: measure_from,
+            subset,
+            observing,
+        } = what;
         let spec = &self.spec;
         let m = spec.coordinates();
         let chunk = self.chunk_walkers();
@@ -119,6 +128,16 @@ impl CpuEngine {
             Some(first) => (0..len).filter(|i| (first + i) % every == 0).collect(),
             None => Vec::new(),
         };
+        // The block of each measured step, when observing.
+        let blocks: Vec<usize> = match (observing, measure_from) {
+            (Some((calls, _)), Some(first)) => measured
+                .iter()
+                .map(|k| ObservablesSpec::block_of((first + k) / every - 1, calls) as usize)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let binning = spec.observables.as_ref().map(Binning::new);
+        let bins = spec.observables.as_ref().map_or(0, ObservablesSpec::bins);
         let positions = &mut self.positions;
         self.pool.install(|| {
             positions
@@ -129,6 +148,13 @@ impl CpuEngine {
                     let mut chain = Chain::new(spec, params);
                     let mut sums = Moments::zeros(spec.parameters(), measured.len());
                     let mut rows = Vec::new();
+                    // The thread runs this chunk to the end before any other: its counts are
+                    // its own meanwhile.
+                    let mut counts = observing.map(|(calls, threads)| {
+                        sums.observables = Some(ObservableSums::scalars_only(calls));
+                        let t = rayon::current_thread_index().unwrap_or(0) % threads.len();
+                        threads[t].lock().expect("no panics while counting")
+                    });
                     for (i, x) in xs.chunks_mut(m).enumerate() {
                         let local = (c * chunk + i) as u32;
                         let walker = spec.first_walker + local;
@@ -149,6 +175,18 @@ impl CpuEngine {
                                 }
                                 sums.series[next] += e;
                                 energies[i] += e;
+                                if let (Some(obs), Some(counts), Some(h)) =
+                                    (sums.observables.as_mut(), counts.as_mut(), &binning)
+                                {
+                                    let b = blocks[next];
+                                    observe(
+                                        chain.position(),
+                                        spec.system.dims,
+                                        chain.energy_parts(),
+                                        &mut obs.blocks[b],
+                                        Some((h, &mut counts[b * bins..(b + 1) * bins])),
+                                    );
+                                }
                                 next += 1;
                             }
                         }
@@ -160,6 +198,17 @@ impl CpuEngine {
                 .collect()
         })
     }
+}
+
+/// What a segment measures: from which in-call step on (1-based; `None`: nothing), which
+/// samples enter the metric, and for the observables the call's measurements per walker with
+/// the histogram counts of each thread (blocks x bins; counts are whole numbers, so their sum
+/// does not depend on which thread added what).
+#[derive(Clone, Copy)]
+struct SegmentMeasure<'a> {
+    from: Option<u32>,
+    subset: Option<MetricSubset>,
+    observing: Option<(u32, &'a [Mutex<Vec<u64>>])>,
 }
 
 fn accumulate(sums: &mut Moments, o: &[f64], e: f64) {
@@ -204,20 +253,28 @@ impl Engine for CpuEngine {
         let mut metric = subset.map(|_| Metric::zeros(self.spec.parameters()));
         total.series.reserve(measurements);
         let mut walker_energy = vec![0.0; self.spec.walkers as usize];
+        let observing = self.observing && measurements > 0 && self.spec.observables.is_some();
+        // Histogram counts per thread, blocks x bins.
+        let histogram_len = self.spec.observables.as_ref().map_or(0, |h| {
+            h.bins() * ObservablesSpec::blocks(measurements as u32) as usize
+        });
+        let counts: Vec<Mutex<Vec<u64>>> = match observing {
+            true => (0..self.threads)
+                .map(|_| Mutex::new(vec![0; histogram_len]))
+                .collect(),
+            false => Vec::new(),
+        };
         // Segments are whole multiples of the measurement interval.
         let segment = (SEGMENT_STEPS / every).max(1) * every;
         let mut done = 0;
         while done < steps {
             let len = segment.min(steps - done);
-            let measure_from = measure.any().then_some(done + 1);
-            let chunks = self.segment(
-                params,
-                len,
-                measure_from,
+            let what = SegmentMeasure {
+                from: measure.any().then_some(done + 1),
                 subset,
-                &mut walker_energy,
-                progress,
-            );
+                observing: observing.then_some((measurements as u32, counts.as_slice())),
+            };
+            let chunks = self.segment(params, len, what, &mut walker_energy, progress);
             let mut sums = Moments::zeros(self.spec.parameters(), chunks[0].0.series.len());
             let mut rows = Vec::new();
             for (chunk, chunk_rows) in chunks {
@@ -237,6 +294,18 @@ impl Engine for CpuEngine {
                 return Err(Error::Interrupted("sampling cancelled".into()));
             }
         }
+        if let Some(obs) = total.observables.as_mut() {
+            let bins = histogram_len / obs.blocks.len();
+            for (b, block) in obs.blocks.iter_mut().enumerate() {
+                block.counts = vec![0.0; bins];
+                for thread in &counts {
+                    let thread = thread.lock().expect("no panics while counting");
+                    for (c, &n) in block.counts.iter_mut().zip(&thread[b * bins..]) {
+                        *c += n as f64;
+                    }
+                }
+            }
+        }
         total.walkers = self.spec.walkers as u64;
         total.metric = metric;
         if measurements > 0 {
@@ -245,6 +314,10 @@ impl Engine for CpuEngine {
             }
         }
         Ok(total)
+    }
+
+    fn observe(&mut self, on: bool) {
+        self.observing = on;
     }
 
     fn state(&self) -> Result<WalkerState, Error> {

@@ -34,13 +34,16 @@ pub struct Job {
     pub metric_stride: u32,
     pub metric_every: u32,
     pub metric_per_walker: u32,
-    pub _pad0: u32,
+    /// Blocks the call's observables are cut into (`FLAG_OBSERVE`).
+    pub obs_blocks: u32,
 }
 
 pub const FLAG_MEASURE: u32 = 1;
 pub const FLAG_RESET_PARTIALS: u32 = 2;
 pub const FLAG_FIRST_OF_CALL: u32 = 4;
 pub const FLAG_LAST_OF_CALL: u32 = 8;
+/// Measure the observables (the spec's histograms and scalars) in this call.
+pub const FLAG_OBSERVE: u32 = 16;
 
 /// One segmented-sum dispatch of the reduce kernel.
 #[repr(C)]
@@ -76,4 +79,16 @@ pub struct Products {
 /// mean and its square, then K sums of O_i and K sums of (E-shift) O_i.
 pub fn reduced_components(parameters: usize) -> usize {
     5 + 2 * parameters
+}
+
+/// Components of a workgroup's partial sums for `spec`: `reduced_components`, then with
+/// observables their scalars for each of the most blocks a call has.
+pub fn components(spec: &crate::engine::EngineSpec) -> usize {
+    use crate::engine::observables::{MAX_BLOCKS, SCALARS};
+    let observables = if spec.observables.is_some() {
+        SCALARS * MAX_BLOCKS as usize
+    } else {
+        0
+    };
+    reduced_components(spec.parameters()) + observables
 }

@@ -12,10 +12,11 @@ pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose, devices
 use wgpu::util::DeviceExt;
 
 use self::layout::{
-    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_RESET_PARTIALS, Job, Products,
-    Reduce, reduced_components,
+    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_OBSERVE, FLAG_RESET_PARTIALS, Job,
+    Products, Reduce, components, reduced_components,
 };
 use self::shader::WORKGROUP;
+use super::observables::{MAX_BLOCKS, ObservableSums, ObservablesSpec, SCALARS};
 use super::{
     Engine, EngineSpec, Measure, Metric, MetricSubset, Moments, Progress, WalkerState,
     check_host_memory, check_state,
@@ -47,6 +48,11 @@ struct Buffers {
     partials_out: wgpu::Buffer,
     series_out: wgpu::Buffer,
     readback: wgpu::Buffer,
+    /// The observables' histogram counts (u32, blocks x bins), and their readback.
+    hist: wgpu::Buffer,
+    hist_readback: wgpu::Buffer,
+    /// Bound where the metric's O rows go until a call asks for the metric.
+    no_rows: wgpu::Buffer,
     walker_energy: wgpu::Buffer,
     partials: wgpu::Buffer,
     series_parts: wgpu::Buffer,
@@ -57,13 +63,96 @@ struct Buffers {
 /// readback.
 struct MetricBuffers {
     rows: usize,
-    /// Held for the walk kernel's bind group.
-    _o_rows: wgpu::Buffer,
+    /// Bound to the walk kernels (a kernel compiled later binds it too).
+    o_rows: wgpu::Buffer,
     shift: wgpu::Buffer,
     job: wgpu::Buffer,
     products: wgpu::Buffer,
     readback: wgpu::Buffer,
     bind: wgpu::BindGroup,
+}
+
+/// A walk kernel with its bindings.
+struct Walk {
+    pipeline: wgpu::ComputePipeline,
+    bind: wgpu::BindGroup,
+}
+
+/// Compiles the walk kernel for `spec` and binds `buffers` (with `o_rows` for the metric's O
+/// rows) to it.
+fn walk_kernel(
+    gpu: &Gpu,
+    spec: &EngineSpec,
+    b: &Buffers,
+    o_rows: &wgpu::Buffer,
+) -> Result<Walk, Error> {
+    let device = &gpu.device;
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    // SAFETY: wgpu's default runtime checks bound every loop (against hangs) and clamp
+    // every index (against out-of-bounds access), which keeps drivers from unrolling loops
+    // and can push private arrays to local memory. Our kernels are generated for the run:
+    // every loop bound is a compile-time constant or a `Job` field the host sets from the
+    // same sizes it allocated the buffers with (the walker count, the steps of a dispatch,
+    // the Slater block size, the metric's subset and the observables' blocks), every private
+    // index is below its constant array length, and naga still validates the module (types,
+    // bindings, uniformity) when it is created.
+    let module = unsafe {
+        device.create_shader_module_trusted(
+            wgpu::ShaderModuleDescriptor {
+                label: Some("walk"),
+                source: wgpu::ShaderSource::Wgsl(shader::walk_source(spec).into()),
+            },
+            wgpu::ShaderRuntimeChecks::unchecked(),
+        )
+    };
+    let pipeline = compute_pipeline(device, &module, "walk");
+    let bind = walk_bind_group(device, &pipeline, b, o_rows);
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(Error::engine(format!(
+            "the GPU kernels do not build on {}: {e}",
+            gpu.summary.label()
+        )));
+    }
+    Ok(Walk { pipeline, bind })
+}
+
+fn compute_pipeline(
+    device: &wgpu::Device,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: None,
+        module,
+        entry_point: Some(entry),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            zero_initialize_workgroup_memory: false,
+            ..Default::default()
+        },
+        cache: None,
+    })
+}
+
+/// `buffers` bound in order (binding i = buffers[i]) to `pipeline`'s group 0.
+fn bind_group(
+    device: &wgpu::Device,
+    pipeline: &wgpu::ComputePipeline,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
 }
 
 /// Where each part of a flush lands in the readback buffer (bytes).
@@ -103,10 +192,13 @@ struct Timing {
 pub struct GpuEngine {
     spec: EngineSpec,
     gpu: Gpu,
-    walk: wgpu::ComputePipeline,
+    /// The walk kernel without observables (optimisation, thermalisation), and the one with
+    /// them, compiled at the first call that observes (production only: its histograms in
+    /// workgroup memory slow every step on some adapters, lavapipe by 3x).
+    walk: Walk,
+    observing_walk: Option<Walk>,
     reduce: wgpu::ComputePipeline,
     products: wgpu::ComputePipeline,
-    walk_bind: wgpu::BindGroup,
     metric: Option<MetricBuffers>,
     series_bind: wgpu::BindGroup,
     partials_bind: wgpu::BindGroup,
@@ -121,6 +213,8 @@ pub struct GpuEngine {
     steps_done: u64,
     /// Subtracted from E_L before f32 sums: the last energy measured.
     shift: Option<f64>,
+    /// Measure the observables (`Engine::observe`).
+    observing: bool,
 }
 
 /// Work since the last readback.
@@ -153,7 +247,11 @@ impl GpuEngine {
         let groups = spec.walkers.div_ceil(WORKGROUP);
         let max_x = limits.max_compute_workgroups_per_dimension;
         let grid = (groups.min(max_x), groups.div_ceil(groups.min(max_x)));
-        let r = reduced_components(parameters) as u64;
+        let r = components(&spec) as u64;
+        let hist_bytes = spec
+            .observables
+            .as_ref()
+            .map_or(4, |o| MAX_BLOCKS as u64 * o.bins() as u64 * 4);
 
         let every = spec.sampler.measure_every;
         let is_cpu = !gpu.summary.is_gpu;
@@ -244,6 +342,7 @@ impl GpuEngine {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
+            hist: storage("histograms", hist_bytes, copy),
             walker_energy: storage("walker energy", walkers * 4, wgpu::BufferUsages::empty()),
             partials: storage(
                 "partials",
@@ -255,9 +354,14 @@ impl GpuEngine {
                 groups as u64 * max_measurements as u64 * 4,
                 wgpu::BufferUsages::empty(),
             ),
+            hist_readback: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("histograms readback"),
+                size: hist_bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            no_rows: storage("no metric rows", 4, wgpu::BufferUsages::empty()),
         };
-        // Bound where the metric's O rows go until a call asks for the metric.
-        let no_rows = storage("no metric rows", 4, wgpu::BufferUsages::empty());
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::engine(format!(
                 "cannot allocate the walker buffers for {walkers} walkers on {}: {e}",
@@ -265,52 +369,26 @@ impl GpuEngine {
             )));
         }
 
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        // SAFETY: wgpu's default runtime checks bound every loop (against hangs) and clamp
-        // every index (against out-of-bounds access), which keeps drivers from unrolling loops
-        // and can push private arrays to local memory. Our kernels are generated for the run:
-        // every loop bound is a compile-time constant or a `Job` field the host sets from the
-        // same sizes it allocated the buffers with (the walker count, the steps of a dispatch,
-        // the Slater block size), every private index is below its constant array length, and
-        // naga still validates the module (types, bindings, uniformity) when it is created.
-        let trusted = |label: &'static str, source: String| unsafe {
-            device.create_shader_module_trusted(
-                wgpu::ShaderModuleDescriptor {
-                    label: Some(label),
-                    source: wgpu::ShaderSource::Wgsl(source.into()),
-                },
-                wgpu::ShaderRuntimeChecks::unchecked(),
-            )
+        let plain = EngineSpec {
+            observables: None,
+            ..spec.clone()
         };
-        let walk_module = trusted("walk", shader::walk_source(&spec));
-        let reduce_module = trusted("reduce", shader::REDUCE.to_string());
+        let walk = walk_kernel(&gpu, &plain, &buffers, &buffers.no_rows)?;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let reduce_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("reduce"),
+            source: wgpu::ShaderSource::Wgsl(shader::REDUCE.into()),
+        });
         // The metric kernel's tile loops run to sizes the host passes at run time: it keeps
-        // wgpu's checks.
+        // wgpu's checks, as does the small reduction.
         let metric_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("metric"),
             source: wgpu::ShaderSource::Wgsl(shader::METRIC.into()),
         });
-        let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    zero_initialize_workgroup_memory: false,
-                    ..Default::default()
-                },
-                cache: None,
-            })
-        };
-        let walk = pipeline(&walk_module, "walk");
-        let reduce = pipeline(&reduce_module, "reduce");
-        let products = pipeline(&metric_module, "products_tile");
-        let bind = |pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
-            bind_group(device, pipeline, buffers)
-        };
-        let walk_bind = walk_bind_group(device, &walk, &buffers, &no_rows);
-        let series_bind = bind(
+        let reduce = compute_pipeline(device, &reduce_module, "reduce");
+        let products = compute_pipeline(device, &metric_module, "products_tile");
+        let series_bind = bind_group(
+            device,
             &reduce,
             &[
                 &buffers.reduce_series,
@@ -318,7 +396,8 @@ impl GpuEngine {
                 &buffers.series_out,
             ],
         );
-        let partials_bind = bind(
+        let partials_bind = bind_group(
+            device,
             &reduce,
             &[
                 &buffers.reduce_partials,
@@ -355,9 +434,9 @@ impl GpuEngine {
             spec,
             gpu,
             walk,
+            observing_walk: None,
             reduce,
             products,
-            walk_bind,
             metric: None,
             series_bind,
             partials_bind,
@@ -370,6 +449,7 @@ impl GpuEngine {
             kernel_seconds: None,
             steps_done: 0,
             shift: None,
+            observing: false,
         })
     }
 
@@ -445,7 +525,11 @@ impl GpuEngine {
         last: bool,
     ) -> Result<Option<f64>, Error> {
         let k = self.spec.parameters();
-        let r = reduced_components(k) as u32;
+        // The observing kernel's partials carry the observables' scalars too.
+        let mut r = reduced_components(k) as u32;
+        if moments.observables.is_some() {
+            r += (SCALARS * MAX_BLOCKS as usize) as u32;
+        }
         let reduce = Reduce {
             count: self.groups,
             segments: r,
@@ -523,6 +607,14 @@ impl GpuEngine {
             .series
             .extend(series.iter().map(|&v| v as f64 + walkers * shift));
         moments.resets += counters[1] as u64;
+        if let Some(obs) = moments.observables.as_mut() {
+            let base = reduced_components(k);
+            for (b, block) in obs.blocks.iter_mut().enumerate() {
+                for (c, s) in block.scalars.iter_mut().enumerate() {
+                    *s += p[base + b * SCALARS + c];
+                }
+            }
+        }
         if last && moments.samples > 0 {
             let (wm, wm2) = (p[3], p[4]);
             moments.walker_means.count += walkers as u64;
@@ -598,10 +690,12 @@ impl GpuEngine {
             )));
         }
         let bind = bind_group(device, &self.products, &[&job, &o_rows, &shift, &products]);
-        self.walk_bind = walk_bind_group(device, &self.walk, &self.buffers, &o_rows);
+        for walk in std::iter::once(&mut self.walk).chain(self.observing_walk.as_mut()) {
+            walk.bind = walk_bind_group(device, &walk.pipeline, &self.buffers, &o_rows);
+        }
         self.metric = Some(MetricBuffers {
             rows,
-            _o_rows: o_rows,
+            o_rows,
             shift,
             job,
             products,
@@ -679,6 +773,31 @@ impl GpuEngine {
         Ok(metric)
     }
 
+    /// Adds the call's histogram counts to `obs`.
+    fn read_histograms(&self, obs: &mut ObservableSums) -> Result<(), Error> {
+        let bins = obs.blocks.first().map_or(0, |b| b.counts.len());
+        let bytes = (obs.blocks.len() * bins * 4) as u64;
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&self.buffers.hist, 0, &self.buffers.hist_readback, 0, bytes);
+        self.gpu.queue.submit([encoder.finish()]);
+        let slice = self.buffers.hist_readback.slice(..bytes);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.gpu.wait("reading the histograms")?;
+        {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::engine(format!("reading the histograms: {e}")))?;
+            let counts: &[u32] = bytemuck::cast_slice(&view);
+            for (block, row) in obs.blocks.iter_mut().zip(counts.chunks(bins)) {
+                for (c, &n) in block.counts.iter_mut().zip(row) {
+                    *c += n as f64;
+                }
+            }
+        }
+        self.buffers.hist_readback.unmap();
+        Ok(())
+    }
+
     /// Positions of the first `count` walkers, as f64.
     fn read_positions(&self, count: u32) -> Result<Vec<f64>, Error> {
         let m = self.spec.coordinates() as u64;
@@ -727,28 +846,8 @@ impl GpuEngine {
     }
 }
 
-/// A bind group of `buffers` at bindings 0, 1, ... of `pipeline`'s group 0.
-fn bind_group(
-    device: &wgpu::Device,
-    pipeline: &wgpu::ComputePipeline,
-    buffers: &[&wgpu::Buffer],
-) -> wgpu::BindGroup {
-    let entries: Vec<wgpu::BindGroupEntry> = buffers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &entries,
-    })
-}
-
-/// The walk kernel's bindings, with `o_rows` for the metric's O rows.
+/// The walk kernel's bindings, with `o_rows` for the metric's O rows (binding 7) and the
+/// observables' histograms (binding 8).
 fn walk_bind_group(
     device: &wgpu::Device,
     walk: &wgpu::ComputePipeline,
@@ -767,6 +866,7 @@ fn walk_bind_group(
             &b.series_parts,
             &b.counters,
             o_rows,
+            &b.hist,
         ],
     )
 }
@@ -831,6 +931,55 @@ impl Engine for GpuEngine {
         let shift = shift as f32 as f64;
         let mut moments = Moments::zeros(self.spec.parameters(), 0);
         moments.series.reserve(call_measurements as usize);
+        let observing = match &self.spec.observables {
+            Some(o) if self.observing && call_measurements > 0 => Some(o.clone()),
+            _ => None,
+        };
+        let obs_blocks = ObservablesSpec::blocks(call_measurements);
+        if let Some(o) = &observing {
+            if self.observing_walk.is_none() {
+                let o_rows = self
+                    .metric
+                    .as_ref()
+                    .map_or(&self.buffers.no_rows, |m| &m.o_rows);
+                let walk = walk_kernel(&self.gpu, &self.spec, &self.buffers, o_rows)?;
+                self.observing_walk = Some(walk);
+            }
+            // The kernel's block index m * blocks / measurements is a u32 product.
+            if call_measurements as u64 * MAX_BLOCKS as u64 > u32::MAX as u64 {
+                return Err(Error::input(format!(
+                    "{call_measurements} measurements per walker in one call are more than the \
+                     GPU engine's observables count ({}); use fewer production steps or a \
+                     larger sampler.measure_every",
+                    u32::MAX / MAX_BLOCKS
+                )));
+            }
+            let lengths = ObservablesSpec::block_lengths(call_measurements);
+            // The counts are u32: a bin could hold every particle (or pair) of a block.
+            let p = self.spec.system.particles as u64;
+            let per_sample = p.max(p * p.saturating_sub(1) / 2);
+            let longest = lengths.iter().copied().max().unwrap_or(0) as u64;
+            if self.spec.walkers as u64 * longest * per_sample > u32::MAX as u64 {
+                return Err(Error::input(format!(
+                    "{} walkers x {longest} measurements per block x {per_sample} particles or \
+                     pairs could overflow the GPU's 32-bit histogram counts; use fewer \
+                     production steps per call, fewer walkers, or the CPU engine",
+                    self.spec.walkers
+                )));
+            }
+            let mut obs = ObservableSums::zeros(o, call_measurements);
+            for (block, n) in obs.blocks.iter_mut().zip(lengths) {
+                block.samples = n as f64 * self.spec.walkers as f64;
+            }
+            moments.observables = Some(obs);
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            encoder.clear_buffer(&self.buffers.hist, 0, None);
+            q.submit([encoder.finish()]);
+        }
+        let walk = match &observing {
+            Some(_) => self.observing_walk.as_ref().expect("built above"),
+            None => &self.walk,
+        };
         let mut batch = Batch::default();
         self.kernel_seconds = None;
         let mut done = 0u32;
@@ -855,6 +1004,9 @@ impl Engine for GpuEngine {
             if last {
                 flags |= FLAG_LAST_OF_CALL;
             }
+            if observing.is_some() {
+                flags |= FLAG_OBSERVE;
+            }
             let job = Job {
                 walkers: self.spec.walkers,
                 steps: len,
@@ -876,15 +1028,15 @@ impl Engine for GpuEngine {
                 metric_stride: subset.map_or(0, |s| s.walker_stride),
                 metric_every: subset.map_or(1, |s| s.every),
                 metric_per_walker: subset.map_or(0, |s| s.per_walker),
-                _pad0: 0,
+                obs_blocks,
             };
             q.write_buffer(&self.buffers.job, 0, bytemuck::bytes_of(&job));
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             let slot = batch.dispatches;
             self.dispatch(
                 &mut encoder,
-                &self.walk,
-                &self.walk_bind,
+                &walk.pipeline,
+                &walk.bind,
                 self.grid,
                 Some(slot),
             );
@@ -926,6 +1078,10 @@ impl Engine for GpuEngine {
                 }
             }
         }
+        if let Some(mut obs) = moments.observables.take() {
+            self.read_histograms(&mut obs)?;
+            moments.observables = Some(obs);
+        }
         moments.walkers = self.spec.walkers as u64;
         if let Some(subset) = subset {
             moments.metric = Some(self.metric_sums(&moments, subset)?);
@@ -934,6 +1090,10 @@ impl Engine for GpuEngine {
             self.shift = Some(moments.energy / moments.samples as f64).filter(|e| e.is_finite());
         }
         Ok(moments)
+    }
+
+    fn observe(&mut self, on: bool) {
+        self.observing = on;
     }
 
     fn kernel_seconds(&self) -> Option<f64> {

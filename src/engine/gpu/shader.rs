@@ -6,7 +6,9 @@
 
 use crate::config::{Moves, SamplerKind};
 use crate::engine::EngineSpec;
+use crate::engine::ObservablesSpec;
 use crate::engine::REFRESH_EVERY;
+use crate::engine::observables::SCALARS;
 
 /// Walkers per workgroup (the kernels' @workgroup_size).
 pub const WORKGROUP: u32 = 64;
@@ -83,6 +85,10 @@ pub fn loop_iterations_per_step(spec: &EngineSpec) -> u64 {
     } else {
         moves * per_move
     };
+    // The observables: distances and bins, and at most one histogram flush per measurement.
+    if let Some(o) = &spec.observables {
+        measure += p * p * d + p * d + o.bins() as u64 / WORKGROUP as u64 + 1;
+    }
     // The measurement, its series flush (a column of WG values per CHUNK measurements) and the
     // health check.
     step + measure + 2 * WORKGROUP as u64 / 32 + m
@@ -180,6 +186,45 @@ fn glue(jastrow: bool, slater: bool) -> String {
     out
 }
 
+/// The observables' constants: histogram geometry (bins, scales, offsets) and where their
+/// sums start in `sums`; without observables, a one-counter histogram nobody touches.
+fn observables_header(spec: &EngineSpec) -> Vec<String> {
+    let f32_lit = |v: f64| format!("{:e}f", v as f32);
+    let base = super::layout::reduced_components(spec.parameters());
+    let off = ObservablesSpec {
+        radial_bins: 1,
+        r_max: 1.0,
+        pair_bins: 1,
+        pair_max: 1.0,
+        grid_bins: 0,
+    };
+    let o = spec.observables.as_ref().unwrap_or(&off);
+    vec![
+        format!("const OBSERVABLES: bool = {};", spec.observables.is_some()),
+        format!("const OBS_BASE: u32 = {base}u;"),
+        format!("const OBS_SCALARS: u32 = {SCALARS}u;"),
+        format!("const HIST_BINS: u32 = {}u;", o.bins()),
+        format!("const RADIAL_BINS: u32 = {}u;", o.radial_bins),
+        format!(
+            "const RADIAL_SCALE: f32 = {};",
+            f32_lit(o.radial_bins as f64 / o.r_max)
+        ),
+        format!("const R_MAX: f32 = {};", f32_lit(o.r_max)),
+        format!("const PAIR_OFFSET: u32 = {}u;", o.pair_offset()),
+        format!("const PAIR_BINS: u32 = {}u;", o.pair_bins),
+        format!(
+            "const PAIR_SCALE: f32 = {};",
+            f32_lit(o.pair_bins as f64 / o.pair_max)
+        ),
+        format!("const GRID_OFFSET: u32 = {}u;", o.grid_offset()),
+        format!("const GRID_BINS: u32 = {}u;", o.grid_bins),
+        format!(
+            "const GRID_SCALE: f32 = {};",
+            f32_lit(o.grid_bins as f64 / (2.0 * o.r_max))
+        ),
+    ]
+}
+
 fn header(spec: &EngineSpec) -> String {
     let sys = &spec.system;
     let wf = &spec.wavefunction;
@@ -197,7 +242,7 @@ fn header(spec: &EngineSpec) -> String {
         format!("const N: u32 = {n}u;"),
         format!("const NA: u32 = {}u;", n.max(1)),
         format!("const K: u32 = {k}u;"),
-        format!("const R: u32 = {}u;", super::layout::reduced_components(k)),
+        format!("const R: u32 = {}u;", super::layout::components(spec)),
         format!("const WG: u32 = {WORKGROUP}u;"),
         format!("const F: f32 = {};", f32_lit(wf.rbm.form.factor())),
         format!("const INV_S2: f32 = {};", f32_lit(1.0 / (sigma * sigma))),
@@ -226,6 +271,7 @@ fn header(spec: &EngineSpec) -> String {
         format!("const SEED_LO: u32 = {}u;", spec.seed as u32),
         format!("const SEED_HI: u32 = {}u;", (spec.seed >> 32) as u32),
     ];
+    lines.extend(observables_header(spec));
     if let Some(j) = &wf.jastrow {
         lines.extend([
             format!(
@@ -339,6 +385,10 @@ mod tests {
                 let label = overrides.join(" ");
                 validate(&walk_source(&spec(&overrides)), &label);
             }
+            // Without observables (a one-counter histogram).
+            let mut overrides = shape.to_vec();
+            overrides.extend(["system.interaction=false", "observables.enabled=false"]);
+            validate(&walk_source(&spec(&overrides)), &overrides.join(" "));
         }
         // The Jastrow factor, a trained width and Slater determinants, with every sampler
         // that allows them.
@@ -459,7 +509,7 @@ mod tests {
                 ("metric_stride", offset_of!(Job, metric_stride)),
                 ("metric_every", offset_of!(Job, metric_every)),
                 ("metric_per_walker", offset_of!(Job, metric_per_walker)),
-                ("_pad0", offset_of!(Job, _pad0)),
+                ("obs_blocks", offset_of!(Job, obs_blocks)),
             ],
         );
         let metric = validate(METRIC, "metric");

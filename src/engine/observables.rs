@@ -1,0 +1,343 @@
+//! Observables beyond the energy, measured in production only: the parts of E_L (kinetic,
+//! trap, interaction), pair distances and the mean square radius, and histograms of the
+//! one-body radial density, the pair distances and (D = 2) the x-y density.
+//!
+//! Both engines sum them per *block*: the measurements of one `sample` call are cut into
+//! `blocks` contiguous runs (every walker's measurement m falls in block
+//! `m * blocks / measurements`), and each block holds the sums over every walker. The errors
+//! come from the spread of the blocks (a jackknife, `crate::stats::observables`). The GPU twin
+//! is the observation code in `shaders/walk.wgsl`.
+
+use serde::{Deserialize, Serialize};
+
+/// Scalars summed per sample, in this order (the GPU's partial sums use the same).
+pub const SCALARS: usize = 6;
+/// Kinetic part of E_L, -1/2 sum (lap + grad^2) of ln psi.
+pub const KINETIC: usize = 0;
+/// Trap energy 1/2 omega^2 sum r_i^2.
+pub const TRAP: usize = 1;
+/// Coulomb energy sum_{i<j} 1/r_ij (0 without interaction).
+pub const INTERACTION: usize = 2;
+/// Mean pair distance of the sample, sum_{i<j} r_ij / (P (P - 1) / 2).
+pub const PAIR_DISTANCE: usize = 3;
+/// Mean square radius of the sample, sum_i r_i^2 / P.
+pub const SQUARE_RADIUS: usize = 4;
+/// Mean inverse pair distance of the sample, sum_{i<j} 1/r_ij / (P (P - 1) / 2).
+pub const INVERSE_DISTANCE: usize = 5;
+
+/// Most blocks one call is cut into.
+pub const MAX_BLOCKS: u32 = 32;
+
+/// Histogram bins of all kinds together, at most: the GPU keeps one copy per workgroup in
+/// workgroup memory (4 bytes a bin, next to the kernel's 8.4 KB of reduction rows, within
+/// the 16 KiB every adapter offers).
+pub const MAX_BINS: usize = 1800;
+
+/// What to histogram, fixed for an engine's life.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservablesSpec {
+    /// Radial one-body density: bins over [0, r_max).
+    pub radial_bins: usize,
+    pub r_max: f64,
+    /// Pair distances: bins over [0, pair_max).
+    pub pair_bins: usize,
+    pub pair_max: f64,
+    /// x-y density (D = 2 only; 0 otherwise): grid_bins^2 cells over [-r_max, r_max)^2.
+    pub grid_bins: usize,
+}
+
+impl ObservablesSpec {
+    /// Index of the radial bins' overflow counter (r >= r_max) and start of the pair bins.
+    pub fn radial_overflow(&self) -> usize {
+        self.radial_bins
+    }
+
+    pub fn pair_offset(&self) -> usize {
+        self.radial_bins + 1
+    }
+
+    pub fn grid_offset(&self) -> usize {
+        self.pair_offset() + self.pair_bins + 1
+    }
+
+    /// Counters in all: every histogram's bins, each followed by one counter of what fell
+    /// outside its range (the grid's only with a grid).
+    pub fn bins(&self) -> usize {
+        let grid = if self.grid_bins > 0 {
+            self.grid_bins * self.grid_bins + 1
+        } else {
+            0
+        };
+        self.grid_offset() + grid
+    }
+
+    /// Blocks of a call with `measurements` measurements per walker.
+    pub fn blocks(measurements: u32) -> u32 {
+        measurements.min(MAX_BLOCKS)
+    }
+
+    /// Block of the call's measurement `index` (0-based).
+    pub fn block_of(index: u32, measurements: u32) -> u32 {
+        (index as u64 * Self::blocks(measurements) as u64 / measurements as u64) as u32
+    }
+
+    /// Measurements per walker in each block of a call.
+    pub fn block_lengths(measurements: u32) -> Vec<u32> {
+        let mut lengths = vec![0; Self::blocks(measurements) as usize];
+        for m in 0..measurements {
+            lengths[Self::block_of(m, measurements) as usize] += 1;
+        }
+        lengths
+    }
+}
+
+/// The histograms' geometry in the form the binning uses (scales instead of divisions).
+#[derive(Clone, Copy, Debug)]
+pub struct Binning {
+    radial_bins: usize,
+    radial_scale: f64,
+    pair_offset: usize,
+    pair_bins: usize,
+    pair_scale: f64,
+    grid_offset: usize,
+    grid_bins: usize,
+    grid_scale: f64,
+    r_max: f64,
+}
+
+impl Binning {
+    pub fn new(s: &ObservablesSpec) -> Self {
+        Self {
+            radial_bins: s.radial_bins,
+            radial_scale: s.radial_bins as f64 / s.r_max,
+            pair_offset: s.pair_offset(),
+            pair_bins: s.pair_bins,
+            pair_scale: s.pair_bins as f64 / s.pair_max,
+            grid_offset: s.grid_offset(),
+            grid_bins: s.grid_bins,
+            grid_scale: s.grid_bins as f64 / (2.0 * s.r_max),
+            r_max: s.r_max,
+        }
+    }
+}
+
+/// `value * scale` as a bin index below `bins`, or `bins` (the overflow counter) beyond.
+pub fn bin(value: f64, scale: f64, bins: usize) -> usize {
+    let t = value * scale;
+    if t >= 0.0 && t < bins as f64 {
+        (t as usize).min(bins - 1)
+    } else {
+        bins
+    }
+}
+
+/// The sums of one block: samples (walker measurements), scalar sums, histogram counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Block {
+    pub samples: f64,
+    pub scalars: [f64; SCALARS],
+    /// Counts in `ObservablesSpec` order (empty when no histograms are kept).
+    pub counts: Vec<f64>,
+}
+
+impl Block {
+    /// Adds `other`'s sums; counts only where it has them (the CPU engine's chunks keep their
+    /// counts apart, see `CpuEngine`).
+    fn add(&mut self, other: &Block) {
+        self.samples += other.samples;
+        for (a, b) in self.scalars.iter_mut().zip(&other.scalars) {
+            *a += b;
+        }
+        if other.counts.is_empty() {
+            return;
+        }
+        if self.counts.is_empty() {
+            self.counts = vec![0.0; other.counts.len()];
+        }
+        assert_eq!(self.counts.len(), other.counts.len(), "histograms differ");
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+    }
+}
+
+/// Observables of a `sample` call (or of several appended): its blocks in time order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObservableSums {
+    pub blocks: Vec<Block>,
+}
+
+impl ObservableSums {
+    /// The empty blocks of a call of `measurements` measurements per walker.
+    pub fn zeros(spec: &ObservablesSpec, measurements: u32) -> Self {
+        let mut sums = Self::scalars_only(measurements);
+        for b in &mut sums.blocks {
+            b.counts = vec![0.0; spec.bins()];
+        }
+        sums
+    }
+
+    /// Empty blocks without histogram counts.
+    pub fn scalars_only(measurements: u32) -> Self {
+        Self {
+            blocks: vec![Block::default(); ObservablesSpec::blocks(measurements) as usize],
+        }
+    }
+
+    /// Adds the sums of other walkers (or of other steps of the same call) block by block.
+    pub fn add(&mut self, other: &ObservableSums) {
+        assert_eq!(self.blocks.len(), other.blocks.len(), "blocks differ");
+        for (a, b) in self.blocks.iter_mut().zip(&other.blocks) {
+            a.add(b);
+        }
+    }
+
+    /// Every number, for one all-reduce: per block its samples, scalars and counts.
+    pub fn flatten(&self, out: &mut Vec<f64>) {
+        for b in &self.blocks {
+            out.push(b.samples);
+            out.extend(b.scalars);
+            out.extend(&b.counts);
+        }
+    }
+
+    /// The inverse of `flatten` for sums of this shape; returns the values not used.
+    pub fn unflatten<'a>(&mut self, mut v: &'a [f64]) -> &'a [f64] {
+        for b in &mut self.blocks {
+            b.samples = v[0];
+            b.scalars.copy_from_slice(&v[1..1 + SCALARS]);
+            v = &v[1 + SCALARS..];
+            let (counts, rest) = v.split_at(b.counts.len());
+            b.counts.copy_from_slice(counts);
+            v = rest;
+        }
+        v
+    }
+}
+
+/// Adds one sample at position `x` (P particles x `dims`) with E_L's parts `energy`
+/// (kinetic, trap, interaction) to `block`'s scalars, and its positions to `counts` (the
+/// block's histogram counts, `spec.bins()` of them) when given.
+pub fn observe(
+    x: &[f64],
+    dims: usize,
+    energy: [f64; 3],
+    block: &mut Block,
+    histogram: Option<(&Binning, &mut [u64])>,
+) {
+    // Loops over the dimensions with a constant bound: this runs at every measurement.
+    let values = match dims {
+        1 => observe_in::<1>(x, energy, histogram),
+        2 => observe_in::<2>(x, energy, histogram),
+        _ => observe_in::<3>(x, energy, histogram),
+    };
+    block.samples += 1.0;
+    for (s, v) in block.scalars.iter_mut().zip(values) {
+        *s += v;
+    }
+}
+
+fn observe_in<const D: usize>(
+    x: &[f64],
+    energy: [f64; 3],
+    mut histogram: Option<(&Binning, &mut [u64])>,
+) -> [f64; SCALARS] {
+    let particles = x.len() / D;
+    let pairs = (particles * particles.saturating_sub(1) / 2).max(1) as f64;
+    let (mut r2_sum, mut r_sum, mut inv_sum) = (0.0, 0.0, 0.0);
+    let at = |p: usize| -> [f64; D] { std::array::from_fn(|k| x[p * D + k]) };
+    for p in 0..particles {
+        let xp = at(p);
+        let r2: f64 = xp.iter().map(|v| v * v).sum();
+        r2_sum += r2;
+        if let Some((s, counts)) = histogram.as_mut() {
+            counts[bin(r2.sqrt(), s.radial_scale, s.radial_bins)] += 1;
+            if D == 2 && s.grid_bins > 0 {
+                let n = s.grid_bins;
+                let ix = bin(xp[0] + s.r_max, s.grid_scale, n);
+                let iy = bin(xp[D - 1] + s.r_max, s.grid_scale, n);
+                let cell = if ix < n && iy < n { iy * n + ix } else { n * n };
+                counts[s.grid_offset + cell] += 1;
+            }
+        }
+        for q in p + 1..particles {
+            let xq = at(q);
+            let d2: f64 = (0..D).map(|k| (xp[k] - xq[k]) * (xp[k] - xq[k])).sum();
+            let r = d2.sqrt();
+            r_sum += r;
+            inv_sum += 1.0 / r;
+            if let Some((s, counts)) = histogram.as_mut() {
+                counts[s.pair_offset + bin(r, s.pair_scale, s.pair_bins)] += 1;
+            }
+        }
+    }
+    [
+        energy[0],
+        energy[1],
+        energy[2],
+        r_sum / pairs,
+        r2_sum / particles as f64,
+        inv_sum / pairs,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_cut_a_call_into_nearly_equal_runs() {
+        assert_eq!(ObservablesSpec::block_lengths(64), vec![2; 32]);
+        assert_eq!(ObservablesSpec::block_lengths(5), vec![1; 5]);
+        let l = ObservablesSpec::block_lengths(100);
+        assert_eq!(l.len(), 32);
+        assert_eq!(l.iter().sum::<u32>(), 100);
+        assert!(l.iter().all(|&n| n == 3 || n == 4));
+    }
+
+    #[test]
+    fn one_sample_lands_in_the_right_bins() {
+        let spec = ObservablesSpec {
+            radial_bins: 4,
+            r_max: 2.0,
+            pair_bins: 4,
+            pair_max: 4.0,
+            grid_bins: 2,
+        };
+        assert_eq!(spec.bins(), 5 + 5 + 5);
+        let mut block = Block::default();
+        let mut counts = vec![0; spec.bins()];
+        // Particles at (0.3, 0.4) (r = 0.5) and (-3, 0) (r = 3, beyond r_max); r12 = 3.3242.
+        let x = [0.3, 0.4, -3.0, 0.0];
+        let binning = Binning::new(&spec);
+        observe(
+            &x,
+            2,
+            [1.0, 2.0, 3.0],
+            &mut block,
+            Some((&binning, &mut counts)),
+        );
+        block.counts = counts.iter().map(|&n| n as f64).collect();
+        let mut expected = vec![0.0; 15];
+        expected[1] = 1.0; // r = 0.5 in [0.5, 1)
+        expected[4] = 1.0; // overflow
+        expected[5 + 3] = 1.0; // r12 in [3, 4)
+        expected[10 + 3] = 1.0; // (0.3, 0.4): x in [0, 2), y in [0, 2): cell (1, 1)
+        expected[10 + 4] = 1.0; // (-3, 0) off the grid
+        assert_eq!(block.counts, expected);
+        let r12 = (3.3f64 * 3.3 + 0.16).sqrt();
+        assert_eq!(block.scalars[..3], [1.0, 2.0, 3.0]);
+        assert!((block.scalars[PAIR_DISTANCE] - r12).abs() < 1e-15);
+        assert!((block.scalars[SQUARE_RADIUS] - (0.25 + 9.0) / 2.0).abs() < 1e-15);
+        assert!((block.scalars[INVERSE_DISTANCE] - 1.0 / r12).abs() < 1e-15);
+        let mut sums = ObservableSums {
+            blocks: vec![block.clone(), block],
+        };
+        let mut flat = Vec::new();
+        sums.flatten(&mut flat);
+        let copy = sums.clone();
+        sums.blocks[1].samples = 7.0;
+        assert!(sums.unflatten(&flat).is_empty());
+        assert_eq!(sums, copy);
+    }
+}

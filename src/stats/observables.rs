@@ -1,0 +1,261 @@
+//! From the observables' block sums to estimates with errors: the energy's parts and the
+//! virial ratio, the pair distances, and the normalised density histograms. Errors are a
+//! jackknife over the blocks (contiguous runs of measurements, each summed over every walker),
+//! rebinned to fewer than 64 blocks; the jackknife also carries the virial ratio, a ratio of
+//! correlated means. Definitions and normalisations: docs/physics.md.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::observables::{
+    Block, INTERACTION, INVERSE_DISTANCE, KINETIC, PAIR_DISTANCE, SCALARS, SQUARE_RADIUS, TRAP,
+};
+use crate::engine::{ObservableSums, ObservablesSpec};
+
+/// Blocks are merged in adjacent pairs while there are at least this many.
+const REBIN_ABOVE: usize = 64;
+
+/// A mean with its standard error (JSON writes an unknown one, NaN, as null; it reads back
+/// as NaN).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Value {
+    #[serde(deserialize_with = "null_as_nan")]
+    pub value: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub error: f64,
+}
+
+/// Reads a number written by JSON, where null stands for NaN.
+pub fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// A histogram over bins of equal width: its bin centres, values and errors, and what fell
+/// beyond its range (per sample). The x-y density is one too, over cells: `values[iy * n +
+/// ix]` at (`centres[ix]`, `centres[iy]`), `width` the cells' side.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub centres: Vec<f64>,
+    pub width: f64,
+    pub values: Vec<f64>,
+    pub errors: Vec<f64>,
+    /// Mean count per sample beyond the range (particles for densities, pairs for P(r)).
+    pub outside: f64,
+}
+
+/// What production measured besides the energy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// <T>, the kinetic part of E_L.
+    pub kinetic: Value,
+    /// <V_trap> = 1/2 omega^2 <sum r_i^2>.
+    pub trap: Value,
+    /// <V_int> = <sum_{i<j} 1/r_ij> (0 without interaction).
+    pub interaction: Value,
+    /// 2 <T> / (2 <V_trap> - <V_int>): 1 for an exact eigenstate (virial theorem).
+    pub virial_ratio: Value,
+    /// <r_ij>, <1/r_ij> averaged over the pairs (absent for one particle).
+    pub pair_distance: Option<Value>,
+    pub inverse_pair_distance: Option<Value>,
+    /// <r^2> averaged over the particles.
+    pub square_radius: Value,
+    /// Blocks the errors come from.
+    pub blocks: usize,
+    /// rho(r), normalised to P: sum of values x shell volumes plus `outside` is P.
+    pub radial: Histogram,
+    /// P(r12), normalised to the pairs: sum of values x width plus `outside` is P (P - 1) / 2.
+    pub pair: Histogram,
+    /// n(x, y), normalised to P (D = 2 only).
+    pub grid: Option<Histogram>,
+}
+
+impl Observed {
+    /// The estimates from `sums` of `particles` particles in `dims` dimensions histogrammed
+    /// as `spec` says. `None` when nothing was measured.
+    pub fn from_sums(
+        sums: &ObservableSums,
+        spec: &ObservablesSpec,
+        particles: usize,
+        dims: usize,
+    ) -> Option<Self> {
+        let blocks = rebin(&sums.blocks);
+        let total = sum(&blocks);
+        if total.samples == 0.0 {
+            return None;
+        }
+        let scalar = |c: usize| {
+            let (v, e) = jackknife(&blocks, |b| vec![b.scalars[c] / b.samples]);
+            Value {
+                value: v[0],
+                error: e[0],
+            }
+        };
+        let (v, e) = jackknife(&blocks, |b| {
+            let s = |c: usize| b.scalars[c] / b.samples;
+            vec![2.0 * s(KINETIC) / (2.0 * s(TRAP) - s(INTERACTION))]
+        });
+        let virial_ratio = Value {
+            value: v[0],
+            error: e[0],
+        };
+        let pairs = particles > 1;
+
+        // Radial shells: the volume between r and r + dr in D dimensions.
+        let dr = spec.r_max / spec.radial_bins as f64;
+        let ball = |r: f64| match dims {
+            1 => 2.0 * r,
+            2 => std::f64::consts::PI * r * r,
+            _ => 4.0 / 3.0 * std::f64::consts::PI * r * r * r,
+        };
+        let shells: Vec<f64> = (0..spec.radial_bins)
+            .map(|i| ball((i + 1) as f64 * dr) - ball(i as f64 * dr))
+            .collect();
+        let radial = histogram(&blocks, 0, &shells, dr);
+        let dp = spec.pair_max / spec.pair_bins as f64;
+        let pair = histogram(&blocks, spec.pair_offset(), &vec![dp; spec.pair_bins], dp);
+        let grid = (spec.grid_bins > 0).then(|| {
+            let n = spec.grid_bins;
+            let w = 2.0 * spec.r_max / n as f64;
+            let h = histogram(&blocks, spec.grid_offset(), &vec![w * w; n * n], w);
+            Histogram {
+                centres: (0..n).map(|i| -spec.r_max + (i as f64 + 0.5) * w).collect(),
+                ..h
+            }
+        });
+        Some(Self {
+            kinetic: scalar(KINETIC),
+            trap: scalar(TRAP),
+            interaction: scalar(INTERACTION),
+            virial_ratio,
+            pair_distance: pairs.then(|| scalar(PAIR_DISTANCE)),
+            inverse_pair_distance: pairs.then(|| scalar(INVERSE_DISTANCE)),
+            square_radius: scalar(SQUARE_RADIUS),
+            blocks: blocks.len(),
+            radial,
+            pair,
+            grid,
+        })
+    }
+}
+
+/// Counts from `offset` over `measures.len()` bins (then the outside counter), divided by
+/// samples and each bin's measure (volume, width or area).
+fn histogram(blocks: &[Block], offset: usize, measures: &[f64], width: f64) -> Histogram {
+    let n = measures.len();
+    let (values, errors) = jackknife(blocks, |b| {
+        (0..=n)
+            .map(|i| b.counts[offset + i] / b.samples / measures.get(i).unwrap_or(&1.0))
+            .collect()
+    });
+    Histogram {
+        centres: (0..n).map(|i| (i as f64 + 0.5) * width).collect(),
+        width,
+        outside: values[n],
+        values: values[..n].to_vec(),
+        errors: errors[..n].to_vec(),
+    }
+}
+
+/// Adjacent blocks merged in pairs (an odd last one joins its neighbour) until fewer than
+/// `REBIN_ABOVE` remain.
+fn rebin(blocks: &[Block]) -> Vec<Block> {
+    let mut blocks = blocks.to_vec();
+    while blocks.len() >= REBIN_ABOVE {
+        let mut merged: Vec<Block> = blocks.chunks(2).map(sum).collect();
+        if blocks.len() % 2 == 1 {
+            let last = merged.pop().expect("at least two");
+            add(merged.last_mut().expect("at least one"), &last);
+        }
+        blocks = merged;
+    }
+    blocks
+}
+
+fn sum(blocks: &[Block]) -> Block {
+    let mut total = Block {
+        counts: vec![0.0; blocks.first().map_or(0, |b| b.counts.len())],
+        ..Default::default()
+    };
+    for b in blocks {
+        add(&mut total, b);
+    }
+    total
+}
+
+fn add(a: &mut Block, b: &Block) {
+    a.samples += b.samples;
+    for c in 0..SCALARS {
+        a.scalars[c] += b.scalars[c];
+    }
+    for (x, y) in a.counts.iter_mut().zip(&b.counts) {
+        *x += y;
+    }
+}
+
+/// `f` of the sum of the blocks, and its jackknife standard error over the blocks (NaN with
+/// fewer than two): var = (G - 1) / G sum_b (f_(b) - mean f_(b))^2, f_(b) without block b.
+pub fn jackknife(blocks: &[Block], f: impl Fn(&Block) -> Vec<f64>) -> (Vec<f64>, Vec<f64>) {
+    let total = sum(blocks);
+    let value = f(&total);
+    let g = blocks.len();
+    if g < 2 {
+        return (value.clone(), vec![f64::NAN; value.len()]);
+    }
+    let leave_out: Vec<Vec<f64>> = blocks
+        .iter()
+        .map(|b| {
+            let mut rest = total.clone();
+            rest.samples -= b.samples;
+            for c in 0..SCALARS {
+                rest.scalars[c] -= b.scalars[c];
+            }
+            for (x, y) in rest.counts.iter_mut().zip(&b.counts) {
+                *x -= y;
+            }
+            f(&rest)
+        })
+        .collect();
+    let errors = (0..value.len())
+        .map(|i| {
+            let mean = leave_out.iter().map(|v| v[i]).sum::<f64>() / g as f64;
+            let ss: f64 = leave_out.iter().map(|v| (v[i] - mean).powi(2)).sum();
+            (ss * (g - 1) as f64 / g as f64).sqrt()
+        })
+        .collect();
+    (value, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// For a plain mean of equal blocks the jackknife error is the batch-means error:
+    /// the standard deviation of the block means over sqrt(G).
+    #[test]
+    fn the_jackknife_of_a_mean_is_the_batch_means_error() {
+        let means = [1.0, 2.0, 4.0, 3.0, 0.5, 2.5];
+        let blocks: Vec<Block> = means
+            .iter()
+            .map(|&m| Block {
+                samples: 10.0,
+                scalars: [10.0 * m, 0.0, 0.0, 0.0, 0.0, 0.0],
+                counts: vec![],
+            })
+            .collect();
+        let (v, e) = jackknife(&blocks, |b| vec![b.scalars[0] / b.samples]);
+        let g = means.len() as f64;
+        let mean = means.iter().sum::<f64>() / g;
+        let var = means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (g - 1.0);
+        assert!((v[0] - mean).abs() < 1e-12);
+        assert!(
+            (e[0] - (var / g).sqrt()).abs() < 1e-12,
+            "{} vs {}",
+            e[0],
+            var
+        );
+        // Rebinning keeps the sums and halves the count.
+        let many: Vec<Block> = (0..70).map(|i| blocks[i % 6].clone()).collect();
+        let merged = rebin(&many);
+        assert_eq!(merged.len(), 35);
+        assert_eq!(sum(&merged), sum(&many));
+    }
+}
