@@ -56,17 +56,8 @@ struct ValidateArgs {
     #[arg(long)]
     quick: bool,
 
-    /// Which engine runs every case: `auto` takes a GPU when there is one, else the CPU.
-    #[arg(long, value_enum, value_name = "ENGINE", default_value = "auto")]
-    engine: EngineArg,
-
-    /// CPU engine worker threads (0: one per core).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    threads: usize,
-
-    /// GPU adapter to use: the first whose name contains NAME (see `rbm-vmc devices`).
-    #[arg(long, value_name = "NAME")]
-    adapter: Option<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
 
     /// Output directory (default: runs/<UTC timestamp>).
     #[arg(long, value_name = "DIR")]
@@ -145,17 +136,8 @@ struct SweepArgs {
     /// Sweep file: a base config, config overrides and a grid over config keys.
     file: PathBuf,
 
-    /// Which engine runs every point: `auto` takes a GPU when there is one, else the CPU.
-    #[arg(long, value_enum, value_name = "ENGINE")]
-    engine: Option<EngineArg>,
-
-    /// CPU engine worker threads (0: one per core).
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
-
-    /// GPU adapter to use: the first whose name contains NAME (see `rbm-vmc devices`).
-    #[arg(long, value_name = "NAME")]
-    adapter: Option<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
 
     /// Continue the sweep in --out DIR, skipping the points it has finished.
     #[arg(long, requires = "out")]
@@ -168,11 +150,9 @@ struct SweepArgs {
     budget: BudgetArgs,
 }
 
+/// The engine options every command that runs walkers takes.
 #[derive(Args, Debug)]
-struct ConfigArgs {
-    /// JSON config file; without one the built-in default (two electrons in 2D) runs.
-    config: Option<PathBuf>,
-
+struct EngineArgs {
     /// Which engine runs the walkers: `auto` takes a GPU when there is one, else the CPU.
     #[arg(long, value_enum, value_name = "ENGINE")]
     engine: Option<EngineArg>,
@@ -184,6 +164,36 @@ struct ConfigArgs {
     /// GPU adapter to use: the first whose name contains NAME (see `rbm-vmc devices`).
     #[arg(long, value_name = "NAME")]
     adapter: Option<String>,
+}
+
+impl EngineArgs {
+    /// `set` followed by these options as config overrides.
+    fn overrides(&self, set: &[String]) -> Vec<String> {
+        let mut overrides = set.to_vec();
+        if let Some(engine) = self.engine {
+            let name = format!("{engine:?}").to_lowercase();
+            overrides.push(format!("engine={name}"));
+        }
+        if let Some(threads) = self.threads {
+            overrides.push(format!("threads={threads}"));
+        }
+        if let Some(adapter) = &self.adapter {
+            overrides.push(format!(
+                "gpu.adapter={}",
+                serde_json::Value::from(adapter.as_str())
+            ));
+        }
+        overrides
+    }
+}
+
+#[derive(Args, Debug)]
+struct ConfigArgs {
+    /// JSON config file; without one the built-in default (two electrons in 2D) runs.
+    config: Option<PathBuf>,
+
+    #[command(flatten)]
+    engine: EngineArgs,
 
     #[command(flatten)]
     output: OutputArgs,
@@ -266,7 +276,7 @@ impl ConfigArgs {
 
     /// `--set` and the engine options as config overrides.
     fn overrides(&self) -> Vec<String> {
-        engine_overrides(&self.output.set, self.engine, self.threads, &self.adapter)
+        self.engine.overrides(&self.output.set)
     }
 
     /// The config of the run in `dir` (its result.json), with this command's overrides, and
@@ -288,30 +298,6 @@ impl ConfigArgs {
         let config = Config::from_value(config, &result.display().to_string())?;
         Ok((config, dir.join("params.json")))
     }
-}
-
-/// `set` followed by the engine options as config overrides.
-fn engine_overrides(
-    set: &[String],
-    engine: Option<EngineArg>,
-    threads: Option<usize>,
-    adapter: &Option<String>,
-) -> Vec<String> {
-    let mut overrides = set.to_vec();
-    if let Some(engine) = engine {
-        let name = format!("{engine:?}").to_lowercase();
-        overrides.push(format!("engine={name}"));
-    }
-    if let Some(threads) = threads {
-        overrides.push(format!("threads={threads}"));
-    }
-    if let Some(adapter) = adapter {
-        overrides.push(format!(
-            "gpu.adapter={}",
-            serde_json::Value::from(adapter.as_str())
-        ));
-    }
-    overrides
 }
 
 fn main() -> ExitCode {
@@ -428,9 +414,10 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             let ctx = context(c.output.quiet, &args.budget)?;
             if let Some(dir) = &args.resume {
                 let out = OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?;
-                let engine = c.engine.map(EngineArg::choice);
-                let adapter = c.adapter.clone();
-                return driver::resume(&out, engine, c.threads, adapter, &ctx).map(|_| ());
+                let e = &c.engine;
+                let engine = e.engine.map(EngineArg::choice);
+                let adapter = e.adapter.clone();
+                return driver::resume(&out, engine, e.threads, adapter, &ctx).map(|_| ());
             }
             let config = c.load()?;
             let out = c.output.open(team)?;
@@ -514,7 +501,7 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
         }
         Command::Sweep(args) => {
             let o = &args.output;
-            let overrides = engine_overrides(&o.set, args.engine, args.threads, &args.adapter);
+            let overrides = args.engine.overrides(&o.set);
             let sweep = Sweep::load(&args.file, &overrides)?;
             let ctx = context(o.quiet, &args.budget)?;
             let out = match (&o.out, args.resume) {
@@ -529,9 +516,12 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             let ctx = context(args.quiet, &BudgetArgs { max_seconds: None })?;
             let options = ValidateOptions {
                 quick: args.quick,
-                engine: args.engine.choice(),
-                threads: args.threads,
-                adapter: args.adapter.clone(),
+                engine: args
+                    .engine
+                    .engine
+                    .map_or(EngineChoice::Auto, EngineArg::choice),
+                threads: args.engine.threads.unwrap_or(0),
+                adapter: args.engine.adapter.clone(),
             };
             let out = OutputDir::shared(team.as_ref(), || {
                 OutputDir::create(args.out.as_deref(), args.force)
