@@ -86,8 +86,21 @@ fn draw(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Box<dyn std::
         ..axes.clone()
     };
     let (x0, x1) = padded_range(&xs, axes.log_x);
-    let (y0, y1) = padded_range(&ys, axes.log_y);
-    let legend = emptiest_corner(series, axes, (x0, x1), (y0, y1));
+    let (y0, mut y1) = padded_range(&ys, axes.log_y);
+    let (legend, crowded) = emptiest_corner(series, axes, (x0, x1), (y0, y1));
+    if crowded {
+        // Every corner holds data: make room above it for the legend.
+        y1 = if axes.log_y {
+            y1 * (y1 / y0).powf(0.4)
+        } else {
+            y1 + 0.4 * (y1 - y0)
+        };
+    }
+    let legend = if crowded {
+        SeriesLabelPosition::UpperRight
+    } else {
+        legend
+    };
 
     let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -215,13 +228,14 @@ fn spans_a_decade(values: &[f64]) -> bool {
     lo > 0.0 && hi >= 10.0 * lo
 }
 
-/// The corner of the plot with the fewest data points near it, for the legend.
+/// The corner of the plot with the fewest data points near it, for the legend, and whether
+/// even that one holds some. Reference lines count along their length.
 fn emptiest_corner(
     series: &[Series],
     axes: &Axes,
     (x0, x1): (f64, f64),
     (y0, y1): (f64, f64),
-) -> SeriesLabelPosition {
+) -> (SeriesLabelPosition, bool) {
     let fraction = |v: f64, lo: f64, hi: f64, log: bool| {
         if log {
             (v.ln() - lo.ln()) / (hi.ln() - lo.ln())
@@ -230,7 +244,24 @@ fn emptiest_corner(
         }
     };
     let mut counts = [0usize; 4];
-    for &(x, y) in series.iter().flat_map(|s| &s.points) {
+    let along = |s: &Series| -> Vec<(f64, f64)> {
+        if !s.reference {
+            return s.points.clone();
+        }
+        s.points
+            .windows(2)
+            .flat_map(|w| {
+                (0..=10).map(move |i| {
+                    let t = i as f64 / 10.0;
+                    (
+                        w[0].0 + t * (w[1].0 - w[0].0),
+                        w[0].1 + t * (w[1].1 - w[0].1),
+                    )
+                })
+            })
+            .collect()
+    };
+    for (x, y) in series.iter().flat_map(along) {
         let (fx, fy) = (
             fraction(x, x0, x1, axes.log_x),
             fraction(y, y0, y1, axes.log_y),
@@ -251,7 +282,7 @@ fn emptiest_corner(
         SeriesLabelPosition::LowerLeft,
     ];
     let best = (0..4).min_by_key(|&i| counts[i]).expect("four corners");
-    corners[best].clone()
+    (corners[best].clone(), counts[best] > 0)
 }
 
 /// The data range with 5% margins (of the decades on a log axis; a unit range or a decade
@@ -289,6 +320,28 @@ pub(crate) fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The legend goes to a corner without data; a reference line counts along its length;
+    /// when every corner holds data the plot makes room above.
+    #[test]
+    fn the_legend_avoids_the_data() {
+        let axes = Axes {
+            title: "",
+            x: "",
+            y: "",
+            log_x: false,
+            log_y: false,
+        };
+        let rising = Series::new("a", vec![(0.0, 0.0), (0.5, 0.5), (1.0, 1.0)]);
+        let (corner, crowded) = emptiest_corner(&[rising], &axes, (0.0, 1.0), (0.0, 1.0));
+        assert!(matches!(corner, SeriesLabelPosition::UpperLeft) && !crowded);
+        let top = Series::new("b", vec![(0.0, 0.9), (1.0, 0.9)]);
+        let mut bottom = Series::new("c", vec![(0.0, 0.1), (1.0, 0.1)]);
+        bottom.reference = true;
+        let (_, crowded) = emptiest_corner(&[top, bottom], &axes, (0.0, 1.0), (0.0, 1.0));
+        assert!(crowded);
+        assert!(!spans_a_decade(&[2.0, 15.0]) && spans_a_decade(&[2.0, 20.0]));
+    }
 
     #[test]
     fn writes_an_svg_with_text_and_log_axes() {

@@ -28,7 +28,10 @@ use crate::control::Control;
 use crate::driver;
 use crate::driver::Context;
 use crate::error::Error;
-use crate::report::{Axes, Console, Curve, OutputDir, Series, density_curves_svg, line_plot};
+use crate::report::{
+    Axes, Console, Curve, OutputDir, Reference, Series, density_curves_svg, line_plot,
+    reference_energy,
+};
 use crate::stats::Observed;
 use crate::stats::observables::{Value as Measured, null_as_nan};
 use crate::team::solo;
@@ -894,19 +897,35 @@ fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<Vec<&'static str
     let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let x_label = if numeric {
-        first.clone()
+        axis_label(first)
     } else {
         let names: Vec<String> = categories
             .iter()
             .enumerate()
             .map(|(i, c)| format!("{i} = {c}"))
             .collect();
-        format!("{first} ({})", names.join(", "))
+        format!("{} ({})", axis_label(first), names.join(", "))
     };
+    // The reference energy, where every point has the same one.
+    let references: Vec<Option<Reference>> = rows
+        .iter()
+        .map(|r| reference_energy(&sweep.points[r.index].config.system()))
+        .collect();
+    if let Some(Some(r)) = references.first()
+        && references.iter().all(|x| x.as_ref() == Some(r))
+    {
+        let mut line = Series::new(
+            format!("reference {} ({})", r.energy, r.source),
+            vec![(lo, r.energy), (hi, r.energy)],
+        );
+        line.reference = true;
+        series.push(line);
+    }
+    let title = format!("Energy against {}", axis_label(first));
     line_plot(
         &out.file("energy.svg"),
         &Axes {
-            title: "energy",
+            title: &title,
             x: &x_label,
             y: "energy (natural units)",
             log_x: numeric && lo > 0.0 && hi / lo >= 16.0,
@@ -919,11 +938,23 @@ fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<Vec<&'static str
         written.push("density.svg");
     }
     if has_error_plot(sweep) {
-        let mut points: Vec<(f64, f64)> = rows
-            .iter()
-            .filter(|r| r.error.is_finite() && r.error > 0.0)
-            .map(|r| (r.samples as f64, r.error))
-            .collect();
+        // One series per combination of the keys other than the one that sets the samples.
+        let mut groups: Vec<Series> = Vec::new();
+        for r in rows.iter().filter(|r| r.error.is_finite() && r.error > 0.0) {
+            let label = match others(r) {
+                l if l.is_empty() => "error".to_string(),
+                l => l,
+            };
+            let point = (r.samples as f64, r.error);
+            match groups.iter_mut().find(|g| g.label == label) {
+                Some(g) => g.points.push(point),
+                None => groups.push(Series::new(label, vec![point])),
+            }
+        }
+        for g in &mut groups {
+            g.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        let mut points: Vec<(f64, f64)> = groups.iter().flat_map(|g| g.points.clone()).collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         if !points.is_empty() {
             let log_c =
@@ -931,10 +962,11 @@ fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<Vec<&'static str
             let c = log_c.exp();
             let (n0, n1) = (points[0].0, points[points.len() - 1].0);
             let mut reference = Series::new(
-                "c / sqrt(samples)",
+                format!("c / sqrt(samples), c = {c:.3}"),
                 vec![(n0, c / n0.sqrt()), (n1, c / n1.sqrt())],
             );
             reference.reference = true;
+            groups.push(reference);
             line_plot(
                 &out.file("error.svg"),
                 &Axes {
@@ -944,7 +976,7 @@ fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<Vec<&'static str
                     log_x: true,
                     log_y: true,
                 },
-                &[Series::new("error", points), reference],
+                &groups,
             )?;
             written.push("error.svg");
         }
@@ -952,9 +984,36 @@ fn plot(sweep: &Sweep, rows: &[Row], out: &OutputDir) -> Result<Vec<&'static str
     Ok(written)
 }
 
+/// An axis title for a config key: what it means, with the key.
+fn axis_label(key: &str) -> String {
+    let meaning = match key {
+        "wavefunction.hidden" => "hidden units N",
+        "system.omega" => "trap frequency omega",
+        "system.particles" => "particles P",
+        "system.dims" => "dimensions D",
+        "walkers" => "walkers",
+        "steps_per_iteration" => "steps per iteration",
+        "production.steps" => "production steps",
+        "sampler.dt" => "time step dt",
+        "sampler.step" => "Metropolis step",
+        "optimiser.learning_rate" => "learning rate",
+        _ => return key.to_string(),
+    };
+    format!("{meaning} ({key})")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axes_say_what_a_key_means() {
+        assert_eq!(
+            axis_label("wavefunction.hidden"),
+            "hidden units N (wavefunction.hidden)"
+        );
+        assert_eq!(axis_label("seed"), "seed");
+    }
 
     #[test]
     fn ranges_expand_to_integers_or_floats() {
