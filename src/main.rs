@@ -59,17 +59,8 @@ struct ValidateArgs {
     #[command(flatten)]
     engine: EngineArgs,
 
-    /// Output directory (default: runs/<UTC timestamp>).
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-
-    /// Write into an output directory that already holds files.
-    #[arg(long)]
-    force: bool,
-
-    /// Print nothing but errors.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    dir: DirArgs,
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +70,13 @@ struct OutputArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
 
+    #[command(flatten)]
+    dir: DirArgs,
+}
+
+/// Where a command writes, and how loudly.
+#[derive(Args, Debug)]
+struct DirArgs {
     /// Output directory (default: runs/<UTC timestamp>).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -411,7 +409,7 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
     match cli.command {
         Command::Run(args) => {
             let c = &args.common;
-            let ctx = context(c.output.quiet, &args.budget)?;
+            let ctx = context(c.output.dir.quiet, &args.budget)?;
             if let Some(dir) = &args.resume {
                 let out = OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?;
                 let e = &c.engine;
@@ -420,12 +418,12 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
                 return driver::resume(&out, engine, e.threads, adapter, &ctx).map(|_| ());
             }
             let config = c.load()?;
-            let out = c.output.open(team)?;
+            let out = c.output.dir.open(team)?;
             in_dir(&out, |out| driver::run(&config, out, &ctx))
         }
         Command::Sample(args) => {
             let c = &args.common;
-            let ctx = context(c.output.quiet, &args.budget)?;
+            let ctx = context(c.output.dir.quiet, &args.budget)?;
             let (config, params) = match &args.from {
                 Some(dir) => {
                     let (config, params) = c.load_run(dir)?;
@@ -433,7 +431,7 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
                 }
                 None => (c.load()?, args.params.clone()),
             };
-            let out = c.output.open(team)?;
+            let out = c.output.dir.open(team)?;
             in_dir(&out, |out| {
                 driver::sample(&config, params.as_deref(), out, &ctx)
             })
@@ -495,25 +493,25 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
                 repeats: args.repeats,
             };
             options.validate()?;
-            let ctx = context(o.quiet, &BudgetArgs { max_seconds: None })?;
-            let out = o.open(team)?;
+            let ctx = context(o.dir.quiet, &BudgetArgs { max_seconds: None })?;
+            let out = o.dir.open(team)?;
             in_dir(&out, |out| study::bench(&config, &options, out, &ctx))
         }
         Command::Sweep(args) => {
             let o = &args.output;
             let overrides = args.engine.overrides(&o.set);
             let sweep = Sweep::load(&args.file, &overrides)?;
-            let ctx = context(o.quiet, &args.budget)?;
-            let out = match (&o.out, args.resume) {
+            let ctx = context(o.dir.quiet, &args.budget)?;
+            let out = match (&o.dir.out, args.resume) {
                 (Some(dir), true) => OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?,
-                _ => o.open(team)?,
+                _ => o.dir.open(team)?,
             };
             in_dir(&out, |out| {
                 study::run_sweep(&sweep, &args.file, out, args.resume, &ctx)
             })
         }
         Command::Validate(args) => {
-            let ctx = context(args.quiet, &BudgetArgs { max_seconds: None })?;
+            let ctx = context(args.dir.quiet, &BudgetArgs { max_seconds: None })?;
             let options = ValidateOptions {
                 quick: args.quick,
                 engine: args
@@ -523,9 +521,7 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
                 threads: args.engine.threads.unwrap_or(0),
                 adapter: args.engine.adapter.clone(),
             };
-            let out = OutputDir::shared(team.as_ref(), || {
-                OutputDir::create(args.out.as_deref(), args.force)
-            })?;
+            let out = args.dir.open(team)?;
             in_dir(&out, |out| {
                 study::validate(&options, out, &ctx.console, &ctx.control)
             })
@@ -544,7 +540,7 @@ fn in_dir<T>(
         .inspect_err(|_| out.discard_if_unused())
 }
 
-impl OutputArgs {
+impl DirArgs {
     /// The output directory (--out, or a fresh timestamped one), locked for this command.
     fn open(&self, team: &Rc<dyn Team>) -> Result<OutputDir, Error> {
         OutputDir::shared(team.as_ref(), || {
