@@ -2,12 +2,17 @@
 // Rust twin: src/rng.rs — the same draws in the same order, so both engines see the same
 // numbers. Needs from the header: SEED_LO, SEED_HI.
 
+// Word layout (`StepStream` in src/rng.rs): uniforms take the high 24 bits of a word, and an
+// acceptance uniform takes the last three pooled low bytes when three have been pooled since
+// the previous one: a move of up to four coordinates and its test cost one Philox block.
 struct Stream {
     counter: vec4<u32>,
     block: vec4<u32>,
     next: u32,
     spare: f32,
     has_spare: bool,
+    pool: u32,
+    pooled: u32,
 }
 
 const RESET_BLOCK: u32 = 0x80000000u;
@@ -41,7 +46,7 @@ fn philox(counter: vec4<u32>, key_in: vec2<u32>) -> vec4<u32> {
 
 // The stream of walker `walker` in step `step` (low, high words), from draw block `block`.
 fn stream_at(walker: u32, step: vec2<u32>, block: u32) -> Stream {
-    return Stream(vec4<u32>(walker, step.x, step.y, block), vec4<u32>(0u), 4u, 0.0, false);
+    return Stream(vec4<u32>(walker, step.x, step.y, block), vec4<u32>(0u), 4u, 0.0, false, 0u, 0u);
 }
 
 fn next_bits24(s: ptr<function, Stream>) -> u32 {
@@ -50,9 +55,20 @@ fn next_bits24(s: ptr<function, Stream>) -> u32 {
         (*s).counter.w += 1u;
         (*s).next = 0u;
     }
-    let bits = (*s).block[(*s).next] >> 8u;
+    let word = (*s).block[(*s).next];
     (*s).next += 1u;
-    return bits;
+    (*s).pool = ((*s).pool << 8u) | (word & 0xffu);
+    (*s).pooled = min((*s).pooled + 1u, 3u);
+    return word >> 8u;
+}
+
+// Uniform on [0, 1) for an accept/reject test: the pooled low bytes when there are three.
+fn draw_acceptance(s: ptr<function, Stream>) -> f32 {
+    if ((*s).pooled == 3u) {
+        (*s).pooled = 0u;
+        return f32((*s).pool & 0xffffffu) / 16777216.0;
+    }
+    return draw_uniform(s);
 }
 
 // Uniform on [0, 1), 24 bits: exact in f32.

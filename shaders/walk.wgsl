@@ -271,12 +271,16 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             // steps, as the CPU engine does).
             refresh();
         }
-        if (!healthy()) {
+        let measures = measuring && (job.call_step + k + 1u) % MEASURE_EVERY == 0u;
+        let ends_call = (job.flags & FLAG_LAST_OF_CALL) != 0u && k + 1u == job.steps;
+        // Health checks where the CPU engine checks (`chain::checks_health`): in between, a
+        // non-finite walker is only carried along (its proposals fail the Metropolis test).
+        if ((measures || ends_call || step.x % REFRESH_EVERY == 0u) && !healthy()) {
             reset(global_walker, step);
             resets += 1u;
         }
         made += 1u;
-        if (measuring && (job.call_step + k + 1u) % MEASURE_EVERY == 0u) {
+        if (measures) {
             var b = 0u;
             if (observing) {
                 // Block of the call's measurement: m * blocks / measurements (the host keeps

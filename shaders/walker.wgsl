@@ -84,5 +84,5 @@ fn metropolis_test(rng: ptr<function, Stream>, ln_ratio: f32) -> bool {
     if (ln_ratio >= 0.0) {
         return true;
     }
-    return draw_uniform(rng) < exp(ln_ratio);
+    return draw_acceptance(rng) < exp(ln_ratio);
 }

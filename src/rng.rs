@@ -47,8 +47,12 @@ const TWO_POW_M24: f64 = 1.0 / 16_777_216.0;
 
 /// The random numbers one walker draws in one Monte Carlo step.
 ///
-/// Counter = (walker, step low, step high, block); each block yields 4 u32. Normals come
-/// from Box-Muller with the second value kept for the next call.
+/// Counter = (walker, step low, step high, block); each block yields 4 u32 words. A uniform
+/// or half a Box-Muller pair takes the high 24 bits of the next word (normals come in pairs,
+/// the second kept for the next call). The low bytes of the words are pooled: the acceptance
+/// uniform of a Metropolis test is the last three low bytes when three have been pooled since
+/// the previous one, and a fresh word only otherwise. A move of up to four coordinates and its
+/// test thus cost one Philox block, which in a GPU warp means no lane computes a second one.
 #[derive(Clone, Debug)]
 pub struct StepStream {
     key: [u32; 2],
@@ -56,6 +60,10 @@ pub struct StepStream {
     buffer: [u32; 4],
     next: usize,
     spare: Option<f64>,
+    /// Low bytes of the words drawn, the latest in the lowest byte.
+    pool: u32,
+    /// Low bytes pooled since the last acceptance uniform took them (at most 3 counted).
+    pooled: u32,
 }
 
 impl StepStream {
@@ -70,6 +78,8 @@ impl StepStream {
             buffer: [0; 4],
             next: 4,
             spare: None,
+            pool: 0,
+            pooled: 0,
         }
     }
 
@@ -80,9 +90,22 @@ impl StepStream {
             self.counter[3] = self.counter[3].wrapping_add(1);
             self.next = 0;
         }
-        let bits = self.buffer[self.next] >> 8;
+        let word = self.buffer[self.next];
         self.next += 1;
-        bits
+        self.pool = (self.pool << 8) | (word & 0xff);
+        self.pooled = (self.pooled + 1).min(3);
+        word >> 8
+    }
+
+    /// Uniform on [0, 1) for an accept/reject test: from the pooled low bytes when there
+    /// are three, else a fresh word.
+    #[inline]
+    pub fn acceptance_uniform(&mut self) -> f64 {
+        if self.pooled == 3 {
+            self.pooled = 0;
+            return (self.pool & 0x00ff_ffff) as f64 * TWO_POW_M24;
+        }
+        self.uniform()
     }
 
     /// Uniform on [0, 1) with 24-bit resolution.
@@ -156,6 +179,44 @@ mod tests {
         assert!((sz / n).abs() < 5.0 / n.sqrt());
         assert!((sz2 / n - 1.0).abs() < 5.0 * (2.0 / n).sqrt());
         assert!((sz4 / n - 3.0).abs() < 5.0 * (96.0 / n).sqrt());
+    }
+
+    #[test]
+    fn a_four_coordinate_move_and_its_test_take_one_block() {
+        let mut s = StepStream::new(3, 5, 9);
+        let words = philox4x32_10([5, 9, 0, 0], [3, 0]);
+        for w in words {
+            assert_eq!(s.uniform(), (w >> 8) as f64 * TWO_POW_M24);
+        }
+        let low = ((words[1] & 0xff) << 16) | ((words[2] & 0xff) << 8) | (words[3] & 0xff);
+        assert_eq!(s.acceptance_uniform(), low as f64 * TWO_POW_M24);
+        // The pool is spent: the next test opens block 1.
+        let next = philox4x32_10([5, 9, 0, 1], [3, 0]);
+        assert_eq!(s.acceptance_uniform(), (next[0] >> 8) as f64 * TWO_POW_M24);
+    }
+
+    #[test]
+    fn pooled_acceptance_uniforms_are_uniform() {
+        // Two-coordinate moves (D = 2 single-particle moves) alternate a pooled and a fresh
+        // acceptance uniform; both must be uniform and independent of the proposal's draws.
+        let n = 100_000;
+        let (mut su, mut su2, mut suv) = (0.0, 0.0, 0.0);
+        for i in 0..n {
+            let mut s = StepStream::new(11, i as u32, 1);
+            for _ in 0..2 {
+                let v = s.uniform() + s.uniform();
+                let u = s.acceptance_uniform();
+                assert!((0.0..1.0).contains(&u));
+                su += u;
+                su2 += u * u;
+                suv += (u - 0.5) * (v - 1.0);
+            }
+        }
+        let n = 2.0 * n as f64;
+        assert!((su / n - 0.5).abs() < 5.0 * (1.0f64 / 12.0 / n).sqrt());
+        assert!((su2 / n - 1.0 / 3.0).abs() < 5.0 * (4.0f64 / 45.0 / n).sqrt());
+        // Var(u) Var(v) = 1/12 * 1/6.
+        assert!((suv / n).abs() < 5.0 * (1.0f64 / 72.0 / n).sqrt());
     }
 
     #[test]

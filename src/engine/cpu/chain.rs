@@ -68,11 +68,11 @@ impl<'a> Chain<'a> {
     }
 
     /// One Monte Carlo step (a sweep over the particles for single-particle moves).
-    /// Returns (accepted, attempted) moves and whether the walker had to be reset.
-    pub fn step(&mut self, step: u64) -> (u32, u32, bool) {
+    /// Returns the (accepted, attempted) moves. WGSL twin: `mc_step` in shaders/moves.wgsl.
+    pub fn mc_step(&mut self, step: u64) -> (u32, u32) {
         let mut rng = StepStream::new(self.spec.seed, self.index, step);
         let sampler = self.spec.sampler;
-        let (accepted, attempted) = match sampler.kind {
+        let moves = match sampler.kind {
             SamplerKind::Gibbs => {
                 self.gibbs(&mut rng);
                 (1, 1)
@@ -94,11 +94,18 @@ impl<'a> Chain<'a> {
         if sampler.moves == Moves::Single && step.is_multiple_of(REFRESH_EVERY) {
             self.walker.refresh();
         }
+        moves
+    }
+
+    /// Replaces a non-finite walker by a fresh draw from the initial distribution (as drawn
+    /// for step `step`); returns whether it did. The engines check at the steps
+    /// `checks_health` names only: a non-finite proposal fails the Metropolis test anyway.
+    pub fn check_health(&mut self, step: u64) -> bool {
         let healthy = self.walker.is_finite();
         if !healthy {
             self.reset(step);
         }
-        (accepted, attempted, !healthy)
+        !healthy
     }
 
     /// Brute-force Metropolis: y = x + step (u - 1/2) on `range`.
@@ -189,6 +196,13 @@ impl<'a> Chain<'a> {
     }
 }
 
+/// Whether the engines check a walker's health after global step `step`: before every
+/// measurement, at the last step of a `sample` call (so no call leaves a non-finite walker
+/// behind), and every `REFRESH_EVERY` steps. WGSL twin: the check in `walk` (walk.wgsl).
+pub fn checks_health(step: u64, measured: bool, ends_call: bool) -> bool {
+    measured || ends_call || step.is_multiple_of(REFRESH_EVERY)
+}
+
 /// The drift limit of Umrigar, Nightingale and Runge (J. Chem. Phys. 99, 2865 (1993)), per
 /// particle: v -> v 2 / (1 + sqrt(1 + 2 |v|^2 dt)). Near a node of psi the drift diverges and
 /// a walker proposing huge jumps would stay stuck; the limited drift moves a particle at most
@@ -204,11 +218,11 @@ pub fn limit_drift(v: &[f64], dims: usize, dt: f64, out: &mut [f64]) {
     }
 }
 
-/// Accepts with probability min(1, e^ln_ratio). The uniform is drawn only when needed (the
-/// stream restarts every step, so this changes no other draw), sparing a Philox block.
+/// Accepts with probability min(1, e^ln_ratio). The uniform is drawn only when needed, from
+/// the stream's pooled low bytes where it can (`StepStream::acceptance_uniform`).
 #[inline]
 fn metropolis_test(rng: &mut StepStream, ln_ratio: f64) -> bool {
-    ln_ratio >= 0.0 || rng.uniform() < ln_ratio.exp()
+    ln_ratio >= 0.0 || rng.acceptance_uniform() < ln_ratio.exp()
 }
 
 /// Initial position of walker `walker`: Normal(0, spread^2) per coordinate.

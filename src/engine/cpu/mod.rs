@@ -6,9 +6,9 @@ mod chain;
 
 use rayon::prelude::*;
 
-use self::chain::Chain;
 pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
+use self::chain::{Chain, checks_health};
 use std::sync::Mutex;
 
 use super::observables::{Binning, ObservableSums, ObservablesSpec, observe};
@@ -103,13 +103,14 @@ impl CpuEngine {
     }
 
     /// Advances every walker `len` steps from `self.steps_done`, one `Moments` per chunk,
-    /// measuring `what`. With a metric subset, each chunk also returns the O vectors of its
-    /// selected samples with their rows.
+    /// measuring `what`; `ends_call`: the segment ends the `sample` call. With a metric
+    /// subset, each chunk also returns the O vectors of its selected samples with their rows.
     fn segment(
         &mut self,
         params: &Params,
         len: u32,
         what: SegmentMeasure,
+        ends_call: bool,
         walker_energy: &mut [f64],
         progress: &dyn Progress,
     ) -> Vec<(Moments, Vec<MetricRow>)> {
@@ -161,11 +162,15 @@ impl CpuEngine {
                         chain.load(walker, x);
                         let mut next = 0;
                         for k in 0..len {
-                            let (acc, att, reset) = chain.step(steps_done + k as u64 + 1);
+                            let step = steps_done + k as u64 + 1;
+                            let (acc, att) = chain.mc_step(step);
                             sums.accepted += acc as f64;
                             sums.attempted += att as f64;
-                            sums.resets += reset as u64;
-                            if measured.get(next) == Some(&k) {
+                            let measuring = measured.get(next) == Some(&k);
+                            if checks_health(step, measuring, ends_call && k + 1 == len) {
+                                sums.resets += chain.check_health(step) as u64;
+                            }
+                            if measuring {
                                 let e = chain.measure();
                                 accumulate(&mut sums, chain.o(), e);
                                 // In-call measurement index of step k.
@@ -274,7 +279,8 @@ impl Engine for CpuEngine {
                 subset,
                 observing: observing.then_some((measurements as u32, counts.as_slice())),
             };
-            let chunks = self.segment(params, len, what, &mut walker_energy, progress);
+            let ends_call = done + len == steps;
+            let chunks = self.segment(params, len, what, ends_call, &mut walker_energy, progress);
             let mut sums = Moments::zeros(self.spec.parameters(), chunks[0].0.series.len());
             let mut rows = Vec::new();
             for (chunk, chunk_rows) in chunks {
