@@ -1,7 +1,7 @@
 // The Padé-Jastrow factor J = exp( sum_{i<j} a_ij r_ij / (1 + beta r_ij) ) in f32.
 // Rust twin: src/physics/jastrow.rs (formulas: docs/physics.md). Needs from the header: P, D,
 // UP (particles 0..UP have spin up), A_SAME, A_OPPOSITE, BETA_INDEX; from walker.wgsl: x, y,
-// gy; and `theta`.
+// gy; and `theta_at`.
 
 var<private> ln_j: f32;
 var<private> ln_j_y: f32;
@@ -10,7 +10,7 @@ var<private> beta: f32;
 var<private> jastrow_d_beta: f32;
 
 fn jastrow_begin() {
-    beta = theta[BETA_INDEX];
+    beta = theta_at(BETA_INDEX);
 }
 
 fn cusp(i: u32, j: u32) -> f32 {

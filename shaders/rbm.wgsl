@@ -1,8 +1,8 @@
 // The RBM factor F^f in f32: fields Q, sigmoids S(Q), ln F^f, its coordinate derivatives and
 // log-derivatives O_i. Rust twin: src/physics/rbm.rs (formulas: docs/physics.md). Needs from
 // the header: M, N, NA (= max(N, 1): array length), F (1 or 1/2), INV_S2 and TRAIN_SIGMA,
-// LN_SIGMA_INDEX; from walker.wgsl: x, y, gy; and `theta` (a: M, b: N, w: M x N row-major)
-// bound by the kernel.
+// LN_SIGMA_INDEX; from walker.wgsl: x, y, gy; and `theta_at` (a: M, b: N, w: M x N row-major)
+// from the kernel (walk.wgsl).
 
 // Fields and sigmoids at x and at the proposal y, and ln F^f there.
 var<private> q: array<f32, NA>;
@@ -15,20 +15,20 @@ var<private> ln_rbm_y: f32;
 var<private> inv_s2: f32;
 
 fn a_(m: u32) -> f32 {
-    return theta[m];
+    return theta_at(m);
 }
 
 fn b_(n: u32) -> f32 {
-    return theta[M + n];
+    return theta_at(M + n);
 }
 
 fn w_(m: u32, n: u32) -> f32 {
-    return theta[M + N + m * N + n];
+    return theta_at(M + N + m * N + n);
 }
 
 fn rbm_begin() {
     if (TRAIN_SIGMA) {
-        inv_s2 = exp(-2.0 * theta[LN_SIGMA_INDEX]);
+        inv_s2 = exp(-2.0 * theta_at(LN_SIGMA_INDEX));
     } else {
         inv_s2 = INV_S2;
     }

@@ -37,6 +37,18 @@ const FLAG_OBSERVE: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> job: Job;
 @group(0) @binding(1) var<storage, read> theta: array<f32>;
+
+// The parameters, copied to private memory once per dispatch where they are few (THETA_IN_
+// PRIVATE: K <= MAX_PRIVATE_THETA): every step reads each of them, and a storage read per use
+// costs more than the copy. The factors read them through theta_at.
+var<private> theta_private: array<f32, KP>;
+
+fn theta_at(i: u32) -> f32 {
+    if (THETA_IN_PRIVATE) {
+        return theta_private[i];
+    }
+    return theta[i];
+}
 @group(0) @binding(2) var<storage, read_write> positions: array<f32>;
 @group(0) @binding(3) var<storage, read_write> walker_energy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partials: array<f32>;
@@ -235,6 +247,11 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let walker = group * WG + lid;
     let live = walker < job.walkers;
     let global_walker = job.first_walker + walker;
+    if (THETA_IN_PRIVATE) {
+        for (var i = 0u; i < K; i++) {
+            theta_private[i] = theta[i];
+        }
+    }
     begin();
     if (live) {
         for (var m = 0u; m < M; m++) {

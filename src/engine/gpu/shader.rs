@@ -225,6 +225,11 @@ fn observables_header(spec: &EngineSpec) -> Vec<String> {
     ]
 }
 
+/// The most parameters the walk kernel copies into private memory (walk.wgsl, `theta_at`):
+/// beyond, a private array would spill, and on a GPU spilled per-thread copies cost more than
+/// the shared storage reads.
+const MAX_PRIVATE_THETA: usize = 128;
+
 fn header(spec: &EngineSpec) -> String {
     let sys = &spec.system;
     let wf = &spec.wavefunction;
@@ -242,6 +247,11 @@ fn header(spec: &EngineSpec) -> String {
         format!("const N: u32 = {n}u;"),
         format!("const NA: u32 = {}u;", n.max(1)),
         format!("const K: u32 = {k}u;"),
+        format!("const THETA_IN_PRIVATE: bool = {};", k <= MAX_PRIVATE_THETA),
+        format!(
+            "const KP: u32 = {}u;",
+            if k <= MAX_PRIVATE_THETA { k } else { 1 }
+        ),
         format!("const R: u32 = {}u;", super::layout::components(spec)),
         format!("const WG: u32 = {WORKGROUP}u;"),
         format!("const F: f32 = {};", f32_lit(wf.rbm.form.factor())),
