@@ -540,8 +540,8 @@ mod tests {
                 ("stride_i", offset_of!(Reduce, stride_i)),
                 ("out_offset", offset_of!(Reduce, out_offset)),
                 ("groups_x", offset_of!(Reduce, groups_x)),
+                ("span", offset_of!(Reduce, span)),
                 ("_pad0", offset_of!(Reduce, _pad0)),
-                ("_pad1", offset_of!(Reduce, _pad1)),
             ],
         );
     }
