@@ -3,7 +3,8 @@
 // ceil(count / span)). Reduces the per-workgroup partials (j = component) and series
 // (j = measurement) over the workgroups, on the device, before the host reads them; a
 // second dispatch with span >= count sums the spans' results when there are several.
-// Rust owner: src/engine/gpu/reduce.rs; `Reduce` mirrors src/engine/gpu/layout.rs.
+// Rust owner: src/engine/gpu/reduce.rs; `Reduce` mirrors src/engine/gpu/layout.rs. Needs
+// from the header: WG (a power of two).
 
 struct Reduce {
     count: u32,
@@ -20,9 +21,9 @@ struct Reduce {
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read_write> output: array<f32>;
 
-var<workgroup> scratch: array<f32, 64>;
+var<workgroup> scratch: array<f32, WG>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let spans = (job.count + job.span - 1u) / job.span;
     let flat = wid.y * job.groups_x + wid.x;
@@ -33,11 +34,11 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     }
     let end = min(job.count, (c + 1u) * job.span);
     var sum = 0.0;
-    for (var i = c * job.span + lid; i < end; i += 64u) {
+    for (var i = c * job.span + lid; i < end; i += WG) {
         sum += input[j * job.stride_j + i * job.stride_i];
     }
     scratch[lid] = sum;
-    for (var width = 32u; width > 0u; width /= 2u) {
+    for (var width = WG / 2u; width > 0u; width /= 2u) {
         workgroupBarrier();
         if (lid < width) {
             scratch[lid] += scratch[lid + width];

@@ -311,7 +311,7 @@ fn compute_pipeline(
 fn reduce_pipeline(device: &wgpu::Device) -> wgpu::ComputePipeline {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("reduce"),
-        source: wgpu::ShaderSource::Wgsl(shader::REDUCE.into()),
+        source: wgpu::ShaderSource::Wgsl(shader::reduce_source().into()),
     });
     compute_pipeline(device, &module, "reduce")
 }
