@@ -268,24 +268,37 @@ fn walk_kernel(
     // the Slater block size, the metric's subset and the observables' blocks), every private
     // index is below its constant array length, and naga still validates the module (types,
     // bindings, uniformity) when it is created.
+    let source = shader::walk_source(spec);
     let module = unsafe {
         device.create_shader_module_trusted(
             wgpu::ShaderModuleDescriptor {
                 label: Some("walk"),
-                source: wgpu::ShaderSource::Wgsl(shader::walk_source(spec).into()),
+                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
             },
             wgpu::ShaderRuntimeChecks::unchecked(),
         )
     };
     let pipeline = compute_pipeline(device, &module, "walk");
     let bind = walk_bind_group(device, &pipeline, b, o_rows);
-    if let Some(e) = pollster::block_on(scope.pop()) {
-        return Err(Error::engine(format!(
-            "the GPU kernels do not build on {}: {e}",
-            gpu.summary.label()
-        )));
-    }
+    built(gpu, scope, &[&source])?;
     Ok(Walk { pipeline, bind })
+}
+
+/// Fails with the error `scope` caught while kernels were built from `sources`, named by
+/// the shader file and line where naga finds one (wgpu's report numbers the lines of the
+/// assembled source).
+fn built(gpu: &Gpu, scope: wgpu::ErrorScopeGuard, sources: &[&str]) -> Result<(), Error> {
+    let Some(e) = pollster::block_on(scope.pop()) else {
+        return Ok(());
+    };
+    let why = sources
+        .iter()
+        .find_map(|source| shader::validate(source).err())
+        .unwrap_or_else(|| e.to_string());
+    Err(Error::engine(format!(
+        "the GPU kernels do not build on {}: {why}",
+        gpu.summary.label()
+    )))
 }
 
 fn compute_pipeline(
@@ -306,12 +319,12 @@ fn compute_pipeline(
     })
 }
 
-/// The reduce kernel. Its loops run to sizes the host passes at run time: it keeps wgpu's
-/// runtime checks.
-fn reduce_pipeline(device: &wgpu::Device) -> wgpu::ComputePipeline {
+/// The reduce kernel from `source` (`shader::reduce_source`). Its loops run to sizes the
+/// host passes at run time: it keeps wgpu's runtime checks.
+fn reduce_pipeline(device: &wgpu::Device, source: &str) -> wgpu::ComputePipeline {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("reduce"),
-        source: wgpu::ShaderSource::Wgsl(shader::reduce_source().into()),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
     });
     compute_pipeline(device, &module, "reduce")
 }
@@ -378,12 +391,13 @@ impl Kernels {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         // The metric kernel's tile loops run to sizes the host passes at run time: it keeps
         // wgpu's checks.
+        let (metric, reduce_source) = (shader::metric_source(), shader::reduce_source());
         let metric_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("metric"),
-            source: wgpu::ShaderSource::Wgsl(shader::METRIC.into()),
+            source: wgpu::ShaderSource::Wgsl(metric.as_str().into()),
         });
         let products = compute_pipeline(device, &metric_module, "products_tile");
-        let reduce = reduce_pipeline(device);
+        let reduce = reduce_pipeline(device, &reduce_source);
         let partials = Reduction::new(
             device,
             &reduce,
@@ -400,12 +414,7 @@ impl Kernels {
             sizes.measurements,
             SPAN,
         );
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::engine(format!(
-                "the GPU kernels do not build on {}: {e}",
-                gpu.summary.label()
-            )));
-        }
+        built(gpu, scope, &[&metric, &reduce_source])?;
         gpu.check("building the kernels")?;
         Ok(Self {
             walk,

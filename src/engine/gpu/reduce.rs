@@ -143,7 +143,7 @@ impl Reduction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::gpu::{Gpu, reduce_pipeline, test_adapter};
+    use crate::engine::gpu::{Gpu, reduce_pipeline, shader, test_adapter};
 
     fn read(gpu: &Gpu, buffer: &wgpu::Buffer, len: usize) -> Vec<f32> {
         let bytes = len as u64 * 4;
@@ -173,7 +173,7 @@ mod tests {
         };
         let gpu = Gpu::open(&adapter).unwrap();
         let device = &gpu.device;
-        let pipeline = reduce_pipeline(device);
+        let pipeline = reduce_pipeline(device, &shader::reduce_source());
         let segments = 3u32;
         let offset = 2u32;
         for (count, span) in [(345u32, SPAN), (345, 64), (345, 100), (5000, SPAN)] {
