@@ -944,15 +944,22 @@ fn walk_bind_group(
 /// Loop iterations llvmpipe lets one invocation run (65,535), less a margin.
 const CPU_ADAPTER_LOOP_BUDGET: u64 = 50_000;
 
-/// Steps per dispatch: about 2^26 walker-steps, at least one measurement interval. On CPU
-/// adapters such as lavapipe (`loops_per_step` given) about 2^20, and few enough that the
-/// loops stay within llvmpipe's cap.
+/// Fewest steps per dispatch, where llvmpipe's loop cap allows. Besides its steps, a
+/// dispatch loads and refreshes every walker and reduces the R sums over each workgroup:
+/// by the kernel's loops (not yet timed on a real GPU) about the work of one or two steps,
+/// so 128 steps keep that prologue and epilogue under 2 % (3-6 % at the former floor of 32,
+/// which 2^21 walkers and more reached).
+const MIN_STEPS: u64 = 128;
+
+/// Steps per dispatch: about 2^26 walker-steps, at least MIN_STEPS and one measurement
+/// interval. On CPU adapters such as lavapipe (`loops_per_step` given) about 2^20, and few
+/// enough that the loops stay within llvmpipe's cap.
 fn auto_steps(walkers: u32, every: u32, loops_per_step: Option<u64>) -> u32 {
     let (target, most): (u64, u64) = match loops_per_step {
         Some(per_step) => (1 << 20, (CPU_ADAPTER_LOOP_BUDGET / per_step).clamp(1, 512)),
         None => (1 << 26, 4096),
     };
-    let steps = (target / walkers as u64).clamp(32.min(most), most);
+    let steps = (target / walkers as u64).clamp(MIN_STEPS.min(most), most);
     steps.max((every as u64).min(most)) as u32
 }
 
@@ -1193,6 +1200,21 @@ fn test_adapter() -> Option<wgpu::Adapter> {
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    /// 2^26 walker-steps per dispatch until the floor: from 2^20 walkers on the dispatches
+    /// keep MIN_STEPS steps (or a longer measurement interval); CPU adapters stay within
+    /// llvmpipe's loop cap.
+    #[test]
+    fn dispatches_keep_enough_steps_at_many_walkers() {
+        assert_eq!(auto_steps(1 << 16, 1, None), 1024);
+        assert_eq!(auto_steps(1 << 19, 1, None), 128);
+        for walkers in [1 << 20, 1 << 21, 1 << 22, u32::MAX] {
+            assert_eq!(auto_steps(walkers, 1, None), 128, "{walkers}");
+            assert_eq!(auto_steps(walkers, 200, None), 200, "{walkers}");
+        }
+        assert_eq!(auto_steps(1 << 21, 1, Some(1000)), 50);
+        assert_eq!(auto_steps(1 << 12, 1, Some(100)), 256);
+    }
 
     /// Two shifts that round to the same f32 give the device the same work, so the results
     /// must be identical: the host adds back the shift the kernels subtracted, not the f64

@@ -674,7 +674,10 @@ mod tests {
         let error = validate(&assemble(&[first, ("shaders/c.wgsl", unsized_shared)]));
         let error = error.unwrap_err();
         assert!(error.starts_with("shaders/c.wgsl:3:"), "{error}");
-        assert!(error.contains("Global variable"), "not the validator's: {error}");
+        assert!(
+            error.contains("Global variable"),
+            "not the validator's: {error}"
+        );
 
         let source = walk_source(&spec(&["wavefunction.jastrow=pade"]));
         for (file, text) in [RBM, JASTROW, WALK] {
