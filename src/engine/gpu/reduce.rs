@@ -89,18 +89,16 @@ impl Reduction {
             "more segments than the scratch holds"
         );
         let spans = self.count.div_ceil(self.span);
-        let mut job = Reduce {
+        let job = Reduce {
             count: self.count,
             segments,
             stride_j,
             stride_i,
-            out_offset,
+            // Into the scratch, span-major per segment, when a second pass follows.
+            out_offset: if self.second.is_some() { 0 } else { out_offset },
             span: self.span,
             ..Default::default()
         };
-        if self.second.is_some() {
-            job.out_offset = 0;
-        }
         let workgroups = segments * spans.max(1);
         self.run(
             queue,
