@@ -151,7 +151,7 @@ struct Buffers {
 }
 
 impl Buffers {
-    /// Allocates every buffer by `sizes`, the walkers at `initial`.
+    /// Allocates every buffer by `sizes`, the walkers at their initial positions.
     fn new(gpu: &Gpu, spec: &EngineSpec, sizes: &BufferSizes) -> Result<Self, Error> {
         let walkers = sizes.walkers;
         let initial = initial_positions(spec)?;
