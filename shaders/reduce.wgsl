@@ -1,7 +1,10 @@
-// Segmented sums: out[out_offset + j] = sum_{i < count} input[j * stride_j + i * stride_i].
-// Reduces the per-workgroup partials (j = component) and the per-workgroup series
-// (j = measurement) over the workgroups, on the device, before the host reads them.
-// Rust owner: src/engine/gpu/mod.rs; `Reduce` mirrors src/engine/gpu/layout.rs.
+// Segmented sums: out[out_offset + j * spans + c] = sum of input[j * stride_j + i * stride_i]
+// over the span c of `span` values of i < count, for every segment j < segments (spans =
+// ceil(count / span)). Reduces the per-workgroup partials (j = component) and series
+// (j = measurement) over the workgroups, on the device, before the host reads them; a
+// second dispatch with span >= count sums the spans' results when there are several.
+// Rust owner: src/engine/gpu/reduce.rs; `Reduce` mirrors src/engine/gpu/layout.rs. Needs
+// from the header: WG (a power of two).
 
 struct Reduce {
     count: u32,
@@ -10,34 +13,38 @@ struct Reduce {
     stride_i: u32,
     out_offset: u32,
     groups_x: u32,
+    span: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> job: Reduce;
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read_write> output: array<f32>;
 
-var<workgroup> scratch: array<f32, 64>;
+var<workgroup> scratch: array<f32, WG>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let j = wid.y * job.groups_x + wid.x;
+    let spans = (job.count + job.span - 1u) / job.span;
+    let flat = wid.y * job.groups_x + wid.x;
+    let j = flat / spans;
+    let c = flat % spans;
     if (j >= job.segments) {
         return;
     }
+    let end = min(job.count, (c + 1u) * job.span);
     var sum = 0.0;
-    for (var i = lid; i < job.count; i += 64u) {
+    for (var i = c * job.span + lid; i < end; i += WG) {
         sum += input[j * job.stride_j + i * job.stride_i];
     }
     scratch[lid] = sum;
-    for (var width = 32u; width > 0u; width /= 2u) {
+    for (var width = WG / 2u; width > 0u; width /= 2u) {
         workgroupBarrier();
         if (lid < width) {
             scratch[lid] += scratch[lid + width];
         }
     }
     if (lid == 0u) {
-        output[job.out_offset + j] = scratch[0];
+        output[job.out_offset + j * spans + c] = scratch[0];
     }
 }

@@ -29,12 +29,6 @@ struct Job {
     obs_blocks: u32,
 }
 
-const FLAG_MEASURE: u32 = 1u;
-const FLAG_RESET_PARTIALS: u32 = 2u;
-const FLAG_FIRST_OF_CALL: u32 = 4u;
-const FLAG_LAST_OF_CALL: u32 = 8u;
-const FLAG_OBSERVE: u32 = 16u;
-
 @group(0) @binding(0) var<uniform> job: Job;
 @group(0) @binding(1) var<storage, read> theta: array<f32>;
 

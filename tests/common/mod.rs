@@ -52,20 +52,11 @@ pub const SAMPLERS: [(&str, &str); 5] = [
     ("gibbs", "all"),
 ];
 
-/// The GPU engine for `config` on the best adapter, CPU implementations (lavapipe) included.
-/// Without an adapter the test is skipped with a message, unless RBM_VMC_REQUIRE_GPU=1
-/// (set by CI), where it fails.
-pub fn gpu(config: &Config) -> Option<rbm_vmc::engine::GpuEngine> {
-    use rbm_vmc::engine::gpu::{GpuEngine, choose};
-    match choose(None, true, 0) {
-        Some(adapter) => Some(
-            GpuEngine::new(
-                EngineSpec::from_config(config),
-                &adapter,
-                config.gpu.steps_per_dispatch,
-            )
-            .expect("GPU engine builds"),
-        ),
+/// The best adapter, CPU implementations (lavapipe) included. Without one the test is
+/// skipped with a message, unless RBM_VMC_REQUIRE_GPU=1 (set by CI), where it fails.
+pub fn adapter() -> Option<wgpu::Adapter> {
+    match rbm_vmc::engine::gpu::choose(None, true, 0) {
+        Some(adapter) => Some(adapter),
         None if std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
             panic!(
                 "RBM_VMC_REQUIRE_GPU=1 but no GPU adapter was found (install mesa-vulkan-drivers)"
@@ -76,6 +67,16 @@ pub fn gpu(config: &Config) -> Option<rbm_vmc::engine::GpuEngine> {
             None
         }
     }
+}
+
+/// The GPU engine for `config` on `adapter()`.
+pub fn gpu(config: &Config) -> Option<rbm_vmc::engine::GpuEngine> {
+    let engine = rbm_vmc::engine::GpuEngine::new(
+        EngineSpec::from_config(config),
+        &adapter()?,
+        config.gpu.steps_per_dispatch,
+    );
+    Some(engine.expect("GPU engine builds"))
 }
 
 /// The program itself, ready for arguments.

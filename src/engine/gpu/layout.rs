@@ -45,7 +45,8 @@ pub const FLAG_LAST_OF_CALL: u32 = 8;
 /// Measure the observables (the spec's histograms and scalars) in this call.
 pub const FLAG_OBSERVE: u32 = 16;
 
-/// One segmented-sum dispatch of the reduce kernel.
+/// One segmented-sum dispatch of the reduce kernel: element i < count of segment j is
+/// input[j * stride_j + i * stride_i]; each workgroup sums `span` consecutive elements.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct Reduce {
@@ -55,8 +56,8 @@ pub struct Reduce {
     pub stride_i: u32,
     pub out_offset: u32,
     pub groups_x: u32,
+    pub span: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
 }
 
 /// One dispatch of the metric kernel (shaders/metric.wgsl).

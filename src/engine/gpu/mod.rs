@@ -1,10 +1,13 @@
 //! The GPU engine: walkers resident in storage buffers for the whole run, the Markov loop
 //! inside the walk kernel (many steps per dispatch), sums reduced on the device, and one
 //! small readback per `sample` call (or per FLUSH_DISPATCHES dispatches on long calls) that
-//! the host finishes in f64.
+//! the host finishes in f64. Set up in three parts, as wgpu's `repeated_compute` example
+//! does: the sizes (`BufferSizes`, computed once) and the buffers allocated by them, the
+//! kernels bound to those buffers, and the timestamp queries.
 
 mod device;
 pub mod layout;
+mod reduce;
 pub mod shader;
 
 pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose, devices_report};
@@ -13,8 +16,9 @@ use wgpu::util::DeviceExt;
 
 use self::layout::{
     FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_OBSERVE, FLAG_RESET_PARTIALS, Job,
-    Products, Reduce, components, reduced_components,
+    Products, components, reduced_components,
 };
+use self::reduce::{Reduction, SPAN};
 use self::shader::WORKGROUP;
 use super::observables::{MAX_BLOCKS, ObservableSums, ObservablesSpec, SCALARS};
 use super::{
@@ -38,13 +42,101 @@ const MAX_SERIES_PARTS: u64 = 1 << 24;
 /// Sample rows one dispatch of the metric kernel adds (llvmpipe's loop cap).
 const METRIC_ROWS_PER_DISPATCH: u32 = 16_384;
 
+/// Every size the engine's buffers and dispatches follow, computed once from the spec and
+/// the adapter (as vello's `BufferSizes`): the limit checks and the allocation read the
+/// same numbers.
+struct BufferSizes {
+    walkers: u64,
+    /// Coordinates per walker.
+    coordinates: u64,
+    /// Workgroups holding walkers, and their 2-D grid.
+    groups: u32,
+    grid: (u32, u32),
+    /// Components of a workgroup's partial sums (`layout::components`).
+    components: u64,
+    steps_per_dispatch: u32,
+    /// Measurements one dispatch holds at most.
+    measurements: u32,
+    /// Bytes of the observables' histogram counts.
+    hist: u64,
+}
+
+impl BufferSizes {
+    fn new(spec: &EngineSpec, gpu: &Gpu, steps_per_dispatch: Option<u32>) -> Self {
+        let groups = spec.walkers.div_ceil(WORKGROUP);
+        let every = spec.sampler.measure_every;
+        let steps = steps_per_dispatch.unwrap_or_else(|| {
+            let cpu_loops = (!gpu.summary.is_gpu).then(|| shader::loop_iterations_per_step(spec));
+            auto_steps(spec.walkers, every, cpu_loops)
+        });
+        let most = (MAX_SERIES_PARTS / groups as u64).max(1) as u32;
+        // A dispatch of s steps holds at most s / K + 1 measurements.
+        let steps = steps.min(most.saturating_sub(1).max(1) * every);
+        Self {
+            walkers: spec.walkers as u64,
+            coordinates: spec.coordinates() as u64,
+            groups,
+            grid: grid(groups, gpu.limits.max_compute_workgroups_per_dimension),
+            components: components(spec) as u64,
+            steps_per_dispatch: steps,
+            measurements: steps / every + 1,
+            hist: spec
+                .observables
+                .as_ref()
+                .map_or(4, |o| MAX_BLOCKS as u64 * o.bins() as u64 * 4),
+        }
+    }
+
+    /// The buffers that grow with the walkers: what they hold, and their bytes.
+    fn per_walker(&self) -> [(&'static str, u64); 4] {
+        let groups = self.groups as u64;
+        [
+            ("walker positions", self.walkers * self.coordinates * 4),
+            ("walker energies", self.walkers * 4),
+            ("per-workgroup sums", groups * self.components * 4),
+            (
+                "per-workgroup series",
+                groups * self.measurements as u64 * 4,
+            ),
+        ]
+    }
+
+    /// Refuses buffers beyond the adapter's limit per buffer.
+    fn check(&self, gpu: &Gpu) -> Result<(), Error> {
+        let limit = gpu
+            .limits
+            .max_storage_buffer_binding_size
+            .min(gpu.limits.max_buffer_size);
+        let walkers = self.walkers;
+        for (what, bytes) in self.per_walker() {
+            if bytes > limit {
+                let per_walker = bytes / walkers.max(1);
+                return Err(Error::input(format!(
+                    "{walkers} walkers need {bytes} bytes of {what}, beyond this adapter's limit \
+                     of {limit} bytes per buffer ({}); use at most {} walkers or the CPU engine",
+                    gpu.summary.label(),
+                    limit / per_walker.max(1)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Series values one readback holds.
+    fn series_capacity(&self) -> u64 {
+        FLUSH_DISPATCHES as u64 * self.measurements as u64
+    }
+
+    fn readback(&self) -> ReadbackLayout {
+        ReadbackLayout::new(self.components, self.series_capacity())
+    }
+}
+
 struct Buffers {
     job: wgpu::Buffer,
     theta: wgpu::Buffer,
     positions: wgpu::Buffer,
     counters: wgpu::Buffer,
-    reduce_series: wgpu::Buffer,
-    reduce_partials: wgpu::Buffer,
     partials_out: wgpu::Buffer,
     series_out: wgpu::Buffer,
     readback: wgpu::Buffer,
@@ -56,6 +148,86 @@ struct Buffers {
     walker_energy: wgpu::Buffer,
     partials: wgpu::Buffer,
     series_parts: wgpu::Buffer,
+}
+
+impl Buffers {
+    /// Allocates every buffer by `sizes`, the walkers at their initial positions.
+    fn new(gpu: &Gpu, spec: &EngineSpec, sizes: &BufferSizes) -> Result<Self, Error> {
+        let walkers = sizes.walkers;
+        let initial = initial_positions(spec)?;
+        let device = &gpu.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let storage = |label: &str, bytes: u64, extra: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(4),
+                usage: wgpu::BufferUsages::STORAGE | extra,
+                mapped_at_creation: false,
+            })
+        };
+        let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let mapped = |label: &str, bytes: u64| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let [_, energies, partials, series] = sizes.per_walker().map(|(_, bytes)| bytes);
+        let none = wgpu::BufferUsages::empty();
+        let buffers = Self {
+            job: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("job"),
+                size: std::mem::size_of::<Job>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            theta: storage("theta", spec.parameters() as u64 * 4, copy),
+            positions: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("positions"),
+                contents: bytemuck::cast_slice(&initial),
+                usage: wgpu::BufferUsages::STORAGE | copy,
+            }),
+            counters: storage("counters", 8, copy),
+            partials_out: storage("partials out", sizes.components * 4, copy),
+            series_out: storage("series out", sizes.series_capacity() * 4, copy),
+            readback: mapped("readback", sizes.readback().size),
+            hist: storage("histograms", sizes.hist, copy),
+            hist_readback: mapped("histograms readback", sizes.hist),
+            no_rows: storage("no metric rows", 4, none),
+            walker_energy: storage("walker energy", energies, none),
+            partials: storage("partials", partials, none),
+            series_parts: storage("series parts", series, none),
+        };
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::engine(format!(
+                "cannot allocate the walker buffers for {walkers} walkers on {}: {e}",
+                gpu.summary.label()
+            )));
+        }
+        Ok(buffers)
+    }
+}
+
+/// The walkers' initial positions, in f32.
+fn initial_positions(spec: &EngineSpec) -> Result<Vec<f32>, Error> {
+    let walkers = spec.walkers as u64;
+    let m = spec.coordinates();
+    check_host_memory(
+        walkers * m as u64 * 12,
+        &format!("the initial positions of {walkers} walkers"),
+        "use fewer walkers",
+    )?;
+    let mut initial = vec![0.0f32; walkers as usize * m];
+    let mut x = vec![0.0; m];
+    for (w, chunk) in initial.chunks_mut(m).enumerate() {
+        initial_position(spec, spec.first_walker + w as u32, &mut x);
+        for (dst, src) in chunk.iter_mut().zip(&x) {
+            *dst = *src as f32;
+        }
+    }
+    Ok(initial)
 }
 
 /// SR's buffers, made on the first call that asks for the metric (and grown when a call
@@ -96,24 +268,37 @@ fn walk_kernel(
     // the Slater block size, the metric's subset and the observables' blocks), every private
     // index is below its constant array length, and naga still validates the module (types,
     // bindings, uniformity) when it is created.
+    let source = shader::walk_source(spec);
     let module = unsafe {
         device.create_shader_module_trusted(
             wgpu::ShaderModuleDescriptor {
                 label: Some("walk"),
-                source: wgpu::ShaderSource::Wgsl(shader::walk_source(spec).into()),
+                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
             },
             wgpu::ShaderRuntimeChecks::unchecked(),
         )
     };
     let pipeline = compute_pipeline(device, &module, "walk");
     let bind = walk_bind_group(device, &pipeline, b, o_rows);
-    if let Some(e) = pollster::block_on(scope.pop()) {
-        return Err(Error::engine(format!(
-            "the GPU kernels do not build on {}: {e}",
-            gpu.summary.label()
-        )));
-    }
+    built(gpu, scope, &[&source])?;
     Ok(Walk { pipeline, bind })
+}
+
+/// Fails with the error `scope` caught while kernels were built from `sources`, named by
+/// the shader file and line where naga finds one (wgpu's report numbers the lines of the
+/// assembled source).
+fn built(gpu: &Gpu, scope: wgpu::ErrorScopeGuard, sources: &[&str]) -> Result<(), Error> {
+    let Some(e) = pollster::block_on(scope.pop()) else {
+        return Ok(());
+    };
+    let why = sources
+        .iter()
+        .find_map(|source| shader::validate(source).err())
+        .unwrap_or_else(|| e.to_string());
+    Err(Error::engine(format!(
+        "the GPU kernels do not build on {}: {why}",
+        gpu.summary.label()
+    )))
 }
 
 fn compute_pipeline(
@@ -132,6 +317,16 @@ fn compute_pipeline(
         },
         cache: None,
     })
+}
+
+/// The reduce kernel from `source` (`shader::reduce_source`). Its loops run to sizes the
+/// host passes at run time: it keeps wgpu's runtime checks.
+fn reduce_pipeline(device: &wgpu::Device, source: &str) -> wgpu::ComputePipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("reduce"),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    compute_pipeline(device, &module, "reduce")
 }
 
 /// `buffers` bound in order (binding i = buffers[i]) to `pipeline`'s group 0.
@@ -153,6 +348,82 @@ fn bind_group(
         layout: &pipeline.get_bind_group_layout(0),
         entries: &entries,
     })
+}
+
+/// Records one compute pass of `grid` workgroups, timed where `timestamps` are given.
+fn pass(
+    encoder: &mut wgpu::CommandEncoder,
+    pipeline: &wgpu::ComputePipeline,
+    bind: &wgpu::BindGroup,
+    grid: (u32, u32),
+    timestamp_writes: Option<wgpu::ComputePassTimestampWrites>,
+) {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: None,
+        timestamp_writes,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, bind, &[]);
+    pass.dispatch_workgroups(grid.0, grid.1, 1);
+}
+
+/// The engine's kernels with their bindings: the walk kernels, the metric's products and
+/// the reductions of the partial sums and of the series.
+struct Kernels {
+    /// The walk kernel without observables (optimisation, thermalisation), and the one with
+    /// them, compiled at the first call that observes (production only: its histograms in
+    /// workgroup memory slow every step on some adapters, lavapipe by 3x).
+    walk: Walk,
+    observing_walk: Option<Walk>,
+    products: wgpu::ComputePipeline,
+    partials: Reduction,
+    series: Reduction,
+}
+
+impl Kernels {
+    fn new(gpu: &Gpu, spec: &EngineSpec, b: &Buffers, sizes: &BufferSizes) -> Result<Self, Error> {
+        let plain = EngineSpec {
+            observables: None,
+            ..spec.clone()
+        };
+        let walk = walk_kernel(gpu, &plain, b, &b.no_rows)?;
+        let device = &gpu.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        // The metric kernel's tile loops run to sizes the host passes at run time: it keeps
+        // wgpu's checks.
+        let (metric, reduce_source) = (shader::metric_source(), shader::reduce_source());
+        let metric_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("metric"),
+            source: wgpu::ShaderSource::Wgsl(metric.as_str().into()),
+        });
+        let products = compute_pipeline(device, &metric_module, "products_tile");
+        let reduce = reduce_pipeline(device, &reduce_source);
+        let partials = Reduction::new(
+            device,
+            &reduce,
+            [&b.partials, &b.partials_out],
+            sizes.groups,
+            sizes.components as u32,
+            SPAN,
+        );
+        let series = Reduction::new(
+            device,
+            &reduce,
+            [&b.series_parts, &b.series_out],
+            sizes.groups,
+            sizes.measurements,
+            SPAN,
+        );
+        built(gpu, scope, &[&metric, &reduce_source])?;
+        gpu.check("building the kernels")?;
+        Ok(Self {
+            walk,
+            observing_walk: None,
+            products,
+            partials,
+            series,
+        })
+    }
 }
 
 /// Where each part of a flush lands in the readback buffer (bytes).
@@ -181,7 +452,8 @@ impl ReadbackLayout {
     }
 }
 
-/// GPU time of the walk passes from timestamp queries, where the adapter has them.
+/// GPU time of the walk passes from timestamp queries, where the adapter has them: a pair
+/// of query slots for each walk dispatch between readbacks.
 struct Timing {
     queries: wgpu::QuerySet,
     resolve: wgpu::Buffer,
@@ -189,24 +461,66 @@ struct Timing {
     period: f64,
 }
 
+impl Timing {
+    fn new(gpu: &Gpu) -> Option<Self> {
+        let device = &gpu.device;
+        device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+            .then(|| Self {
+                queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("walk timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2 * FLUSH_DISPATCHES,
+                }),
+                resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: 2 * FLUSH_DISPATCHES as u64 * 8,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                }),
+                period: gpu.queue.get_timestamp_period() as f64,
+            })
+    }
+
+    /// The writes that time dispatch `slot` of a batch.
+    fn writes(&self, slot: u32) -> wgpu::ComputePassTimestampWrites<'_> {
+        wgpu::ComputePassTimestampWrites {
+            query_set: &self.queries,
+            beginning_of_pass_write_index: Some(2 * slot),
+            end_of_pass_write_index: Some(2 * slot + 1),
+        }
+    }
+
+    /// Records the copy of the first `dispatches` dispatches' ticks to `target` at `offset`.
+    fn copy(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        dispatches: u32,
+        target: &wgpu::Buffer,
+        offset: u64,
+    ) {
+        let n = 2 * dispatches;
+        encoder.resolve_query_set(&self.queries, 0..n, &self.resolve, 0);
+        encoder.copy_buffer_to_buffer(&self.resolve, 0, target, offset, n as u64 * 8);
+    }
+
+    /// Seconds of the dispatches whose (begin, end) ticks `ticks` holds.
+    fn seconds(&self, ticks: &[u64]) -> f64 {
+        ticks
+            .chunks(2)
+            .map(|p| p[1].saturating_sub(p[0]) as f64 * self.period * 1e-9)
+            .sum()
+    }
+}
+
 pub struct GpuEngine {
     spec: EngineSpec,
     gpu: Gpu,
-    /// The walk kernel without observables (optimisation, thermalisation), and the one with
-    /// them, compiled at the first call that observes (production only: its histograms in
-    /// workgroup memory slow every step on some adapters, lavapipe by 3x).
-    walk: Walk,
-    observing_walk: Option<Walk>,
-    reduce: wgpu::ComputePipeline,
-    products: wgpu::ComputePipeline,
-    metric: Option<MetricBuffers>,
-    series_bind: wgpu::BindGroup,
-    partials_bind: wgpu::BindGroup,
+    sizes: BufferSizes,
     buffers: Buffers,
-    groups: u32,
-    grid: (u32, u32),
-    steps_per_dispatch: u32,
-    layout: ReadbackLayout,
+    kernels: Kernels,
+    metric: Option<MetricBuffers>,
     timing: Option<Timing>,
     /// GPU time of the walk passes of the last `sample` call.
     kernel_seconds: Option<f64>,
@@ -226,8 +540,9 @@ struct Batch {
 }
 
 impl GpuEngine {
-    /// Builds the engine on `adapter`: compiles the kernels for `spec`, allocates the walker
-    /// buffers (refusing sizes beyond the device's limits) and uploads the initial positions.
+    /// Builds the engine on `adapter`: sizes the buffers for `spec` (refusing sizes beyond
+    /// the device's limits), allocates them with the initial positions, and compiles and
+    /// binds the kernels.
     pub fn new(
         spec: EngineSpec,
         adapter: &wgpu::Adapter,
@@ -241,210 +556,18 @@ impl GpuEngine {
             )));
         }
         let gpu = Gpu::open(adapter)?;
-        let limits = gpu.limits.clone();
-        let walkers = spec.walkers as u64;
-        let m = spec.coordinates() as u64;
-        let groups = spec.walkers.div_ceil(WORKGROUP);
-        let max_x = limits.max_compute_workgroups_per_dimension;
-        let grid = (groups.min(max_x), groups.div_ceil(groups.min(max_x)));
-        let r = components(&spec) as u64;
-        let hist_bytes = spec
-            .observables
-            .as_ref()
-            .map_or(4, |o| MAX_BLOCKS as u64 * o.bins() as u64 * 4);
-
-        let every = spec.sampler.measure_every;
-        let is_cpu = !gpu.summary.is_gpu;
-        let steps_per_dispatch = steps_per_dispatch.unwrap_or_else(|| {
-            let per_step = shader::loop_iterations_per_step(&spec);
-            auto_steps(spec.walkers, every, is_cpu.then_some(per_step))
-        });
-        let max_measurements = (MAX_SERIES_PARTS / groups as u64).max(1) as u32;
-        // A dispatch of s steps holds at most s / K + 1 measurements.
-        let steps_per_dispatch =
-            steps_per_dispatch.min(max_measurements.saturating_sub(1).max(1) * every);
-        let max_measurements = steps_per_dispatch / every + 1;
-
-        let sizes = [
-            ("walker positions", walkers * m * 4),
-            ("walker energies", walkers * 4),
-            ("per-workgroup sums", groups as u64 * r * 4),
-            (
-                "per-workgroup series",
-                groups as u64 * max_measurements as u64 * 4,
-            ),
-        ];
-        for (what, bytes) in sizes {
-            let limit = limits
-                .max_storage_buffer_binding_size
-                .min(limits.max_buffer_size);
-            if bytes > limit {
-                let per_walker = bytes / walkers.max(1);
-                return Err(Error::input(format!(
-                    "{walkers} walkers need {bytes} bytes of {what}, beyond this adapter's limit \
-                     of {limit} bytes per buffer ({}); use at most {} walkers or the CPU engine",
-                    gpu.summary.label(),
-                    limit / per_walker.max(1)
-                )));
-            }
-        }
-
-        check_host_memory(
-            walkers * m * 12,
-            &format!("the initial positions of {walkers} walkers"),
-            "use fewer walkers",
-        )?;
-        let device = &gpu.device;
-        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let storage = |label: &str, bytes: u64, extra: wgpu::BufferUsages| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes.max(4),
-                usage: wgpu::BufferUsages::STORAGE | extra,
-                mapped_at_creation: false,
-            })
-        };
-        let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-        let uniform = |label: &str, bytes: u64| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        };
-        let series_capacity = FLUSH_DISPATCHES as u64 * max_measurements as u64;
-        let layout = ReadbackLayout::new(r, series_capacity);
-        let mut initial = vec![0.0f32; (walkers * m) as usize];
-        let mut x = vec![0.0; m as usize];
-        for (w, chunk) in initial.chunks_mut(m as usize).enumerate() {
-            initial_position(&spec, spec.first_walker + w as u32, &mut x);
-            for (dst, src) in chunk.iter_mut().zip(&x) {
-                *dst = *src as f32;
-            }
-        }
-        let buffers = Buffers {
-            job: uniform("job", std::mem::size_of::<Job>() as u64),
-            theta: storage("theta", parameters as u64 * 4, copy),
-            positions: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("positions"),
-                contents: bytemuck::cast_slice(&initial),
-                usage: wgpu::BufferUsages::STORAGE | copy,
-            }),
-            counters: storage("counters", 8, copy),
-            reduce_series: uniform("reduce series", std::mem::size_of::<Reduce>() as u64),
-            reduce_partials: uniform("reduce partials", std::mem::size_of::<Reduce>() as u64),
-            partials_out: storage("partials out", r * 4, copy),
-            series_out: storage("series out", series_capacity * 4, copy),
-            readback: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("readback"),
-                size: layout.size,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-            hist: storage("histograms", hist_bytes, copy),
-            walker_energy: storage("walker energy", walkers * 4, wgpu::BufferUsages::empty()),
-            partials: storage(
-                "partials",
-                groups as u64 * r * 4,
-                wgpu::BufferUsages::empty(),
-            ),
-            series_parts: storage(
-                "series parts",
-                groups as u64 * max_measurements as u64 * 4,
-                wgpu::BufferUsages::empty(),
-            ),
-            hist_readback: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("histograms readback"),
-                size: hist_bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-            no_rows: storage("no metric rows", 4, wgpu::BufferUsages::empty()),
-        };
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::engine(format!(
-                "cannot allocate the walker buffers for {walkers} walkers on {}: {e}",
-                gpu.summary.label()
-            )));
-        }
-
-        let plain = EngineSpec {
-            observables: None,
-            ..spec.clone()
-        };
-        let walk = walk_kernel(&gpu, &plain, &buffers, &buffers.no_rows)?;
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let reduce_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("reduce"),
-            source: wgpu::ShaderSource::Wgsl(shader::REDUCE.into()),
-        });
-        // The metric kernel's tile loops run to sizes the host passes at run time: it keeps
-        // wgpu's checks, as does the small reduction.
-        let metric_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("metric"),
-            source: wgpu::ShaderSource::Wgsl(shader::METRIC.into()),
-        });
-        let reduce = compute_pipeline(device, &reduce_module, "reduce");
-        let products = compute_pipeline(device, &metric_module, "products_tile");
-        let series_bind = bind_group(
-            device,
-            &reduce,
-            &[
-                &buffers.reduce_series,
-                &buffers.series_parts,
-                &buffers.series_out,
-            ],
-        );
-        let partials_bind = bind_group(
-            device,
-            &reduce,
-            &[
-                &buffers.reduce_partials,
-                &buffers.partials,
-                &buffers.partials_out,
-            ],
-        );
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::engine(format!(
-                "the GPU kernels do not build on {}: {e}",
-                gpu.summary.label()
-            )));
-        }
-        gpu.check("building the kernels")?;
-        let timing = gpu
-            .device
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY)
-            .then(|| Timing {
-                queries: device.create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("walk timestamps"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count: 2 * FLUSH_DISPATCHES,
-                }),
-                resolve: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("timestamps"),
-                    size: 2 * FLUSH_DISPATCHES as u64 * 8,
-                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                }),
-                period: gpu.queue.get_timestamp_period() as f64,
-            });
+        let sizes = BufferSizes::new(&spec, &gpu, steps_per_dispatch);
+        sizes.check(&gpu)?;
+        let buffers = Buffers::new(&gpu, &spec, &sizes)?;
+        let kernels = Kernels::new(&gpu, &spec, &buffers, &sizes)?;
+        let timing = Timing::new(&gpu);
         Ok(Self {
             spec,
             gpu,
-            walk,
-            observing_walk: None,
-            reduce,
-            products,
-            metric: None,
-            series_bind,
-            partials_bind,
+            sizes,
             buffers,
-            groups,
-            grid,
-            steps_per_dispatch,
-            layout,
+            kernels,
+            metric: None,
             timing,
             kernel_seconds: None,
             steps_done: 0,
@@ -455,10 +578,6 @@ impl GpuEngine {
 
     pub fn adapter(&self) -> &AdapterSummary {
         &self.gpu.summary
-    }
-
-    pub fn steps_per_dispatch(&self) -> u32 {
-        self.steps_per_dispatch
     }
 
     /// Destroys the device, as a driver reset would: every later call fails. For tests of
@@ -473,32 +592,6 @@ impl GpuEngine {
             (SamplerKind::Gibbs, _) | (_, Moves::All) => 1.0,
             (_, Moves::Single) => self.spec.system.particles as f64,
         }
-    }
-
-    /// Records one compute pass; `timestamps` = Some(i) times it in query slots 2i, 2i+1.
-    fn dispatch(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        pipeline: &wgpu::ComputePipeline,
-        bind: &wgpu::BindGroup,
-        grid: (u32, u32),
-        timestamps: Option<u32>,
-    ) {
-        let timestamp_writes = match (&self.timing, timestamps) {
-            (Some(t), Some(i)) => Some(wgpu::ComputePassTimestampWrites {
-                query_set: &t.queries,
-                beginning_of_pass_write_index: Some(2 * i),
-                end_of_pass_write_index: Some(2 * i + 1),
-            }),
-            _ => None,
-        };
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: None,
-            timestamp_writes,
-        });
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, bind, &[]);
-        pass.dispatch_workgroups(grid.0, grid.1, 1);
     }
 
     /// Reads `bytes` from the start of `source` (a COPY_SRC buffer) through the readback buffer.
@@ -530,31 +623,12 @@ impl GpuEngine {
         if moments.observables.is_some() {
             r += (SCALARS * MAX_BLOCKS as usize) as u32;
         }
-        let reduce = Reduce {
-            count: self.groups,
-            segments: r,
-            stride_j: 1,
-            stride_i: r,
-            out_offset: 0,
-            groups_x: r.min(self.gpu.limits.max_compute_workgroups_per_dimension),
-            ..Default::default()
-        };
         let q = &self.gpu.queue;
-        q.write_buffer(
-            &self.buffers.reduce_partials,
-            0,
-            bytemuck::bytes_of(&reduce),
-        );
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-        self.dispatch(
-            &mut encoder,
-            &self.reduce,
-            &self.partials_bind,
-            grid(r, reduce.groups_x),
-            None,
-        );
+        // Partials are laid out group-major, r components per workgroup.
+        self.kernels.partials.record(q, &mut encoder, r, (1, r), 0);
         let b = &self.buffers;
-        let l = self.layout;
+        let l = self.sizes.readback();
         encoder.copy_buffer_to_buffer(&b.partials_out, 0, &b.readback, l.partials, r as u64 * 4);
         if batch.measurements > 0 {
             let bytes = batch.measurements as u64 * 4;
@@ -562,19 +636,14 @@ impl GpuEngine {
         }
         encoder.copy_buffer_to_buffer(&b.counters, 0, &b.readback, l.counters, 8);
         if let Some(t) = &self.timing {
-            let n = 2 * batch.dispatches;
-            encoder.resolve_query_set(&t.queries, 0..n, &t.resolve, 0);
-            encoder.copy_buffer_to_buffer(&t.resolve, 0, &b.readback, l.timestamps, n as u64 * 8);
+            t.copy(&mut encoder, batch.dispatches, &b.readback, l.timestamps);
         }
         let bytes = self.read(encoder, "sampling")?;
         let floats: &[f32] = bytemuck::cast_slice(&bytes[..l.counters as usize]);
         let counters: &[u32] = bytemuck::cast_slice(&bytes[l.counters as usize..][..8]);
         let kernel_seconds = self.timing.as_ref().map(|t| {
             let ticks: &[u64] = bytemuck::cast_slice(&bytes[l.timestamps as usize..]);
-            ticks[..2 * batch.dispatches as usize]
-                .chunks(2)
-                .map(|p| p[1].saturating_sub(p[0]) as f64 * t.period * 1e-9)
-                .sum::<f64>()
+            t.seconds(&ticks[..2 * batch.dispatches as usize])
         });
         if counters[0] > 0 {
             return Err(Error::engine(format!(
@@ -582,7 +651,7 @@ impl GpuEngine {
                  than the {} asked per dispatch); lower gpu.steps_per_dispatch",
                 self.gpu.summary.label(),
                 counters[0],
-                self.steps_per_dispatch
+                self.sizes.steps_per_dispatch
             )));
         }
         q.write_buffer(&b.counters, 0, &[0u8; 8]);
@@ -689,8 +758,9 @@ impl GpuEngine {
                 self.gpu.summary.label()
             )));
         }
-        let bind = bind_group(device, &self.products, &[&job, &o_rows, &shift, &products]);
-        for walk in std::iter::once(&mut self.walk).chain(self.observing_walk.as_mut()) {
+        let k = &mut self.kernels;
+        let bind = bind_group(device, &k.products, &[&job, &o_rows, &shift, &products]);
+        for walk in std::iter::once(&mut k.walk).chain(k.observing_walk.as_mut()) {
             walk.bind = walk_bind_group(device, &walk.pipeline, &self.buffers, &o_rows);
         }
         self.metric = Some(MetricBuffers {
@@ -730,9 +800,9 @@ impl GpuEngine {
             };
             q.write_buffer(&mb.job, 0, bytemuck::bytes_of(&job));
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-            self.dispatch(
+            pass(
                 &mut encoder,
-                &self.products,
+                &self.kernels.products,
                 &mb.bind,
                 (blocks, blocks),
                 None,
@@ -874,15 +944,22 @@ fn walk_bind_group(
 /// Loop iterations llvmpipe lets one invocation run (65,535), less a margin.
 const CPU_ADAPTER_LOOP_BUDGET: u64 = 50_000;
 
-/// Steps per dispatch: about 2^26 walker-steps, at least one measurement interval. On CPU
-/// adapters such as lavapipe (`loops_per_step` given) about 2^20, and few enough that the
-/// loops stay within llvmpipe's cap.
+/// Fewest steps per dispatch, where llvmpipe's loop cap allows. Besides its steps, a
+/// dispatch loads and refreshes every walker and reduces the R sums over each workgroup:
+/// by the kernel's loops (not yet timed on a real GPU) about the work of one or two steps,
+/// so 128 steps keep that prologue and epilogue under 2 % (3-6 % at the former floor of 32,
+/// which 2^21 walkers and more reached).
+const MIN_STEPS: u64 = 128;
+
+/// Steps per dispatch: about 2^26 walker-steps, at least MIN_STEPS and one measurement
+/// interval. On CPU adapters such as lavapipe (`loops_per_step` given) about 2^20, and few
+/// enough that the loops stay within llvmpipe's cap.
 fn auto_steps(walkers: u32, every: u32, loops_per_step: Option<u64>) -> u32 {
     let (target, most): (u64, u64) = match loops_per_step {
         Some(per_step) => (1 << 20, (CPU_ADAPTER_LOOP_BUDGET / per_step).clamp(1, 512)),
         None => (1 << 26, 4096),
     };
-    let steps = (target / walkers as u64).clamp(32.min(most), most);
+    let steps = (target / walkers as u64).clamp(MIN_STEPS.min(most), most);
     steps.max((every as u64).min(most)) as u32
 }
 
@@ -937,13 +1014,13 @@ impl Engine for GpuEngine {
         };
         let obs_blocks = ObservablesSpec::blocks(call_measurements);
         if let Some(o) = &observing {
-            if self.observing_walk.is_none() {
+            if self.kernels.observing_walk.is_none() {
                 let o_rows = self
                     .metric
                     .as_ref()
                     .map_or(&self.buffers.no_rows, |m| &m.o_rows);
                 let walk = walk_kernel(&self.gpu, &self.spec, &self.buffers, o_rows)?;
-                self.observing_walk = Some(walk);
+                self.kernels.observing_walk = Some(walk);
             }
             // The kernel's block index m * blocks / measurements is a u32 product.
             if call_measurements as u64 * MAX_BLOCKS as u64 > u32::MAX as u64 {
@@ -977,14 +1054,14 @@ impl Engine for GpuEngine {
             q.submit([encoder.finish()]);
         }
         let walk = match &observing {
-            Some(_) => self.observing_walk.as_ref().expect("built above"),
-            None => &self.walk,
+            Some(_) => self.kernels.observing_walk.as_ref().expect("built above"),
+            None => &self.kernels.walk,
         };
         let mut batch = Batch::default();
         self.kernel_seconds = None;
         let mut done = 0u32;
         while done < steps {
-            let len = self.steps_per_dispatch.min(steps - done);
+            let len = self.sizes.steps_per_dispatch.min(steps - done);
             let measurements = if measure {
                 (done + len) / every - done / every
             } else {
@@ -1014,8 +1091,8 @@ impl Engine for GpuEngine {
                 step_hi: (self.steps_done >> 32) as u32,
                 call_step: done,
                 flags,
-                groups_x: self.grid.0,
-                groups: self.groups,
+                groups_x: self.sizes.grid.0,
+                groups: self.sizes.groups,
                 call_measurements,
                 first_walker: self.spec.first_walker,
                 shift: shift as f32,
@@ -1032,33 +1109,19 @@ impl Engine for GpuEngine {
             };
             q.write_buffer(&self.buffers.job, 0, bytemuck::bytes_of(&job));
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-            let slot = batch.dispatches;
-            self.dispatch(
+            let timestamps = self.timing.as_ref().map(|t| t.writes(batch.dispatches));
+            pass(
                 &mut encoder,
                 &walk.pipeline,
                 &walk.bind,
-                self.grid,
-                Some(slot),
+                self.sizes.grid,
+                timestamps,
             );
             if measurements > 0 {
-                let max_x = self.gpu.limits.max_compute_workgroups_per_dimension;
-                let reduce = Reduce {
-                    count: self.groups,
-                    segments: measurements,
-                    stride_j: self.groups,
-                    stride_i: 1,
-                    out_offset: batch.measurements,
-                    groups_x: measurements.min(max_x),
-                    ..Default::default()
-                };
-                q.write_buffer(&self.buffers.reduce_series, 0, bytemuck::bytes_of(&reduce));
-                self.dispatch(
-                    &mut encoder,
-                    &self.reduce,
-                    &self.series_bind,
-                    grid(measurements, max_x),
-                    None,
-                );
+                // The series is measurement-major, a value per workgroup.
+                let strides = (self.sizes.groups, 1);
+                let series = &self.kernels.series;
+                series.record(q, &mut encoder, measurements, strides, batch.measurements);
             }
             q.submit([encoder.finish()]);
             self.steps_done += len as u64;
@@ -1118,22 +1181,47 @@ impl Engine for GpuEngine {
     }
 }
 
+/// The adapter of the unit tests that need a device, CPU implementations included; `None`
+/// (the test skips) without one, unless RBM_VMC_REQUIRE_GPU=1.
+#[cfg(test)]
+fn test_adapter() -> Option<wgpu::Adapter> {
+    let adapter = choose(None, true, 0);
+    if adapter.is_none() {
+        assert!(
+            !std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1"),
+            "RBM_VMC_REQUIRE_GPU=1 but no GPU adapter was found"
+        );
+        eprintln!("skipped: no GPU adapter");
+    }
+    adapter
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    /// 2^26 walker-steps per dispatch until the floor: from 2^20 walkers on the dispatches
+    /// keep MIN_STEPS steps (or a longer measurement interval); CPU adapters stay within
+    /// llvmpipe's loop cap.
+    #[test]
+    fn dispatches_keep_enough_steps_at_many_walkers() {
+        assert_eq!(auto_steps(1 << 16, 1, None), 1024);
+        assert_eq!(auto_steps(1 << 19, 1, None), 128);
+        for walkers in [1 << 20, 1 << 21, 1 << 22, u32::MAX] {
+            assert_eq!(auto_steps(walkers, 1, None), 128, "{walkers}");
+            assert_eq!(auto_steps(walkers, 200, None), 200, "{walkers}");
+        }
+        assert_eq!(auto_steps(1 << 21, 1, Some(1000)), 50);
+        assert_eq!(auto_steps(1 << 12, 1, Some(100)), 256);
+    }
 
     /// Two shifts that round to the same f32 give the device the same work, so the results
     /// must be identical: the host adds back the shift the kernels subtracted, not the f64
     /// one it started from.
     #[test]
     fn the_shift_added_back_is_the_one_subtracted() {
-        let Some(adapter) = choose(None, true, 0) else {
-            assert!(
-                !std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1"),
-                "RBM_VMC_REQUIRE_GPU=1 but no GPU adapter was found"
-            );
-            eprintln!("skipped: no GPU adapter");
+        let Some(adapter) = test_adapter() else {
             return;
         };
         let config = Config::load(None, &["walkers=100".into()]).unwrap();

@@ -10,43 +10,158 @@ use crate::engine::ObservablesSpec;
 use crate::engine::REFRESH_EVERY;
 use crate::engine::observables::SCALARS;
 
-/// Walkers per workgroup (the kernels' @workgroup_size).
-pub const WORKGROUP: u32 = 64;
+use super::layout::{
+    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_OBSERVE, FLAG_RESET_PARTIALS,
+};
 
-const RNG: &str = include_str!("../../../shaders/rng.wgsl");
-const WALKER: &str = include_str!("../../../shaders/walker.wgsl");
-const RBM: &str = include_str!("../../../shaders/rbm.wgsl");
-const JASTROW: &str = include_str!("../../../shaders/jastrow.wgsl");
-const SLATER: &str = include_str!("../../../shaders/slater.wgsl");
-const WALK: &str = include_str!("../../../shaders/walk.wgsl");
-const MOVES: &str = include_str!("../../../shaders/moves.wgsl");
-const METROPOLIS: &str = include_str!("../../../shaders/metropolis.wgsl");
-const IMPORTANCE: &str = include_str!("../../../shaders/importance.wgsl");
-const GIBBS: &str = include_str!("../../../shaders/gibbs.wgsl");
-pub const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
-pub const METRIC: &str = include_str!("../../../shaders/metric.wgsl");
+/// Walkers per workgroup (the kernels' @workgroup_size); a power of two for the reduce
+/// kernel's tree.
+pub const WORKGROUP: u32 = 64;
+const _: () = assert!(WORKGROUP.is_power_of_two());
+
+/// A piece of WGSL source: where it comes from, and its text.
+type Part = (&'static str, &'static str);
+
+macro_rules! shader_file {
+    ($name:literal) => {
+        (
+            concat!("shaders/", $name),
+            include_str!(concat!("../../../shaders/", $name)),
+        )
+    };
+}
+
+const RNG: Part = shader_file!("rng.wgsl");
+const WALKER: Part = shader_file!("walker.wgsl");
+const RBM: Part = shader_file!("rbm.wgsl");
+const JASTROW: Part = shader_file!("jastrow.wgsl");
+const SLATER: Part = shader_file!("slater.wgsl");
+const WALK: Part = shader_file!("walk.wgsl");
+const MOVES: Part = shader_file!("moves.wgsl");
+const METROPOLIS: Part = shader_file!("metropolis.wgsl");
+const IMPORTANCE: Part = shader_file!("importance.wgsl");
+const GIBBS: Part = shader_file!("gibbs.wgsl");
+const REDUCE: Part = shader_file!("reduce.wgsl");
+const METRIC: Part = shader_file!("metric.wgsl");
+
+/// The constants the host and every kernel share, from their Rust definitions: the WGSL
+/// files carry no copies. (RESET_BLOCK, src/rng.rs's, is still written out in
+/// shaders/rng.wgsl; a test holds the two equal.)
+const SHARED: [(&str, u32); 6] = [
+    ("WG", WORKGROUP),
+    ("FLAG_MEASURE", FLAG_MEASURE),
+    ("FLAG_RESET_PARTIALS", FLAG_RESET_PARTIALS),
+    ("FLAG_FIRST_OF_CALL", FLAG_FIRST_OF_CALL),
+    ("FLAG_LAST_OF_CALL", FLAG_LAST_OF_CALL),
+    ("FLAG_OBSERVE", FLAG_OBSERVE),
+];
+
+fn shared_constants() -> String {
+    let mut out = String::new();
+    for (name, value) in SHARED {
+        out += &format!("const {name}: u32 = {value}u;\n");
+    }
+    out
+}
+
+/// Opens each part of an assembled source: naga's errors number the lines of the whole, and
+/// `locate` turns such a line back into the part's file and line.
+const MARKER: &str = "// --- file: ";
+
+/// The parts in order, each after its marker line.
+fn assemble(parts: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (name, text) in parts {
+        out += &format!("{MARKER}{name}\n{text}");
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The part (its file) and the line in it of line `line` (from 1) of an assembled source.
+pub fn locate(source: &str, line: usize) -> Option<(&str, usize)> {
+    source
+        .lines()
+        .take(line)
+        .enumerate()
+        .filter_map(|(i, text)| Some((text.strip_prefix(MARKER)?, line - 1 - i)))
+        .last()
+}
+
+/// Parses and validates `source` as wgpu does when it creates a module; an error is led by
+/// the file, line and column it is in (`shaders/rbm.wgsl:42:7: message`), then naga's
+/// report on the assembled source.
+pub fn validate(source: &str) -> Result<naga::Module, String> {
+    let located = |at: Option<naga::SourceLocation>, message: String, report: String| {
+        let place = at.and_then(|at| {
+            let (file, line) = locate(source, at.line_number as usize)?;
+            Some(format!("{file}:{line}:{}: ", at.line_position))
+        });
+        format!("{}{message}\n{report}", place.unwrap_or_default())
+    };
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| {
+        located(
+            e.location(source),
+            e.message().to_string(),
+            e.emit_to_string(source),
+        )
+    })?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    )
+    .validate(&module)
+    .map_err(|e| {
+        located(
+            e.location(source),
+            e.as_inner().to_string(),
+            e.emit_to_string(source),
+        )
+    })?;
+    Ok(module)
+}
+
+/// The reduce kernel's source.
+pub fn reduce_source() -> String {
+    let shared = shared_constants();
+    assemble(&[("generated shared constants", &shared), REDUCE])
+}
+
+/// The metric kernel's source.
+pub fn metric_source() -> String {
+    assemble(&[METRIC])
+}
 
 /// The walk kernel's source for `spec`.
 pub fn walk_source(spec: &EngineSpec) -> String {
     let wf = &spec.wavefunction;
-    let sampler: &[&str] = match spec.sampler.kind {
+    let sampler: &[Part] = match spec.sampler.kind {
         SamplerKind::Metropolis => &[MOVES, METROPOLIS],
         SamplerKind::Importance => &[MOVES, IMPORTANCE],
         SamplerKind::Gibbs => &[GIBBS],
     };
+    let shared = shared_constants();
     let header = header(spec);
     let glue = glue(wf.jastrow.is_some(), wf.slater.is_some());
-    let mut parts = vec![header.as_str(), RNG, WALKER, RBM];
+    let mut parts = vec![
+        ("generated shared constants", shared.as_str()),
+        ("generated run constants", header.as_str()),
+        RNG,
+        WALKER,
+        RBM,
+    ];
     if wf.jastrow.is_some() {
         parts.push(JASTROW);
     }
     if wf.slater.is_some() {
         parts.push(SLATER);
     }
-    parts.push(glue.as_str());
+    parts.push(("generated glue", glue.as_str()));
     parts.extend(sampler);
     parts.push(WALK);
-    parts.join("\n")
+    assemble(&parts)
 }
 
 /// An upper estimate of the loop iterations one walker runs per Monte Carlo step (with a
@@ -253,7 +368,6 @@ fn header(spec: &EngineSpec) -> String {
             if k <= MAX_PRIVATE_THETA { k } else { 1 }
         ),
         format!("const R: u32 = {}u;", super::layout::components(spec)),
-        format!("const WG: u32 = {WORKGROUP}u;"),
         format!("const F: f32 = {};", f32_lit(wf.rbm.form.factor())),
         format!("const INV_S2: f32 = {};", f32_lit(1.0 / (sigma * sigma))),
         format!("const TRAIN_SIGMA: bool = {};", layout.train_sigma),
@@ -328,16 +442,8 @@ mod tests {
         EngineSpec::from_config(&Config::load(None, &overrides).unwrap())
     }
 
-    fn validate(source: &str, label: &str) -> naga::Module {
-        let module = naga::front::wgsl::parse_str(source)
-            .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(source)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::default(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(source)));
-        module
+    fn valid(source: &str, label: &str) -> naga::Module {
+        validate(source).unwrap_or_else(|e| panic!("{label}: {e}"))
     }
 
     /// Every sampler, move mode and form, with awkward sizes (N = 0, D = 1 and 3, P = 1),
@@ -393,12 +499,12 @@ mod tests {
                 let mut overrides: Vec<&str> = shape.iter().chain(sampler).copied().collect();
                 overrides.push("system.interaction=false");
                 let label = overrides.join(" ");
-                validate(&walk_source(&spec(&overrides)), &label);
+                valid(&walk_source(&spec(&overrides)), &label);
             }
             // Without observables (a one-counter histogram).
             let mut overrides = shape.to_vec();
             overrides.extend(["system.interaction=false", "observables.enabled=false"]);
-            validate(&walk_source(&spec(&overrides)), &overrides.join(" "));
+            valid(&walk_source(&spec(&overrides)), &overrides.join(" "));
         }
         // The Jastrow factor, a trained width and Slater determinants, with every sampler
         // that allows them.
@@ -432,10 +538,10 @@ mod tests {
                 let mut overrides: Vec<&str> = extra.to_vec();
                 overrides.extend(&sampler[..2]);
                 let label = overrides.join(" ");
-                validate(&walk_source(&spec(&overrides)), &label);
+                valid(&walk_source(&spec(&overrides)), &label);
             }
         }
-        validate(REDUCE, "reduce");
+        valid(&reduce_source(), "reduce");
     }
 
     /// The glue sums exactly the factors present.
@@ -498,7 +604,7 @@ mod tests {
     #[test]
     fn host_structs_match_the_shader_layouts() {
         use std::mem::{offset_of, size_of};
-        let walk = validate(&walk_source(&spec(&[])), "walk");
+        let walk = valid(&walk_source(&spec(&[])), "walk");
         assert_layout(
             &walk,
             "Job",
@@ -522,7 +628,7 @@ mod tests {
                 ("obs_blocks", offset_of!(Job, obs_blocks)),
             ],
         );
-        let metric = validate(METRIC, "metric");
+        let metric = valid(&metric_source(), "metric");
         assert_layout(
             &metric,
             "Products",
@@ -538,7 +644,7 @@ mod tests {
                 ("_pad2", offset_of!(Products, _pad2)),
             ],
         );
-        let reduce = validate(REDUCE, "reduce");
+        let reduce = valid(&reduce_source(), "reduce");
         assert_layout(
             &reduce,
             "Reduce",
@@ -550,8 +656,8 @@ mod tests {
                 ("stride_i", offset_of!(Reduce, stride_i)),
                 ("out_offset", offset_of!(Reduce, out_offset)),
                 ("groups_x", offset_of!(Reduce, groups_x)),
+                ("span", offset_of!(Reduce, span)),
                 ("_pad0", offset_of!(Reduce, _pad0)),
-                ("_pad1", offset_of!(Reduce, _pad1)),
             ],
         );
     }
@@ -563,5 +669,66 @@ mod tests {
         assert!(source.contains("const SEED_HI: u32 = 1u;"));
         assert!(source.contains("const N: u32 = 0u;"));
         assert!(source.contains("const NA: u32 = 1u;"));
+    }
+
+    /// An error names the file it is in and its line and column there: a parse error and
+    /// a validation error (workgroup memory of no fixed size) in the second part; and
+    /// every line of a real kernel maps back to its file's line.
+    #[test]
+    fn errors_name_the_shader_file_and_line() {
+        let first = ("shaders/a.wgsl", "fn f() {}\n\n");
+        let parse = "fn g() {\n    let x: u32 = 1.5;\n}\n";
+        let error = validate(&assemble(&[first, ("shaders/b.wgsl", parse)])).unwrap_err();
+        assert!(error.starts_with("shaders/b.wgsl:2:9: "), "{error}");
+        let unsized_shared = "fn g() {}\n\nvar<workgroup> w: array<f32>;\n";
+        let error = validate(&assemble(&[first, ("shaders/c.wgsl", unsized_shared)]));
+        let error = error.unwrap_err();
+        assert!(error.starts_with("shaders/c.wgsl:3:"), "{error}");
+        assert!(
+            error.contains("Global variable"),
+            "not the validator's: {error}"
+        );
+
+        let source = walk_source(&spec(&["wavefunction.jastrow=pade"]));
+        for (file, text) in [RBM, JASTROW, WALK] {
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.starts_with("fn "))
+            {
+                let at = source.lines().position(|l| l == line).expect("assembled") + 1;
+                assert_eq!(locate(&source, at), Some((file, i + 1)), "{line}");
+            }
+        }
+    }
+
+    /// The value of the u32 constant `name` of `module`.
+    fn constant(module: &naga::Module, name: &str) -> u32 {
+        let (_, c) = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no constant {name}"));
+        match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => v,
+            ref other => panic!("{name} = {other:?}"),
+        }
+    }
+
+    /// The kernels see the host's values of the shared constants, and of RESET_BLOCK, which
+    /// rng.wgsl still writes out.
+    #[test]
+    fn shared_constants_have_the_host_values() {
+        let walk = valid(&walk_source(&spec(&[])), "walk");
+        let reduce = valid(&reduce_source(), "reduce");
+        for (name, value) in SHARED {
+            assert_eq!(constant(&walk, name), value, "{name}");
+        }
+        assert_eq!(constant(&reduce, "WG"), WORKGROUP);
+        assert_eq!(
+            constant(&walk, "RESET_BLOCK"),
+            crate::rng::RESET_BLOCK,
+            "RESET_BLOCK"
+        );
     }
 }

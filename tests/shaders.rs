@@ -1,0 +1,259 @@
+//! Single shader functions at fixed points against their f64 Rust twins: a probe kernel,
+//! appended to the walk kernel's assembled source, evaluates ln psi, the drift, the local
+//! energy and the O_i where the test puts the walker, and the CPU `Walker` evaluates the
+//! same. Every value must agree within F32_TOLERANCE relative to max(1, |f64 value|), far
+//! below what a wrong term or index gives.
+
+mod common;
+
+use common::{adapter, config};
+use rbm_vmc::Params;
+use rbm_vmc::config::Config;
+use rbm_vmc::driver::initial_params;
+use rbm_vmc::engine::EngineSpec;
+use rbm_vmc::engine::gpu::layout::Job;
+use rbm_vmc::engine::gpu::{Gpu, shader};
+use rbm_vmc::physics::Walker;
+use serde_json::json;
+use wgpu::util::DeviceExt;
+
+/// Agreement asked of f32 against f64, relative to max(1, |value|): 32 f32 epsilons, ten
+/// times the largest difference seen on lavapipe (3e-7, ln psi with the Jastrow factor).
+const F32_TOLERANCE: f64 = 4e-6;
+
+/// Per point: ln psi, E_L and the drift (M values) into `out`, the O_i into the metric rows
+/// (`o_rows`, a row of K per point) through the kernel's own `accumulate`.
+const PROBE: &str = r"
+@group(1) @binding(0) var<storage, read> points: array<f32>;
+@group(1) @binding(1) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(1)
+fn probe(@builtin(workgroup_id) wid: vec3<u32>) {
+    let point = wid.x;
+    if (point >= job.walkers) {
+        return;
+    }
+    begin();
+    for (var m = 0u; m < M; m++) {
+        x[m] = points[point * M + m];
+    }
+    refresh();
+    let base = point * (2u + M);
+    out[base] = ln_psi;
+    for (var m = 0u; m < M; m++) {
+        out[base + 2u + m] = g[m];
+    }
+    out[base + 1u] = local_energy();
+    o_row = point;
+    accumulate(0.0);
+}
+";
+
+/// What the probe measures at one point.
+#[derive(Debug)]
+struct Values {
+    ln_psi: f64,
+    energy: f64,
+    drift: Vec<f64>,
+    o: Vec<f64>,
+}
+
+/// Fixed parameters away from every symmetric point: the config's initial ones, shifted by a
+/// deterministic pattern of +-0.15.
+fn fixed_params(config: &Config) -> Params {
+    let params = initial_params(config).unwrap();
+    let theta = params
+        .theta()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t + 0.15 * (1.7 * i as f64 + 0.4).sin())
+        .collect();
+    Params::from_theta(params.layout(), theta).unwrap()
+}
+
+/// Fixed positions of spread about 1, distinct for every point and coordinate.
+fn fixed_points(points: usize, m: usize) -> Vec<f64> {
+    (0..points * m)
+        .map(|i| 1.1 * (0.9 * i as f64 + 0.3).sin() + 0.2 * (i % 3) as f64)
+        .collect()
+}
+
+fn cpu_values(spec: &EngineSpec, params: &Params, x: &[f64]) -> Values {
+    let mut walker = Walker::new(&spec.wavefunction, &spec.system, params);
+    walker.load(x);
+    let (ln_psi, drift) = (walker.ln_psi(), walker.drift().to_vec());
+    let energy = walker.measure();
+    Values {
+        ln_psi,
+        energy,
+        drift,
+        o: walker.o().to_vec(),
+    }
+}
+
+fn storage(gpu: &Gpu, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    gpu.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents,
+            usage: wgpu::BufferUsages::STORAGE | usage,
+        })
+}
+
+fn read(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<f64> {
+    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: buffer.size(),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+    gpu.queue.submit([encoder.finish()]);
+    staging.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+    gpu.wait("reading the probe").unwrap();
+    let view = staging.slice(..).get_mapped_range().unwrap();
+    let values: &[f32] = bytemuck::cast_slice(&view);
+    values.iter().map(|&v| v as f64).collect()
+}
+
+/// The probe's values at `points` (M coordinates each) on the device.
+fn gpu_values(gpu: &Gpu, spec: &EngineSpec, params: &Params, points: &[f64]) -> Vec<Values> {
+    let (m, k) = (spec.coordinates(), spec.parameters());
+    let count = points.len() / m;
+    let source = shader::walk_source(spec) + PROBE;
+    let device = &gpu.device;
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("probe"),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("probe"),
+        layout: None,
+        module: &module,
+        entry_point: Some("probe"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let job = Job {
+        walkers: count as u32,
+        slater_n: spec.wavefunction.slater.as_ref().map_or(0, |s| s.n as u32),
+        ..Default::default()
+    };
+    let job = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: None,
+        contents: bytemuck::bytes_of(&job),
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let none = wgpu::BufferUsages::empty();
+    let theta = storage(gpu, bytemuck::cast_slice(&f32s(params.theta())), none);
+    let copy = wgpu::BufferUsages::COPY_SRC;
+    let o_rows = storage(gpu, bytemuck::cast_slice(&vec![0f32; count * k]), copy);
+    let input = storage(gpu, bytemuck::cast_slice(&f32s(points)), none);
+    let out = storage(
+        gpu,
+        bytemuck::cast_slice(&vec![0f32; count * (2 + m)]),
+        copy,
+    );
+    let bind = |group: u32, entries: &[(u32, &wgpu::Buffer)]| {
+        let entries: Vec<_> = entries
+            .iter()
+            .map(|&(binding, b)| wgpu::BindGroupEntry {
+                binding,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(group),
+            entries: &entries,
+        })
+    };
+    // The walk kernel's bindings the probed functions use: job, theta and the metric rows.
+    let kernel = bind(0, &[(0, &job), (1, &theta), (7, &o_rows)]);
+    let probe = bind(1, &[(0, &input), (1, &out)]);
+    let mut encoder = device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &kernel, &[]);
+        pass.set_bind_group(1, &probe, &[]);
+        pass.dispatch_workgroups(count as u32, 1, 1);
+    }
+    gpu.queue.submit([encoder.finish()]);
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        panic!("the probe kernel does not build: {e}");
+    }
+    let (out, o) = (read(gpu, &out), read(gpu, &o_rows));
+    (0..count)
+        .map(|p| {
+            let row = &out[p * (2 + m)..(p + 1) * (2 + m)];
+            Values {
+                ln_psi: row[0],
+                energy: row[1],
+                drift: row[2..].to_vec(),
+                o: o[p * k..(p + 1) * k].to_vec(),
+            }
+        })
+        .collect()
+}
+
+fn assert_close(label: &str, what: &str, gpu: f64, cpu: f64) {
+    assert!(
+        (gpu - cpu).abs() <= F32_TOLERANCE * cpu.abs().max(1.0),
+        "{label}: {what}: f32 {gpu} vs f64 {cpu} (difference {:.2e})",
+        gpu - cpu
+    );
+}
+
+/// The plain RBM (both forms), the Jastrow factor with a trained width, and six fermions with
+/// the Jastrow factor, each at three fixed points.
+#[test]
+fn shader_functions_match_their_f64_twins_at_fixed_points() {
+    let Some(adapter) = adapter() else { return };
+    let gpu = Gpu::open(&adapter).unwrap();
+    let cases = [
+        (
+            "RBM, direct form",
+            json!({"system": {"particles": 3, "dims": 2}, "wavefunction": {"hidden": 3}}),
+        ),
+        (
+            "RBM, sqrt form, 3-D",
+            json!({"system": {"particles": 2, "dims": 3},
+                   "wavefunction": {"hidden": 4, "form": "sqrt", "sigma": 0.8}}),
+        ),
+        (
+            "RBM with Jastrow factor and trained width",
+            json!({"system": {"particles": 3, "dims": 2},
+                   "wavefunction": {"jastrow": "pade", "train_sigma": true, "sigma": 0.9}}),
+        ),
+        (
+            "six fermions with Jastrow factor",
+            json!({"system": {"particles": 6, "dims": 2, "statistics": "fermions"},
+                   "wavefunction": {"jastrow": "pade"}}),
+        ),
+    ];
+    for (label, value) in cases {
+        let config = config(value);
+        let spec = EngineSpec::from_config(&config);
+        let params = fixed_params(&config);
+        let m = spec.coordinates();
+        let points = fixed_points(3, m);
+        let device = gpu_values(&gpu, &spec, &params, &points);
+        for (p, (got, x)) in device.iter().zip(points.chunks(m)).enumerate() {
+            let want = cpu_values(&spec, &params, x);
+            let label = format!("{label}, point {p}");
+            assert_close(&label, "ln psi", got.ln_psi, want.ln_psi);
+            assert_close(&label, "E_L", got.energy, want.energy);
+            for (i, (g, w)) in got.drift.iter().zip(&want.drift).enumerate() {
+                assert_close(&label, &format!("drift {i}"), *g, *w);
+            }
+            assert_eq!(got.o.len(), want.o.len());
+            for (i, (g, w)) in got.o.iter().zip(&want.o).enumerate() {
+                assert_close(&label, &format!("O_{i}"), *g, *w);
+            }
+        }
+    }
+}
