@@ -1,6 +1,6 @@
 // Philox4x32-10 and the per-walker, per-step random stream.
 // Rust twin: src/rng.rs — the same draws in the same order, so both engines see the same
-// numbers. Needs from the header: SEED_LO, SEED_HI.
+// numbers. Needs from the header: SEED_LO, SEED_HI, RESET_BLOCK.
 
 // Word layout (`StepStream` in src/rng.rs): uniforms take the high 24 bits of a word, and an
 // acceptance uniform takes the last three pooled low bytes when three have been pooled since
@@ -15,7 +15,6 @@ struct Stream {
     pooled: u32,
 }
 
-const RESET_BLOCK: u32 = 0x80000000u;
 
 // (high, low) words of the 64-bit product a * b, from 16-bit halves (WGSL has no u64).
 fn mul_hi_lo(a: u32, b: u32) -> vec2<u32> {

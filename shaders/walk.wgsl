@@ -32,10 +32,19 @@ struct Job {
 @group(0) @binding(0) var<uniform> job: Job;
 @group(0) @binding(1) var<storage, read> theta: array<f32>;
 
-// The parameters, copied to private memory once per dispatch where they are few (THETA_IN_
-// PRIVATE: K <= MAX_PRIVATE_THETA): every step reads each of them, and a storage read per use
-// costs more than the copy. The factors read them through theta_at.
+// The parameters, copied to private memory once per dispatch (by begin()) where they are few
+// (THETA_IN_PRIVATE: K <= MAX_PRIVATE_THETA): every step reads each of them, and a storage
+// read per use costs more than the copy. The factors read them through theta_at.
 var<private> theta_private: array<f32, KP>;
+
+// Called first by begin().
+fn load_theta() {
+    if (THETA_IN_PRIVATE) {
+        for (var i = 0u; i < K; i++) {
+            theta_private[i] = theta[i];
+        }
+    }
+}
 
 fn theta_at(i: u32) -> f32 {
     if (THETA_IN_PRIVATE) {
@@ -241,11 +250,6 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let walker = group * WG + lid;
     let live = walker < job.walkers;
     let global_walker = job.first_walker + walker;
-    if (THETA_IN_PRIVATE) {
-        for (var i = 0u; i < K; i++) {
-            theta_private[i] = theta[i];
-        }
-    }
     begin();
     if (live) {
         for (var m = 0u; m < M; m++) {

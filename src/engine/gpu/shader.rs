@@ -45,9 +45,9 @@ const REDUCE: Part = shader_file!("reduce.wgsl");
 const METRIC: Part = shader_file!("metric.wgsl");
 
 /// The constants the host and every kernel share, from their Rust definitions: the WGSL
-/// files carry no copies. (RESET_BLOCK, src/rng.rs's, is still written out in
-/// shaders/rng.wgsl; a test holds the two equal.)
-const SHARED: [(&str, u32); 6] = [
+/// files carry no copies.
+const SHARED: [(&str, u32); 7] = [
+    ("RESET_BLOCK", crate::rng::RESET_BLOCK),
     ("WG", WORKGROUP),
     ("FLAG_MEASURE", FLAG_MEASURE),
     ("FLAG_RESET_PARTIALS", FLAG_RESET_PARTIALS),
@@ -222,7 +222,7 @@ enum Combine {
 const HOOKS: [(&str, &str, [&str; 3], Combine); 7] = [
     (
         "begin()",
-        "",
+        "load_theta();",
         ["rbm_begin()", "jastrow_begin()", "slater_begin()"],
         Combine::Each,
     ),
@@ -715,8 +715,7 @@ mod tests {
         }
     }
 
-    /// The kernels see the host's values of the shared constants, and of RESET_BLOCK, which
-    /// rng.wgsl still writes out.
+    /// The kernels see the host's values of the shared constants.
     #[test]
     fn shared_constants_have_the_host_values() {
         let walk = valid(&walk_source(&spec(&[])), "walk");
@@ -725,10 +724,5 @@ mod tests {
             assert_eq!(constant(&walk, name), value, "{name}");
         }
         assert_eq!(constant(&reduce, "WG"), WORKGROUP);
-        assert_eq!(
-            constant(&walk, "RESET_BLOCK"),
-            crate::rng::RESET_BLOCK,
-            "RESET_BLOCK"
-        );
     }
 }
