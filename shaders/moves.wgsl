@@ -1,6 +1,6 @@
 // One Monte Carlo step of the Metropolis-type samplers: a move of every coordinate at once,
 // or one move per particle (a sweep). `move_coordinates(rng, start, len)` comes from the
-// sampler's file (metropolis.wgsl, importance.wgsl). Rust twin: `Chain::step`.
+// sampler's file (metropolis.wgsl, importance.wgsl). Rust twin: `Chain::mc_step`.
 
 // Returns the accepted moves.
 fn mc_step(rng: ptr<function, Stream>) -> u32 {
