@@ -7,10 +7,11 @@
 //! config, the walker file against the run identity and checksum the JSON records.
 
 use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::checksum::fnv1a_hex;
+use crate::checksum::{fnv1a, fnv1a_hex};
 use crate::config::Config;
 use crate::engine::WalkerState;
 use crate::error::Error;
@@ -55,46 +56,76 @@ pub struct Checkpoint {
     pub provenance: serde_json::Value,
 }
 
-/// Where an optimisation stands: what a checkpoint keeps besides the walkers and the config.
+/// Where a run stands: what a session carries and a checkpoint keeps, besides the walkers and
+/// the optimiser's state.
 #[derive(Clone, Debug)]
-pub struct Optimisation {
+pub struct RunState {
+    /// The run's identity (see `Checkpoint::run_id`).
+    pub run_id: u64,
+    pub config: Config,
+    /// Wall time of the run's earlier sessions, seconds.
+    pub seconds_before: f64,
     /// Iterations completed.
     pub iteration: u32,
     pub params: Params,
     /// The parameters before the last update.
     pub previous: Option<Params>,
-    pub optimiser: Optimiser,
     /// The rows of history.csv so far.
     pub history: Vec<String>,
 }
 
+impl RunState {
+    /// A new run of `config` from `params`, under a new identity.
+    pub fn start(config: &Config, params: Params) -> Self {
+        Self {
+            run_id: new_run_id(config),
+            config: config.clone(),
+            seconds_before: 0.0,
+            iteration: 0,
+            params,
+            previous: None,
+            history: Vec::new(),
+        }
+    }
+}
+
+/// A run identity, different for every run started: recorded in its checkpoints and walker
+/// files so that another run's walker file is never taken for this one's.
+fn new_run_id(config: &Config) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let config = serde_json::to_string(config).expect("plain values");
+    fnv1a(format!("{nanos} {} {config}", std::process::id()).as_bytes())
+}
+
 impl Checkpoint {
-    /// The checkpoint of run `run_id` at `at`, with the bytes of its walker file.
+    /// The checkpoint of `run` (optimised by `optimiser`) after `seconds` of wall time, with
+    /// the bytes of its walker file.
     pub fn new(
-        run_id: u64,
+        run: &RunState,
+        optimiser: &Optimiser,
         seconds: f64,
-        config: &Config,
-        at: &Optimisation,
         state: &WalkerState,
     ) -> (Self, Vec<u8>) {
         let mut bytes = Vec::with_capacity(WALKERS_HEADER + state.positions.len() * 8);
         bytes.extend_from_slice(WALKERS_MAGIC);
-        for word in [run_id, state.steps_done, state.positions.len() as u64] {
+        for word in [run.run_id, state.steps_done, state.positions.len() as u64] {
             bytes.extend_from_slice(&word.to_le_bytes());
         }
         bytes.extend(state.positions.iter().flat_map(|v| v.to_le_bytes()));
         let checkpoint = Self {
             version: FORMAT_VERSION,
-            run_id: format!("{run_id:016x}"),
-            iteration: at.iteration,
+            run_id: format!("{:016x}", run.run_id),
+            iteration: run.iteration,
             seconds,
-            config: config.clone(),
-            theta: at.params.theta().to_vec(),
-            previous_theta: at.previous.as_ref().map(|p| p.theta().to_vec()),
-            optimiser: at.optimiser.clone(),
-            history: at.history.clone(),
+            config: run.config.clone(),
+            theta: run.params.theta().to_vec(),
+            previous_theta: run.previous.as_ref().map(|p| p.theta().to_vec()),
+            optimiser: optimiser.clone(),
+            history: run.history.clone(),
             steps_done: state.steps_done,
-            walkers_file: walkers_file_name(at.iteration, state.steps_done),
+            walkers_file: walkers_file_name(run.iteration, state.steps_done),
             walkers_checksum: fnv1a_hex(&bytes),
             provenance: crate::report::provenance(),
         };
@@ -102,21 +133,23 @@ impl Checkpoint {
     }
 
     /// The run identity as a number (checked when read).
-    pub fn run_id(&self) -> u64 {
+    fn run_id(&self) -> u64 {
         u64::from_str_radix(&self.run_id, 16).expect("checked when read")
     }
 
-    /// Where the optimisation stood (checked when read).
-    pub fn optimisation(&self) -> Optimisation {
+    /// Where the run stood (checked when read); the optimiser's state is `optimiser`.
+    pub fn run_state(&self) -> RunState {
         let layout = self.config.wavefunction().layout;
         let params = |theta: &Vec<f64>| {
             Params::from_theta(layout, theta.clone()).expect("checked when read")
         };
-        Optimisation {
+        RunState {
+            run_id: self.run_id(),
+            config: self.config.clone(),
+            seconds_before: self.seconds,
             iteration: self.iteration,
             params: params(&self.theta),
             previous: self.previous_theta.as_ref().map(params),
-            optimiser: self.optimiser.clone(),
             history: self.history.clone(),
         }
     }

@@ -25,6 +25,7 @@ use serde_json::{Map, Value, json};
 use crate::checksum::fnv1a_hex;
 use crate::config::{Config, EngineChoice, merge, read_json, set_path};
 use crate::control::Control;
+use crate::control::StopReason;
 use crate::driver;
 use crate::driver::Context;
 use crate::error::Error;
@@ -513,7 +514,7 @@ pub fn run_sweep(
             return Err(Error::Interrupted(format!(
                 "{}: {} of {} points are done and kept in {dir}; continue with `rbm-vmc sweep \
                  {} --out {dir} --resume`",
-                ctx.control.reason().unwrap_or("stopped"),
+                ctx.control.reason().unwrap_or(StopReason::AnotherProcess),
                 rows.len().max(done.len()),
                 sweep.points.len(),
                 file.display(),
