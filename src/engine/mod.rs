@@ -264,6 +264,22 @@ pub fn build_engine(
     Ok(Box::new(DistributedEngine::new(engine, team.clone(), spec)))
 }
 
+/// The adapter `--engine gpu` runs on: among those named like `name` (any, without a name)
+/// the real GPUs, else the CPU implementations such as lavapipe; the `nth` of them (modulo
+/// their count), so that processes on one machine take distinct GPUs.
+pub fn gpu_adapter(name: Option<&str>, nth: usize) -> Result<wgpu::Adapter, Error> {
+    gpu::choose(name, false, nth)
+        .or_else(|| gpu::choose(name, true, nth))
+        .ok_or_else(|| {
+            Error::input(match name {
+                Some(name) => {
+                    format!("no GPU adapter named like `{name}`; `rbm-vmc devices` lists them")
+                }
+                None => format!("no GPU adapter found: {}", gpu::NO_ADAPTER_HELP),
+            })
+        })
+}
+
 /// One process's engine; `gpu_index` picks among several matching adapters.
 fn build_local(
     spec: EngineSpec,
@@ -282,14 +298,7 @@ fn build_local(
     match config.engine {
         EngineChoice::Cpu => cpu(String::new()),
         EngineChoice::Gpu => {
-            let adapter = gpu::choose(adapter_name, true, gpu_index).ok_or_else(|| {
-                Error::input(match adapter_name {
-                    Some(name) => {
-                        format!("no GPU adapter named like `{name}`; `rbm-vmc devices` lists them")
-                    }
-                    None => format!("no GPU adapter found: {}", gpu::NO_ADAPTER_HELP),
-                })
-            })?;
+            let adapter = gpu_adapter(adapter_name, gpu_index)?;
             let engine = GpuEngine::new(spec.clone(), &adapter, steps)?;
             console.line(&format!("engine: {}", engine.describe()));
             Ok(Box::new(engine))
