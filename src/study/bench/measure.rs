@@ -71,7 +71,9 @@ pub(super) fn measure(
     engine.sample(params, every, Measure::Energy, &())?;
     let rate = walkers * every as f64 / start.elapsed().as_secs_f64().max(1e-9);
     let per_repeat = options.seconds / (options.repeats as f64 + 1.0);
-    if decided(team, (walkers * every as f64 / rate > per_repeat) as u32) == 1 {
+    // Decisions taken from timings are the first process's, so that processes sharing the
+    // engine take the same ones.
+    if team.from_root(|| walkers * every as f64 / rate > per_repeat) {
         return Ok(Err(format!(
             "one measurement interval took longer than the {per_repeat:.2} s a repeat may take \
              (--seconds {} over {} repeats)",
@@ -83,11 +85,11 @@ pub(super) fn measure(
         let wanted = (per_repeat * rate / walkers) as u32;
         (wanted.min(config.steps_per_iteration) / every).max(1) * every
     };
-    let probe = decided(team, steps_for(rate));
+    let probe = team.from_root(|| steps_for(rate));
     let start = Instant::now();
     engine.sample(params, probe, Measure::Energy, &())?;
     let rate = walkers * probe as f64 / start.elapsed().as_secs_f64().max(1e-9);
-    let steps = decided(team, steps_for(rate));
+    let steps = team.from_root(|| steps_for(rate));
     let mut optimiser = Optimiser::new(&config.optimiser, params.theta().len());
     let mut theta = params.clone();
     let mut seconds = Vec::with_capacity(options.repeats);
@@ -145,26 +147,26 @@ pub(super) fn compare_with_one_process(
     options: &BenchOptions,
     team: &dyn Team,
 ) -> Result<(), Error> {
-    let mut single = None;
-    if team.is_root() {
-        let alone = solo();
-        if let Ok(mut engine) = candidate.build(config, config.walkers, &alone)? {
+    let (_, rate) = team.from_root_work(
+        || {
+            let alone = solo();
+            let Ok(mut engine) = candidate.build(config, config.walkers, &alone)? else {
+                return Ok(None);
+            };
             let label = &candidate.label;
-            if let Ok(p) = measure(
+            let point = measure(
                 engine.as_mut(),
                 label,
                 config,
                 params,
                 options,
                 alone.as_ref(),
-            )? {
-                single = Some(p.walker_steps_per_s);
-            }
-        }
-    }
-    let shared = team.broadcast(single.unwrap_or(f64::NAN).to_le_bytes().to_vec());
-    let rate = f64::from_le_bytes(shared[..8].try_into().expect("8 bytes"));
-    if rate.is_finite() {
+            )?;
+            Ok(point.ok().map(|p| p.walker_steps_per_s))
+        },
+        |rate| *rate,
+    )?;
+    if let Some(rate) = rate {
         point.one_process_walker_steps_per_s = Some(rate);
         point.efficiency = Some(point.walker_steps_per_s / (team.size() as f64 * rate));
     }
@@ -187,13 +189,6 @@ pub(super) fn allreduce_seconds(config: &Config, team: &dyn Team) -> f64 {
         .collect();
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
-}
-
-/// The first process's value, on every process: decisions taken from timings must be the
-/// same everywhere when the engine is shared.
-fn decided(team: &dyn Team, value: u32) -> u32 {
-    let bytes = team.broadcast(value.to_le_bytes().to_vec());
-    u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"))
 }
 
 /// Every engine measures the energy at the same fixed parameters with its own seed; each is

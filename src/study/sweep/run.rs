@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::config::read_json;
 use crate::control::{Control, StopReason};
@@ -27,23 +27,11 @@ pub fn run_sweep(
     ctx: &Context,
 ) -> Result<Vec<Row>, Error> {
     let team = &ctx.team;
-    let prepared = team.is_root().then(|| prepare(sweep, out, resume));
-    let message = match &prepared {
-        Some(Ok(rows)) => json!({"done": rows.iter().map(|r| r.index).collect::<Vec<_>>()}),
-        Some(Err(e)) => json!({"error": e.to_string()}),
-        None => Value::Null,
-    };
-    let shared: Value =
-        serde_json::from_slice(&team.broadcast(serde_json::to_vec(&message).expect("json")))
-            .expect("sent as JSON");
-    let mut rows = match prepared {
-        Some(result) => result?,
-        None => match shared["error"].as_str() {
-            Some(e) => return Err(Error::input(e)),
-            None => Vec::new(),
-        },
-    };
-    let done: Vec<usize> = serde_json::from_value(shared["done"].clone()).expect("indices");
+    let (prepared, done) = team.from_root_work(
+        || prepare(sweep, out, resume),
+        |rows| rows.iter().map(|r| r.index).collect::<Vec<_>>(),
+    )?;
+    let mut rows = prepared.unwrap_or_default();
 
     let bar = ctx
         .console
