@@ -77,36 +77,15 @@ pub(super) fn report_result(
         }),
     );
     if let Some(e) = &outcome.production {
-        console.line(&format!(
-            "energy {:.6} +- {:.6} (blocking {:.6}, walker means {:.6}); variance {:.4e}, \
-             tau {:.2}, acceptance {:.3}, {} samples{}",
-            e.energy,
-            e.error,
-            e.error_blocking,
-            e.error_walkers,
-            e.variance,
-            e.tau,
-            e.acceptance,
-            e.samples,
-            if e.resets > 0 {
-                format!(", {} walker resets", e.resets)
-            } else {
-                String::new()
-            }
-        ));
-        let fields = json!({
-            "energy": e.energy,
-            "error": e.error,
-            "error_blocking": e.error_blocking,
-            "error_walkers": e.error_walkers,
-            "variance": e.variance,
-            "acceptance": e.acceptance,
-            "tau": e.tau,
-            "samples": e.samples,
-            "resets": e.resets,
-            "gradient": e.gradient,
-        });
-        extend(&mut result, fields);
+        console.line(&e.to_string());
+        extend(
+            &mut result,
+            serde_json::to_value(e.summary()).expect("plain values"),
+        );
+        extend(
+            &mut result,
+            json!({"samples": e.samples, "resets": e.resets, "gradient": e.gradient}),
+        );
         if let Some(o) = &outcome.observables {
             for line in observables_lines(o) {
                 console.line(&line);

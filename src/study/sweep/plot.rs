@@ -131,12 +131,12 @@ pub(super) fn plot(
                 series.len() - 1
             }
         };
-        series[index].points.push((x_of(r), r.energy));
+        series[index].points.push((x_of(r), r.estimate.energy));
         series[index]
             .errors
             .as_mut()
             .expect("set above")
-            .push(r.error);
+            .push(r.estimate.error);
     }
     for s in &mut series {
         let mut pairs: Vec<((f64, f64), f64)> = s
@@ -196,12 +196,15 @@ pub(super) fn plot(
     if has_error_plot(sweep) {
         // One series per combination of the keys other than the one that sets the samples.
         let mut groups: Vec<Series> = Vec::new();
-        for r in rows.iter().filter(|r| r.error.is_finite() && r.error > 0.0) {
+        for r in rows
+            .iter()
+            .filter(|r| r.estimate.error.is_finite() && r.estimate.error > 0.0)
+        {
             let label = match others(r) {
                 l if l.is_empty() => "error".to_string(),
                 l => l,
             };
-            let point = (r.samples as f64, r.error);
+            let point = (r.samples as f64, r.estimate.error);
             match groups.iter_mut().find(|g| g.label == label) {
                 Some(g) => g.points.push(point),
                 None => groups.push(Series::new(label, vec![point])),

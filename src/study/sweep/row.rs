@@ -9,31 +9,19 @@ use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::stats::Observed;
-use crate::stats::observables::{Value as Measured, null_as_nan};
+use crate::stats::Summary;
+use crate::stats::observables::Value as Measured;
 
 use super::grid::{Sweep, plain};
 
 /// One point done: completed with its estimate, or failed (numbers then NaN, written null).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Row {
     pub index: usize,
     /// Swept key -> value.
     pub values: Map<String, Value>,
-    #[serde(deserialize_with = "null_as_nan")]
-    pub energy: f64,
-    #[serde(deserialize_with = "null_as_nan")]
-    pub error: f64,
-    #[serde(deserialize_with = "null_as_nan")]
-    pub error_blocking: f64,
-    #[serde(deserialize_with = "null_as_nan")]
-    pub error_walkers: f64,
-    #[serde(deserialize_with = "null_as_nan")]
-    pub variance: f64,
-    #[serde(deserialize_with = "null_as_nan")]
-    pub acceptance: f64,
-    #[serde(deserialize_with = "null_as_nan")]
-    pub tau: f64,
+    #[serde(flatten)]
+    pub estimate: Summary,
     pub samples: u64,
     pub seconds: f64,
     pub engine: String,
@@ -44,6 +32,10 @@ pub struct Row {
     /// The energy's parts and the distances (absent when switched off or failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observables: Option<RowObservables>,
+    /// Fields this program does not write, read from a damaged sweep.json (serde refuses
+    /// unknown fields only without `flatten`).
+    #[serde(flatten, skip_serializing)]
+    pub(super) unknown: Map<String, Value>,
 }
 
 /// A sweep row's observables beyond the energy.
@@ -112,8 +104,13 @@ impl Row {
     }
 }
 
-pub(super) const CSV_TAIL: &str = "energy,error,error_blocking,error_walkers,variance,acceptance,tau,\
-kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,virial_ratio,\
+/// The columns of sweep.csv after the swept keys.
+pub(super) fn csv_tail() -> String {
+    format!("{},{CSV_REST}", Summary::CSV_HEADER)
+}
+
+/// The columns after the estimate's: the observables', then the rest of the row.
+const CSV_REST: &str = "kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,virial_ratio,\
 virial_ratio_error,r12,r12_error,r2,r2_error,samples,seconds,engine,status,warning";
 
 /// A row of sweep.csv; a failed point has its status and no numbers.
@@ -124,24 +121,14 @@ pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
         .map(|k| row.values.get(k).map_or(String::new(), plain))
         .collect();
     let numbers = if row.completed() {
-        [
-            row.energy,
-            row.error,
-            row.error_blocking,
-            row.error_walkers,
-            row.variance,
-            row.acceptance,
-            row.tau,
-        ]
-        .map(|v| v.to_string())
-        .join(",")
-            + &format!(
-                ",{},{}",
-                RowObservables::fields(row.observables.as_ref()),
-                row.samples
-            )
+        format!(
+            "{},{},{}",
+            row.estimate.csv(),
+            RowObservables::fields(row.observables.as_ref()),
+            row.samples
+        )
     } else {
-        ",".repeat(7 + OBSERVABLE_COLUMNS)
+        ",".repeat(Summary::CSV_HEADER.split(',').count() + OBSERVABLE_COLUMNS)
     };
     format!(
         "{},{},{numbers},{},{},{},{}\n",

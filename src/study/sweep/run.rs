@@ -10,11 +10,12 @@ use crate::control::{Control, StopReason};
 use crate::driver::{self, Context};
 use crate::error::Error;
 use crate::report::{Console, OutputDir};
+use crate::stats::Summary;
 use crate::team::solo;
 
 use super::grid::{Mode, PointSpec, Sweep, describe};
 use super::plot::plot;
-use super::row::{CSV_TAIL, Row, RowObservables, append, csv_line};
+use super::row::{Row, RowObservables, append, csv_line, csv_tail};
 
 /// Runs every point not yet in `out` (all of them unless `resume`), writing the rows and the
 /// plots as points complete. In a team of processes the points are dealt out in rounds
@@ -76,9 +77,9 @@ pub fn run_sweep(
             if row.completed() {
                 bar.line(&format!(
                     "{point}: E = {:.6} +- {:.6}, variance {:.3e}, {} samples, {:.1} s{}",
-                    row.energy,
-                    row.error,
-                    row.variance,
+                    row.estimate.energy,
+                    row.estimate.error,
+                    row.estimate.variance,
                     row.samples,
                     row.seconds,
                     row.warning
@@ -174,7 +175,7 @@ fn prepare(sweep: &Sweep, out: &OutputDir, resume: bool) -> Result<Vec<Row>, Err
         out.write("sweep-definition.json", text.as_bytes())?;
     }
     // The CSV is rewritten from the rows kept, then appended to as points complete.
-    let mut csv = format!("index,{},{CSV_TAIL}\n", sweep.keys.join(","));
+    let mut csv = format!("index,{},{}\n", sweep.keys.join(","), csv_tail());
     for row in &rows {
         csv.push_str(&csv_line(sweep, row));
     }
@@ -210,8 +211,14 @@ fn check_rows(sweep: &Sweep, rows: Vec<Row>) -> Result<Vec<Row>, String> {
                 Value::Object(values)
             ));
         }
+        if let Some(name) = row.unknown.keys().next() {
+            return Err(format!(
+                "the row of point {} has an unknown field `{name}`",
+                row.index
+            ));
+        }
         let failed = row.status.starts_with("failed");
-        if !(failed || row.completed() && row.energy.is_finite()) {
+        if !(failed || row.completed() && row.estimate.energy.is_finite()) {
             return Err(format!(
                 "the row of point {} is neither completed with an energy nor failed",
                 row.index
@@ -255,37 +262,27 @@ fn run_point(
             Ok(Row {
                 index: point.index,
                 values,
-                energy: e.energy,
-                error: e.error,
-                error_blocking: e.error_blocking,
-                error_walkers: e.error_walkers,
-                variance: e.variance,
-                acceptance: e.acceptance,
-                tau: e.tau,
+                estimate: e.summary(),
                 samples: e.samples,
                 seconds,
                 engine: outcome.engine,
                 status: "completed".into(),
                 warning: outcome.warning,
                 observables: outcome.observables.as_ref().map(RowObservables::new),
+                unknown: Map::new(),
             })
         }
         Err(Error::Diverged(why)) => Ok(Row {
             index: point.index,
             values,
-            energy: f64::NAN,
-            error: f64::NAN,
-            error_blocking: f64::NAN,
-            error_walkers: f64::NAN,
-            variance: f64::NAN,
-            acceptance: f64::NAN,
-            tau: f64::NAN,
+            estimate: Summary::UNKNOWN,
             samples: 0,
             seconds,
             engine: String::new(),
             status: format!("failed: {why}"),
             warning: None,
             observables: None,
+            unknown: Map::new(),
         }),
         Err(e) => Err(e),
     }
