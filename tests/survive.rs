@@ -532,9 +532,6 @@ impl Engine for LosesDevice {
     fn describe(&self) -> String {
         self.inner.describe()
     }
-    fn kind(&self) -> &'static str {
-        "gpu"
-    }
     fn spec(&self) -> &EngineSpec {
         self.inner.spec()
     }

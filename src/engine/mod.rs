@@ -9,6 +9,7 @@ pub mod observables;
 
 pub use cpu::{CpuEngine, REFRESH_EVERY};
 pub use distributed::DistributedEngine;
+#[cfg(feature = "mpi")]
 use distributed::InjectedFault;
 pub use gpu::GpuEngine;
 pub use moments::{Accumulator, Metric, MetricSubset, Moments};
@@ -152,9 +153,6 @@ pub trait Engine {
     /// Human-readable description, e.g. "cpu (2 threads)".
     fn describe(&self) -> String;
 
-    /// Short name for tables and files: "cpu" or "gpu".
-    fn kind(&self) -> &'static str;
-
     fn spec(&self) -> &EngineSpec;
 
     /// Advance every walker `steps` Monte Carlo steps under `params`, measuring what `measure`
@@ -257,10 +255,14 @@ pub fn build_engine(
         }
         n => n,
     };
-    let mut engine = build_local(local, config, threads, team.local_rank(), console)?;
-    if std::env::var("RBM_VMC_FAULT_RANK").is_ok_and(|r| r == team.rank().to_string()) {
-        engine = Box::new(InjectedFault(engine));
-    }
+    let engine = build_local(local, config, threads, team.local_rank(), console)?;
+    #[cfg(feature = "mpi")]
+    let engine: Box<dyn Engine> =
+        if std::env::var("RBM_VMC_FAULT_RANK").is_ok_and(|r| r == team.rank().to_string()) {
+            Box::new(InjectedFault(engine))
+        } else {
+            engine
+        };
     Ok(Box::new(DistributedEngine::new(engine, team.clone(), spec)))
 }
 

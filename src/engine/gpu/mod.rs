@@ -896,10 +896,6 @@ impl Engine for GpuEngine {
         format!("gpu: {} (f32)", self.gpu.summary.label())
     }
 
-    fn kind(&self) -> &'static str {
-        "gpu"
-    }
-
     fn spec(&self) -> &EngineSpec {
         &self.spec
     }
