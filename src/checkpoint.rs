@@ -15,7 +15,7 @@ use crate::checksum::{fnv1a, fnv1a_hex};
 use crate::config::Config;
 use crate::engine::WalkerState;
 use crate::error::Error;
-use crate::optimize::Optimiser;
+use crate::optimiser::Optimiser;
 use crate::physics::Params;
 use crate::report::{OutputDir, history_row_numbers, read_bytes, read_text};
 

@@ -19,7 +19,7 @@ use crate::config::{Config, EngineChoice};
 use crate::control::{Control, StopReason};
 use crate::engine::{CpuEngine, Engine, EngineSpec, Measure, build_engine, check_host_memory};
 use crate::error::Error;
-use crate::optimize::Optimiser;
+use crate::optimiser::Optimiser;
 use crate::physics::Params;
 use crate::report::{Console, OutputDir, read_params, read_text};
 use crate::stats::{Estimate, Observed};

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::control::StopReason;
 use crate::error::Error;
-use crate::optimize::StepReport;
+use crate::optimiser::StepReport;
 use crate::report::{
     Console, OutputDir, observables_json, observables_lines, reference_energy, write_observables,
 };

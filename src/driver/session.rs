@@ -7,7 +7,7 @@ use crate::checkpoint::RunState;
 use crate::control::{Control, StopReason};
 use crate::engine::{Engine, Measure, Moments, Progress};
 use crate::error::Error;
-use crate::optimize::Optimiser;
+use crate::optimiser::Optimiser;
 use crate::report::{Bar, HistoryWriter, OutputDir, history_row_numbers};
 use crate::stats::{Estimate, Observed};
 

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use crate::error::Error;
-use crate::optimize::StepReport;
+use crate::optimiser::StepReport;
 use crate::report::OutputDir;
 use crate::stats::{Estimate, Summary};
 

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::driver::Context;
 use crate::engine::{Engine, Measure};
 use crate::error::Error;
-use crate::optimize::Optimiser;
+use crate::optimiser::Optimiser;
 use crate::physics::Params;
 use crate::stats::Estimate;
 use crate::team::{Team, solo};
