@@ -127,18 +127,26 @@ pub(super) fn write_outputs(
     let series: Vec<Series> = candidates
         .iter()
         .map(|c| {
-            let pts = points
-                .iter()
-                .filter(|p| p.engine == c.label)
-                .map(|p| (p.walkers as f64, p.walker_steps_per_s))
-                .collect();
-            Series::new(c.label.clone(), pts)
+            let mine: Vec<&Point> = points.iter().filter(|p| p.engine == c.label).collect();
+            let mut s = Series::new(
+                c.label.clone(),
+                mine.iter()
+                    .map(|p| (p.walkers as f64, p.walker_steps_per_s))
+                    .collect(),
+            );
+            // The repeats' spread around the median.
+            s.bars = Some(
+                mine.iter()
+                    .map(|p| (p.walker_steps_per_s_min, p.walker_steps_per_s_max))
+                    .collect(),
+            );
+            s
         })
         .collect();
     line_plot(
         &out.file("throughput.svg"),
         &Axes {
-            title: "rbm-vmc throughput",
+            title: "rbm-vmc throughput (median of the repeats; bars: lowest to highest)",
             x: "walkers",
             y: "walker-steps per second",
             log_x: true,

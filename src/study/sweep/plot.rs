@@ -126,28 +126,29 @@ pub(super) fn plot(
             Some(i) => i,
             None => {
                 let mut s = Series::new(label, Vec::new());
-                s.errors = Some(Vec::new());
+                s.bars = Some(Vec::new());
                 series.push(s);
                 series.len() - 1
             }
         };
-        series[index].points.push((x_of(r), r.estimate.energy));
+        let (energy, error) = (r.estimate.energy, r.estimate.error);
+        series[index].points.push((x_of(r), energy));
         series[index]
-            .errors
+            .bars
             .as_mut()
             .expect("set above")
-            .push(r.estimate.error);
+            .push((energy - error, energy + error));
     }
     for s in &mut series {
-        let mut pairs: Vec<((f64, f64), f64)> = s
+        let mut pairs: Vec<((f64, f64), (f64, f64))> = s
             .points
             .iter()
             .copied()
-            .zip(s.errors.take().unwrap_or_default())
+            .zip(s.bars.take().unwrap_or_default())
             .collect();
         pairs.sort_by(|a, b| a.0.0.total_cmp(&b.0.0));
         s.points = pairs.iter().map(|p| p.0).collect();
-        s.errors = Some(pairs.iter().map(|p| p.1).collect());
+        s.bars = Some(pairs.iter().map(|p| p.1).collect());
     }
     let xs: Vec<f64> = rows.iter().map(x_of).collect();
     let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
