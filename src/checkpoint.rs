@@ -7,6 +7,7 @@
 //! config, the walker file against the run identity and checksum the JSON records.
 
 use std::path::Path;
+use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -239,7 +240,7 @@ fn walkers_file_name(iteration: u32, steps_done: u64) -> String {
 
 /// Writes the walker file, then `checkpoint.json`, then removes walker files no checkpoint
 /// names any more.
-pub fn write_checkpoint(
+fn write_checkpoint(
     out: &OutputDir,
     checkpoint: &Checkpoint,
     walker_bytes: &[u8],
@@ -259,6 +260,65 @@ pub fn write_checkpoint(
         }
     }
     Ok(())
+}
+
+/// Writes checkpoints on a background thread, one at a time, so that sampling goes on while
+/// a checkpoint is serialised, written and synced (a quarter of a second at 2^20 walkers).
+/// Each keeps the atomic commit of `write_checkpoint`; dropping the writer waits for the one
+/// in flight.
+#[derive(Default)]
+pub struct CheckpointWriter {
+    /// The iteration of the checkpoint being written, and its thread.
+    pending: Option<(u32, JoinHandle<Result<(), Error>>)>,
+}
+
+impl CheckpointWriter {
+    /// Starts writing the checkpoint of `run` (after `seconds` of wall time) into `out`, once
+    /// the one in flight is written: returns that one's iteration, or why it failed.
+    pub fn start(
+        &mut self,
+        out: &OutputDir,
+        run: RunState,
+        optimiser: Optimiser,
+        seconds: f64,
+        walkers: WalkerState,
+    ) -> Result<Option<u32>, Error> {
+        let written = self.finish()?;
+        let out = out.clone();
+        let iteration = run.iteration;
+        let thread = std::thread::spawn(move || {
+            let (checkpoint, bytes) = Checkpoint::new(&run, &optimiser, seconds, &walkers);
+            write_checkpoint(&out, &checkpoint, &bytes)
+        });
+        self.pending = Some((iteration, thread));
+        Ok(written)
+    }
+
+    /// The iteration of the checkpoint being written, if any.
+    pub fn pending(&self) -> Option<u32> {
+        self.pending.as_ref().map(|(iteration, _)| *iteration)
+    }
+
+    /// Waits for the checkpoint in flight, if any: its iteration once written, or why it
+    /// failed.
+    pub fn finish(&mut self) -> Result<Option<u32>, Error> {
+        let Some((iteration, thread)) = self.pending.take() else {
+            return Ok(None);
+        };
+        match thread.join() {
+            Ok(written) => written.map(|()| Some(iteration)),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for CheckpointWriter {
+    fn drop(&mut self) {
+        if let Some((_, thread)) = self.pending.take() {
+            // Already reported or superseded by another error: only the wait matters here.
+            thread.join().ok();
+        }
+    }
 }
 
 /// Reads and checks the checkpoint in `dir`: consistent with itself and its config, and a

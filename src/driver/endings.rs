@@ -1,7 +1,6 @@
 //! How a session saves what it has: checkpoints, parameters and the convergence figure, and
 //! the results and error when it stops early or its numbers break down.
 
-use crate::checkpoint::{Checkpoint, write_checkpoint};
 use crate::control::StopReason;
 use crate::error::Error;
 use crate::physics::Params;
@@ -11,6 +10,8 @@ use super::result::{RunStatus, report_result};
 use super::session::Session;
 
 impl Session<'_> {
+    /// Starts a checkpoint of where the run stands (`run` sessions only), written in the
+    /// background while the session goes on.
     pub(super) fn checkpoint(&mut self) -> Result<(), Error> {
         let Some(optimiser) = &self.optimiser else {
             return Ok(());
@@ -18,10 +19,21 @@ impl Session<'_> {
         // Every process takes part in gathering the walkers; the first writes them.
         let state = self.engine.state()?;
         if self.out.is_writable() {
-            let (checkpoint, bytes) = Checkpoint::new(&self.run, optimiser, self.seconds(), &state);
-            write_checkpoint(self.out, &checkpoint, &bytes)?;
+            let (run, optimiser) = (self.run.clone(), optimiser.clone());
+            let seconds = self.seconds();
+            let written = self
+                .writer
+                .start(self.out, run, optimiser, seconds, state)?;
+            self.checkpointed = written.or(self.checkpointed);
+        } else {
+            self.checkpointed = Some(self.run.iteration);
         }
-        self.checkpointed = Some(self.run.iteration);
+        Ok(())
+    }
+
+    /// Waits for the checkpoint being written, if any.
+    pub(super) fn finish_checkpoint(&mut self) -> Result<(), Error> {
+        self.checkpointed = self.writer.finish()?.or(self.checkpointed);
         Ok(())
     }
 
@@ -101,9 +113,11 @@ impl Session<'_> {
     ) -> Result<Error, Error> {
         // Walkers stopped part-way through thermalisation continue from where they are.
         let thermalising = during == Some("thermalisation");
-        if thermalising || self.checkpointed != Some(self.run.iteration) {
+        let latest = self.writer.pending().or(self.checkpointed);
+        if thermalising || latest != Some(self.run.iteration) {
             self.checkpoint()?;
         }
+        self.finish_checkpoint()?;
         self.write_params(&self.run.params)?;
         self.plot_convergence()?;
         let partial = self.outcome(None, None);

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::checkpoint::RunState;
+use crate::checkpoint::{CheckpointWriter, RunState};
 use crate::control::{Control, StopReason};
 use crate::engine::{Engine, Measure, Moments, Progress};
 use crate::error::Error;
@@ -27,6 +27,8 @@ pub(super) struct Session<'a> {
     pub(super) start: Instant,
     /// Iteration of the last checkpoint written (or resumed from).
     pub(super) checkpointed: Option<u32>,
+    /// The checkpoint being written in the background, if any.
+    pub(super) writer: CheckpointWriter,
     /// The lowest iteration energy so far, with its variance.
     best: Option<(f64, f64)>,
     /// Whether the warning about frozen sampling was printed already.
@@ -90,6 +92,7 @@ impl<'a> Session<'a> {
             optimiser: None,
             start: Instant::now(),
             checkpointed: None,
+            writer: CheckpointWriter::default(),
             best: None,
             warned: false,
             observed: None,
@@ -110,6 +113,9 @@ impl<'a> Session<'a> {
     /// iterations, production, results. Failures say how to continue.
     pub(super) fn complete(mut self, thermalisation: u32) -> Result<Outcome, Error> {
         let result = self.go(thermalisation);
+        // A failed session still commits the checkpoint in flight, which the hint names.
+        let finished = self.finish_checkpoint();
+        let result = result.and_then(|outcome| finished.map(|()| outcome));
         result.map_err(|e| match self.resume_hint() {
             Some(hint) => e.with_hint(&hint),
             None => e,
@@ -138,6 +144,8 @@ impl<'a> Session<'a> {
         if let Some(w) = &warning {
             self.ctx.console.warn(w);
         }
+        // The last checkpoint was written during production; the run is complete once it is.
+        self.finish_checkpoint()?;
         let outcome = self.outcome(production, warning);
         self.write_params(&self.run.params)?;
         report_result(
