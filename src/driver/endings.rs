@@ -7,7 +7,7 @@ use crate::physics::Params;
 use crate::report::{params_to_json, reference_energy};
 
 use super::result::{RunStatus, report_result};
-use super::session::Session;
+use super::session::{Phase, Session};
 
 impl Session<'_> {
     /// Starts a checkpoint of where the run stands (`run` sessions only), written in the
@@ -109,10 +109,10 @@ impl Session<'_> {
     pub(super) fn stop_early(
         &mut self,
         reason: StopReason,
-        during: Option<&str>,
+        during: Option<Phase>,
     ) -> Result<Error, Error> {
         // Walkers stopped part-way through thermalisation continue from where they are.
-        let thermalising = during == Some("thermalisation");
+        let thermalising = during == Some(Phase::Thermalisation);
         let latest = self.writer.pending().or(self.checkpointed);
         if thermalising || latest != Some(self.run.iteration) {
             self.checkpoint()?;
@@ -145,7 +145,7 @@ impl Session<'_> {
         } else {
             format!(
                 "{reason} during {}; partial results are in {dir}",
-                during.unwrap_or("the measurement")
+                during.unwrap_or(Phase::Production)
             )
         };
         Ok(Error::Interrupted(message))

@@ -1,6 +1,7 @@
 //! One process's part of a run: the loop through thermalisation, optimisation and production.
 //! How a session keeps checkpoints and ends early is in `endings`.
 
+use std::fmt;
 use std::time::Instant;
 
 use crate::checkpoint::{CheckpointWriter, RunState};
@@ -35,6 +36,22 @@ pub(super) struct Session<'a> {
     warned: bool,
     /// The production run's observables beyond the energy.
     observed: Option<Observed>,
+}
+
+/// The phases whose sampling calls a stop may cut short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    Thermalisation,
+    Production,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Thermalisation => "thermalisation",
+            Self::Production => "the measurement",
+        })
+    }
 }
 
 /// Forwards progress to a bar and cancels the call when the run must stop.
@@ -130,7 +147,12 @@ impl<'a> Session<'a> {
                 walkers * thermalisation as u64,
                 "walker-steps",
             );
-            self.cancellable_sample(thermalisation, Measure::Nothing, &bar, "thermalisation")?;
+            self.cancellable_sample(
+                thermalisation,
+                Measure::Nothing,
+                &bar,
+                Phase::Thermalisation,
+            )?;
         }
         if self.resumable() && (thermalisation > 0 || self.checkpointed.is_none()) {
             self.checkpoint()?;
@@ -177,7 +199,7 @@ impl<'a> Session<'a> {
         steps: u32,
         measure: Measure,
         bar: &Bar,
-        during: &str,
+        during: Phase,
     ) -> Result<Moments, Error> {
         let ctx = self.ctx;
         let progress = Cancellable {
@@ -267,7 +289,7 @@ impl<'a> Session<'a> {
             .console
             .bar("production", walkers * steps as u64, "walker-steps");
         self.engine.observe(true);
-        let moments = self.cancellable_sample(steps, Measure::Energy, &bar, "the measurement");
+        let moments = self.cancellable_sample(steps, Measure::Energy, &bar, Phase::Production);
         self.engine.observe(false);
         let moments = moments?;
         let e = Estimate::from_moments(&moments);
