@@ -273,8 +273,8 @@ pub struct CheckpointWriter {
 }
 
 impl CheckpointWriter {
-    /// Starts writing the checkpoint of `run` (after `seconds` of wall time) into `out`, once
-    /// the one in flight is written: returns that one's iteration, or why it failed.
+    /// Starts writing the checkpoint of `run` (after `seconds` of wall time) into `out`; the
+    /// one before must be finished (`finish`).
     pub fn start(
         &mut self,
         out: &OutputDir,
@@ -282,8 +282,8 @@ impl CheckpointWriter {
         optimiser: Optimiser,
         seconds: f64,
         walkers: WalkerState,
-    ) -> Result<Option<u32>, Error> {
-        let written = self.finish()?;
+    ) {
+        debug_assert!(self.pending.is_none(), "one checkpoint at a time");
         let out = out.clone();
         let iteration = run.iteration;
         let thread = std::thread::spawn(move || {
@@ -291,7 +291,6 @@ impl CheckpointWriter {
             write_checkpoint(&out, &checkpoint, &bytes)
         });
         self.pending = Some((iteration, thread));
-        Ok(written)
     }
 
     /// The iteration of the checkpoint being written, if any.

@@ -13,18 +13,18 @@ impl Session<'_> {
     /// Starts a checkpoint of where the run stands (`run` sessions only), written in the
     /// background while the session goes on.
     pub(super) fn checkpoint(&mut self) -> Result<(), Error> {
-        let Some(optimiser) = &self.optimiser else {
+        let Some(optimiser) = self.optimiser.clone() else {
             return Ok(());
         };
+        // One at a time, so that at most one walker state is held besides the engine's (as
+        // `plan` counts).
+        self.finish_checkpoint()?;
         // Every process takes part in gathering the walkers; the first writes them.
         let state = self.engine.state()?;
         if self.out.is_writable() {
-            let (run, optimiser) = (self.run.clone(), optimiser.clone());
             let seconds = self.seconds();
-            let written = self
-                .writer
-                .start(self.out, run, optimiser, seconds, state)?;
-            self.checkpointed = written.or(self.checkpointed);
+            let run = self.run.clone();
+            self.writer.start(self.out, run, optimiser, seconds, state);
         } else {
             self.checkpointed = Some(self.run.iteration);
         }
