@@ -3,9 +3,32 @@
 //! lets thermalisation and production be cancelled; either way the run ends with a
 //! checkpoint to resume from.
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Why a run stopped early; result.json records it in snake case (`"time_budget"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Ctrl-C or a termination signal.
+    Interrupted,
+    /// `--max-seconds` passed.
+    TimeBudget,
+    /// Another process of the team had to stop.
+    AnotherProcess,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Interrupted => "interrupted (Ctrl-C or a termination signal)",
+            Self::TimeBudget => "the time budget (--max-seconds) is spent",
+            Self::AnotherProcess => "stopped on another process",
+        })
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Control {
@@ -29,11 +52,11 @@ impl Control {
     }
 
     /// Why the run should stop now, if it should.
-    pub fn reason(&self) -> Option<&'static str> {
+    pub fn reason(&self) -> Option<StopReason> {
         if self.stop.load(Ordering::SeqCst) {
-            Some("interrupted (Ctrl-C or a termination signal)")
+            Some(StopReason::Interrupted)
         } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
-            Some("the time budget (--max-seconds) is spent")
+            Some(StopReason::TimeBudget)
         } else {
             None
         }
@@ -51,6 +74,6 @@ mod tests {
             assert_eq!(c.reason(), None, "{s}");
         }
         let c = Control::new(Arc::new(AtomicBool::new(false)), Some(1e-9));
-        assert!(c.reason().unwrap().contains("--max-seconds"));
+        assert_eq!(c.reason(), Some(StopReason::TimeBudget));
     }
 }

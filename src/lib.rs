@@ -11,7 +11,7 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "mpi")]
 pub mod mpi;
-pub mod optimize;
+pub mod optimiser;
 pub mod physics;
 pub mod report;
 pub mod rng;

@@ -5,6 +5,11 @@
 
 use std::rc::Rc;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+
 /// A fixed group of cooperating processes. Every collective must be called by every member,
 /// in the same order.
 pub trait Team {
@@ -42,6 +47,44 @@ pub trait Team {
 
     fn is_root(&self) -> bool {
         self.rank() == 0
+    }
+}
+
+/// "Member 0 decides": what one member works out and every member then goes by (the output
+/// directory, the points left to run, a timing decision), sent as JSON.
+impl dyn Team + '_ {
+    /// `decide`'s value on member 0 (where alone it runs), on every member.
+    pub fn from_root<T: Serialize + DeserializeOwned>(&self, decide: impl FnOnce() -> T) -> T {
+        let bytes = if self.is_root() {
+            serde_json::to_vec(&decide()).expect("plain values serialise")
+        } else {
+            Vec::new()
+        };
+        serde_json::from_slice(&self.broadcast(bytes)).expect("sent as JSON")
+    }
+
+    /// Member 0 does `work`; every member gets the `summary` of its result, and member 0 the
+    /// result itself too. An error on member 0 is an error on every member (the others get its
+    /// message as an input error).
+    pub fn from_root_work<T, S: Serialize + DeserializeOwned>(
+        &self,
+        work: impl FnOnce() -> Result<T, Error>,
+        summary: impl FnOnce(&T) -> S,
+    ) -> Result<(Option<T>, S), Error> {
+        let mut mine = None;
+        let shared = self.from_root(|| {
+            let result = work();
+            let shared = result.as_ref().map(summary).map_err(|e| e.to_string());
+            mine = Some(result);
+            shared
+        });
+        match (mine, shared) {
+            (Some(result), shared) => {
+                let value = result?;
+                Ok((Some(value), shared.expect("member 0's own result")))
+            }
+            (None, shared) => shared.map(|s| (None, s)).map_err(Error::Input),
+        }
     }
 }
 
@@ -111,6 +154,16 @@ pub fn share(walkers: u32, rank: usize, size: usize) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_member_decides_and_its_errors_reach_everyone() {
+        let team = solo();
+        assert!(team.from_root(|| true));
+        let (mine, count) = team.from_root_work(|| Ok(vec![3, 4]), |v| v.len()).unwrap();
+        assert_eq!((mine, count), (Some(vec![3, 4]), 2));
+        let failed = team.from_root_work(|| Err::<u32, _>(Error::input("no room")), |v| *v);
+        assert_eq!(failed.unwrap_err().to_string(), "no room");
+    }
 
     #[test]
     fn shares_cover_every_walker_once() {

@@ -61,6 +61,8 @@ fn run_writes_history_params_and_result() {
         assert!(!result[key].is_null(), "result.json lacks {key}: {result}");
     }
     assert_eq!(result["samples"], 64 * 400);
+    assert_eq!(result["status"], "completed");
+    assert!(result.get("reason").is_none(), "{result}");
     assert_eq!(result["config"]["walkers"], 64);
     let provenance = &result["provenance"];
     assert_eq!(provenance["program"], "rbm-vmc");

@@ -7,7 +7,7 @@ use common::{config, cpu};
 use rbm_vmc::config::Config;
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::{Engine, Measure};
-use rbm_vmc::optimize::Optimiser;
+use rbm_vmc::optimiser::Optimiser;
 use rbm_vmc::physics::Walker;
 use rbm_vmc::{Estimate, Params};
 use serde_json::json;

@@ -25,16 +25,15 @@ impl DistributedEngine {
 }
 
 /// An engine whose every `sample` fails: what `RBM_VMC_FAULT_RANK=r` puts on process r, to
-/// test that one failing process ends the whole team with its reason.
+/// test that one failing process ends the whole team with its reason (teams of several
+/// processes exist only with MPI).
+#[cfg(feature = "mpi")]
 pub(crate) struct InjectedFault(pub Box<dyn Engine>);
 
+#[cfg(feature = "mpi")]
 impl Engine for InjectedFault {
     fn describe(&self) -> String {
         self.0.describe()
-    }
-
-    fn kind(&self) -> &'static str {
-        self.0.kind()
     }
 
     fn spec(&self) -> &EngineSpec {
@@ -172,10 +171,6 @@ fn unflatten(v: &[f64], parameters: usize, like: &Moments) -> Moments {
 impl Engine for DistributedEngine {
     fn describe(&self) -> String {
         format!("{} processes x {}", self.team.size(), self.local.describe())
-    }
-
-    fn kind(&self) -> &'static str {
-        self.local.kind()
     }
 
     fn spec(&self) -> &EngineSpec {

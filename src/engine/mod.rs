@@ -9,6 +9,7 @@ pub mod observables;
 
 pub use cpu::{CpuEngine, REFRESH_EVERY};
 pub use distributed::DistributedEngine;
+#[cfg(feature = "mpi")]
 use distributed::InjectedFault;
 pub use gpu::GpuEngine;
 pub use moments::{Accumulator, Metric, MetricSubset, Moments};
@@ -152,9 +153,6 @@ pub trait Engine {
     /// Human-readable description, e.g. "cpu (2 threads)".
     fn describe(&self) -> String;
 
-    /// Short name for tables and files: "cpu" or "gpu".
-    fn kind(&self) -> &'static str;
-
     fn spec(&self) -> &EngineSpec;
 
     /// Advance every walker `steps` Monte Carlo steps under `params`, measuring what `measure`
@@ -257,11 +255,31 @@ pub fn build_engine(
         }
         n => n,
     };
-    let mut engine = build_local(local, config, threads, team.local_rank(), console)?;
-    if std::env::var("RBM_VMC_FAULT_RANK").is_ok_and(|r| r == team.rank().to_string()) {
-        engine = Box::new(InjectedFault(engine));
-    }
+    let engine = build_local(local, config, threads, team.local_rank(), console)?;
+    #[cfg(feature = "mpi")]
+    let engine: Box<dyn Engine> =
+        if std::env::var("RBM_VMC_FAULT_RANK").is_ok_and(|r| r == team.rank().to_string()) {
+            Box::new(InjectedFault(engine))
+        } else {
+            engine
+        };
     Ok(Box::new(DistributedEngine::new(engine, team.clone(), spec)))
+}
+
+/// The adapter `--engine gpu` runs on: among those named like `name` (any, without a name)
+/// the real GPUs, else the CPU implementations such as lavapipe; the `nth` of them (modulo
+/// their count), so that processes on one machine take distinct GPUs.
+pub fn gpu_adapter(name: Option<&str>, nth: usize) -> Result<wgpu::Adapter, Error> {
+    gpu::choose(name, false, nth)
+        .or_else(|| gpu::choose(name, true, nth))
+        .ok_or_else(|| {
+            Error::input(match name {
+                Some(name) => {
+                    format!("no GPU adapter named like `{name}`; `rbm-vmc devices` lists them")
+                }
+                None => format!("no GPU adapter found: {}", gpu::NO_ADAPTER_HELP),
+            })
+        })
 }
 
 /// One process's engine; `gpu_index` picks among several matching adapters.
@@ -282,14 +300,7 @@ fn build_local(
     match config.engine {
         EngineChoice::Cpu => cpu(String::new()),
         EngineChoice::Gpu => {
-            let adapter = gpu::choose(adapter_name, true, gpu_index).ok_or_else(|| {
-                Error::input(match adapter_name {
-                    Some(name) => {
-                        format!("no GPU adapter named like `{name}`; `rbm-vmc devices` lists them")
-                    }
-                    None => format!("no GPU adapter found: {}", gpu::NO_ADAPTER_HELP),
-                })
-            })?;
+            let adapter = gpu_adapter(adapter_name, gpu_index)?;
             let engine = GpuEngine::new(spec.clone(), &adapter, steps)?;
             console.line(&format!("engine: {}", engine.describe()));
             Ok(Box::new(engine))

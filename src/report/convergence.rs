@@ -17,7 +17,7 @@ pub struct IterationPoint {
     pub gradient_norm: f64,
 }
 
-/// The iterations of history.csv rows (`HISTORY_HEADER` order), skipping rows that do not
+/// The iterations of history.csv rows (`history_header` order), skipping rows that do not
 /// parse.
 pub fn iteration_points(rows: &[String]) -> Vec<IterationPoint> {
     rows.iter()

@@ -5,12 +5,17 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use crate::error::Error;
-use crate::optimize::StepReport;
+use crate::optimiser::StepReport;
 use crate::report::OutputDir;
-use crate::stats::Estimate;
+use crate::stats::{Estimate, Summary};
 
-pub const HISTORY_HEADER: &str = "iteration,energy,error,error_blocking,error_walkers,variance,\
-acceptance,tau,gradient_norm,step_norm,condition,learning_rate,resets,warning,seconds";
+/// The header of history.csv.
+fn history_header() -> String {
+    format!(
+        "iteration,{},gradient_norm,step_norm,condition,learning_rate,resets,warning,seconds",
+        Summary::CSV_HEADER
+    )
+}
 
 pub struct HistoryWriter {
     /// None on a read-only output directory.
@@ -31,7 +36,7 @@ impl HistoryWriter {
             None
         };
         let mut writer = Self { file, path: shown };
-        writer.line(HISTORY_HEADER)?;
+        writer.line(&history_header())?;
         for row in earlier {
             writer.line(row)?;
         }
@@ -49,14 +54,8 @@ impl HistoryWriter {
         seconds: f64,
     ) -> Result<String, Error> {
         let text = format!(
-            "{iteration},{},{},{},{},{},{},{},{},{},{},{},{},{},{seconds:.3}",
-            e.energy,
-            e.error,
-            e.error_blocking,
-            e.error_walkers,
-            e.variance,
-            e.acceptance,
-            e.tau,
+            "{iteration},{},{},{},{},{},{},{},{seconds:.3}",
+            e.summary().csv(),
             e.gradient_norm(),
             step.norm,
             step.condition.map_or(String::new(), |c| c.to_string()),

@@ -182,25 +182,13 @@ impl OutputDir {
         if team.size() == 1 {
             return open();
         }
-        let mine = team.is_root().then(open);
-        let message = match &mine {
-            Some(Ok(dir)) => format!("ok:{}", dir.path.display()),
-            Some(Err(e)) => format!("error:{e}"),
-            None => String::new(),
-        };
-        let shared = String::from_utf8_lossy(&team.broadcast(message.into_bytes())).into_owned();
-        match (mine, shared.strip_prefix("ok:")) {
-            (Some(result), _) => result,
-            (None, Some(path)) => Ok(Self {
-                path: PathBuf::from(path),
-                writable: false,
-                _lock: None,
-                created: Vec::new(),
-            }),
-            (None, None) => Err(Error::input(
-                shared.trim_start_matches("error:").to_string(),
-            )),
-        }
+        let (mine, path) = team.from_root_work(open, |dir| dir.path.display().to_string())?;
+        Ok(mine.unwrap_or_else(|| Self {
+            path: PathBuf::from(path),
+            writable: false,
+            _lock: None,
+            created: Vec::new(),
+        }))
     }
 
     /// After a command failed: removes the directory again if this process created it and

@@ -1,5 +1,5 @@
-//! SVG line plots (plotters, SVG backend: no system libraries) with optional error bars and
-//! logarithmic axes.
+//! SVG line plots (plotters, SVG backend: no system libraries) with optional vertical bars
+//! (error bars, spreads) and logarithmic axes.
 
 use std::path::Path;
 
@@ -13,8 +13,8 @@ use crate::error::Error;
 pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
-    /// Symmetric error bars (one per point), drawn when present.
-    pub errors: Option<Vec<f64>>,
+    /// Vertical bars from low to high (one per point): error bars, or the spread of repeats.
+    pub bars: Option<Vec<(f64, f64)>>,
     /// A reference curve: thin, grey, no markers.
     pub reference: bool,
 }
@@ -24,7 +24,7 @@ impl Series {
         Self {
             label: label.into(),
             points,
-            errors: None,
+            bars: None,
             reference: false,
         }
     }
@@ -65,17 +65,17 @@ fn draw(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Box<dyn std::
     let usable = |&(x, y): &(f64, f64)| {
         x.is_finite() && y.is_finite() && (!axes.log_x || x > 0.0) && (!axes.log_y || y > 0.0)
     };
-    // Data extent, error bars included.
+    // Data extent, bars included.
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     for s in series {
         for (i, p) in s.points.iter().enumerate().filter(|(_, p)| usable(p)) {
             xs.push(p.0);
-            let e = s.errors.as_ref().map_or(0.0, |e| e[i]);
+            let (low, high) = s.bars.as_ref().map_or((p.1, p.1), |b| b[i]);
             ys.extend(
-                [p.1 - e, p.1 + e]
+                [p.1, low, high]
                     .into_iter()
-                    .filter(|y| !axes.log_y || *y > 0.0),
+                    .filter(|y| y.is_finite() && (!axes.log_y || *y > 0.0)),
             );
         }
     }
@@ -196,19 +196,16 @@ where
             continue;
         }
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
-        if let Some(errors) = &s.errors {
+        if let Some(bars) = &s.bars {
             let bars = s
                 .points
                 .iter()
-                .zip(errors)
-                .filter(|(p, e)| usable(p) && e.is_finite())
-                .map(|(&(x, y), &e)| {
-                    let low = if axes.log_y {
-                        (y - e).max(y * 1e-3)
-                    } else {
-                        y - e
-                    };
-                    ErrorBar::new_vertical(x, low, y, y + e, color.stroke_width(1), 8)
+                .zip(bars)
+                .filter(|(p, (low, high))| usable(p) && low.is_finite() && high.is_finite())
+                .map(|(&(x, y), &(low, high))| {
+                    // A bar reaching zero or below on a log axis ends three decades down.
+                    let low = if axes.log_y { low.max(y * 1e-3) } else { low };
+                    ErrorBar::new_vertical(x, low, y, high, color.stroke_width(1), 8)
                 });
             chart.draw_series(bars)?;
         }
@@ -229,7 +226,7 @@ fn spans_a_decade(values: &[f64]) -> bool {
 }
 
 /// The corner of the plot with the fewest data points near it, for the legend, and whether
-/// even that one holds some. Reference lines count along their length.
+/// even that one holds some. Reference lines count along their length, bars by their ends.
 fn emptiest_corner(
     series: &[Series],
     axes: &Axes,
@@ -246,7 +243,12 @@ fn emptiest_corner(
     let mut counts = [0usize; 4];
     let along = |s: &Series| -> Vec<(f64, f64)> {
         if !s.reference {
-            return s.points.clone();
+            // The points and the ends of their bars.
+            let ends = s.points.iter().zip(s.bars.iter().flatten());
+            return ends
+                .flat_map(|(&(x, _), &(low, high))| [(x, low), (x, high)])
+                .chain(s.points.iter().copied())
+                .collect();
         }
         s.points
             .windows(2)
@@ -340,6 +342,11 @@ mod tests {
         bottom.reference = true;
         let (_, crowded) = emptiest_corner(&[top, bottom], &axes, (0.0, 1.0), (0.0, 1.0));
         assert!(crowded);
+        // Flat data leave every corner free; the bar at the right end reaches two of them.
+        let mut spread = Series::new("d", vec![(0.0, 0.5), (1.0, 0.5)]);
+        spread.bars = Some(vec![(0.5, 0.5), (0.0, 1.0)]);
+        let (corner, _) = emptiest_corner(&[spread], &axes, (0.0, 1.0), (0.0, 1.0));
+        assert!(matches!(corner, SeriesLabelPosition::UpperLeft));
         assert!(!spans_a_decade(&[2.0, 15.0]) && spans_a_decade(&[2.0, 20.0]));
     }
 
@@ -349,7 +356,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("plot.svg");
         let mut data = Series::new("cpu", vec![(256.0, 1e6), (1024.0, 4e6), (4096.0, 9e6)]);
-        data.errors = Some(vec![1e5, 2e5, 3e5]);
+        data.bars = Some(vec![(9e5, 1.1e6), (3.8e6, 4.2e6), (8.7e6, 9.3e6)]);
         let mut reference = Series::new("reference", vec![(256.0, 2e6), (4096.0, 3e7)]);
         reference.reference = true;
         let axes = Axes {

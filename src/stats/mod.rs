@@ -7,9 +7,12 @@ pub mod observables;
 pub use blocking::{Blocking, blocking, chi_squared_quantile_99};
 pub use observables::Observed;
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Moments;
+use observables::null_as_nan;
 
 /// What one `sample` call measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,12 +80,115 @@ impl Estimate {
     pub fn gradient_norm(&self) -> f64 {
         self.gradient.iter().map(|g| g * g).sum::<f64>().sqrt()
     }
+
+    pub fn summary(&self) -> Summary {
+        Summary {
+            energy: self.energy,
+            error: self.error,
+            error_blocking: self.error_blocking,
+            error_walkers: self.error_walkers,
+            variance: self.variance,
+            acceptance: self.acceptance,
+            tau: self.tau,
+        }
+    }
+}
+
+/// The console line of a final measurement.
+impl fmt::Display for Estimate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "energy {:.6} +- {:.6} (blocking {:.6}, walker means {:.6}); variance {:.4e}, tau \
+             {:.2}, acceptance {:.3}, {} samples",
+            self.energy,
+            self.error,
+            self.error_blocking,
+            self.error_walkers,
+            self.variance,
+            self.tau,
+            self.acceptance,
+            self.samples
+        )?;
+        if self.resets > 0 {
+            write!(f, ", {} walker resets", self.resets)?;
+        }
+        Ok(())
+    }
+}
+
+/// An estimate's headline numbers, named and ordered here for every file that lists them:
+/// result.json, the sweep's rows (sweep.json, sweep.csv) and history.csv. JSON writes an
+/// unknown one (NaN: a failed sweep point) as null and reads it back as NaN.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    #[serde(deserialize_with = "null_as_nan")]
+    pub energy: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub error: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub error_blocking: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub error_walkers: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub variance: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub acceptance: f64,
+    #[serde(deserialize_with = "null_as_nan")]
+    pub tau: f64,
+}
+
+impl Summary {
+    /// The fields' names as CSV columns, in order.
+    pub const CSV_HEADER: &str =
+        "energy,error,error_blocking,error_walkers,variance,acceptance,tau";
+
+    /// Every number unknown.
+    pub const UNKNOWN: Self = Self {
+        energy: f64::NAN,
+        error: f64::NAN,
+        error_blocking: f64::NAN,
+        error_walkers: f64::NAN,
+        variance: f64::NAN,
+        acceptance: f64::NAN,
+        tau: f64::NAN,
+    };
+
+    /// The numbers as CSV fields, in `CSV_HEADER` order.
+    pub fn csv(&self) -> String {
+        [
+            self.energy,
+            self.error,
+            self.error_blocking,
+            self.error_walkers,
+            self.variance,
+            self.acceptance,
+            self.tau,
+        ]
+        .map(|v| v.to_string())
+        .join(",")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::Accumulator;
+
+    #[test]
+    fn the_csv_columns_are_the_json_fields() {
+        let json = serde_json::to_value(Summary::UNKNOWN).unwrap();
+        let names: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(names.len(), Summary::UNKNOWN.csv().split(',').count());
+        assert_eq!(
+            names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            Summary::CSV_HEADER
+        );
+    }
     use crate::stats::blocking::tests::ar1;
 
     /// Moments of `walkers` independent AR(1) chains of `steps` values each.

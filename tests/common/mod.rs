@@ -114,7 +114,7 @@ pub fn optimise_then_measure(
 ) -> Estimate {
     let mut params = rbm_vmc::driver::initial_params(config).unwrap();
     engine.sample(&params, 300, Measure::Nothing, &()).unwrap();
-    let mut optimiser = rbm_vmc::optimize::Optimiser::new(&config.optimiser, params.theta().len());
+    let mut optimiser = rbm_vmc::optimiser::Optimiser::new(&config.optimiser, params.theta().len());
     for _ in 0..config.optimiser.iterations {
         let moments = engine
             .sample(

@@ -70,10 +70,6 @@ impl CpuEngine {
         })
     }
 
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
     /// Host memory the engine for `spec` with `threads` threads (0: one per core) allocates
     /// in a call of `steps` measured steps: positions and per-walker sums, every chunk's sums
     /// of a segment (held together until added up), a chain per thread, the call's sums.
@@ -230,10 +226,6 @@ impl Engine for CpuEngine {
     fn describe(&self) -> String {
         let plural = if self.threads == 1 { "" } else { "s" };
         format!("cpu ({} thread{plural}, f64)", self.threads)
-    }
-
-    fn kind(&self) -> &'static str {
-        "cpu"
     }
 
     fn spec(&self) -> &EngineSpec {

@@ -973,10 +973,6 @@ impl Engine for GpuEngine {
         format!("gpu: {} (f32)", self.gpu.summary.label())
     }
 
-    fn kind(&self) -> &'static str {
-        "gpu"
-    }
-
     fn spec(&self) -> &EngineSpec {
         &self.spec
     }

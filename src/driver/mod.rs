@@ -1,0 +1,296 @@
+//! The `run` and `sample` procedures: thermalise, optimise (with checkpoints, early stops and
+//! checks that the numbers have not broken down), measure, check the result, and write the
+//! results. Only `Engine` and `Moments` are seen here, so every engine runs the same
+//! procedure.
+
+mod checks;
+mod endings;
+mod result;
+mod session;
+
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::checkpoint::{RunState, read_checkpoint};
+use crate::config::{Config, EngineChoice};
+use crate::control::{Control, StopReason};
+use crate::engine::{CpuEngine, Engine, EngineSpec, Measure, build_engine, check_host_memory};
+use crate::error::Error;
+use crate::optimiser::Optimiser;
+use crate::physics::Params;
+use crate::report::{Console, OutputDir, read_params, read_text};
+use crate::stats::{Estimate, Observed};
+use crate::team::{Team, solo};
+
+pub use result::RunStatus;
+use session::Session;
+
+/// The starting parameters: the config's parameters file, or random ones from the seed
+/// (with the initial beta and width).
+pub fn initial_params(config: &Config) -> Result<Params, Error> {
+    let wf = config.wavefunction();
+    let beta = config.wavefunction.jastrow_beta;
+    match &config.wavefunction.params {
+        Some(path) => read_params(path, &wf, &config.system(), beta),
+        None => Ok(Params::initial(
+            wf.layout,
+            config.wavefunction.init_scale,
+            config.seed,
+            beta,
+            wf.rbm.sigma,
+        )),
+    }
+}
+
+/// Where a run reports, when it must stop, and which processes share it.
+#[derive(Clone)]
+pub struct Context {
+    pub console: Console,
+    pub control: Control,
+    pub team: Rc<dyn Team>,
+}
+
+impl Context {
+    /// One process; quiet or not; never stopped early.
+    pub fn solo(quiet: bool) -> Self {
+        Self {
+            console: Console::new(quiet),
+            control: Control::none(),
+            team: solo(),
+        }
+    }
+
+    /// Why to stop now, agreed by every process: if any must stop, all do.
+    fn stop_reason(&self) -> Option<StopReason> {
+        let local = self.control.reason();
+        self.team
+            .any(local.is_some())
+            .then(|| local.unwrap_or(StopReason::AnotherProcess))
+    }
+}
+
+/// What a run will need, worked out before any work starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub walkers: u32,
+    pub coordinates: usize,
+    pub parameters: usize,
+    /// Every Monte Carlo step of every walker: thermalisation, iterations, production.
+    pub walker_steps: u128,
+    /// Host memory of the run's large allocations (engine, series, checkpoints), bytes.
+    pub host_bytes: u64,
+    /// The engine `host_bytes` is for: "cpu", "gpu", or "cpu or gpu" (auto: the larger).
+    pub engine: &'static str,
+}
+
+/// Seconds per walker-step of `config` on the CPU engine with its thread setting, measured on
+/// at most 64 walkers for about a quarter of a second (with E_L and every O_i measured);
+/// `None` for wave functions too large to calibrate quickly.
+pub fn calibrate(config: &Config) -> Result<Option<f64>, Error> {
+    const MAX_PARAMETERS: usize = 20_000;
+    let mut spec = EngineSpec::from_config(config);
+    if spec.parameters() > MAX_PARAMETERS {
+        return Ok(None);
+    }
+    spec.walkers = spec.walkers.min(64);
+    let mut engine = CpuEngine::new(spec.clone(), config.threads)?;
+    let params = initial_params(config)?;
+    engine.sample(&params, 10, Measure::Nothing, &())?;
+    let (mut steps, mut seconds, mut batch) = (0u64, 0.0, 10u32);
+    while seconds < 0.25 {
+        let start = Instant::now();
+        engine.sample(&params, batch, Measure::Energy, &())?;
+        seconds += start.elapsed().as_secs_f64();
+        steps += batch as u64;
+        batch = batch.saturating_mul(2).min(10_000);
+    }
+    Ok(Some(seconds / (steps as f64 * spec.walkers as f64)))
+}
+
+/// Validates what the config refers to (the parameters file) and refuses sizes that would not
+/// fit in this machine's memory, before any work: `rbm-vmc check`, and the start of every run.
+pub fn plan(config: &Config) -> Result<Plan, Error> {
+    initial_params(config)?;
+    let spec = EngineSpec::from_config(config);
+    let walkers = config.walkers;
+    let (w, m) = (walkers as u64, spec.coordinates() as u64);
+    let parameters = spec.parameters();
+    let longest = config.steps_per_iteration.max(config.production.steps);
+    let measurements = (longest / config.sampler.measure_every) as u64;
+    let cpu = CpuEngine::host_bytes(&spec, config.threads, longest);
+    // The GPU engine's initial positions (f32 and f64), a call's sums and its series.
+    let gpu = w * m * 12 + 2 * (2 * parameters as u64 + measurements) * 8;
+    let (engine_bytes, engine) = match config.engine {
+        EngineChoice::Cpu => (cpu, "cpu"),
+        EngineChoice::Gpu => (gpu, "gpu"),
+        EngineChoice::Auto => (cpu.max(gpu), "cpu or gpu"),
+    };
+    // Any engine: a checkpoint's walker state and file, and the blocking analysis's copies of
+    // the series.
+    let host_bytes = engine_bytes + 2 * w * m * 8 + 3 * measurements * 8 + metric_bytes(config);
+    check_host_memory(
+        host_bytes,
+        &format!(
+            "{walkers} walkers with {parameters} parameters and a series of {measurements} \
+             measurements ({engine} engine)"
+        ),
+        "use fewer walkers or hidden units, or fewer steps per call (steps_per_iteration, \
+         production.steps)",
+    )?;
+    let steps = config.sampler.thermalisation as u128
+        + config.optimiser.iterations as u128 * config.steps_per_iteration as u128
+        + config.production.steps as u128;
+    Ok(Plan {
+        walkers,
+        coordinates: m as usize,
+        parameters,
+        walker_steps: steps * walkers as u128,
+        host_bytes,
+        engine,
+    })
+}
+
+/// Host memory of SR's metric: the O rows of the subset (f64, fewer than 2 x metric_samples of
+/// them, held by the CPU engine) and a few K x K sums (the metric, S, its Cholesky factor).
+fn metric_bytes(config: &Config) -> u64 {
+    if config.optimiser.kind != crate::config::OptimiserKind::Sr {
+        return 0;
+    }
+    let k = config.wavefunction().parameters() as u64;
+    2 * config.optimiser.metric_samples as u64 * k * 8 + 4 * k * k * 8
+}
+
+/// What `run` and `sample` found.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub params: Params,
+    /// Optimisation iterations done (over every session of a resumed run).
+    pub iterations: u32,
+    /// The final measurement (absent when `production.steps` is 0).
+    pub production: Option<Estimate>,
+    /// What makes the final measurement doubtful (frozen sampling), if anything.
+    pub warning: Option<String>,
+    /// The final measurement's observables beyond the energy (`observables.enabled`).
+    pub observables: Option<Observed>,
+    pub engine: String,
+    pub seconds: f64,
+}
+
+fn warn_physics(config: &Config, console: &Console) {
+    for w in config.physics_warnings() {
+        console.warn(&w);
+    }
+}
+
+/// `rbm-vmc run`: optimise the parameters, then measure the energy with them; checkpoints
+/// every `checkpoint_every` iterations, and stops early (resumably) when `control` says so.
+pub fn run(config: &Config, out: &OutputDir, ctx: &Context) -> Result<Outcome, Error> {
+    plan(config)?;
+    warn_physics(config, &ctx.console);
+    let engine = build_engine(config, &ctx.console, &ctx.team)?;
+    run_on(engine, config, out, ctx)
+}
+
+/// `run` on an engine built by the caller (for `spec` = the config's).
+pub fn run_on(
+    engine: Box<dyn Engine>,
+    config: &Config,
+    out: &OutputDir,
+    ctx: &Context,
+) -> Result<Outcome, Error> {
+    let run = RunState::start(config, initial_params(config)?);
+    let optimiser = Optimiser::new(&config.optimiser, run.params.theta().len());
+    Session::optimising(run, optimiser, None, engine, out, ctx)
+        .complete(config.sampler.thermalisation)
+}
+
+/// `rbm-vmc run --resume DIR`: continues from the checkpoint in `out`, optionally on another
+/// engine (`engine`, `threads`, `adapter` are the only settings a resume may change).
+pub fn resume(
+    out: &OutputDir,
+    engine: Option<EngineChoice>,
+    threads: Option<usize>,
+    adapter: Option<String>,
+    ctx: &Context,
+) -> Result<Outcome, Error> {
+    let (checkpoint, state) = read_checkpoint(out.path())?;
+    let finished = read_text(&out.file("result.json"), "result")
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .is_some_and(|r| r["status"] == "completed");
+    if finished {
+        return Err(Error::input(format!(
+            "the run in {} is complete (result.json); there is nothing to resume",
+            out.path().display()
+        )));
+    }
+    let mut config = checkpoint.config.clone();
+    config.engine = engine.unwrap_or(config.engine);
+    config.threads = threads.unwrap_or(config.threads);
+    if adapter.is_some() {
+        config.gpu.adapter = adapter;
+    }
+    config.validate()?;
+    let mut engine = build_engine(&config, &ctx.console, &ctx.team)?;
+    engine.set_state(&state)?;
+    // A stop during thermalisation left the rest of it to do (checked when read).
+    let thermalisation = if checkpoint.iteration == 0 {
+        config.sampler.thermalisation - state.steps_done as u32
+    } else {
+        0
+    };
+    ctx.console.line(&if thermalisation > 0 {
+        format!(
+            "resuming thermalisation ({thermalisation} of {} steps left) from {}",
+            config.sampler.thermalisation,
+            out.path().display()
+        )
+    } else {
+        format!(
+            "resuming after iteration {} of {} from {}",
+            checkpoint.iteration,
+            config.optimiser.iterations,
+            out.path().display()
+        )
+    });
+    let run = RunState {
+        config,
+        ..checkpoint.run_state()
+    };
+    let checkpointed = Some(checkpoint.iteration);
+    Session::optimising(run, checkpoint.optimiser, checkpointed, engine, out, ctx)
+        .complete(thermalisation)
+}
+
+/// `rbm-vmc sample`: measure the energy at fixed parameters (from `params_file`, else the
+/// config's initial ones) over `production.steps` steps.
+pub fn sample(
+    config: &Config,
+    params_file: Option<&Path>,
+    out: &OutputDir,
+    ctx: &Context,
+) -> Result<Outcome, Error> {
+    if config.production.steps == 0 {
+        return Err(Error::input(
+            "config: `production.steps` = 0: `sample` measures over production.steps steps; \
+             set it to at least sampler.measure_every",
+        ));
+    }
+    plan(config)?;
+    warn_physics(config, &ctx.console);
+    let params = match params_file {
+        Some(path) => read_params(
+            path,
+            &config.wavefunction(),
+            &config.system(),
+            config.wavefunction.jastrow_beta,
+        )?,
+        None => initial_params(config)?,
+    };
+    let engine = build_engine(config, &ctx.console, &ctx.team)?;
+    Session::sampling(RunState::start(config, params), engine, out, ctx)
+        .complete(config.sampler.thermalisation)
+}

@@ -1,0 +1,158 @@
+//! A sweep's rows: one per point done, kept in `sweep.json` and `sweep.csv`.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::stats::Observed;
+use crate::stats::Summary;
+use crate::stats::observables::Value as Measured;
+
+use super::grid::{Sweep, plain};
+
+/// One point done: completed with its estimate, or failed (numbers then NaN, written null).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Row {
+    pub index: usize,
+    /// Swept key -> value.
+    pub values: Map<String, Value>,
+    #[serde(flatten)]
+    pub estimate: Summary,
+    pub samples: u64,
+    pub seconds: f64,
+    pub engine: String,
+    /// "completed", or "failed: " and why (the numbers broke down).
+    pub status: String,
+    /// Why the point's sampling is doubtful (frozen walkers), if it is.
+    pub warning: Option<String>,
+    /// The energy's parts and the distances (absent when switched off or failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observables: Option<RowObservables>,
+    /// Fields this program does not write, read from a damaged sweep.json (serde refuses
+    /// unknown fields only without `flatten`).
+    #[serde(flatten, skip_serializing)]
+    pub(super) unknown: Map<String, Value>,
+}
+
+/// A sweep row's observables beyond the energy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowObservables {
+    pub kinetic: Measured,
+    pub trap: Measured,
+    pub interaction: Measured,
+    pub virial_ratio: Measured,
+    pub pair_distance: Option<Measured>,
+    pub square_radius: Measured,
+}
+
+impl RowObservables {
+    pub(super) fn new(o: &Observed) -> Self {
+        Self {
+            kinetic: o.kinetic,
+            trap: o.trap,
+            interaction: o.interaction,
+            virial_ratio: o.virial_ratio,
+            pair_distance: o.pair_distance,
+            square_radius: o.square_radius,
+        }
+    }
+
+    /// The CSV fields after `tau`: value and error of each (empty where unknown).
+    fn fields(o: Option<&Self>) -> String {
+        let Some(o) = o else {
+            return ",".repeat(OBSERVABLE_COLUMNS - 1);
+        };
+        let nan = Measured {
+            value: f64::NAN,
+            error: f64::NAN,
+        };
+        [
+            o.kinetic,
+            o.trap,
+            o.interaction,
+            o.virial_ratio,
+            o.pair_distance.unwrap_or(nan),
+            o.square_radius,
+        ]
+        .iter()
+        .map(|m| format!("{},{}", finite(m.value), finite(m.error)))
+        .collect::<Vec<_>>()
+        .join(",")
+    }
+}
+
+/// A number for the CSV, empty when not finite.
+fn finite(v: f64) -> String {
+    if v.is_finite() {
+        v.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Columns of the observables in sweep.csv.
+const OBSERVABLE_COLUMNS: usize = 12;
+
+impl Row {
+    pub(super) fn completed(&self) -> bool {
+        self.status == "completed"
+    }
+}
+
+/// The columns of sweep.csv after the swept keys.
+pub(super) fn csv_tail() -> String {
+    format!("{},{CSV_REST}", Summary::CSV_HEADER)
+}
+
+/// The columns after the estimate's: the observables', then the rest of the row.
+const CSV_REST: &str = "kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,virial_ratio,\
+virial_ratio_error,r12,r12_error,r2,r2_error,samples,seconds,engine,status,warning";
+
+/// A row of sweep.csv; a failed point has its status and no numbers.
+pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
+    let values: Vec<String> = sweep
+        .keys
+        .iter()
+        .map(|k| row.values.get(k).map_or(String::new(), plain))
+        .collect();
+    let numbers = if row.completed() {
+        format!(
+            "{},{},{}",
+            row.estimate.csv(),
+            RowObservables::fields(row.observables.as_ref()),
+            row.samples
+        )
+    } else {
+        ",".repeat(Summary::CSV_HEADER.split(',').count() + OBSERVABLE_COLUMNS)
+    };
+    format!(
+        "{},{},{numbers},{},{},{},{}\n",
+        row.index,
+        values.join(","),
+        row.seconds,
+        csv_text(&row.engine),
+        csv_text(&row.status),
+        row.warning.as_deref().map_or(String::new(), csv_text)
+    )
+}
+
+/// A CSV field holding any text: quoted, with quotes doubled.
+fn csv_text(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+pub(super) fn append(path: &Path, line: &str) -> Result<(), Error> {
+    let context = || format!("cannot append to {}", path.display());
+    let mut file = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(context(), e))?;
+    file.write_all(line.as_bytes())
+        .and_then(|_| file.sync_data())
+        .map_err(|e| Error::io(context(), e))
+}

@@ -1,0 +1,289 @@
+//! Running a sweep's points (dealt out over a team of processes), resumably.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::config::read_json;
+use crate::control::{Control, StopReason};
+use crate::driver::{self, Context};
+use crate::error::Error;
+use crate::report::{Console, OutputDir};
+use crate::stats::Summary;
+use crate::team::solo;
+
+use super::grid::{Mode, PointSpec, Sweep, describe};
+use super::plot::plot;
+use super::row::{Row, RowObservables, append, csv_line, csv_tail};
+
+/// Runs every point not yet in `out` (all of them unless `resume`), writing the rows and the
+/// plots as points complete. In a team of processes the points are dealt out in rounds
+/// (point i to process i mod size) and the first process collects and writes the rows.
+pub fn run_sweep(
+    sweep: &Sweep,
+    file: &Path,
+    out: &OutputDir,
+    resume: bool,
+    ctx: &Context,
+) -> Result<Vec<Row>, Error> {
+    let team = &ctx.team;
+    let (prepared, done) = team.from_root_work(
+        || prepare(sweep, out, resume),
+        |rows| rows.iter().map(|r| r.index).collect::<Vec<_>>(),
+    )?;
+    let mut rows = prepared.unwrap_or_default();
+
+    let bar = ctx
+        .console
+        .bar("sweep", sweep.points.len() as u64, "points");
+    bar.inc(done.len() as u64);
+    if !done.is_empty() {
+        bar.line(&format!(
+            "resuming: {} of {} points done",
+            done.len(),
+            sweep.points.len()
+        ));
+    }
+    let pending: Vec<&PointSpec> = sweep
+        .points
+        .iter()
+        .filter(|p| !done.contains(&p.index))
+        .collect();
+    let mut plots = Vec::new();
+    for round in pending.chunks(team.size()) {
+        let mut interrupted = false;
+        let report = match round.get(team.rank()) {
+            Some(point) => match run_point(sweep, point, out, &ctx.control) {
+                Ok(row) => serde_json::to_vec(&row).expect("json"),
+                Err(Error::Interrupted(_)) => {
+                    interrupted = true;
+                    Vec::new()
+                }
+                // Any other failure ends the sweep (and the whole team).
+                Err(e) => return Err(e),
+            },
+            None => Vec::new(),
+        };
+        for bytes in team.gather_bytes(&report).iter().filter(|b| !b.is_empty()) {
+            let row: Row = serde_json::from_slice(bytes).expect("rows are sent as JSON");
+            append(&out.file("sweep.csv"), &csv_line(sweep, &row))?;
+            let point = format!(
+                "point {}/{} {}",
+                row.index + 1,
+                sweep.points.len(),
+                describe(&sweep.keys, &sweep.points[row.index].values)
+            );
+            if row.completed() {
+                bar.line(&format!(
+                    "{point}: E = {:.6} +- {:.6}, variance {:.3e}, {} samples, {:.1} s{}",
+                    row.estimate.energy,
+                    row.estimate.error,
+                    row.estimate.variance,
+                    row.samples,
+                    row.seconds,
+                    row.warning
+                        .as_ref()
+                        .map_or(String::new(), |w| format!("  WARNING: {w}"))
+                ));
+            } else {
+                bar.warn(&format!("{point} {}", row.status));
+            }
+            rows.push(row);
+            bar.inc(1);
+        }
+        if team.is_root() {
+            rows.sort_by_key(|r| r.index);
+            let text = serde_json::to_string_pretty(&rows).expect("plain values");
+            out.write("sweep.json", text.as_bytes())?;
+            plots = plot(sweep, &rows, out)?;
+        }
+        if team.any(interrupted || ctx.control.reason().is_some()) {
+            bar.finish();
+            return Err(Error::Interrupted(format!(
+                "{}: {} of {} points are done and kept in {dir}; continue with `rbm-vmc sweep \
+                 {} --out {dir} --resume`",
+                ctx.control.reason().unwrap_or(StopReason::AnotherProcess),
+                rows.len().max(done.len()),
+                sweep.points.len(),
+                file.display(),
+                dir = out.path().display()
+            )));
+        }
+    }
+    bar.finish();
+    if team.is_root() {
+        let mut files = vec!["sweep.csv", "sweep.json"];
+        files.extend(plots);
+        ctx.console.line(&format!(
+            "{} points in {}: {}",
+            rows.len(),
+            out.path().display(),
+            files.join(", ")
+        ));
+        let failed: Vec<&Row> = rows.iter().filter(|r| !r.completed()).collect();
+        if let Some(first) = failed.first() {
+            return Err(Error::Diverged(format!(
+                "{} of {} points failed (point {}: {}); sweep.csv says why for each, and the \
+                 other points' results are in {}",
+                failed.len(),
+                rows.len(),
+                first.index,
+                first.status.trim_start_matches("failed: "),
+                out.path().display()
+            )));
+        }
+    }
+    Ok(rows)
+}
+
+/// Writes the definition (or checks it against the one being resumed) and the CSV of the
+/// rows kept; returns those rows.
+fn prepare(sweep: &Sweep, out: &OutputDir, resume: bool) -> Result<Vec<Row>, Error> {
+    let mut rows: Vec<Row> = Vec::new();
+    if resume {
+        let stored =
+            read_json(&out.file("sweep-definition.json"), "sweep definition").map_err(|_| {
+                Error::input(format!(
+                    "nothing to resume in {}: it holds no sweep-definition.json",
+                    out.path().display()
+                ))
+            })?;
+        if let Some(why) = sweep.differs_from(&stored) {
+            return Err(Error::input(format!(
+                "{} holds {why}; resume it with the sweep file and --set options it was \
+                 started with, or choose another --out",
+                out.path().display()
+            )));
+        }
+        if out.file("sweep.json").exists() {
+            let text = read_json(&out.file("sweep.json"), "sweep results")?;
+            rows = serde_json::from_value(text)
+                .map_err(|e| e.to_string())
+                .and_then(|rows| check_rows(sweep, rows))
+                .map_err(|e| {
+                    Error::input(format!(
+                        "{} is damaged: {e}",
+                        out.file("sweep.json").display()
+                    ))
+                })?;
+        }
+    } else {
+        let mut definition = sweep.definition();
+        definition["provenance"] = crate::report::provenance();
+        let text = serde_json::to_string_pretty(&definition).expect("plain values");
+        out.write("sweep-definition.json", text.as_bytes())?;
+    }
+    // The CSV is rewritten from the rows kept, then appended to as points complete.
+    let mut csv = format!("index,{},{}\n", sweep.keys.join(","), csv_tail());
+    for row in &rows {
+        csv.push_str(&csv_line(sweep, row));
+    }
+    out.write("sweep.csv", csv.as_bytes())?;
+    Ok(rows)
+}
+
+/// The rows read back from sweep.json, if they are rows of this sweep's points: each point
+/// at most once, with its own values, completed with a finite energy or failed.
+fn check_rows(sweep: &Sweep, rows: Vec<Row>) -> Result<Vec<Row>, String> {
+    let mut seen = vec![false; sweep.points.len()];
+    for row in &rows {
+        let Some(point) = sweep.points.get(row.index) else {
+            return Err(format!(
+                "row of point {}, which the sweep does not have",
+                row.index
+            ));
+        };
+        if std::mem::replace(&mut seen[row.index], true) {
+            return Err(format!("two rows of point {}", row.index));
+        }
+        let values: Map<String, Value> = sweep
+            .keys
+            .iter()
+            .cloned()
+            .zip(point.values.iter().cloned())
+            .collect();
+        if row.values != values {
+            return Err(format!(
+                "the row of point {} has values {}, not the point's {}",
+                row.index,
+                Value::Object(row.values.clone()),
+                Value::Object(values)
+            ));
+        }
+        if let Some(name) = row.unknown.keys().next() {
+            return Err(format!(
+                "the row of point {} has an unknown field `{name}`",
+                row.index
+            ));
+        }
+        let failed = row.status.starts_with("failed");
+        if !(failed || row.completed() && row.estimate.energy.is_finite()) {
+            return Err(format!(
+                "the row of point {} is neither completed with an energy nor failed",
+                row.index
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs one point on this process alone, into `points/NNNN/`; a point whose numbers break
+/// down is a failed row, not the end of the sweep.
+fn run_point(
+    sweep: &Sweep,
+    point: &PointSpec,
+    out: &OutputDir,
+    control: &Control,
+) -> Result<Row, Error> {
+    let start = Instant::now();
+    let dir = OutputDir::create(Some(&out.file(&format!("points/{:04}", point.index))), true)?;
+    let ctx = Context {
+        console: Console::new(true),
+        control: control.clone(),
+        team: solo(),
+    };
+    let outcome = match sweep.mode {
+        Mode::Optimise => driver::run(&point.config, &dir, &ctx),
+        Mode::Production => driver::sample(&point.config, None, &dir, &ctx),
+    };
+    let values = sweep
+        .keys
+        .iter()
+        .cloned()
+        .zip(point.values.iter().cloned())
+        .collect();
+    let seconds = start.elapsed().as_secs_f64();
+    match outcome {
+        Ok(outcome) => {
+            let e = outcome
+                .production
+                .expect("sweep points have production steps");
+            Ok(Row {
+                index: point.index,
+                values,
+                estimate: e.summary(),
+                samples: e.samples,
+                seconds,
+                engine: outcome.engine,
+                status: "completed".into(),
+                warning: outcome.warning,
+                observables: outcome.observables.as_ref().map(RowObservables::new),
+                unknown: Map::new(),
+            })
+        }
+        Err(Error::Diverged(why)) => Ok(Row {
+            index: point.index,
+            values,
+            estimate: Summary::UNKNOWN,
+            samples: 0,
+            seconds,
+            engine: String::new(),
+            status: format!("failed: {why}"),
+            warning: None,
+            observables: None,
+            unknown: Map::new(),
+        }),
+        Err(e) => Err(e),
+    }
+}
