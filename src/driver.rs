@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::checkpoint::{Checkpoint, Optimisation, read_checkpoint, write_checkpoint};
 use crate::checksum::fnv1a;
-use crate::config::{Config, EngineChoice, SamplerKind};
+use crate::config::{Config, EngineChoice};
 use crate::control::Control;
 use crate::engine::{
     CpuEngine, Engine, EngineSpec, Measure, Moments, Progress, build_engine, check_host_memory,
@@ -23,6 +23,7 @@ use crate::report::{
     Bar, Console, HistoryWriter, OutputDir, history_row_numbers, observables_json,
     observables_lines, params_to_json, read_params, read_text, reference_energy, write_observables,
 };
+use crate::sampler::{SamplerKind, Step};
 use crate::stats::{Estimate, Observed};
 use crate::team::{Team, solo};
 
@@ -759,28 +760,27 @@ fn compact(v: f64) -> String {
 }
 
 /// A warning (short, and long with the remedy) when the acceptance says the walkers are
-/// frozen: below 1 % for the Metropolis-type samplers, above 99.9 % for brute-force
-/// Metropolis (steps too small to explore |psi|^2). The error bars then mean little.
+/// frozen: below 1 % for the samplers that reject moves, above 99.9 % for those whose table
+/// row says so (steps too small to explore |psi|^2). The error bars then mean little.
 fn sampling_warning(kind: SamplerKind, acceptance: f64) -> Option<(&'static str, String)> {
-    let (short, remedy) = match kind {
-        SamplerKind::Gibbs => return None,
-        _ if acceptance < 0.01 => (
-            "acceptance below 1 %",
-            match kind {
-                SamplerKind::Metropolis => "lower sampler.step",
-                _ => "lower sampler.dt",
-            },
-        ),
-        SamplerKind::Metropolis if acceptance > 0.999 => {
-            ("acceptance above 99.9 %", "raise sampler.step")
-        }
-        _ => return None,
+    let Step::Moves {
+        tune, warn_high, ..
+    } = kind.info().step
+    else {
+        return None;
+    };
+    let (short, remedy) = if acceptance < 0.01 {
+        ("acceptance below 1 %", "lower")
+    } else if warn_high && acceptance > 0.999 {
+        ("acceptance above 99.9 %", "raise")
+    } else {
+        return None;
     };
     Some((
         short,
         format!(
             "{short} ({acceptance:.4}): the walkers hardly explore |psi|^2, so the energy and \
-             its error bars are not reliable; {remedy}"
+             its error bars are not reliable; {remedy} {tune}"
         ),
     ))
 }
