@@ -809,6 +809,33 @@ mod tests {
         );
     }
 
+    /// The sampler table's messages, word for word.
+    #[test]
+    fn sampler_errors_read_in_full() {
+        let gibbs = json!({"kind": "gibbs"});
+        let cases = [
+            (
+                json!({"sampler": gibbs}),
+                "config: `sampler.kind` = \"gibbs\" needs `wavefunction.form` = \"sqrt\": Gibbs \
+                 sampling draws from the RBM marginal F(x), which is |psi|^2 only for psi = sqrt(F)",
+            ),
+            (
+                json!({"sampler": gibbs, "wavefunction": {"form": "sqrt", "jastrow": "pade"}}),
+                "config: `sampler.kind` = \"gibbs\" samples the RBM alone; it cannot sample a \
+                 Jastrow factor or Slater determinants: use \"metropolis\" or \"importance\"",
+            ),
+            (
+                json!({"sampler": {"kind": "gibbs", "moves": "single"},
+                    "wavefunction": {"form": "sqrt"}}),
+                "config: `sampler.moves` = \"single\" does not apply to Gibbs sampling, which \
+                 redraws every coordinate each step; use \"all\"",
+            ),
+        ];
+        for (value, message) in cases {
+            assert_eq!(load(value.clone()).expect_err(&value.to_string()), message);
+        }
+    }
+
     #[test]
     fn errors_name_the_field() {
         let cases = [

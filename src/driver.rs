@@ -968,7 +968,12 @@ mod tests {
                 .1
                 .contains("sampler.dt")
         );
-        assert!(sampling_warning(Metropolis, 0.9995).is_some());
+        assert!(
+            sampling_warning(Metropolis, 0.9995)
+                .unwrap()
+                .1
+                .ends_with("; raise sampler.step")
+        );
         assert!(sampling_warning(Importance, 0.9995).is_none());
         assert!(sampling_warning(Gibbs, 1.0).is_none());
         assert!(sampling_warning(Metropolis, 0.5).is_none());
