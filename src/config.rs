@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::physics::{Form, Jastrow, Layout, Rbm, Slater, Statistics, System, Wavefunction};
+use crate::sampler::{Moves, SamplerKind, Step};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -168,26 +169,6 @@ pub enum JastrowKind {
     None,
     /// exp( sum_{i<j} a_ij r_ij / (1 + beta r_ij) ) with the cusp a_ij fixed by D and the spins.
     Pade,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SamplerKind {
-    /// Brute-force Metropolis with uniform proposals.
-    Metropolis,
-    /// Metropolis-Hastings with the Langevin (quantum force) proposal.
-    Importance,
-    /// Gibbs sampling of the RBM's joint distribution (sqrt form only).
-    Gibbs,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Moves {
-    /// Every coordinate moves at once.
-    All,
-    /// One particle at a time; a step is one sweep over all particles.
-    Single,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -499,26 +480,7 @@ impl Config {
             1,
             1 << 20,
         )?;
-        if sm.kind == SamplerKind::Gibbs && w.form != Form::Sqrt {
-            return Err(Error::input(
-                "config: `sampler.kind` = \"gibbs\" needs `wavefunction.form` = \"sqrt\": Gibbs \
-                 sampling draws from the RBM marginal F(x), which is |psi|^2 only for psi = sqrt(F)",
-            ));
-        }
-        if sm.kind == SamplerKind::Gibbs
-            && (w.jastrow != JastrowKind::None || s.statistics == Statistics::Fermions)
-        {
-            return Err(Error::input(
-                "config: `sampler.kind` = \"gibbs\" samples the RBM alone; it cannot sample a \
-                 Jastrow factor or Slater determinants: use \"metropolis\" or \"importance\"",
-            ));
-        }
-        if sm.kind == SamplerKind::Gibbs && sm.moves == Moves::Single {
-            return Err(Error::input(
-                "config: `sampler.moves` = \"single\" does not apply to Gibbs sampling, which \
-                 redraws every coordinate each step; use \"all\"",
-            ));
-        }
+        self.validate_sampler()?;
         int_range("walkers", self.walkers as usize, 1, u32::MAX as usize)?;
         int_range("threads", self.threads, 0, MAX_THREADS)?;
         int_range(
@@ -592,6 +554,43 @@ impl Config {
                     spec.bins()
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// What the sampler's row in the table allows.
+    fn validate_sampler(&self) -> Result<(), Error> {
+        let (sm, w) = (&self.sampler, &self.wavefunction);
+        let info = sm.kind.info();
+        let kind = format!("config: `sampler.kind` = \"{}\"", info.name);
+        if let Some(why) = info.needs_sqrt
+            && w.form != Form::Sqrt
+        {
+            return Err(Error::input(format!(
+                "{kind} needs `wavefunction.form` = \"sqrt\": {why}"
+            )));
+        }
+        if info.rbm_alone
+            && (w.jastrow != JastrowKind::None || self.system.statistics == Statistics::Fermions)
+        {
+            let others: Vec<String> = SamplerKind::ALL
+                .iter()
+                .map(|k| k.info())
+                .filter(|i| !i.rbm_alone)
+                .map(|i| format!("\"{}\"", i.name))
+                .collect();
+            return Err(Error::input(format!(
+                "{kind} samples the RBM alone; it cannot sample a Jastrow factor or Slater \
+                 determinants: use {}",
+                others.join(" or ")
+            )));
+        }
+        if let Step::Whole { no_single, .. } = info.step
+            && sm.moves == Moves::Single
+        {
+            return Err(Error::input(format!(
+                "config: `sampler.moves` = \"single\" {no_single}; use \"all\""
+            )));
         }
         Ok(())
     }
@@ -808,6 +807,33 @@ mod tests {
             load(serde_json::from_str(&text).unwrap()).unwrap(),
             Config::default()
         );
+    }
+
+    /// The sampler table's messages, word for word.
+    #[test]
+    fn sampler_errors_read_in_full() {
+        let gibbs = json!({"kind": "gibbs"});
+        let cases = [
+            (
+                json!({"sampler": gibbs}),
+                "config: `sampler.kind` = \"gibbs\" needs `wavefunction.form` = \"sqrt\": Gibbs \
+                 sampling draws from the RBM marginal F(x), which is |psi|^2 only for psi = sqrt(F)",
+            ),
+            (
+                json!({"sampler": gibbs, "wavefunction": {"form": "sqrt", "jastrow": "pade"}}),
+                "config: `sampler.kind` = \"gibbs\" samples the RBM alone; it cannot sample a \
+                 Jastrow factor or Slater determinants: use \"metropolis\" or \"importance\"",
+            ),
+            (
+                json!({"sampler": {"kind": "gibbs", "moves": "single"},
+                    "wavefunction": {"form": "sqrt"}}),
+                "config: `sampler.moves` = \"single\" does not apply to Gibbs sampling, which \
+                 redraws every coordinate each step; use \"all\"",
+            ),
+        ];
+        for (value, message) in cases {
+            assert_eq!(load(value.clone()).expect_err(&value.to_string()), message);
+        }
     }
 
     #[test]

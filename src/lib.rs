@@ -15,6 +15,7 @@ pub mod optimiser;
 pub mod physics;
 pub mod report;
 pub mod rng;
+pub mod sampler;
 pub mod stats;
 pub mod study;
 pub mod team;

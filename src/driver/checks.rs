@@ -1,7 +1,7 @@
 //! Checks that the numbers of a run can be trusted: breakdowns that end it, and frozen
 //! sampling that makes its error bars doubtful.
 
-use crate::config::SamplerKind;
+use crate::sampler::{SamplerKind, Step};
 use crate::stats::Estimate;
 
 /// An estimate more than this many error bars below the system's lower bound is a failure.
@@ -64,31 +64,30 @@ pub(super) fn breakdown(
 }
 
 /// A warning (short, and long with the remedy) when the acceptance says the walkers are
-/// frozen: below 1 % for the Metropolis-type samplers, above 99.9 % for brute-force
-/// Metropolis (steps too small to explore |psi|^2). The error bars then mean little.
+/// frozen: below 1 % for the samplers that reject moves, above 99.9 % for those whose table
+/// row says so (steps too small to explore |psi|^2). The error bars then mean little.
 pub(super) fn sampling_warning(
     kind: SamplerKind,
     acceptance: f64,
 ) -> Option<(&'static str, String)> {
-    let (short, remedy) = match kind {
-        SamplerKind::Gibbs => return None,
-        _ if acceptance < 0.01 => (
-            "acceptance below 1 %",
-            match kind {
-                SamplerKind::Metropolis => "lower sampler.step",
-                _ => "lower sampler.dt",
-            },
-        ),
-        SamplerKind::Metropolis if acceptance > 0.999 => {
-            ("acceptance above 99.9 %", "raise sampler.step")
-        }
-        _ => return None,
+    let Step::Moves {
+        tune, warn_high, ..
+    } = kind.info().step
+    else {
+        return None;
+    };
+    let (short, remedy) = if acceptance < 0.01 {
+        ("acceptance below 1 %", "lower")
+    } else if warn_high && acceptance > 0.999 {
+        ("acceptance above 99.9 %", "raise")
+    } else {
+        return None;
     };
     Some((
         short,
         format!(
             "{short} ({acceptance:.4}): the walkers hardly explore |psi|^2, so the energy and \
-             its error bars are not reliable; {remedy}"
+             its error bars are not reliable; {remedy} {tune}"
         ),
     ))
 }
@@ -154,7 +153,12 @@ mod tests {
                 .1
                 .contains("sampler.dt")
         );
-        assert!(sampling_warning(Metropolis, 0.9995).is_some());
+        assert!(
+            sampling_warning(Metropolis, 0.9995)
+                .unwrap()
+                .1
+                .ends_with("; raise sampler.step")
+        );
         assert!(sampling_warning(Importance, 0.9995).is_none());
         assert!(sampling_warning(Gibbs, 1.0).is_none());
         assert!(sampling_warning(Metropolis, 0.5).is_none());

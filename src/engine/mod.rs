@@ -17,10 +17,11 @@ pub use observables::{ObservableSums, ObservablesSpec};
 
 use std::rc::Rc;
 
-use crate::config::{Config, EngineChoice, Moves, SamplerKind};
+use crate::config::{Config, EngineChoice};
 use crate::error::Error;
 use crate::physics::{Params, System, Wavefunction};
 use crate::report::Console;
+use crate::sampler::{Moves, SamplerKind};
 use crate::team::{Team, share};
 
 /// A sampler with its settings.

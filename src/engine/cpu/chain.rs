@@ -5,10 +5,10 @@
 
 use std::ops::Range;
 
-use crate::config::{Moves, SamplerKind};
 use crate::engine::EngineSpec;
 use crate::physics::{Params, Walker};
 use crate::rng::{RESET_BLOCK, StepStream};
+use crate::sampler::{Moves, SamplerKind};
 
 /// Single-particle moves rebuild every cache from scratch every this many steps (global step
 /// index), so incremental updates (fields Q, Sherman-Morrison inverses) cannot drift.
@@ -72,29 +72,34 @@ impl<'a> Chain<'a> {
     pub fn mc_step(&mut self, step: u64) -> (u32, u32) {
         let mut rng = StepStream::new(self.spec.seed, self.index, step);
         let sampler = self.spec.sampler;
+        // Exhaustive, so a new sampler cannot run without its twin.
         let moves = match sampler.kind {
+            SamplerKind::Metropolis => self.sweep(&mut rng, Self::metropolis),
+            SamplerKind::Importance => self.sweep(&mut rng, Self::importance),
             SamplerKind::Gibbs => {
                 self.gibbs(&mut rng);
                 (1, 1)
-            }
-            kind => {
-                let mut accepted = 0;
-                for i in 0..self.moves.len() {
-                    let range = self.moves[i].clone();
-                    let ok = if kind == SamplerKind::Metropolis {
-                        self.metropolis(range, &mut rng)
-                    } else {
-                        self.importance(range, &mut rng)
-                    };
-                    accepted += ok as u32;
-                }
-                (accepted, self.moves.len() as u32)
             }
         };
         if sampler.moves == Moves::Single && step.is_multiple_of(REFRESH_EVERY) {
             self.walker.refresh();
         }
         moves
+    }
+
+    /// A `Step::Moves` step: `one_move` on each move's coordinates in turn. Returns the
+    /// (accepted, attempted) moves.
+    fn sweep(
+        &mut self,
+        rng: &mut StepStream,
+        one_move: impl Fn(&mut Self, Range<usize>, &mut StepStream) -> bool,
+    ) -> (u32, u32) {
+        let mut accepted = 0;
+        for i in 0..self.moves.len() {
+            let range = self.moves[i].clone();
+            accepted += one_move(self, range, rng) as u32;
+        }
+        (accepted, self.moves.len() as u32)
     }
 
     /// Replaces a non-finite walker by a fresh draw from the initial distribution (as drawn

@@ -25,7 +25,6 @@ use super::{
     Engine, EngineSpec, Measure, Metric, MetricSubset, Moments, Progress, WalkerState,
     check_host_memory, check_state,
 };
-use crate::config::{Moves, SamplerKind};
 use crate::engine::cpu::initial_position;
 use crate::error::Error;
 use crate::physics::Params;
@@ -586,12 +585,12 @@ impl GpuEngine {
         self.gpu.device.destroy();
     }
 
-    /// Moves made per walker per step: one per particle for single-particle moves.
+    /// Moves made per walker per step.
     fn moves_per_step(&self) -> f64 {
-        match (self.spec.sampler.kind, self.spec.sampler.moves) {
-            (SamplerKind::Gibbs, _) | (_, Moves::All) => 1.0,
-            (_, Moves::Single) => self.spec.system.particles as f64,
-        }
+        let sampler = &self.spec.sampler;
+        sampler
+            .kind
+            .moves_per_step(sampler.moves, self.spec.system.particles) as f64
     }
 
     /// Reads `bytes` from the start of `source` (a COPY_SRC buffer) through the readback buffer.

@@ -4,11 +4,11 @@
 //! private arrays their sizes, and an unused factor costs nothing. The one place where
 //! shader variants are made.
 
-use crate::config::{Moves, SamplerKind};
 use crate::engine::EngineSpec;
 use crate::engine::ObservablesSpec;
 use crate::engine::REFRESH_EVERY;
 use crate::engine::observables::SCALARS;
+use crate::sampler::{Moves, Step};
 
 use super::layout::{
     FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_OBSERVE, FLAG_RESET_PARTIALS,
@@ -20,16 +20,19 @@ pub const WORKGROUP: u32 = 64;
 const _: () = assert!(WORKGROUP.is_power_of_two());
 
 /// A piece of WGSL source: where it comes from, and its text.
-type Part = (&'static str, &'static str);
+pub type Part = (&'static str, &'static str);
 
+/// The `Part` of a file in shaders/, its text compiled in; the crate root anchors the path,
+/// so the sampler table can name its files too.
 macro_rules! shader_file {
     ($name:literal) => {
         (
             concat!("shaders/", $name),
-            include_str!(concat!("../../../shaders/", $name)),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $name)),
         )
     };
 }
+pub(crate) use shader_file;
 
 const RNG: Part = shader_file!("rng.wgsl");
 const WALKER: Part = shader_file!("walker.wgsl");
@@ -38,9 +41,6 @@ const JASTROW: Part = shader_file!("jastrow.wgsl");
 const SLATER: Part = shader_file!("slater.wgsl");
 const WALK: Part = shader_file!("walk.wgsl");
 const MOVES: Part = shader_file!("moves.wgsl");
-const METROPOLIS: Part = shader_file!("metropolis.wgsl");
-const IMPORTANCE: Part = shader_file!("importance.wgsl");
-const GIBBS: Part = shader_file!("gibbs.wgsl");
 const REDUCE: Part = shader_file!("reduce.wgsl");
 const METRIC: Part = shader_file!("metric.wgsl");
 
@@ -137,11 +137,7 @@ pub fn metric_source() -> String {
 /// The walk kernel's source for `spec`.
 pub fn walk_source(spec: &EngineSpec) -> String {
     let wf = &spec.wavefunction;
-    let sampler: &[Part] = match spec.sampler.kind {
-        SamplerKind::Metropolis => &[MOVES, METROPOLIS],
-        SamplerKind::Importance => &[MOVES, IMPORTANCE],
-        SamplerKind::Gibbs => &[GIBBS],
-    };
+    let sampler = spec.sampler.kind.info();
     let shared = shared_constants();
     let header = header(spec);
     let glue = glue(wf.jastrow.is_some(), wf.slater.is_some());
@@ -159,7 +155,10 @@ pub fn walk_source(spec: &EngineSpec) -> String {
         parts.push(SLATER);
     }
     parts.push(("generated glue", glue.as_str()));
-    parts.extend(sampler);
+    if let Step::Moves { .. } = sampler.step {
+        parts.push(MOVES);
+    }
+    parts.push(sampler.wgsl);
     parts.push(WALK);
     assemble(&parts)
 }
@@ -172,9 +171,8 @@ pub fn loop_iterations_per_step(spec: &EngineSpec) -> u64 {
     let (p, d) = (spec.system.particles as u64, spec.system.dims as u64);
     let (m, n) = (p * d, wf.layout.hidden as u64);
     let single = spec.sampler.moves == Moves::Single;
-    let (moves, len) = if single { (p, d) } else { (1, m) };
-    let importance = spec.sampler.kind == SamplerKind::Importance;
-    // Per move: the proposal, the RBM's fields and ln, the drift twice (importance).
+    let len = if single { d } else { m };
+    // Per move: the proposal, the RBM's fields and ln, the drift twice (when it has one).
     let mut per_move = 2 * len + n * if single { len } else { m } + m + n;
     let mut drift = n * len;
     let mut measure = m * n + 2 * (m + n + m * n) + m;
@@ -191,14 +189,14 @@ pub fn loop_iterations_per_step(spec: &EngineSpec) -> u64 {
         drift += (len / d) * (row + nb * d * d);
         measure += p * (row + nb * d * d);
     }
-    if importance {
-        per_move += 2 * drift + 2 * len;
-    }
-    // Gibbs: a draw per hidden unit, a mean per coordinate, and a refresh.
-    let step = if spec.sampler.kind == SamplerKind::Gibbs {
-        n + 2 * m * n + m
-    } else {
-        moves * per_move
+    let sampler = &spec.sampler;
+    let moves = sampler
+        .kind
+        .moves_per_step(sampler.moves, spec.system.particles) as u64;
+    let step = match sampler.kind.info().step {
+        Step::Moves { drift: true, .. } => moves * (per_move + 2 * drift + 2 * len),
+        Step::Moves { drift: false, .. } => moves * per_move,
+        Step::Whole { loops, .. } => loops(m, n),
     };
     // The observables: distances and bins, and at most one histogram flush per measurement.
     if let Some(o) = &spec.observables {
