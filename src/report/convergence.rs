@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::plot::{format_value, padded_range};
+use super::plot::{format_value, log_axis, padded_range, tick_formatter};
 use crate::error::Error;
 
 /// One optimisation iteration as plotted.
@@ -88,7 +88,7 @@ fn draw(
         .x_desc("iteration")
         .y_desc("energy (atomic units)")
         .x_label_formatter(&integer)
-        .y_label_formatter(&label)
+        .y_label_formatter(&tick_formatter(y0, y1, false))
         .draw()?;
     let band: Vec<(f64, f64)> = points
         .iter()
@@ -139,7 +139,7 @@ fn draw(
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(90)
-        .build_cartesian_2d(x0..x1, (g0..g1).log_scale())?;
+        .build_cartesian_2d(x0..x1, log_axis(g0, g1))?;
     chart
         .configure_mesh()
         .light_line_style(WHITE)

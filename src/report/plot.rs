@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use plotters::coord::combinators::WithKeyPoints;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
@@ -112,21 +113,21 @@ fn draw(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Box<dyn std::
         .y_label_area_size(80);
     match (axes.log_x, axes.log_y) {
         (true, true) => render(
-            builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())?,
+            builder.build_cartesian_2d(log_axis(x0, x1), log_axis(y0, y1))?,
             axes,
             series,
             usable,
             legend.clone(),
         )?,
         (true, false) => render(
-            builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1)?,
+            builder.build_cartesian_2d(log_axis(x0, x1), y0..y1)?,
             axes,
             series,
             usable,
             legend.clone(),
         )?,
         (false, true) => render(
-            builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?,
+            builder.build_cartesian_2d(x0..x1, log_axis(y0, y1))?,
             axes,
             series,
             usable,
@@ -157,7 +158,9 @@ where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    let label = |v: &f64| format_value(*v);
+    let (x, y) = (chart.x_range(), chart.y_range());
+    let label = tick_formatter(y.start, y.end, axes.log_y);
+    let x_tick = tick_formatter(x.start, x.end, axes.log_x);
     // Counts (walkers, hidden units) get integer ticks only.
     let integers = series
         .iter()
@@ -165,7 +168,7 @@ where
         .all(|p| p.0.fract() == 0.0);
     let x_label = |v: &f64| {
         if !integers || v.fract() == 0.0 {
-            format_value(*v)
+            x_tick(v)
         } else {
             String::new()
         }
@@ -305,6 +308,55 @@ pub(super) fn padded_range(values: &[f64], log: bool) -> (f64, f64) {
 }
 
 /// Short tick labels: 4096, 0.0123, 1.5e7.
+/// A log axis over [lo, hi] with its ticks at 1, 2 and 5 times the powers of ten inside, or
+/// over many decades at powers of ten alone (every few, past a dozen). Plotters' own ticks
+/// start at the first power of ten, which leaves an axis of about a decade one or two labels.
+pub(crate) fn log_axis(lo: f64, hi: f64) -> WithKeyPoints<LogCoord<f64>> {
+    let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let decades = (last - first).max(1);
+    let mantissas: &[f64] = if decades > 3 {
+        &[1.0]
+    } else {
+        &[1.0, 2.0, 5.0]
+    };
+    let stride = (decades as usize).div_ceil(12);
+    let points = (first..=last)
+        .step_by(stride)
+        .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+        .filter(|v| (lo..=hi).contains(v))
+        .collect();
+    (lo..hi).log_scale().with_key_points(points)
+}
+
+/// Tick labels for a linear axis over [lo, hi] (a log axis: `format_value`'s): as many
+/// digits as it takes for neighbouring ticks, about a tenth of the range apart, to read
+/// differently, trailing zeros dropped.
+pub(crate) fn tick_formatter(lo: f64, hi: f64, log: bool) -> impl Fn(&f64) -> String {
+    let step = (hi - lo).abs() / 10.0;
+    move |v: &f64| {
+        let (v, a) = (*v, v.abs());
+        if log || v == 0.0 || !(step > 0.0) {
+            return format_value(v);
+        }
+        let trim = |m: String| {
+            if m.contains('.') {
+                m.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                m
+            }
+        };
+        if (1e-3..1e5).contains(&a) {
+            let decimals = (-step.log10()).ceil().clamp(0.0, 8.0) as usize;
+            trim(format!("{v:.decimals$}"))
+        } else {
+            let digits = (a.log10().floor() - step.log10()).ceil().clamp(1.0, 8.0) as usize;
+            let text = format!("{v:.digits$e}");
+            let (mantissa, exponent) = text.split_once('e').expect("an exponent");
+            format!("{}e{exponent}", trim(mantissa.to_string()))
+        }
+    }
+}
+
 pub(crate) fn format_value(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {
@@ -322,6 +374,7 @@ pub(crate) fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plotters::coord::ranged1d::BoldPoints;
 
     /// The legend goes to a corner without data; a reference line counts along its length;
     /// when every corner holds data the plot makes room above.
@@ -387,6 +440,21 @@ mod tests {
         assert_eq!(format_value(4096.0), "4096");
         assert_eq!(format_value(0.0125), "0.0125");
         assert_eq!(format_value(1.5e7), "1.5e7");
+        // Ticks of a narrow range read differently; a wide one keeps short labels.
+        let narrow = tick_formatter(2.99e6, 3.11e6, false);
+        assert_eq!(
+            [narrow(&3.0e6), narrow(&3.02e6), narrow(&3.1e6)],
+            ["3e6", "3.02e6", "3.1e6"]
+        );
+        let energies = tick_formatter(3.0001, 3.0009, false);
+        assert_eq!([energies(&3.0002), energies(&3.0005)], ["3.0002", "3.0005"]);
+        let wide = tick_formatter(0.0, 4096.0, false);
+        assert_eq!([wide(&4096.0), wide(&512.0)], ["4096", "512"]);
+        assert_eq!(tick_formatter(1.0, 1e7, true)(&1e6), "1e6");
+        let ticks = |lo: f64, hi: f64| log_axis(lo, hi).key_points(BoldPoints(100));
+        assert_eq!(ticks(0.019, 0.21), [0.02, 0.05, 0.1, 0.2]);
+        assert_eq!(ticks(200.0, 5e6), [1e3, 1e4, 1e5, 1e6]);
+        assert_eq!(ticks(1e-20, 1.0).len(), 11);
         assert_eq!(format_value(1e6), "1e6");
         assert_eq!(format_value(3.0), "3");
     }
