@@ -335,7 +335,7 @@ pub(crate) fn tick_formatter(lo: f64, hi: f64, log: bool) -> impl Fn(&f64) -> St
     let step = (hi - lo).abs() / 10.0;
     move |v: &f64| {
         let (v, a) = (*v, v.abs());
-        if log || v == 0.0 || !(step > 0.0) {
+        if log || v == 0.0 || step.is_nan() || step <= 0.0 {
             return format_value(v);
         }
         let trim = |m: String| {
