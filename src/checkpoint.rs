@@ -298,6 +298,15 @@ impl CheckpointWriter {
         self.pending.as_ref().map(|(iteration, _)| *iteration)
     }
 
+    /// The iteration of the checkpoint in flight if it has been written by now, or why it
+    /// failed; does not wait.
+    pub fn poll(&mut self) -> Result<Option<u32>, Error> {
+        match &self.pending {
+            Some((_, thread)) if thread.is_finished() => self.finish(),
+            _ => Ok(None),
+        }
+    }
+
     /// Waits for the checkpoint in flight, if any: its iteration once written, or why it
     /// failed.
     pub fn finish(&mut self) -> Result<Option<u32>, Error> {

@@ -349,21 +349,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// A stop signal this long after the first quits at once; sooner, it is the same stop.
+const SECOND_SIGNAL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Ctrl-C, SIGTERM (what batch schedulers send at the time limit) and SIGHUP (a closed
 /// terminal): the first asks the run to stop after its iteration (with a checkpoint), the
-/// second ends the process at once (the checkpoint on disk stays the last good one). A SIGHUP
-/// that was ignored when the program started (`nohup`) stays ignored.
+/// second, from a second on, ends the process at once (the checkpoint on disk stays the last
+/// good one). A SIGHUP that was ignored when the program started (`nohup`) stays ignored.
 fn handle_stop_signals(stop: &Arc<AtomicBool>) {
     #[cfg(unix)]
     let hangup_ignored = hangup_ignored();
     let flag = stop.clone();
+    let mut first: Option<std::time::Instant> = None;
     let handler = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+        flag.store(true, Ordering::SeqCst);
+        match first {
+            // One stop can arrive twice at once (`timeout` signals the process and then its
+            // group; so do some batch systems): only a second one later quits at once.
+            Some(at) if at.elapsed() >= SECOND_SIGNAL_AFTER => std::process::exit(130),
+            Some(_) => {}
+            None => {
+                first = Some(std::time::Instant::now());
+                write_stderr(
+                    "\nstopping after this iteration, with a checkpoint (press Ctrl-C again to quit \
+                     at once)",
+                );
+            }
         }
-        write_stderr(
-            "\nstopping after this iteration, with a checkpoint (press Ctrl-C again to quit at once)",
-        );
     });
     if let Err(e) = handler {
         write_stderr(&format!(

@@ -624,15 +624,17 @@ fn start_long_run(program: &mut std::process::Command, out: &Path, extra: &[&str
 
 /// Ctrl-C (SIGINT), SIGTERM (a batch scheduler's time limit) and SIGHUP (a closed terminal)
 /// each finish the iteration, write a checkpoint and the partial results, say how to resume
-/// and exit 130.
+/// and exit 130; so does one signal delivered twice at once (as `timeout` sends it).
 #[cfg(unix)]
 #[test]
 fn stop_signals_end_the_iteration_with_a_checkpoint() {
     let dir = scratch("signals");
-    for name in ["INT", "TERM", "HUP"] {
-        let out = dir.join(name);
+    for (name, times) in [("INT", 1), ("TERM", 1), ("HUP", 1), ("INT", 2)] {
+        let out = dir.join(format!("{name}-{times}"));
         let child = start_long_run(&mut common::command(), &out, &[]);
-        common::signal(child.id(), name);
+        for _ in 0..times {
+            common::signal(child.id(), name);
+        }
         let o = child.wait_with_output().unwrap();
         let stderr = text(&o.stderr);
         assert_eq!(o.status.code(), Some(130), "{name}: {stderr}");
@@ -646,6 +648,7 @@ fn stop_signals_end_the_iteration_with_a_checkpoint() {
         assert!(done >= 1);
         let result: Value = serde_json::from_str(&read(&out.join("result.json"))).unwrap();
         assert_eq!(result["iterations"].as_u64().unwrap(), done);
+        assert_eq!(result["status"], "stopped", "{name} x {times}");
         assert_eq!(
             read(&out.join("history.csv")).lines().count() as u64,
             done + 1

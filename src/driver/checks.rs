@@ -92,6 +92,25 @@ pub(super) fn sampling_warning(
     ))
 }
 
+/// Measurements per walker below which a production run's autocorrelation time tau makes
+/// its error bars guesswork: blocking needs many independent blocks of a few tau.
+const MEASUREMENTS_PER_TAU: f64 = 20.0;
+
+/// A warning when the production series is too short for its correlation time: a walker
+/// whose moves hardly change it (a time step far below the system's length scale, say) gives
+/// a tau as long as the series and a blocking error that means little.
+pub(super) fn correlation_warning(e: &Estimate, walkers: u32) -> Option<String> {
+    let per_walker = e.samples as f64 / walkers.max(1) as f64;
+    (e.tau * MEASUREMENTS_PER_TAU > per_walker).then(|| {
+        format!(
+            "the autocorrelation time (tau {:.1} measurements) is too long for the {per_walker:.0} \
+             measurements per walker: the error bars are not reliable; run more production \
+             steps, or check that the walkers move (sampler.step, sampler.dt)",
+            e.tau
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +155,20 @@ mod tests {
                 .contains("resets")
         );
         assert_eq!(breakdown(&reset, 1000, bound, None), None);
+    }
+
+    #[test]
+    fn a_series_short_for_its_tau_is_warned_about() {
+        let mut e = estimate(3.0, 0.001);
+        e.samples = 100 * 1000;
+        e.tau = 2.0;
+        assert_eq!(correlation_warning(&e, 100), None);
+        e.tau = 100.0;
+        assert!(
+            correlation_warning(&e, 100)
+                .unwrap()
+                .contains("tau 100.0 measurements")
+        );
     }
 
     #[test]

@@ -31,6 +31,13 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Takes in the checkpoint being written if it is done (a failed write then stops the
+    /// run now, not at the next checkpoint).
+    pub(super) fn poll_checkpoint(&mut self) -> Result<(), Error> {
+        self.checkpointed = self.writer.poll()?.or(self.checkpointed);
+        Ok(())
+    }
+
     /// Waits for the checkpoint being written, if any.
     pub(super) fn finish_checkpoint(&mut self) -> Result<(), Error> {
         self.checkpointed = self.writer.finish()?.or(self.checkpointed);

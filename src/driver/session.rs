@@ -12,7 +12,7 @@ use crate::optimiser::Optimiser;
 use crate::report::{Bar, HistoryWriter, OutputDir, history_row_numbers};
 use crate::stats::{Estimate, Observed};
 
-use super::checks::{breakdown, sampling_warning};
+use super::checks::{breakdown, correlation_warning, sampling_warning};
 use super::result::{RunStatus, iteration_line, report_result};
 use super::{Context, Outcome};
 
@@ -158,16 +158,19 @@ impl<'a> Session<'a> {
             self.checkpoint()?;
         }
         self.optimise()?;
+        // The last checkpoint must be on disk before production: a failed write stops the
+        // run here rather than after the production run, whose result it would throw away.
+        self.finish_checkpoint()?;
         let production = self.production()?;
-        let warning = production
-            .as_ref()
-            .and_then(|e| sampling_warning(self.run.config.sampler.kind, e.acceptance))
-            .map(|(_, long)| long);
+        let walkers = self.engine.spec().walkers;
+        let warning = production.as_ref().and_then(|e| {
+            sampling_warning(self.run.config.sampler.kind, e.acceptance)
+                .map(|(_, long)| long)
+                .or_else(|| correlation_warning(e, walkers))
+        });
         if let Some(w) = &warning {
             self.ctx.console.warn(w);
         }
-        // The last checkpoint was written during production; the run is complete once it is.
-        self.finish_checkpoint()?;
         let outcome = self.outcome(production, warning);
         self.write_params(&self.run.params)?;
         report_result(
@@ -268,6 +271,8 @@ impl<'a> Session<'a> {
             let every = self.run.config.checkpoint_every;
             if (every > 0 && it.is_multiple_of(every)) || it == total {
                 self.checkpoint()?;
+            } else {
+                self.poll_checkpoint()?;
             }
             if let Some(reason) = self.ctx.stop_reason() {
                 bar.finish();
