@@ -245,12 +245,17 @@ fn missing_ancestors(path: &Path) -> Vec<PathBuf> {
 /// Replaces `path` by `bytes` so that readers see either the old or the new file, whole.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
-    let context = || format!("cannot write {}", path.display());
-    let mut file = File::create(&tmp).map_err(|e| Error::io(context(), e))?;
-    file.write_all(bytes).map_err(|e| Error::io(context(), e))?;
-    file.sync_all().map_err(|e| Error::io(context(), e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(context(), e))?;
-    Ok(())
+    let written = File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    written.map_err(|e| {
+        // A full disk must not keep the half-written copy too.
+        fs::remove_file(&tmp).ok();
+        Error::io(format!("cannot write {}", path.display()), e)
+    })
 }
 
 /// Creates `base/YYYYMMDD-HHMMSS` (UTC), with a numeric suffix if that exists already;
@@ -327,6 +332,20 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write that fails leaves the old file as it was and no temporary copy behind.
+    #[test]
+    fn a_failed_atomic_write_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-atomic-{}", std::process::id()));
+        let target = dir.join("result.json");
+        // A directory where the file should go: the final rename fails.
+        fs::create_dir_all(&target).unwrap();
+        let e = write_atomic(&target, b"{}").unwrap_err();
+        assert!(e.to_string().contains("cannot write"), "{e}");
+        assert!(!dir.join("result.tmp").exists());
+        assert!(target.is_dir());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {
