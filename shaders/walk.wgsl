@@ -74,14 +74,23 @@ var<workgroup> rows: array<f32, WG * STRIDE>;
 
 // Per-walker sums of this dispatch, in the order of `partials` (Rust:
 // layout::reduced_components): 0 E - shift, 1 its square, 2 accepted moves, 3 walker mean,
-// 4 its square, 5.. the O_i, 5 + K.. the (E - shift) O_i, and with OBSERVABLES from OBS_BASE
-// the observables' scalars, OBS_SCALARS per block.
-var<private> sums: array<f32, R>;
+// 4 its square, 5.. the O_i, 5 + K.. the (E - shift) O_i. With OBSERVABLES, partials go on
+// from OBS_BASE with the observables' scalars, OBS_SCALARS per block, which the walker sums
+// for the current block in `observed` (a block index into `sums` would push the whole array
+// out of registers: that cost every step 30-50 % on an H200).
+var<private> sums: array<f32, OBS_BASE>;
+var<private> observed: array<f32, OBS_SCALARS>;
 
-// This workgroup's histogram counts of the current block (layout of HIST_BINS in
-// src/engine/observables.rs: radial bins and overflow, pair bins and overflow, grid cells and
-// outside), added to hist when the block changes and at the end of the dispatch.
-var<workgroup> whist: array<atomic<u32>, HIST_BINS>;
+// This workgroup's radial and pair counts of the current block (the first GRID_OFFSET
+// counters of the layout in src/engine/observables.rs: radial bins and overflow, pair bins
+// and overflow), added to hist when the block changes and at the end of the dispatch. The
+// grid cells go to hist directly (HIST_COPIES in src/engine/gpu/layout.rs says why).
+var<workgroup> whist: array<atomic<u32>, GRID_OFFSET>;
+
+// Counter i of block b in the histogram copy of workgroup `group`.
+fn hist_slot(group: u32, b: u32, i: u32) -> u32 {
+    return (b * HIST_COPIES + group % HIST_COPIES) * HIST_BINS + i;
+}
 
 // 64-bit step index (low, high) of step k of this dispatch: steps_done + k + 1.
 fn step_index(k: u32) -> vec2<u32> {
@@ -146,10 +155,10 @@ fn hist_bin(v: f32, scale: f32, bins: u32) -> u32 {
     return bins;
 }
 
-// Adds one sample's observables to block b: E_L's parts and the distances to the sums, the
-// positions to the workgroup's histograms (Rust twin: `observables::observe`). Call after
-// local_energy().
-fn observe(b: u32) {
+// Adds one sample's observables to block b: E_L's parts and the distances to the sums, and
+// when `binned`, the positions to the histograms (Rust twin: `observables::observe`). Call
+// after local_energy().
+fn observe(group: u32, b: u32, binned: bool) {
     var r2_sum = 0.0;
     var r_sum = 0.0;
     var inv_sum = 0.0;
@@ -159,15 +168,17 @@ fn observe(b: u32) {
             r2 += x[p * D + k] * x[p * D + k];
         }
         r2_sum += r2;
-        atomicAdd(&whist[hist_bin(sqrt(r2), RADIAL_SCALE, RADIAL_BINS)], 1u);
-        if (GRID_BINS > 0u) {
+        if (binned) {
+            atomicAdd(&whist[hist_bin(sqrt(r2), RADIAL_SCALE, RADIAL_BINS)], 1u);
+        }
+        if (binned && GRID_BINS > 0u) {
             let ix = hist_bin(x[p * D] + R_MAX, GRID_SCALE, GRID_BINS);
             let iy = hist_bin(x[min(p * D + 1u, M - 1u)] + R_MAX, GRID_SCALE, GRID_BINS);
             var cell = GRID_BINS * GRID_BINS;
             if (ix < GRID_BINS && iy < GRID_BINS) {
                 cell = iy * GRID_BINS + ix;
             }
-            atomicAdd(&whist[GRID_OFFSET + cell], 1u);
+            atomicAdd(&hist[hist_slot(group, b, GRID_OFFSET + cell)], 1u);
         }
         for (var q = p + 1u; q < P; q++) {
             var d2 = 0.0;
@@ -178,27 +189,43 @@ fn observe(b: u32) {
             let r = sqrt(d2);
             r_sum += r;
             inv_sum += 1.0 / r;
-            atomicAdd(&whist[PAIR_OFFSET + hist_bin(r, PAIR_SCALE, PAIR_BINS)], 1u);
+            if (binned) {
+                atomicAdd(&whist[PAIR_OFFSET + hist_bin(r, PAIR_SCALE, PAIR_BINS)], 1u);
+            }
         }
     }
     let pairs = f32(max(P * (P - 1u) / 2u, 1u));
-    let base = OBS_BASE + OBS_SCALARS * b;
-    sums[base] += e_parts.x;
-    sums[base + 1u] += e_parts.y;
-    sums[base + 2u] += e_parts.z;
-    sums[base + 3u] += r_sum / pairs;
-    sums[base + 4u] += r2_sum / f32(P);
-    sums[base + 5u] += inv_sum / pairs;
+    observed[0] += e_parts.x;
+    observed[1] += e_parts.y;
+    observed[2] += e_parts.z;
+    observed[3] += r_sum / pairs;
+    observed[4] += r2_sum / f32(P);
+    observed[5] += inv_sum / pairs;
 }
 
-// Adds the workgroup's histogram counts to block b of hist and clears them. Called in uniform
-// control flow.
-fn flush_histograms(lid: u32, b: u32) {
+// Adds the workgroup's scalar observables of block b to its partials and clears them; uses
+// `rows`, so the series must be flushed first. Called in uniform control flow.
+fn flush_observed(lid: u32, group: u32, b: u32) {
     workgroupBarrier();
-    for (var i = lid; i < HIST_BINS; i += WG) {
+    for (var c = 0u; c < OBS_SCALARS; c++) {
+        rows[lid * STRIDE + c] = observed[c];
+        observed[c] = 0.0;
+    }
+    workgroupBarrier();
+    if (lid < OBS_SCALARS) {
+        partials[group * R + OBS_BASE + OBS_SCALARS * b + lid] += column_sum(lid);
+    }
+    workgroupBarrier();
+}
+
+// Adds the workgroup's radial and pair counts to block b of its copy of hist and clears
+// them. Called in uniform control flow.
+fn flush_histograms(lid: u32, group: u32, b: u32) {
+    workgroupBarrier();
+    for (var i = lid; i < GRID_OFFSET; i += WG) {
         let count = atomicExchange(&whist[i], 0u);
         if (count != 0u) {
-            atomicAdd(&hist[b * HIST_BINS + i], count);
+            atomicAdd(&hist[hist_slot(group, b, i)], count);
         }
     }
     workgroupBarrier();
@@ -208,7 +235,7 @@ fn flush_histograms(lid: u32, b: u32) {
 // series_parts[(first + t) * groups + group]. Called in uniform control flow.
 fn flush_series(lid: u32, group: u32, filled: u32, first: u32) {
     workgroupBarrier();
-    if (lid < filled && group < job.groups) {
+    if (lid < filled) {
         series_parts[(first + lid) * job.groups + group] = column_sum(lid);
     }
     workgroupBarrier();
@@ -225,14 +252,14 @@ fn column_sum(c: u32) -> f32 {
 // Adds the sums over the workgroup to (or, first in a batch, stores them in)
 // partials[group * R ..], CHUNK components at a time. Called in uniform control flow.
 fn reduce_sums(lid: u32, group: u32) {
-    for (var first = 0u; first < R; first += CHUNK) {
-        let count = min(CHUNK, R - first);
+    for (var first = 0u; first < OBS_BASE; first += CHUNK) {
+        let count = min(CHUNK, OBS_BASE - first);
         workgroupBarrier();
         for (var c = 0u; c < count; c++) {
             rows[lid * STRIDE + c] = sums[first + c];
         }
         workgroupBarrier();
-        if (lid < count && group < job.groups) {
+        if (lid < count) {
             let i = group * R + first + lid;
             let total = column_sum(lid);
             if ((job.flags & FLAG_RESET_PARTIALS) != 0u) {
@@ -247,6 +274,10 @@ fn reduce_sums(lid: u32, group: u32) {
 @compute @workgroup_size(WG)
 fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let group = wid.y * job.groups_x + wid.x;
+    if (group >= job.groups) {
+        // A spare workgroup of the 2-D grid (the whole workgroup returns: no barrier waits).
+        return;
+    }
     let walker = group * WG + lid;
     let live = walker < job.walkers;
     let global_walker = job.first_walker + walker;
@@ -265,11 +296,18 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     let measuring = (job.flags & FLAG_MEASURE) != 0u;
     let observing = OBSERVABLES && measuring && (job.flags & FLAG_OBSERVE) != 0u;
-    // The block whose counts the workgroup's histograms hold (none yet).
+    // The block whose sums the workgroup holds (none yet).
     var block = 0xffffffffu;
     if (observing) {
-        for (var i = lid; i < HIST_BINS; i += WG) {
+        for (var i = lid; i < GRID_OFFSET; i += WG) {
             atomicStore(&whist[i], 0u);
+        }
+        if ((job.flags & FLAG_RESET_PARTIALS) != 0u) {
+            // The block flushes add to the partials: a batch starts them at zero.
+            for (var i = lid; i < R - OBS_BASE; i += WG) {
+                partials[group * R + OBS_BASE + i] = 0.0;
+            }
+            storageBarrier();
         }
         workgroupBarrier();
     }
@@ -297,14 +335,21 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         made += 1u;
         if (measures) {
             var b = 0u;
+            // The call's measurement index.
+            let index = (job.call_step + k + 1u) / MEASURE_EVERY - 1u;
             if (observing) {
-                // Block of the call's measurement: m * blocks / measurements (the host keeps
-                // the product within u32).
-                let index = (job.call_step + k + 1u) / MEASURE_EVERY - 1u;
+                // Its block: index * blocks / measurements (the host keeps the product
+                // within u32).
                 b = index * job.obs_blocks / job.call_measurements;
                 if (b != block) {
                     if (block != 0xffffffffu) {
-                        flush_histograms(lid, block);
+                        flush_histograms(lid, group, block);
+                        if (buffered > 0u) {
+                            flush_series(lid, group, buffered, measured);
+                            measured += buffered;
+                            buffered = 0u;
+                        }
+                        flush_observed(lid, group, block);
                     }
                     block = b;
                 }
@@ -312,11 +357,11 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             var d = 0.0;
             if (live) {
                 d = local_energy() - job.shift;
-                o_row = metric_row(walker, (job.call_step + k + 1u) / MEASURE_EVERY - 1u);
+                o_row = metric_row(walker, index);
                 accumulate(d);
                 o_row = NO_ROW;
                 if (observing) {
-                    observe(b);
+                    observe(group, b, index % HIST_EVERY == 0u);
                 }
             }
             rows[lid * STRIDE + buffered] = d;
@@ -332,7 +377,8 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         flush_series(lid, group, buffered, measured);
     }
     if (observing && block != 0xffffffffu) {
-        flush_histograms(lid, block);
+        flush_histograms(lid, group, block);
+        flush_observed(lid, group, block);
     }
 
     if (live) {

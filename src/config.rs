@@ -319,6 +319,10 @@ pub struct ObservablesConfig {
     pub pair_max: Option<f64>,
     /// Cells per side of the x-y density (D = 2 only) over [-r_max, r_max)^2.
     pub grid_bins: usize,
+    /// The histograms take every this many measurements (the first of a call, then every
+    /// n-th): neighbouring samples are correlated, so the densities lose little, and binning
+    /// is most of the observables' cost. The scalars take every measurement.
+    pub histogram_every: u32,
 }
 
 impl Default for ObservablesConfig {
@@ -330,6 +334,7 @@ impl Default for ObservablesConfig {
             pair_bins: 50,
             pair_max: None,
             grid_bins: 40,
+            histogram_every: 4,
         }
     }
 }
@@ -440,6 +445,7 @@ impl Config {
             } else {
                 0
             },
+            histogram_every: o.histogram_every,
         })
     }
 
@@ -538,6 +544,12 @@ impl Config {
         int_range("observables.radial_bins", o.radial_bins, 1, 1000)?;
         int_range("observables.pair_bins", o.pair_bins, 1, 1000)?;
         int_range("observables.grid_bins", o.grid_bins, 1, 40)?;
+        int_range(
+            "observables.histogram_every",
+            o.histogram_every as usize,
+            1,
+            1_000_000,
+        )?;
         if let Some(r) = o.r_max {
             positive("observables.r_max", r)?;
         }

@@ -147,7 +147,7 @@ fn check_non_interacting(label: &str, c: &Config, e: &Estimate, o: &Observed) {
     let expected = bin_averages(&o.radial, rho, dv);
     let h = &o.radial;
     let volume = |i: usize| shell(d, i as f64 * h.width, (i + 1) as f64 * h.width);
-    let (chi2, bins) = chi_square(h, &expected, |i| volume(i) * e.samples as f64);
+    let (chi2, bins) = chi_square(h, &expected, |i| volume(i) * h.samples);
     eprintln!(
         "{label}: E {:.6}, T {:.5} +- {:.5}, V {:.5} +- {:.5}, virial {:.5} +- {:.5}, r2 {:.5} +- \
          {:.5} (exact {}), rho chi2 {chi2:.1} / {bins}",
@@ -239,7 +239,7 @@ fn check_two_electrons(label: &str, e: &Estimate, o: &Observed) {
         e.energy
     );
     let expected = bin_averages(&o.pair, |r| r * (-r * r / 2.0).exp(), |_| 1.0);
-    let (chi2, bins) = chi_square(&o.pair, &expected, |_| o.pair.width * e.samples as f64);
+    let (chi2, bins) = chi_square(&o.pair, &expected, |_| o.pair.width * o.pair.samples);
     eprintln!(
         "{label}: V_int {:.5} +- {:.5}, r12 {:.5} +- {:.5} (exact {exact:.5}), virial {:.4} +- \
          {:.4}, P(r12) chi2 {chi2:.1} / {bins}",
@@ -264,6 +264,20 @@ fn two_electrons_at_zero_parameters_match_the_closed_forms_on_the_cpu() {
     check_two_electrons("cpu", &e, &o);
 }
 
+/// The histograms take the call's measurements 0, n, 2n, ... (n = histogram_every): each
+/// puts every particle of every walker in a radial bin or the overflow counter. One block
+/// per measurement here.
+fn assert_binned_every(c: &Config, blocks: &[rbm_vmc::engine::observables::Block]) {
+    let n = c.observables.histogram_every as usize;
+    assert!(n > 1, "the default stride is tested");
+    let radial = c.observables.radial_bins;
+    for (m, b) in blocks.iter().enumerate() {
+        let binned: f64 = b.counts[..=radial].iter().sum();
+        let expected = if m % n == 0 { 2.0 * 256.0 } else { 0.0 };
+        assert_eq!(binned, expected, "measurement {m}");
+    }
+}
+
 #[test]
 fn observables_are_measured_only_when_asked() {
     let c = two_electrons(5);
@@ -284,6 +298,11 @@ fn observables_are_measured_only_when_asked() {
     let blocks = observed(&mut engine, true).unwrap();
     assert_eq!(blocks.len(), 20);
     assert!(blocks.iter().all(|b| b.samples == 256.0));
+    assert_binned_every(&c, &blocks);
+    if let Some(mut g) = gpu(&c) {
+        g.observe(true);
+        assert_binned_every(&c, &observed(&mut g, true).unwrap());
+    }
     let off = config(json!({"observables": {"enabled": false}, "walkers": 4}));
     let mut engine = cpu(&off);
     engine.observe(true);
@@ -314,8 +333,9 @@ fn the_gpu_measures_the_same_observables() {
     let mut other = two_electrons(43);
     other.walkers = 256;
     let mut engine = cpu(&other);
-    let (ec, oc) = observe(&mut engine, &params, 2000);
-    let samples = ec.samples.min(eg.samples) as f64;
+    let (_, oc) = observe(&mut engine, &params, 2000);
+    // Walker measurements the histograms took (every `histogram_every`-th).
+    let samples = oc.radial.samples.min(og.radial.samples);
     let pairs = [
         ("kinetic", oc.kinetic, og.kinetic),
         ("trap", oc.trap, og.trap),
@@ -477,7 +497,7 @@ fn closed_shell_fermions_have_the_shell_density() {
         |r| 2.0 * PI * r,
     );
     let volume = |i: usize| shell(2, i as f64 * h.width, (i + 1) as f64 * h.width);
-    let (chi2, bins) = chi_square(h, &expected, |i| volume(i) * e.samples as f64);
+    let (chi2, bins) = chi_square(h, &expected, |i| volume(i) * h.samples);
     eprintln!("fermions: rho chi2 {chi2:.1} / {bins}");
     assert_chi_square("6 fermions rho(r)", chi2, bins);
     let v = &o.virial_ratio;

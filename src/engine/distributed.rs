@@ -267,6 +267,7 @@ mod tests {
             pair_bins: 2,
             pair_max: 1.0,
             grid_bins: 0,
+            histogram_every: 1,
         };
         let mut obs = crate::engine::ObservableSums::zeros(&spec, 2);
         obs.blocks[1].samples = 4.0;

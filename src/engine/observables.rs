@@ -28,9 +28,10 @@ pub const INVERSE_DISTANCE: usize = 5;
 /// Most blocks one call is cut into.
 pub const MAX_BLOCKS: u32 = 32;
 
-/// Histogram bins of all kinds together, at most: the GPU keeps one copy per workgroup in
-/// workgroup memory (4 bytes a bin, next to the kernel's 8.4 KB of reduction rows, within
-/// the 16 KiB every adapter offers).
+/// Histogram bins of all kinds together, at most: the GPU keeps the radial and pair bins
+/// per workgroup in workgroup memory (4 bytes a bin, next to the kernel's 8.4 KB of
+/// reduction rows, within the 16 KiB every adapter offers), and blocks x copies of them all
+/// in device memory.
 pub const MAX_BINS: usize = 1800;
 
 /// What to histogram, fixed for an engine's life.
@@ -44,6 +45,8 @@ pub struct ObservablesSpec {
     pub pair_max: f64,
     /// x-y density (D = 2 only; 0 otherwise): grid_bins^2 cells over [-r_max, r_max)^2.
     pub grid_bins: usize,
+    /// The histograms take the call's measurements 0, n, 2n, ... (`takes_histogram`).
+    pub histogram_every: u32,
 }
 
 impl ObservablesSpec {
@@ -69,6 +72,11 @@ impl ObservablesSpec {
             0
         };
         self.grid_offset() + grid
+    }
+
+    /// Whether the call's measurement `index` (0-based) enters the histograms.
+    pub fn takes_histogram(&self, index: u32) -> bool {
+        index % self.histogram_every == 0
     }
 
     /// Blocks of a call with `measurements` measurements per walker.
@@ -303,6 +311,7 @@ mod tests {
             pair_bins: 4,
             pair_max: 4.0,
             grid_bins: 2,
+            histogram_every: 1,
         };
         assert_eq!(spec.bins(), 5 + 5 + 5);
         let mut block = Block::default();

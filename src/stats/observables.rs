@@ -40,6 +40,9 @@ pub struct Histogram {
     pub errors: Vec<f64>,
     /// Mean count per sample beyond the range (particles for densities, pairs for P(r)).
     pub outside: f64,
+    /// Samples (walker measurements) the histogram took: every `histogram_every`-th.
+    #[serde(default)]
+    pub samples: f64,
 }
 
 /// What production measured besides the energy.
@@ -109,13 +112,36 @@ impl Observed {
         let shells: Vec<f64> = (0..spec.radial_bins)
             .map(|i| ball((i + 1) as f64 * dr) - ball(i as f64 * dr))
             .collect();
-        let radial = histogram(&blocks, 0, &shells, dr);
+        // The histograms took every `histogram_every`-th measurement: each such sample put
+        // its P particles in a radial bin or the overflow counter. Blocks that took none
+        // (short blocks of a sparse stride) add nothing and are left out of the jackknife.
+        let binned =
+            |b: &Block| b.counts[..=spec.radial_overflow()].iter().sum::<f64>() / particles as f64;
+        let histogram_blocks: Vec<Block> = blocks
+            .iter()
+            .filter(|b| binned(b) > 0.0)
+            .map(|b| Block {
+                samples: binned(b),
+                ..b.clone()
+            })
+            .collect();
+        let radial = histogram(&histogram_blocks, 0, &shells, dr);
         let dp = spec.pair_max / spec.pair_bins as f64;
-        let pair = histogram(&blocks, spec.pair_offset(), &vec![dp; spec.pair_bins], dp);
+        let pair = histogram(
+            &histogram_blocks,
+            spec.pair_offset(),
+            &vec![dp; spec.pair_bins],
+            dp,
+        );
         let grid = (spec.grid_bins > 0).then(|| {
             let n = spec.grid_bins;
             let w = 2.0 * spec.r_max / n as f64;
-            let h = histogram(&blocks, spec.grid_offset(), &vec![w * w; n * n], w);
+            let h = histogram(
+                &histogram_blocks,
+                spec.grid_offset(),
+                &vec![w * w; n * n],
+                w,
+            );
             Histogram {
                 centres: (0..n).map(|i| -spec.r_max + (i as f64 + 0.5) * w).collect(),
                 ..h
@@ -138,7 +164,8 @@ impl Observed {
 }
 
 /// Counts from `offset` over `measures.len()` bins (then the outside counter), divided by
-/// samples and each bin's measure (volume, width or area).
+/// the blocks' samples (those the histograms took) and each bin's measure (volume, width or
+/// area).
 fn histogram(blocks: &[Block], offset: usize, measures: &[f64], width: f64) -> Histogram {
     let n = measures.len();
     let (values, errors) = jackknife(blocks, |b| {
@@ -152,6 +179,7 @@ fn histogram(blocks: &[Block], offset: usize, measures: &[f64], width: f64) -> H
         outside: values[n],
         values: values[..n].to_vec(),
         errors: errors[..n].to_vec(),
+        samples: blocks.iter().map(|b| b.samples).sum(),
     }
 }
 

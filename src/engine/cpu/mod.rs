@@ -180,12 +180,16 @@ impl CpuEngine {
                                     (sums.observables.as_mut(), counts.as_mut(), &binning)
                                 {
                                     let b = blocks[next];
+                                    let binned = spec
+                                        .observables
+                                        .as_ref()
+                                        .is_some_and(|o| o.takes_histogram(t));
                                     observe(
                                         chain.position(),
                                         spec.system.dims,
                                         chain.energy_parts(),
                                         &mut obs.blocks[b],
-                                        Some((h, &mut counts[b * bins..(b + 1) * bins])),
+                                        binned.then(|| (h, &mut counts[b * bins..(b + 1) * bins])),
                                     );
                                 }
                                 next += 1;

@@ -45,6 +45,13 @@ pub const FLAG_LAST_OF_CALL: u32 = 8;
 /// Measure the observables (the spec's histograms and scalars) in this call.
 pub const FLAG_OBSERVE: u32 = 16;
 
+/// Copies of the histogram counts in device memory (`hist`: blocks x copies x bins), one per
+/// workgroup modulo this: the x-y grid is counted there directly (it is too large for
+/// workgroup memory without halving the walk kernel's occupancy, which doubled the
+/// production time on an H200), and the copies spread the atomic adds to its busy central
+/// cells. The host adds the copies up.
+pub const HIST_COPIES: u32 = 32;
+
 /// One segmented-sum dispatch of the reduce kernel: element i < count of segment j is
 /// input[j * stride_j + i * stride_i]; each workgroup sums `span` consecutive elements.
 #[repr(C)]

@@ -15,8 +15,8 @@ pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose, devices
 use wgpu::util::DeviceExt;
 
 use self::layout::{
-    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_OBSERVE, FLAG_RESET_PARTIALS, Job,
-    Products, components, reduced_components,
+    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_OBSERVE, FLAG_RESET_PARTIALS,
+    HIST_COPIES, Job, Products, components, reduced_components,
 };
 use self::reduce::{Reduction, SPAN};
 use self::shader::WORKGROUP;
@@ -79,10 +79,9 @@ impl BufferSizes {
             components: components(spec) as u64,
             steps_per_dispatch: steps,
             measurements: steps / every + 1,
-            hist: spec
-                .observables
-                .as_ref()
-                .map_or(4, |o| MAX_BLOCKS as u64 * o.bins() as u64 * 4),
+            hist: spec.observables.as_ref().map_or(4, |o| {
+                MAX_BLOCKS as u64 * HIST_COPIES as u64 * o.bins() as u64 * 4
+            }),
         }
     }
 
@@ -274,7 +273,7 @@ fn walk_kernel(
                 label: Some("walk"),
                 source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
             },
-            wgpu::ShaderRuntimeChecks::unchecked(),
+            runtime_checks(spec.parameters()),
         )
     };
     let pipeline = compute_pipeline(device, &module, "walk");
@@ -283,11 +282,34 @@ fn walk_kernel(
     Ok(Walk { pipeline, bind })
 }
 
+/// Most parameters for which the walk kernel goes without runtime checks. Unchecked, the
+/// driver unrolls the loops over the parameters and keeps the per-walker sums in registers
+/// (4.2x the rate of the checked kernel on an H200, default system); at K = 1000 (199 hidden
+/// units and a Jastrow factor) NVIDIA's driver 580 lost the device after 18 s of compiling
+/// that, and built the checked kernel at once. Unchecked kernels ran there up to K = 451
+/// (20 electrons).
+const MAX_UNCHECKED_PARAMETERS: usize = 512;
+
+/// The runtime checks of a walk kernel with `parameters` parameters (see
+/// `MAX_UNCHECKED_PARAMETERS`).
+fn runtime_checks(parameters: usize) -> wgpu::ShaderRuntimeChecks {
+    if parameters <= MAX_UNCHECKED_PARAMETERS {
+        wgpu::ShaderRuntimeChecks::unchecked()
+    } else {
+        wgpu::ShaderRuntimeChecks::checked()
+    }
+}
+
 /// Fails with the error `scope` caught while kernels were built from `sources`, named by
 /// the shader file and line where naga finds one (wgpu's report numbers the lines of the
 /// assembled source).
 fn built(gpu: &Gpu, scope: wgpu::ErrorScopeGuard, sources: &[&str]) -> Result<(), Error> {
-    let Some(e) = pollster::block_on(scope.pop()) else {
+    let caught = pollster::block_on(scope.pop());
+    // A driver that fails to compile a kernel raises an internal or out-of-memory error,
+    // which the device's error sink holds: it is the cause of the validation errors after it
+    // (an invalid pipeline), so it is the one reported.
+    gpu.check("building the kernels")?;
+    let Some(e) = caught else {
         return Ok(());
     };
     let why = sources
@@ -414,7 +436,6 @@ impl Kernels {
             SPAN,
         );
         built(gpu, scope, &[&metric, &reduce_source])?;
-        gpu.check("building the kernels")?;
         Ok(Self {
             walk,
             observing_walk: None,
@@ -842,10 +863,11 @@ impl GpuEngine {
         Ok(metric)
     }
 
-    /// Adds the call's histogram counts to `obs`.
+    /// Adds the call's histogram counts (every copy's) to `obs`.
     fn read_histograms(&self, obs: &mut ObservableSums) -> Result<(), Error> {
         let bins = obs.blocks.first().map_or(0, |b| b.counts.len());
-        let bytes = (obs.blocks.len() * bins * 4) as u64;
+        let per_block = HIST_COPIES as usize * bins;
+        let bytes = (obs.blocks.len() * per_block * 4) as u64;
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&self.buffers.hist, 0, &self.buffers.hist_readback, 0, bytes);
         self.gpu.queue.submit([encoder.finish()]);
@@ -857,9 +879,11 @@ impl GpuEngine {
                 .get_mapped_range()
                 .map_err(|e| Error::engine(format!("reading the histograms: {e}")))?;
             let counts: &[u32] = bytemuck::cast_slice(&view);
-            for (block, row) in obs.blocks.iter_mut().zip(counts.chunks(bins)) {
-                for (c, &n) in block.counts.iter_mut().zip(row) {
-                    *c += n as f64;
+            for (block, copies) in obs.blocks.iter_mut().zip(counts.chunks(per_block)) {
+                for copy in copies.chunks(bins) {
+                    for (c, &n) in block.counts.iter_mut().zip(copy) {
+                        *c += n as f64;
+                    }
                 }
             }
         }
@@ -962,9 +986,13 @@ fn auto_steps(walkers: u32, every: u32, loops_per_step: Option<u64>) -> u32 {
     steps.max((every as u64).min(most)) as u32
 }
 
-/// A 2-D grid of `groups` workgroups with at most `x` along x.
+/// A 2-D grid of at least `groups` workgroups with at most `x` along x, balanced so that
+/// fewer than one row is spare: the spare workgroups return at once, but a grid of `x` wide
+/// rows would double the work at `x + 1` workgroups (2^22 walkers on NVIDIA ran at 58 % of
+/// the rate of 2^20).
 fn grid(groups: u32, x: u32) -> (u32, u32) {
-    (groups.min(x).max(1), groups.div_ceil(x.max(1)).max(1))
+    let rows = groups.div_ceil(x.max(1)).max(1);
+    (groups.div_ceil(rows).max(1), rows)
 }
 
 impl Engine for GpuEngine {
@@ -1027,16 +1055,21 @@ impl Engine for GpuEngine {
                 )));
             }
             let lengths = ObservablesSpec::block_lengths(call_measurements);
-            // The counts are u32: a bin could hold every particle (or pair) of a block.
+            // The counts are u32: a bin of one copy could hold every particle (or pair) of
+            // its walkers in the block's binned measurements (at most ceil(length / n) of a
+            // run of `length` measurements are multiples of n).
             let p = self.spec.system.particles as u64;
             let per_sample = p.max(p * p.saturating_sub(1) / 2);
-            let longest = lengths.iter().copied().max().unwrap_or(0) as u64;
-            if self.spec.walkers as u64 * longest * per_sample > u32::MAX as u64 {
+            let longest = lengths.iter().copied().max().unwrap_or(0);
+            let binned = longest.div_ceil(o.histogram_every) as u64;
+            let groups_per_copy = self.sizes.groups.div_ceil(HIST_COPIES) as u64;
+            let walkers_per_copy = groups_per_copy * WORKGROUP as u64;
+            if walkers_per_copy * binned * per_sample > u32::MAX as u64 {
                 return Err(Error::input(format!(
-                    "{} walkers x {longest} measurements per block x {per_sample} particles or \
-                     pairs could overflow the GPU's 32-bit histogram counts; use fewer \
-                     production steps per call, fewer walkers, or the CPU engine",
-                    self.spec.walkers
+                    "{walkers_per_copy} walkers per histogram copy x {binned} binned \
+                     measurements per block x {per_sample} particles or pairs could overflow \
+                     the GPU's 32-bit histogram counts; use fewer production steps per call, \
+                     a larger observables.histogram_every, or the CPU engine"
                 )));
             }
             let mut obs = ObservableSums::zeros(o, call_measurements);
@@ -1209,6 +1242,27 @@ mod tests {
         }
         assert_eq!(auto_steps(1 << 21, 1, Some(1000)), 50);
         assert_eq!(auto_steps(1 << 12, 1, Some(100)), 256);
+    }
+
+    /// The grid covers the workgroups within the per-dimension limit with fewer than one
+    /// row to spare.
+    #[test]
+    fn grids_are_balanced() {
+        for (groups, x) in [
+            (1, 65535),
+            (65535, 65535),
+            (65536, 65535),
+            (131071, 65535),
+            (7, 3),
+        ] {
+            let (gx, gy) = grid(groups, x);
+            assert!(gx <= x, "{groups} {x}");
+            assert!(
+                gx * gy >= groups && gx * gy - groups < gy,
+                "{groups} {x}: {gx} x {gy}"
+            );
+        }
+        assert_eq!(grid(65536, 65535), (32768, 2));
     }
 
     /// Two shifts that round to the same f32 give the device the same work, so the results

@@ -12,6 +12,7 @@ use crate::sampler::{Moves, Step};
 
 use super::layout::{
     FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_OBSERVE, FLAG_RESET_PARTIALS,
+    HIST_COPIES,
 };
 
 /// Walkers per workgroup (the kernels' @workgroup_size); a power of two for the reduce
@@ -46,7 +47,7 @@ const METRIC: Part = shader_file!("metric.wgsl");
 
 /// The constants the host and every kernel share, from their Rust definitions: the WGSL
 /// files carry no copies.
-const SHARED: [(&str, u32); 7] = [
+const SHARED: [(&str, u32); 8] = [
     ("RESET_BLOCK", crate::rng::RESET_BLOCK),
     ("WG", WORKGROUP),
     ("FLAG_MEASURE", FLAG_MEASURE),
@@ -54,6 +55,7 @@ const SHARED: [(&str, u32); 7] = [
     ("FLAG_FIRST_OF_CALL", FLAG_FIRST_OF_CALL),
     ("FLAG_LAST_OF_CALL", FLAG_LAST_OF_CALL),
     ("FLAG_OBSERVE", FLAG_OBSERVE),
+    ("HIST_COPIES", HIST_COPIES),
 ];
 
 fn shared_constants() -> String {
@@ -310,6 +312,7 @@ fn observables_header(spec: &EngineSpec) -> Vec<String> {
         pair_bins: 1,
         pair_max: 1.0,
         grid_bins: 0,
+        histogram_every: 1,
     };
     let o = spec.observables.as_ref().unwrap_or(&off);
     vec![
@@ -317,6 +320,7 @@ fn observables_header(spec: &EngineSpec) -> Vec<String> {
         format!("const OBS_BASE: u32 = {base}u;"),
         format!("const OBS_SCALARS: u32 = {SCALARS}u;"),
         format!("const HIST_BINS: u32 = {}u;", o.bins()),
+        format!("const HIST_EVERY: u32 = {}u;", o.histogram_every),
         format!("const RADIAL_BINS: u32 = {}u;", o.radial_bins),
         format!(
             "const RADIAL_SCALE: f32 = {};",
