@@ -76,7 +76,7 @@ impl ObservablesSpec {
 
     /// Whether the call's measurement `index` (0-based) enters the histograms.
     pub fn takes_histogram(&self, index: u32) -> bool {
-        index % self.histogram_every == 0
+        index.is_multiple_of(self.histogram_every)
     }
 
     /// Blocks of a call with `measurements` measurements per walker.
