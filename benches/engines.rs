@@ -54,7 +54,8 @@ fn gpu_engine(c: &mut Criterion) {
         let mut config = config(1);
         config.walkers = walkers;
         let params = initial_params(&config).unwrap();
-        let mut engine = GpuEngine::new(EngineSpec::from_config(&config), &adapter, None).unwrap();
+        let mut engine =
+            GpuEngine::new(EngineSpec::from_config(&config), &adapter, &config.gpu).unwrap();
         engine.sample(&params, 100, Measure::Nothing, &()).unwrap();
         group.bench_function(format!("walkers={walkers}"), |b| {
             b.iter(|| engine.sample(&params, STEPS, Measure::Energy, &()).unwrap())
@@ -101,7 +102,7 @@ fn wavefunctions(c: &mut Criterion) {
         if let Some(adapter) = &adapter {
             engines.push((
                 "gpu",
-                Box::new(GpuEngine::new(spec, adapter, None).unwrap()),
+                Box::new(GpuEngine::new(spec, adapter, &config.gpu).unwrap()),
             ));
         }
         for (engine_name, mut engine) in engines {
@@ -138,7 +139,7 @@ fn observables(c: &mut Criterion) {
             let spec = EngineSpec::from_config(&config);
             let mut engine: Box<dyn Engine> = match (engine_kind, &adapter) {
                 ("cpu", _) => Box::new(CpuEngine::new(spec, 1).unwrap()),
-                (_, Some(a)) => Box::new(GpuEngine::new(spec, a, None).unwrap()),
+                (_, Some(a)) => Box::new(GpuEngine::new(spec, a, &config.gpu).unwrap()),
                 _ => continue,
             };
             engine.sample(&params, 100, Measure::Nothing, &()).unwrap();

@@ -25,14 +25,17 @@ fn main() {
     let mut engine: Box<dyn Engine> = match engine_kind.as_str() {
         "gpu" => {
             let adapter = choose(None, true, 0).expect("a GPU adapter");
-            Box::new(GpuEngine::new(spec, &adapter, config.gpu.steps_per_dispatch).unwrap())
+            Box::new(GpuEngine::new(spec, &adapter, &config.gpu).unwrap())
         }
         _ => Box::new(CpuEngine::new(spec, config.threads.max(1)).unwrap()),
     };
     let params = initial_params(&config).unwrap();
     let steps = config.production.steps;
     engine.sample(&params, 200, Measure::Nothing, &()).unwrap();
-    let rounds = 7;
+    let rounds = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(7);
     // [observing][clock]: clock 0 is the process CPU time, 1 the wall time.
     let mut times: [[Vec<f64>; 2]; 2] = Default::default();
     for _ in 0..rounds {
@@ -49,6 +52,18 @@ fn main() {
         engine.describe(),
         overrides.join(" "),
         config.walkers,
+    );
+    // Each round's pair ran back to back: the median of their ratios is robust to a machine
+    // whose speed drifts between rounds.
+    let mut paired: Vec<f64> = (0..rounds)
+        .map(|r| times[1][0][r] / times[0][0][r])
+        .collect();
+    paired.sort_by(f64::total_cmp);
+    println!(
+        "  CPU time, paired: median overhead {:+.1} % (rounds {:+.1} % .. {:+.1} %)",
+        100.0 * (paired[rounds / 2] - 1.0),
+        100.0 * (paired[0] - 1.0),
+        100.0 * (paired[rounds - 1] - 1.0),
     );
     for (clock, name) in ["CPU time", "wall time"].iter().enumerate() {
         let [off, on] = [&mut times[0][clock].clone(), &mut times[1][clock].clone()].map(|v| {

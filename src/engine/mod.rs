@@ -292,7 +292,6 @@ fn build_local(
     console: &Console,
 ) -> Result<Box<dyn Engine>, Error> {
     let adapter_name = config.gpu.adapter.as_deref();
-    let steps = config.gpu.steps_per_dispatch;
     let cpu = |reason: String| -> Result<Box<dyn Engine>, Error> {
         let engine = CpuEngine::new(spec.clone(), threads)?;
         console.line(&format!("engine: {}{reason}", engine.describe()));
@@ -302,7 +301,7 @@ fn build_local(
         EngineChoice::Cpu => cpu(String::new()),
         EngineChoice::Gpu => {
             let adapter = gpu_adapter(adapter_name, gpu_index)?;
-            let engine = GpuEngine::new(spec.clone(), &adapter, steps)?;
+            let engine = GpuEngine::new(spec.clone(), &adapter, &config.gpu)?;
             console.line(&format!("engine: {}", engine.describe()));
             Ok(Box::new(engine))
         }
@@ -314,7 +313,7 @@ fn build_local(
                 ),
                 None => " (auto: no GPU adapter found)".into(),
             }),
-            Some(adapter) => match GpuEngine::new(spec.clone(), &adapter, steps) {
+            Some(adapter) => match GpuEngine::new(spec.clone(), &adapter, &config.gpu) {
                 Ok(engine) => {
                     console.line(&format!("engine: {} (auto)", engine.describe()));
                     Ok(Box::new(engine))

@@ -71,11 +71,8 @@ pub fn adapter() -> Option<wgpu::Adapter> {
 
 /// The GPU engine for `config` on `adapter()`.
 pub fn gpu(config: &Config) -> Option<rbm_vmc::engine::GpuEngine> {
-    let engine = rbm_vmc::engine::GpuEngine::new(
-        EngineSpec::from_config(config),
-        &adapter()?,
-        config.gpu.steps_per_dispatch,
-    );
+    let engine =
+        rbm_vmc::engine::GpuEngine::new(EngineSpec::from_config(config), &adapter()?, &config.gpu);
     Some(engine.expect("GPU engine builds"))
 }
 

@@ -25,6 +25,7 @@ use super::{
     Engine, EngineSpec, Measure, Metric, MetricSubset, Moments, Progress, WalkerState,
     check_host_memory, check_state,
 };
+use crate::config::GpuConfig;
 use crate::engine::cpu::initial_position;
 use crate::error::Error;
 use crate::physics::Params;
@@ -255,6 +256,7 @@ fn walk_kernel(
     spec: &EngineSpec,
     b: &Buffers,
     o_rows: &wgpu::Buffer,
+    checks: wgpu::ShaderRuntimeChecks,
 ) -> Result<Walk, Error> {
     let device = &gpu.device;
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -273,7 +275,7 @@ fn walk_kernel(
                 label: Some("walk"),
                 source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
             },
-            runtime_checks(spec.parameters()),
+            checks,
         )
     };
     let pipeline = compute_pipeline(device, &module, "walk");
@@ -286,14 +288,14 @@ fn walk_kernel(
 /// driver unrolls the loops over the parameters and keeps the per-walker sums in registers
 /// (4.2x the rate of the checked kernel on an H200, default system); at K = 1000 (199 hidden
 /// units and a Jastrow factor) NVIDIA's driver 580 lost the device after 18 s of compiling
-/// that, and built the checked kernel at once. Unchecked kernels ran there up to K = 451
-/// (20 electrons).
+/// that, and built the checked kernel at once. Unchecked kernels ran there up to K = 805
+/// (with 10-14 s of compiling); 512 keeps a margin for other drivers.
 const MAX_UNCHECKED_PARAMETERS: usize = 512;
 
-/// The runtime checks of a walk kernel with `parameters` parameters (see
-/// `MAX_UNCHECKED_PARAMETERS`).
-fn runtime_checks(parameters: usize) -> wgpu::ShaderRuntimeChecks {
-    if parameters <= MAX_UNCHECKED_PARAMETERS {
+/// The runtime checks of a walk kernel with `parameters` parameters: as `forced`
+/// (`gpu.runtime_checks`), else on beyond `MAX_UNCHECKED_PARAMETERS`.
+fn runtime_checks(parameters: usize, forced: Option<bool>) -> wgpu::ShaderRuntimeChecks {
+    if !forced.unwrap_or(parameters > MAX_UNCHECKED_PARAMETERS) {
         wgpu::ShaderRuntimeChecks::unchecked()
     } else {
         wgpu::ShaderRuntimeChecks::checked()
@@ -308,7 +310,12 @@ fn built(gpu: &Gpu, scope: wgpu::ErrorScopeGuard, sources: &[&str]) -> Result<()
     // A driver that fails to compile a kernel raises an internal or out-of-memory error,
     // which the device's error sink holds: it is the cause of the validation errors after it
     // (an invalid pipeline), so it is the one reported.
-    gpu.check("building the kernels")?;
+    gpu.check("building the kernels").map_err(|e| {
+        Error::engine(format!(
+            "{e}; a driver that fails to build the kernel may build it with \
+             `--set gpu.runtime_checks=true` (slower)"
+        ))
+    })?;
     let Some(e) = caught else {
         return Ok(());
     };
@@ -402,12 +409,18 @@ struct Kernels {
 }
 
 impl Kernels {
-    fn new(gpu: &Gpu, spec: &EngineSpec, b: &Buffers, sizes: &BufferSizes) -> Result<Self, Error> {
+    fn new(
+        gpu: &Gpu,
+        spec: &EngineSpec,
+        b: &Buffers,
+        sizes: &BufferSizes,
+        checks: wgpu::ShaderRuntimeChecks,
+    ) -> Result<Self, Error> {
         let plain = EngineSpec {
             observables: None,
             ..spec.clone()
         };
-        let walk = walk_kernel(gpu, &plain, b, &b.no_rows)?;
+        let walk = walk_kernel(gpu, &plain, b, &b.no_rows, checks)?;
         let device = &gpu.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         // The metric kernel's tile loops run to sizes the host passes at run time: it keeps
@@ -540,6 +553,8 @@ pub struct GpuEngine {
     sizes: BufferSizes,
     buffers: Buffers,
     kernels: Kernels,
+    /// The walk kernels' runtime checks (`runtime_checks`).
+    checks: wgpu::ShaderRuntimeChecks,
     metric: Option<MetricBuffers>,
     timing: Option<Timing>,
     /// GPU time of the walk passes of the last `sample` call.
@@ -566,7 +581,7 @@ impl GpuEngine {
     pub fn new(
         spec: EngineSpec,
         adapter: &wgpu::Adapter,
-        steps_per_dispatch: Option<u32>,
+        options: &GpuConfig,
     ) -> Result<Self, Error> {
         let parameters = spec.parameters();
         if parameters > MAX_GPU_PARAMETERS {
@@ -576,10 +591,11 @@ impl GpuEngine {
             )));
         }
         let gpu = Gpu::open(adapter)?;
-        let sizes = BufferSizes::new(&spec, &gpu, steps_per_dispatch);
+        let sizes = BufferSizes::new(&spec, &gpu, options.steps_per_dispatch);
         sizes.check(&gpu)?;
         let buffers = Buffers::new(&gpu, &spec, &sizes)?;
-        let kernels = Kernels::new(&gpu, &spec, &buffers, &sizes)?;
+        let checks = runtime_checks(parameters, options.runtime_checks);
+        let kernels = Kernels::new(&gpu, &spec, &buffers, &sizes, checks)?;
         let timing = Timing::new(&gpu);
         Ok(Self {
             spec,
@@ -587,6 +603,7 @@ impl GpuEngine {
             sizes,
             buffers,
             kernels,
+            checks,
             metric: None,
             timing,
             kernel_seconds: None,
@@ -1042,7 +1059,7 @@ impl Engine for GpuEngine {
                     .metric
                     .as_ref()
                     .map_or(&self.buffers.no_rows, |m| &m.o_rows);
-                let walk = walk_kernel(&self.gpu, &self.spec, &self.buffers, o_rows)?;
+                let walk = walk_kernel(&self.gpu, &self.spec, &self.buffers, o_rows, self.checks)?;
                 self.kernels.observing_walk = Some(walk);
             }
             // The kernel's block index m * blocks / measurements is a u32 product.
@@ -1244,6 +1261,16 @@ mod tests {
         assert_eq!(auto_steps(1 << 12, 1, Some(100)), 256);
     }
 
+    /// Kernels up to 512 parameters go unchecked; larger ones bound their loops (the driver
+    /// that failed at K = 1000 built them so); `gpu.runtime_checks` decides when given.
+    #[test]
+    fn large_kernels_keep_the_runtime_checks() {
+        let bounded = |k: usize, forced| runtime_checks(k, forced).force_loop_bounding;
+        assert!(!bounded(14, None) && !bounded(452, None) && !bounded(512, None));
+        assert!(bounded(513, None) && bounded(1000, None));
+        assert!(bounded(14, Some(true)) && !bounded(1000, Some(false)));
+    }
+
     /// The grid covers the workgroups within the per-dimension limit with fewer than one
     /// row to spare.
     #[test]
@@ -1274,7 +1301,8 @@ mod tests {
             return;
         };
         let config = Config::load(None, &["walkers=100".into()]).unwrap();
-        let mut engine = GpuEngine::new(EngineSpec::from_config(&config), &adapter, None).unwrap();
+        let mut engine =
+            GpuEngine::new(EngineSpec::from_config(&config), &adapter, &config.gpu).unwrap();
         let params = crate::driver::initial_params(&config).unwrap();
         engine.sample(&params, 50, Measure::Nothing, &()).unwrap();
         let start = engine.state().unwrap();
