@@ -13,9 +13,11 @@ consecutive samples of a chain are 4 Metropolis steps apart (as measure_every = 
 Timed: vstate.expect_and_grad(H) on fresh samples (sampling + local energies +
 gradient), after one warm-up call that compiles; median over --repeats.
 samples/s = n_samples / median time. Chains continue between repeats (no burn-in).
+By default JAX has one CPU device (XLA uses the other cores only inside some ops);
+--devices 2 splits the host into 2 XLA devices and NetKet shards the chains over them.
 
 Install (in a venv):  pip install netket==3.23.0   (brings jax/jaxlib 0.10.2 CPU)
-Run:  python benches/netket_peer.py --chains 1024 --samples 2097152 --repeats 5
+Run:  python benches/netket_peer.py --chains 1024 --samples 2097152 --repeats 5 [--devices 2]
 """
 
 import argparse
@@ -23,7 +25,18 @@ import os
 import statistics
 import time
 
-import jax
+p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+p.add_argument("--chains", type=int, default=1024)
+p.add_argument("--samples", type=int, default=2**21, help="rounded up to a multiple of --chains")
+p.add_argument("--repeats", type=int, default=5)
+p.add_argument("--sigma", type=float, default=0.3, help="Gaussian proposal width")
+p.add_argument("--devices", type=int, default=1, help="XLA host devices (sharded chains)")
+p.add_argument("--seed", type=int, default=2023)
+args = p.parse_args()
+if args.devices > 1:  # must be set before JAX starts
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -59,14 +72,6 @@ def potential(x):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--chains", type=int, default=1024)
-    p.add_argument("--samples", type=int, default=2**21, help="rounded up to a multiple of --chains")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--sigma", type=float, default=0.3, help="Gaussian proposal width")
-    p.add_argument("--seed", type=int, default=2023)
-    args = p.parse_args()
-
     hi = nk.experimental.hilbert.Particle(N=2, geometry=nk.experimental.geometry.FreeSpace(d=2))
     ham = nk.operator.KineticEnergy(hi, mass=1.0) + nk.operator.PotentialEnergy(hi, potential)
     sampler = nk.sampler.MetropolisGaussian(

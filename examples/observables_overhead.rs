@@ -35,7 +35,8 @@ fn main() {
     let rounds = std::env::var("ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(7);
+        .unwrap_or(7usize)
+        .max(1);
     // [observing][clock]: clock 0 is the process CPU time, 1 the wall time.
     let mut times: [[Vec<f64>; 2]; 2] = Default::default();
     for _ in 0..rounds {

@@ -8,7 +8,7 @@
 // 5 series_parts (measurements x groups), 6 counters (0: walkers whose step count was cut
 // short, 1: walkers reset after a non-finite state), 7 o_rows (SR: the O vectors of the
 // samples that enter the metric, a row of K per sample, rows as `MetricSubset` numbers them),
-// 8 hist (the observables' histogram counts, blocks x HIST_BINS).
+// 8 hist (the observables' histogram counts, blocks x HIST_COPIES x HIST_BINS: `hist_slot`).
 
 struct Job {
     walkers: u32,
@@ -67,9 +67,8 @@ var<private> o_row: u32 = NO_ROW;
 // A row per walker of the workgroup, CHUNK values wide: the measured E_L - shift of up to
 // CHUNK measurements, and at the end CHUNK components of the sums at a time. Thread c then
 // adds up column c. The row stride CHUNK + 1 keeps both the row writes and the column sums
-// free of bank conflicts.
-const CHUNK: u32 = 32u;
-const STRIDE: u32 = 33u;
+// free of bank conflicts. CHUNK: shader.rs, SERIES_CHUNK.
+const STRIDE: u32 = CHUNK + 1u;
 var<workgroup> rows: array<f32, WG * STRIDE>;
 
 // Per-walker sums of this dispatch, in the order of `partials` (Rust:

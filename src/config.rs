@@ -552,7 +552,7 @@ impl Config {
             "observables.histogram_every",
             o.histogram_every as usize,
             1,
-            1_000_000,
+            1000,
         )?;
         if let Some(r) = o.r_max {
             positive("observables.r_max", r)?;

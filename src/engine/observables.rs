@@ -29,7 +29,7 @@ pub const INVERSE_DISTANCE: usize = 5;
 pub const MAX_BLOCKS: u32 = 32;
 
 /// Histogram bins of all kinds together, at most: the GPU keeps the radial and pair bins
-/// per workgroup in workgroup memory (4 bytes a bin, next to the kernel's 8.4 KB of
+/// per workgroup in workgroup memory (4 bytes a bin, next to the kernel's 4.4 KB of
 /// reduction rows, within the 16 KiB every adapter offers), and blocks x copies of them all
 /// in device memory.
 pub const MAX_BINS: usize = 1800;

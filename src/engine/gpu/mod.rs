@@ -262,8 +262,9 @@ fn walk_kernel(
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     // SAFETY: wgpu's default runtime checks bound every loop (against hangs) and clamp
     // every index (against out-of-bounds access), which keeps drivers from unrolling loops
-    // and can push private arrays to local memory. Our kernels are generated for the run:
-    // every loop bound is a compile-time constant or a `Job` field the host sets from the
+    // and can push private arrays to local memory; `checks` turns them off up to
+    // MAX_UNCHECKED_PARAMETERS (or as `gpu.runtime_checks` says). Our kernels are generated
+    // for the run: every loop bound is a compile-time constant or a `Job` field the host sets from the
     // same sizes it allocated the buffers with (the walker count, the steps of a dispatch,
     // the Slater block size, the metric's subset and the observables' blocks), every private
     // index is below its constant array length, and naga still validates the module (types,
@@ -280,7 +281,10 @@ fn walk_kernel(
     };
     let pipeline = compute_pipeline(device, &module, "walk");
     let bind = walk_bind_group(device, &pipeline, b, o_rows);
-    built(gpu, scope, &[&source])?;
+    // A driver that fails on the unchecked kernel may build the checked one.
+    let hint = (!checks.force_loop_bounding)
+        .then_some("the driver may build it with `--set gpu.runtime_checks=true` (slower)");
+    built(gpu, scope, &[&source], hint)?;
     Ok(Walk { pipeline, bind })
 }
 
@@ -304,17 +308,20 @@ fn runtime_checks(parameters: usize, forced: Option<bool>) -> wgpu::ShaderRuntim
 
 /// Fails with the error `scope` caught while kernels were built from `sources`, named by
 /// the shader file and line where naga finds one (wgpu's report numbers the lines of the
-/// assembled source).
-fn built(gpu: &Gpu, scope: wgpu::ErrorScopeGuard, sources: &[&str]) -> Result<(), Error> {
+/// assembled source); `hint` follows a driver's own error.
+fn built(
+    gpu: &Gpu,
+    scope: wgpu::ErrorScopeGuard,
+    sources: &[&str],
+    hint: Option<&str>,
+) -> Result<(), Error> {
     let caught = pollster::block_on(scope.pop());
     // A driver that fails to compile a kernel raises an internal or out-of-memory error,
     // which the device's error sink holds: it is the cause of the validation errors after it
     // (an invalid pipeline), so it is the one reported.
-    gpu.check("building the kernels").map_err(|e| {
-        Error::engine(format!(
-            "{e}; a driver that fails to build the kernel may build it with \
-             `--set gpu.runtime_checks=true` (slower)"
-        ))
+    gpu.check("building the kernels").map_err(|e| match hint {
+        Some(hint) => Error::engine(format!("{e}; {hint}")),
+        None => e,
     })?;
     let Some(e) = caught else {
         return Ok(());
@@ -448,7 +455,7 @@ impl Kernels {
             sizes.measurements,
             SPAN,
         );
-        built(gpu, scope, &[&metric, &reduce_source])?;
+        built(gpu, scope, &[&metric, &reduce_source], None)?;
         Ok(Self {
             walk,
             observing_walk: None,
