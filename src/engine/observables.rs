@@ -133,7 +133,8 @@ impl Binning {
 pub fn bin(value: f64, scale: f64, bins: usize) -> usize {
     let t = value * scale;
     if t >= 0.0 && t < bins as f64 {
-        (t as usize).min(bins - 1)
+        // t < bins <= MAX_BINS: the u32 cast is exact and cheaper than a usize one.
+        (t as u32 as usize).min(bins - 1)
     } else {
         bins
     }
@@ -250,12 +251,12 @@ fn observe_in<const D: usize>(
     energy: [f64; 3],
     mut histogram: Option<(&Binning, &mut [u64])>,
 ) -> [f64; SCALARS] {
-    let particles = x.len() / D;
+    let (points, _) = x.as_chunks::<D>();
+    let particles = points.len();
     let pairs = (particles * particles.saturating_sub(1) / 2).max(1) as f64;
     let (mut r2_sum, mut r_sum, mut inv_sum) = (0.0, 0.0, 0.0);
-    let at = |p: usize| -> [f64; D] { std::array::from_fn(|k| x[p * D + k]) };
     for p in 0..particles {
-        let xp = at(p);
+        let xp = points[p];
         let r2: f64 = xp.iter().map(|v| v * v).sum();
         r2_sum += r2;
         if let Some((s, counts)) = histogram.as_mut() {
@@ -268,8 +269,7 @@ fn observe_in<const D: usize>(
                 counts[s.grid_offset + cell] += 1;
             }
         }
-        for q in p + 1..particles {
-            let xq = at(q);
+        for xq in &points[p + 1..particles] {
             let d2: f64 = (0..D).map(|k| (xp[k] - xq[k]) * (xp[k] - xq[k])).sum();
             let r = d2.sqrt();
             r_sum += r;
