@@ -119,10 +119,12 @@ impl Observed {
             |b: &Block| b.counts[..=spec.radial_overflow()].iter().sum::<f64>() / particles as f64;
         let histogram_blocks: Vec<Block> = blocks
             .iter()
-            .filter(|b| binned(b) > 0.0)
-            .map(|b| Block {
-                samples: binned(b),
-                ..b.clone()
+            .filter_map(|b| {
+                let samples = binned(b);
+                (samples > 0.0).then(|| Block {
+                    samples,
+                    ..b.clone()
+                })
             })
             .collect();
         let radial = histogram(&histogram_blocks, 0, &shells, dr);

@@ -125,11 +125,15 @@ impl CpuEngine {
             Some(first) => (0..len).filter(|i| (first + i) % every == 0).collect(),
             None => Vec::new(),
         };
-        // The block of each measured step, when observing.
-        let blocks: Vec<usize> = match (observing, measure_from) {
-            (Some((calls, _)), Some(first)) => measured
+        // The block of each measured step, and whether the histograms take it, when observing.
+        let blocks: Vec<(usize, bool)> = match (observing, &spec.observables, measure_from) {
+            (Some((calls, _)), Some(o), Some(first)) => measured
                 .iter()
-                .map(|k| ObservablesSpec::block_of((first + k) / every - 1, calls) as usize)
+                .map(|k| {
+                    let index = (first + k) / every - 1;
+                    let block = ObservablesSpec::block_of(index, calls) as usize;
+                    (block, o.takes_histogram(index))
+                })
                 .collect(),
             _ => Vec::new(),
         };
@@ -179,11 +183,7 @@ impl CpuEngine {
                                 if let (Some(obs), Some(counts), Some(h)) =
                                     (sums.observables.as_mut(), counts.as_mut(), &binning)
                                 {
-                                    let b = blocks[next];
-                                    let binned = spec
-                                        .observables
-                                        .as_ref()
-                                        .is_some_and(|o| o.takes_histogram(t));
+                                    let (b, binned) = blocks[next];
                                     observe(
                                         chain.position(),
                                         spec.system.dims,

@@ -264,11 +264,11 @@ fn walk_kernel(
     // every index (against out-of-bounds access), which keeps drivers from unrolling loops
     // and can push private arrays to local memory; `checks` turns them off up to
     // MAX_UNCHECKED_PARAMETERS (or as `gpu.runtime_checks` says). Our kernels are generated
-    // for the run: every loop bound is a compile-time constant or a `Job` field the host sets from the
-    // same sizes it allocated the buffers with (the walker count, the steps of a dispatch,
-    // the Slater block size, the metric's subset and the observables' blocks), every private
-    // index is below its constant array length, and naga still validates the module (types,
-    // bindings, uniformity) when it is created.
+    // for the run: every loop bound is a compile-time constant or a `Job` field the host
+    // sets from the same sizes it allocated the buffers with (the walker count, the steps
+    // of a dispatch, the Slater block size, the metric's subset and the observables'
+    // blocks), every private index is below its constant array length, and naga still
+    // validates the module (types, bindings, uniformity) when it is created.
     let source = shader::walk_source(spec);
     let module = unsafe {
         device.create_shader_module_trusted(
@@ -299,10 +299,10 @@ const MAX_UNCHECKED_PARAMETERS: usize = 512;
 /// The runtime checks of a walk kernel with `parameters` parameters: as `forced`
 /// (`gpu.runtime_checks`), else on beyond `MAX_UNCHECKED_PARAMETERS`.
 fn runtime_checks(parameters: usize, forced: Option<bool>) -> wgpu::ShaderRuntimeChecks {
-    if !forced.unwrap_or(parameters > MAX_UNCHECKED_PARAMETERS) {
-        wgpu::ShaderRuntimeChecks::unchecked()
-    } else {
+    if forced.unwrap_or(parameters > MAX_UNCHECKED_PARAMETERS) {
         wgpu::ShaderRuntimeChecks::checked()
+    } else {
+        wgpu::ShaderRuntimeChecks::unchecked()
     }
 }
 
@@ -410,6 +410,8 @@ struct Kernels {
     /// workgroup memory slow every step on some adapters, lavapipe by 3x).
     walk: Walk,
     observing_walk: Option<Walk>,
+    /// The walk kernels' runtime checks (`runtime_checks`).
+    checks: wgpu::ShaderRuntimeChecks,
     products: wgpu::ComputePipeline,
     partials: Reduction,
     series: Reduction,
@@ -459,6 +461,7 @@ impl Kernels {
         Ok(Self {
             walk,
             observing_walk: None,
+            checks,
             products,
             partials,
             series,
@@ -560,8 +563,6 @@ pub struct GpuEngine {
     sizes: BufferSizes,
     buffers: Buffers,
     kernels: Kernels,
-    /// The walk kernels' runtime checks (`runtime_checks`).
-    checks: wgpu::ShaderRuntimeChecks,
     metric: Option<MetricBuffers>,
     timing: Option<Timing>,
     /// GPU time of the walk passes of the last `sample` call.
@@ -610,7 +611,6 @@ impl GpuEngine {
             sizes,
             buffers,
             kernels,
-            checks,
             metric: None,
             timing,
             kernel_seconds: None,
@@ -1066,7 +1066,13 @@ impl Engine for GpuEngine {
                     .metric
                     .as_ref()
                     .map_or(&self.buffers.no_rows, |m| &m.o_rows);
-                let walk = walk_kernel(&self.gpu, &self.spec, &self.buffers, o_rows, self.checks)?;
+                let walk = walk_kernel(
+                    &self.gpu,
+                    &self.spec,
+                    &self.buffers,
+                    o_rows,
+                    self.kernels.checks,
+                )?;
                 self.kernels.observing_walk = Some(walk);
             }
             // The kernel's block index m * blocks / measurements is a u32 product.
