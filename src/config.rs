@@ -26,6 +26,10 @@ pub struct Config {
     pub engine: EngineChoice,
     /// CPU engine threads; 0 uses every core.
     pub threads: usize,
+    /// CPU engine: walk the walkers in SIMD lanes where the lane engine supports the system
+    /// (the plain RBM with all-coordinate Metropolis or importance sampling); false keeps the
+    /// scalar reference engine. Results agree to rounding.
+    pub cpu_lanes: bool,
     pub optimiser: OptimiserConfig,
     pub production: ProductionConfig,
     /// Write a checkpoint every this many optimisation iterations (0: only at the end).
@@ -46,6 +50,7 @@ impl Default for Config {
             seed: 2023,
             engine: EngineChoice::Auto,
             threads: 0,
+            cpu_lanes: true,
             optimiser: OptimiserConfig::default(),
             production: ProductionConfig::default(),
             checkpoint_every: 10,

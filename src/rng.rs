@@ -8,27 +8,39 @@
 /// Philox4x32-10 (Salmon et al., SC'11; Random123): 4 x u32 counter, 2 x u32 key.
 #[inline]
 pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
-    const M0: u64 = 0xD251_1F53;
-    const M1: u64 = 0xCD9E_8D57;
-    const W0: u32 = 0x9E37_79B9;
-    const W1: u32 = 0xBB67_AE85;
     let mut c = counter;
     let mut k = key;
     for round in 0..10 {
         if round > 0 {
-            k[0] = k[0].wrapping_add(W0);
-            k[1] = k[1].wrapping_add(W1);
+            k = philox_bump_key(k);
         }
-        let p0 = M0 * c[0] as u64;
-        let p1 = M1 * c[2] as u64;
-        c = [
-            (p1 >> 32) as u32 ^ c[1] ^ k[0],
-            p1 as u32,
-            (p0 >> 32) as u32 ^ c[3] ^ k[1],
-            p0 as u32,
-        ];
+        c = philox_round(c, k);
     }
     c
+}
+
+/// Philox4x32's round multipliers.
+pub(crate) const PHILOX_M: [u64; 2] = [0xD251_1F53, 0xCD9E_8D57];
+
+/// One Philox4x32 round.
+#[inline(always)]
+fn philox_round(c: [u32; 4], k: [u32; 2]) -> [u32; 4] {
+    let p0 = PHILOX_M[0] * c[0] as u64;
+    let p1 = PHILOX_M[1] * c[2] as u64;
+    [
+        (p1 >> 32) as u32 ^ c[1] ^ k[0],
+        p1 as u32,
+        (p0 >> 32) as u32 ^ c[3] ^ k[1],
+        p0 as u32,
+    ]
+}
+
+/// The key schedule between Philox rounds.
+#[inline(always)]
+pub(crate) fn philox_bump_key(k: [u32; 2]) -> [u32; 2] {
+    const W0: u32 = 0x9E37_79B9;
+    const W1: u32 = 0xBB67_AE85;
+    [k[0].wrapping_add(W0), k[1].wrapping_add(W1)]
 }
 
 /// Block tags in the high bits of the draw-block counter, so that streams for different
@@ -43,7 +55,7 @@ pub const INIT_STEP: u64 = 0;
 
 /// Uniforms have 24 random bits, exactly representable in f32: the GPU (f32) and the CPU
 /// (f64) engines see identical values.
-const TWO_POW_M24: f64 = 1.0 / 16_777_216.0;
+pub(crate) const TWO_POW_M24: f64 = 1.0 / 16_777_216.0;
 
 /// The random numbers one walker draws in one Monte Carlo step.
 ///

@@ -17,7 +17,9 @@ use serde_json::Value;
 use crate::checkpoint::{RunState, read_checkpoint};
 use crate::config::{Config, EngineChoice};
 use crate::control::{Control, StopReason};
-use crate::engine::{CpuEngine, Engine, EngineSpec, Measure, build_engine, check_host_memory};
+use crate::engine::{
+    CpuEngine, Engine, EngineSpec, Measure, build_engine, check_host_memory, cpu_engine,
+};
 use crate::error::Error;
 use crate::optimiser::Optimiser;
 use crate::physics::Params;
@@ -96,7 +98,7 @@ pub fn calibrate(config: &Config) -> Result<Option<f64>, Error> {
         return Ok(None);
     }
     spec.walkers = spec.walkers.min(64);
-    let mut engine = CpuEngine::new(spec.clone(), config.threads)?;
+    let mut engine = cpu_engine(spec.clone(), config, config.threads)?;
     let params = initial_params(config)?;
     engine.sample(&params, 10, Measure::Nothing, &())?;
     let (mut steps, mut seconds, mut batch) = (0u64, 0.0, 10u32);

@@ -7,7 +7,7 @@ pub mod gpu;
 mod moments;
 pub mod observables;
 
-pub use cpu::{CpuEngine, REFRESH_EVERY};
+pub use cpu::{CpuEngine, REFRESH_EVERY, Simd};
 pub use distributed::DistributedEngine;
 #[cfg(feature = "mpi")]
 use distributed::InjectedFault;
@@ -283,6 +283,11 @@ pub fn gpu_adapter(name: Option<&str>, nth: usize) -> Result<wgpu::Adapter, Erro
         })
 }
 
+/// The CPU engine for `spec` with `threads` threads, in lanes unless `cpu_lanes` is off.
+pub fn cpu_engine(spec: EngineSpec, config: &Config, threads: usize) -> Result<CpuEngine, Error> {
+    CpuEngine::new(spec, threads)?.with_lanes(config.cpu_lanes.then(Simd::best))
+}
+
 /// One process's engine; `gpu_index` picks among several matching adapters.
 fn build_local(
     spec: EngineSpec,
@@ -293,7 +298,7 @@ fn build_local(
 ) -> Result<Box<dyn Engine>, Error> {
     let adapter_name = config.gpu.adapter.as_deref();
     let cpu = |reason: String| -> Result<Box<dyn Engine>, Error> {
-        let engine = CpuEngine::new(spec.clone(), threads)?;
+        let engine = cpu_engine(spec.clone(), config, threads)?;
         console.line(&format!("engine: {}{reason}", engine.describe()));
         Ok(Box::new(engine))
     };

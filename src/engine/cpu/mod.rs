@@ -3,13 +3,15 @@
 //! order, so results are bit-identical for any number of threads.
 
 mod chain;
+mod lanes;
 
 use rayon::prelude::*;
 
 pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
 use self::chain::{Chain, checks_health};
-use std::sync::Mutex;
+pub use self::lanes::Simd;
+use std::sync::{Mutex, MutexGuard};
 
 use super::observables::{Binning, ObservableSums, ObservablesSpec, observe};
 use super::{
@@ -37,6 +39,9 @@ pub struct CpuEngine {
     threads: usize,
     /// Measure the observables (`Engine::observe`).
     observing: bool,
+    /// Walk `lanes::L` walkers at a time with these instructions (where `lanes::supports`
+    /// the system); `None`: one at a time.
+    lanes: Option<Simd>,
 }
 
 impl CpuEngine {
@@ -60,6 +65,7 @@ impl CpuEngine {
             initial_position(&spec, spec.first_walker + w as u32, x);
         }
         let threads = pool.current_num_threads();
+        let lanes = lanes::supports(&spec).then(Simd::best);
         Ok(Self {
             spec,
             positions,
@@ -67,7 +73,18 @@ impl CpuEngine {
             pool,
             threads,
             observing: false,
+            lanes,
         })
+    }
+
+    /// Walks the walkers in SIMD lanes with `simd` (by default the best this CPU has) where
+    /// the lane engine supports the system; `None` keeps the scalar reference engine.
+    pub fn with_lanes(mut self, simd: Option<Simd>) -> Result<Self, Error> {
+        if let Some(s) = simd.filter(|s| !s.available()) {
+            return Err(Error::input(format!("this CPU cannot run {}", s.name())));
+        }
+        self.lanes = simd.filter(|_| lanes::supports(&self.spec));
+        Ok(self)
     }
 
     /// Host memory the engine for `spec` with `threads` threads (0: one per core) allocates
@@ -94,8 +111,13 @@ impl CpuEngine {
             + threads * (k + 4 * m + 4 * n) * 8
     }
 
+    /// Walkers per chunk: a whole number of lane groups for the lane engine.
     fn chunk_walkers(&self) -> usize {
-        (self.spec.walkers as usize).div_ceil(MAX_CHUNKS).max(1)
+        let chunk = (self.spec.walkers as usize).div_ceil(MAX_CHUNKS).max(1);
+        match self.lanes {
+            Some(_) => chunk.next_multiple_of(lanes::L),
+            None => chunk,
+        }
     }
 
     /// Advances every walker `len` steps from `self.steps_done`, one `Moments` per chunk,
@@ -118,7 +140,6 @@ impl CpuEngine {
         let spec = &self.spec;
         let m = spec.coordinates();
         let chunk = self.chunk_walkers();
-        let steps_done = self.steps_done;
         let every = spec.sampler.measure_every;
         // Measured steps of this segment: in-call indices k with k % every == 0.
         let measured: Vec<u32> = match measure_from {
@@ -137,8 +158,21 @@ impl CpuEngine {
                 .collect(),
             _ => Vec::new(),
         };
-        let binning = spec.observables.as_ref().map(Binning::new);
-        let bins = spec.observables.as_ref().map_or(0, ObservablesSpec::bins);
+        let job = SegmentJob {
+            spec,
+            params,
+            len,
+            steps_done: self.steps_done,
+            ends_call,
+            measure_from,
+            measured,
+            blocks,
+            subset,
+            binning: spec.observables.as_ref().map(Binning::new),
+            bins: spec.observables.as_ref().map_or(0, ObservablesSpec::bins),
+            progress,
+        };
+        let lanes = self.lanes;
         let positions = &mut self.positions;
         self.pool.install(|| {
             positions
@@ -146,62 +180,152 @@ impl CpuEngine {
                 .zip(walker_energy.par_chunks_mut(chunk))
                 .enumerate()
                 .map(|(c, (xs, energies))| {
-                    let mut chain = Chain::new(spec, params);
-                    let mut sums = Moments::zeros(spec.parameters(), measured.len());
-                    let mut rows = Vec::new();
+                    let mut sums = Moments::zeros(spec.parameters(), job.measured.len());
                     // The thread runs this chunk to the end before any other: its counts are
                     // its own meanwhile.
-                    let mut counts = observing.map(|(calls, threads)| {
+                    let counts = observing.map(|(calls, threads)| {
                         sums.observables = Some(ObservableSums::scalars_only(calls));
                         let t = rayon::current_thread_index().unwrap_or(0) % threads.len();
                         threads[t].lock().expect("no panics while counting")
                     });
-                    for (i, x) in xs.chunks_mut(m).enumerate() {
-                        let local = (c * chunk + i) as u32;
-                        let walker = spec.first_walker + local;
-                        chain.load(walker, x);
-                        let mut next = 0;
-                        for k in 0..len {
-                            let step = steps_done + k as u64 + 1;
-                            let (acc, att) = chain.mc_step(step);
-                            sums.accepted += acc as f64;
-                            sums.attempted += att as f64;
-                            let measuring = measured.get(next) == Some(&k);
-                            if checks_health(step, measuring, ends_call && k + 1 == len) {
-                                sums.resets += chain.check_health(step) as u64;
-                            }
-                            if measuring {
-                                let e = chain.measure();
-                                accumulate(&mut sums, chain.o(), e);
-                                // In-call measurement index of step k.
-                                let t = (measure_from.unwrap_or(1) + k) / every - 1;
-                                if let Some(row) = subset.and_then(|s| s.row(local, t)) {
-                                    rows.push((row, chain.o().to_vec()));
-                                }
-                                sums.series[next] += e;
-                                energies[i] += e;
-                                if let (Some(obs), Some(counts), Some(h)) =
-                                    (sums.observables.as_mut(), counts.as_mut(), &binning)
-                                {
-                                    let (b, binned) = blocks[next];
-                                    observe(
-                                        chain.position(),
-                                        spec.system.dims,
-                                        chain.energy_parts(),
-                                        &mut obs.blocks[b],
-                                        binned.then(|| (h, &mut counts[b * bins..(b + 1) * bins])),
-                                    );
-                                }
-                                next += 1;
-                            }
-                        }
-                        x.copy_from_slice(chain.position());
-                        progress.advance(len as u64);
+                    let mut out = ChunkOut {
+                        sums,
+                        rows: Vec::new(),
+                        energies,
+                        counts,
+                        position: Vec::new(),
+                    };
+                    let first = (c * chunk) as u32;
+                    match lanes {
+                        Some(simd) => lanes::walk_chunk(simd, &job, first, xs, &mut out),
+                        None => walk_scalar(&job, first, xs, &mut out),
                     }
-                    (sums, rows)
+                    (out.sums, out.rows)
                 })
                 .collect()
         })
+    }
+}
+
+/// Walks the chunk of walkers `xs` (positions, walker-major; `first` the local index of the
+/// first) through the segment `job` one walker at a time, into `out`.
+fn walk_scalar(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
+    let spec = job.spec;
+    let mut chain = Chain::new(spec, job.params);
+    for (i, x) in xs.chunks_mut(spec.coordinates()).enumerate() {
+        let local = first + i as u32;
+        chain.load(spec.first_walker + local, x);
+        let mut next = 0;
+        for k in 0..job.len {
+            let step = job.steps_done + k as u64 + 1;
+            let (acc, att) = chain.mc_step(step);
+            out.sums.accepted += acc as f64;
+            out.sums.attempted += att as f64;
+            let measuring = job.measured.get(next) == Some(&k);
+            if checks_health(step, measuring, job.ends_call && k + 1 == job.len) {
+                out.sums.resets += chain.check_health(step) as u64;
+            }
+            if measuring {
+                let e = chain.measure();
+                accumulate(&mut out.sums, chain.o(), e);
+                out.energies[i] += e;
+                let sample = Sample {
+                    step: k,
+                    index: next,
+                    walker: local,
+                    energy: e,
+                    parts: chain.energy_parts(),
+                };
+                let position = |x: &mut Vec<f64>| x.extend_from_slice(chain.position());
+                job.record(out, &sample, position, || chain.o().to_vec());
+                next += 1;
+            }
+        }
+        x.copy_from_slice(chain.position());
+        job.progress.advance(job.len as u64);
+    }
+}
+
+/// What every chunk of a segment shares.
+struct SegmentJob<'a> {
+    spec: &'a EngineSpec,
+    params: &'a Params,
+    len: u32,
+    /// Steps made before the segment (the random streams' step counter).
+    steps_done: u64,
+    /// The segment ends the `sample` call.
+    ends_call: bool,
+    /// In-call index (1-based) of the segment's first step, when the call measures.
+    measure_from: Option<u32>,
+    /// The segment's measured steps (0-based in the segment).
+    measured: Vec<u32>,
+    /// Per measured step, its observables block and whether the histograms take it.
+    blocks: Vec<(usize, bool)>,
+    subset: Option<MetricSubset>,
+    binning: Option<Binning>,
+    bins: usize,
+    progress: &'a dyn Progress,
+}
+
+/// What a chunk returns, and where it adds its walkers' energies.
+struct ChunkOut<'a> {
+    sums: Moments,
+    rows: Vec<MetricRow>,
+    /// The chunk's walkers' sums of E_L.
+    energies: &'a mut [f64],
+    /// This thread's histogram counts, when observing.
+    counts: Option<MutexGuard<'a, Vec<u64>>>,
+    /// Scratch for a walker's position.
+    position: Vec<f64>,
+}
+
+/// One measurement of one walker.
+struct Sample {
+    /// Step in the segment, and index among the segment's measurements.
+    step: u32,
+    index: usize,
+    /// Local walker index.
+    walker: u32,
+    energy: f64,
+    /// E_L's parts: kinetic, trap, interaction.
+    parts: [f64; 3],
+}
+
+impl SegmentJob<'_> {
+    /// Adds what a measurement gives beyond the sums of E_L and O: its term of the series,
+    /// its O vector where the metric takes the sample, and the observables. `position` and
+    /// `o` are asked for only when needed.
+    fn record(
+        &self,
+        out: &mut ChunkOut,
+        sample: &Sample,
+        position: impl FnOnce(&mut Vec<f64>),
+        o: impl FnOnce() -> Vec<f64>,
+    ) {
+        out.sums.series[sample.index] += sample.energy;
+        let every = self.spec.sampler.measure_every;
+        // In-call measurement index.
+        let t = (self.measure_from.unwrap_or(1) + sample.step) / every - 1;
+        if let Some(row) = self.subset.and_then(|s| s.row(sample.walker, t)) {
+            out.rows.push((row, o()));
+        }
+        if let (Some(obs), Some(counts), Some(h)) = (
+            out.sums.observables.as_mut(),
+            out.counts.as_mut(),
+            &self.binning,
+        ) {
+            out.position.clear();
+            position(&mut out.position);
+            let (b, binned) = self.blocks[sample.index];
+            let bins = self.bins;
+            observe(
+                &out.position,
+                self.spec.system.dims,
+                sample.parts,
+                &mut obs.blocks[b],
+                binned.then(|| (h, &mut counts[b * bins..(b + 1) * bins])),
+            );
+        }
     }
 }
 
@@ -229,7 +353,11 @@ fn accumulate(sums: &mut Moments, o: &[f64], e: f64) {
 impl Engine for CpuEngine {
     fn describe(&self) -> String {
         let plural = if self.threads == 1 { "" } else { "s" };
-        format!("cpu ({} thread{plural}, f64)", self.threads)
+        let lanes = match self.lanes {
+            Some(simd) => format!(", {}-wide lanes, {}", lanes::L, simd.name()),
+            None => String::new(),
+        };
+        format!("cpu ({} thread{plural}, f64{lanes})", self.threads)
     }
 
     fn spec(&self) -> &EngineSpec {

@@ -1,0 +1,532 @@
+//! The lane engine: the CPU engine's fast path for the plain RBM under all-coordinate
+//! Metropolis or importance sampling (`supports`). It walks `L` walkers of a chunk at once,
+//! structure of arrays, so that the f64 arithmetic, exp, ln and the Philox draws run as SIMD
+//! instructions; `walk_chunk` compiles the loop for AVX-512, AVX2 + FMA or the baseline,
+//! whichever the CPU has. Every lane does what the scalar `Chain` does for its walker, with
+//! the same random numbers in the same order and the same arithmetic, so chains agree with
+//! the scalar engine's to rounding (exp, ln, sin and cos differ from the C library's by an
+//! ulp or two; nothing is contracted to FMA).
+
+mod simd;
+mod stream;
+
+pub use self::simd::L;
+use self::simd::{Mask, U, V, exp, ln};
+use self::stream::LaneStream;
+use super::{ChunkOut, Sample, SegmentJob, chain::checks_health};
+use crate::engine::EngineSpec;
+use crate::physics::Params;
+use crate::rng::{RESET_BLOCK, StepStream};
+use crate::sampler::{Moves, SamplerKind};
+
+/// Whether the lane engine runs `spec`: the plain RBM (no Jastrow factor, no determinants)
+/// with all-coordinate Metropolis or importance sampling. The scalar engine runs the rest.
+pub fn supports(spec: &EngineSpec) -> bool {
+    let wf = &spec.wavefunction;
+    wf.jastrow.is_none()
+        && wf.slater.is_none()
+        && spec.sampler.moves == Moves::All
+        && matches!(
+            spec.sampler.kind,
+            SamplerKind::Metropolis | SamplerKind::Importance
+        )
+}
+
+/// The instruction set a lane loop is compiled for. All give bit-identical results: the
+/// operations are the same IEEE ones in the same order (nothing is contracted to FMA).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Simd {
+    Avx512,
+    Avx2,
+    /// The target's baseline (SSE2 on x86-64).
+    Baseline,
+}
+
+impl Simd {
+    /// The widest this CPU runs.
+    pub fn best() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+            {
+                return Simd::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Baseline
+    }
+
+    /// Whether this CPU runs it.
+    pub fn available(self) -> bool {
+        match self {
+            Simd::Avx512 => Simd::best() == Simd::Avx512,
+            Simd::Avx2 => Simd::best() != Simd::Baseline,
+            Simd::Baseline => true,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Simd::Avx512 => "AVX-512",
+            Simd::Avx2 => "AVX2",
+            Simd::Baseline => "baseline SIMD",
+        }
+    }
+}
+
+/// Walks the chunk of walkers `xs` (positions, walker-major; `first` the local index of the
+/// first) through the segment `job`, into `out`, with the loop compiled for `simd`, which
+/// must be `available`.
+pub fn walk_chunk(simd: Simd, job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
+    match simd {
+        // SAFETY: `simd` is available: the CPU has the features the function is compiled for.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => unsafe { walk_avx512(job, first, xs, out) },
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { walk_avx2(job, first, xs, out) },
+        _ => walk(job, first, xs, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+fn walk_avx512(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
+    walk(job, first, xs, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn walk_avx2(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
+    walk(job, first, xs, out)
+}
+
+#[inline(always)]
+fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
+    let spec = job.spec;
+    let m = spec.coordinates();
+    let rbm = LaneRbm::new(spec, job.params);
+    let mut group = Group::new(&rbm);
+    let mut sums = LaneSums::new(spec.parameters());
+    let walkers = xs.len() / m.max(1);
+    for start in (0..walkers).step_by(L) {
+        let valid = (walkers - start).min(L);
+        // Spare lanes walk a copy of the group's last walker; nothing of theirs is kept.
+        let lane_walker = |l: usize| start + l.min(valid - 1);
+        let live = Mask::from_fn(|l| l < valid);
+        let local = |l: usize| first + lane_walker(l) as u32;
+        group.walkers = U(std::array::from_fn(|l| spec.first_walker + local(l)));
+        for (c, xc) in group.x.iter_mut().enumerate() {
+            *xc = V(std::array::from_fn(|l| xs[lane_walker(l) * m + c]));
+        }
+        group.refresh(&rbm);
+        let mut next = 0;
+        for k in 0..job.len {
+            let step = job.steps_done + k as u64 + 1;
+            let accepted = group.step(&rbm, spec, step);
+            sums.accepted += live.and(accepted).select(V::splat(1.0), V::ZERO);
+            let measuring = job.measured.get(next) == Some(&k);
+            if checks_health(step, measuring, job.ends_call && k + 1 == job.len) {
+                out.sums.resets += group.check_health(&rbm, spec, step, valid) as u64;
+            }
+            if measuring {
+                let e = group.measure(&rbm, spec);
+                sums.add(live, e, &group.o);
+                for l in 0..valid {
+                    out.energies[lane_walker(l)] += e.0[l];
+                    let sample = Sample {
+                        step: k,
+                        index: next,
+                        walker: local(l),
+                        energy: e.0[l],
+                        parts: group.parts.map(|p| p.0[l]),
+                    };
+                    let position = |x: &mut Vec<f64>| x.extend(group.x.iter().map(|v| v.0[l]));
+                    let o = || group.o.iter().map(|v| v.0[l]).collect();
+                    job.record(out, &sample, position, o);
+                }
+                next += 1;
+            }
+        }
+        for (c, xc) in group.x.iter().enumerate() {
+            for l in 0..valid {
+                xs[lane_walker(l) * m + c] = xc.0[l];
+            }
+        }
+        // One all-coordinate move per step.
+        out.sums.attempted += (job.len as usize * valid) as f64;
+        job.progress.advance(job.len as u64 * valid as u64);
+    }
+    sums.fold_into(&mut out.sums);
+}
+
+/// The RBM's parameters and constants, for lanes.
+struct LaneRbm<'a> {
+    a: &'a [f64],
+    b: &'a [f64],
+    /// w[m][n] row-major.
+    w: &'a [f64],
+    m: usize,
+    n: usize,
+    /// psi = F^f, and 1 / sigma^2.
+    f: f64,
+    inv: f64,
+    /// Where d ln psi / d ln sigma goes in O, when the width is trained.
+    ln_sigma: Option<usize>,
+}
+
+impl<'a> LaneRbm<'a> {
+    fn new(spec: &EngineSpec, p: &'a Params) -> Self {
+        let (m, n) = (p.visible(), p.hidden());
+        let rbm = spec.wavefunction.rbm_for(p);
+        Self {
+            a: p.a(),
+            b: p.b(),
+            w: &p.theta()[m + n..m + n + m * n],
+            m,
+            n,
+            f: rbm.form.factor(),
+            inv: 1.0 / (rbm.sigma * rbm.sigma),
+            ln_sigma: p.layout().ln_sigma_index(),
+        }
+    }
+
+    /// Hidden-unit fields Q_n = b_n + sum_m x_m w_mn / sigma^2 (`Rbm::hidden_fields`).
+    #[inline(always)]
+    fn fields(&self, x: &[V], q: &mut [V]) {
+        for (qk, &bk) in q.iter_mut().zip(self.b) {
+            *qk = V::splat(bk);
+        }
+        for (m, xm) in x.iter().enumerate() {
+            let row = &self.w[m * self.n..(m + 1) * self.n];
+            let xs = *xm * self.inv;
+            for (qk, &wk) in q.iter_mut().zip(row) {
+                *qk += xs * wk;
+            }
+        }
+    }
+
+    /// ln psi from x and its fields, with the sigmoids into `s` (`Rbm::ln_psi`).
+    #[inline(always)]
+    fn ln_psi(&self, x: &[V], q: &[V], s: &mut [V]) -> V {
+        let mut gauss = V::ZERO;
+        for (xm, &am) in x.iter().zip(self.a) {
+            let d = *xm - am;
+            gauss += d * d;
+        }
+        let mut hidden = V::ZERO;
+        for (s_chunk, q_chunk) in s.chunks_mut(64).zip(q.chunks(64)) {
+            let mut product = V::splat(1.0);
+            for (sk, &qk) in s_chunk.iter_mut().zip(q_chunk) {
+                let t = exp(-qk.abs());
+                let inv = 1.0 / (1.0 + t);
+                *sk = qk.ge(V::ZERO).select(inv, t * inv);
+                hidden += qk.max(V::ZERO);
+                product = product * (1.0 + t);
+            }
+            hidden += ln(product);
+        }
+        self.f * (hidden - 0.5 * gauss * self.inv)
+    }
+
+    /// (d ln psi / dx_m, d^2 ln psi / dx_m^2) (`Rbm::coordinate_terms`).
+    #[inline(always)]
+    fn coordinate_terms(&self, m: usize, xm: V, s: &[V]) -> (V, V) {
+        let row = &self.w[m * self.n..(m + 1) * self.n];
+        let mut drift = self.a[m] - xm;
+        let mut curvature = V::ZERO;
+        for (&wk, &sk) in row.iter().zip(s) {
+            drift += wk * sk;
+            curvature += wk * wk * sk * (1.0 - sk);
+        }
+        let inv = self.inv;
+        (self.f * drift * inv, self.f * (curvature * inv * inv - inv))
+    }
+
+    /// The drift grad ln psi at every coordinate.
+    #[inline(always)]
+    fn gradient(&self, x: &[V], s: &[V], out: &mut [V]) {
+        for (m, (o, &xm)) in out.iter_mut().zip(x).enumerate() {
+            *o = self.coordinate_terms(m, xm, s).0;
+        }
+    }
+
+    /// The gradient into `grad`, the O_i into `o`, and the Laplacian of ln psi
+    /// (`Rbm::measure`).
+    #[inline(always)]
+    fn measure(&self, x: &[V], q: &[V], s: &[V], grad: &mut [V], o: &mut [V]) -> V {
+        let (f, inv, n) = (self.f, self.inv, self.n);
+        let (oa, rest) = o.split_at_mut(self.m);
+        let (ob, rest) = rest.split_at_mut(n);
+        let (ow, extra) = rest.split_at_mut(self.m * n);
+        for (obk, &sk) in ob.iter_mut().zip(s) {
+            *obk = f * sk;
+        }
+        let mut laplacian = V::ZERO;
+        let mut gauss = V::ZERO;
+        for (m, (&xm, &am)) in x.iter().zip(self.a).enumerate() {
+            oa[m] = f * inv * (xm - am);
+            gauss += (xm - am) * (xm - am);
+            let xs = f * inv * xm;
+            for (owk, &sk) in ow[m * n..(m + 1) * n].iter_mut().zip(s) {
+                *owk = xs * sk;
+            }
+            let (g, lap) = self.coordinate_terms(m, xm, s);
+            grad[m] = g;
+            laplacian += lap;
+        }
+        if let Some(i) = self.ln_sigma {
+            let mut hidden = V::ZERO;
+            for ((&sk, &qk), &bk) in s.iter().zip(q).zip(self.b) {
+                hidden += sk * (qk - bk);
+            }
+            extra[i - self.m - n - self.m * n] = f * (inv * gauss - 2.0 * hidden);
+        }
+        laplacian
+    }
+}
+
+/// `L` walkers: positions and caches at x, a proposal y beside them.
+struct Group {
+    walkers: U,
+    x: Vec<V>,
+    q: Vec<V>,
+    s: Vec<V>,
+    ln_psi: V,
+    /// The drift at x (kept current for importance sampling).
+    g: Vec<V>,
+    y: Vec<V>,
+    qy: Vec<V>,
+    sy: Vec<V>,
+    gy: Vec<V>,
+    /// Limited drifts at x and y.
+    vx: Vec<V>,
+    vy: Vec<V>,
+    o: Vec<V>,
+    grad: Vec<V>,
+    /// E_L's parts at the last measurement: kinetic, trap, interaction.
+    parts: [V; 3],
+}
+
+impl Group {
+    fn new(rbm: &LaneRbm) -> Self {
+        let (m, n) = (rbm.m, rbm.n);
+        let k = m + n + m * n + rbm.ln_sigma.is_some() as usize;
+        let zeros = |len| vec![V::ZERO; len];
+        Self {
+            walkers: U([0; L]),
+            x: zeros(m),
+            q: zeros(n),
+            s: zeros(n),
+            ln_psi: V::ZERO,
+            g: zeros(m),
+            y: zeros(m),
+            qy: zeros(n),
+            sy: zeros(n),
+            gy: zeros(m),
+            vx: zeros(m),
+            vy: zeros(m),
+            o: zeros(k),
+            grad: zeros(m),
+            parts: [V::ZERO; 3],
+        }
+    }
+
+    /// Every cache from x.
+    #[inline(always)]
+    fn refresh(&mut self, rbm: &LaneRbm) {
+        rbm.fields(&self.x, &mut self.q);
+        self.ln_psi = rbm.ln_psi(&self.x, &self.q, &mut self.s);
+        rbm.gradient(&self.x, &self.s, &mut self.g);
+    }
+
+    /// One all-coordinate move (`Chain::mc_step`); returns the lanes that accepted.
+    #[inline(always)]
+    fn step(&mut self, rbm: &LaneRbm, spec: &EngineSpec, step: u64) -> Mask {
+        let mut rng = LaneStream::new(spec.seed, self.walkers, step);
+        let sampler = spec.sampler;
+        let importance = sampler.kind == SamplerKind::Importance;
+        let (dt, dims) = (sampler.dt, spec.system.dims);
+        if importance {
+            limit_drift(&self.g, dims, dt, &mut self.vx);
+            let sqrt_dt = dt.sqrt();
+            let mut m = 0;
+            while m < rbm.m {
+                let (z0, z1) = rng.normal_pair();
+                for (i, z) in [z0, z1].into_iter().enumerate().take(rbm.m - m) {
+                    self.y[m + i] = self.x[m + i] + dt * self.vx[m + i] + sqrt_dt * z;
+                }
+                m += 2;
+            }
+        } else {
+            for (y, &x) in self.y.iter_mut().zip(&self.x) {
+                *y = x + sampler.step * (rng.uniform() - 0.5);
+            }
+        }
+        rbm.fields(&self.y, &mut self.qy);
+        let ln_psi_y = rbm.ln_psi(&self.y, &self.qy, &mut self.sy);
+        let mut ln_ratio = 2.0 * (ln_psi_y - self.ln_psi);
+        if importance {
+            rbm.gradient(&self.y, &self.sy, &mut self.gy);
+            limit_drift(&self.gy, dims, dt, &mut self.vy);
+            let mut ln_green = V::ZERO;
+            for m in 0..rbm.m {
+                let (x, y) = (self.x[m], self.y[m]);
+                let forward = y - x - dt * self.vx[m];
+                let backward = x - y - dt * self.vy[m];
+                ln_green += (forward * forward - backward * backward) / (2.0 * dt);
+            }
+            ln_ratio += ln_green;
+        }
+        // Drawn for every lane: it is the step's last draw, so unused ones change nothing.
+        let u = rng.acceptance_uniform();
+        let accept = ln_ratio.ge(V::ZERO).or(u.lt(exp(ln_ratio)));
+        let take = |to: &mut [V], from: &[V]| {
+            for (t, &f) in to.iter_mut().zip(from) {
+                *t = accept.select(f, *t);
+            }
+        };
+        take(&mut self.x, &self.y);
+        take(&mut self.q, &self.qy);
+        take(&mut self.s, &self.sy);
+        if importance {
+            take(&mut self.g, &self.gy);
+        }
+        self.ln_psi = accept.select(ln_psi_y, self.ln_psi);
+        accept
+    }
+
+    /// Replaces the non-finite walkers among the first `valid` lanes by fresh draws
+    /// (`Chain::check_health`); returns how many.
+    fn check_health(&mut self, rbm: &LaneRbm, spec: &EngineSpec, step: u64, valid: usize) -> usize {
+        let mut finite = self.ln_psi.is_finite();
+        for x in &self.x {
+            finite = finite.and(x.is_finite());
+        }
+        let sick: Vec<usize> = (0..L).filter(|&l| !finite.get(l)).collect();
+        if sick.is_empty() {
+            return 0;
+        }
+        let spread = spec.initial_spread();
+        for &l in &sick {
+            let mut rng = StepStream::at_block(spec.seed, self.walkers.0[l], step, RESET_BLOCK);
+            for x in &mut self.x {
+                x.0[l] = spread * rng.normal();
+            }
+        }
+        self.refresh(rbm);
+        sick.iter().filter(|&&l| l < valid).count()
+    }
+
+    /// E_L at x, with the O_i into `o` and the parts into `parts` (`Walker::measure`).
+    #[inline(always)]
+    fn measure(&mut self, rbm: &LaneRbm, spec: &EngineSpec) -> V {
+        let laplacian = rbm.measure(&self.x, &self.q, &self.s, &mut self.grad, &mut self.o);
+        let mut g2 = V::ZERO;
+        for &g in &self.grad {
+            g2 += g * g;
+        }
+        let kinetic = -0.5 * (laplacian + g2);
+        let system = &spec.system;
+        let mut r2 = V::ZERO;
+        for &x in &self.x {
+            r2 += x * x;
+        }
+        let trap = 0.5 * system.omega * system.omega * r2;
+        let (interaction, potential) = if system.interaction {
+            let c = coulomb(&self.x, system.particles, system.dims);
+            (c, trap + c)
+        } else {
+            (V::ZERO, trap)
+        };
+        self.parts = [kinetic, trap, interaction];
+        kinetic + potential
+    }
+}
+
+/// Sum over pairs of 1 / r_pq (`System::coulomb`).
+#[inline(always)]
+fn coulomb(x: &[V], particles: usize, d: usize) -> V {
+    let mut sum = V::ZERO;
+    for p in 0..particles {
+        for q in p + 1..particles {
+            let mut r2 = V::ZERO;
+            for k in 0..d {
+                let diff = x[p * d + k] - x[q * d + k];
+                r2 += diff * diff;
+            }
+            sum += 1.0 / r2.sqrt();
+        }
+    }
+    sum
+}
+
+/// `chain::limit_drift` on lanes.
+#[inline(always)]
+fn limit_drift(v: &[V], dims: usize, dt: f64, out: &mut [V]) {
+    for (vp, op) in v.chunks(dims).zip(out.chunks_mut(dims)) {
+        let mut v2 = V::ZERO;
+        for &a in vp {
+            v2 += a * a;
+        }
+        let factor = 2.0 / (1.0 + (1.0 + 2.0 * v2 * dt).sqrt());
+        for (o, &a) in op.iter_mut().zip(vp) {
+            *o = factor * a;
+        }
+    }
+}
+
+/// A chunk's sums, lane by lane; the lanes are added up once, at the end of the chunk.
+struct LaneSums {
+    samples: V,
+    energy: V,
+    energy_sq: V,
+    o: Vec<V>,
+    energy_o: Vec<V>,
+    accepted: V,
+}
+
+impl LaneSums {
+    fn new(k: usize) -> Self {
+        Self {
+            samples: V::ZERO,
+            energy: V::ZERO,
+            energy_sq: V::ZERO,
+            o: vec![V::ZERO; k],
+            energy_o: vec![V::ZERO; k],
+            accepted: V::ZERO,
+        }
+    }
+
+    /// Adds the measurement `e`, `o` of the `live` lanes.
+    #[inline(always)]
+    fn add(&mut self, live: Mask, e: V, o: &[V]) {
+        let keep = |v: V| live.select(v, V::ZERO);
+        self.samples += keep(V::splat(1.0));
+        self.energy += keep(e);
+        self.energy_sq += keep(e * e);
+        for ((so, seo), &oi) in self.o.iter_mut().zip(&mut self.energy_o).zip(o) {
+            *so += keep(oi);
+            *seo += keep(e * oi);
+        }
+    }
+
+    /// Adds the lanes into `sums`.
+    fn fold_into(&self, sums: &mut crate::engine::Moments) {
+        let total = |v: &V| v.0.iter().sum::<f64>();
+        sums.samples += total(&self.samples) as u64;
+        sums.energy += total(&self.energy);
+        sums.energy_sq += total(&self.energy_sq);
+        for (s, v) in sums.o.iter_mut().zip(&self.o) {
+            *s += total(v);
+        }
+        for (s, v) in sums.energy_o.iter_mut().zip(&self.energy_o) {
+            *s += total(v);
+        }
+        sums.accepted += total(&self.accepted);
+    }
+}

@@ -1,0 +1,204 @@
+//! The CPU engine's lane path (8 walkers at a time in SIMD lanes) against the scalar
+//! reference engine: the same chains to rounding, from the same start, on every system and
+//! sampler the lane path takes; bit-identical results on every instruction set the CPU has.
+
+mod common;
+
+use rbm_vmc::Params;
+use rbm_vmc::driver::initial_params;
+use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, Measure, Moments, Simd};
+use serde_json::{Value, json};
+
+/// Systems and samplers the lane path runs: both samplers; the sqrt form with a trained
+/// width; 3 particles in 3D without interaction (an odd coordinate count, so Box-Muller's
+/// last pair is half used); 70 hidden units (two chunks of the softplus product) and none; walker
+/// counts that leave spare lanes; measurements every other step.
+fn cases() -> Vec<Value> {
+    let mut cases = Vec::new();
+    for kind in ["metropolis", "importance"] {
+        cases.push(json!({"sampler": {"kind": kind}, "walkers": 37}));
+        cases.push(json!({
+            "sampler": {"kind": kind, "measure_every": 2},
+            "wavefunction": {"form": "sqrt", "train_sigma": true, "sigma": "auto", "hidden": 3},
+            "walkers": 16,
+        }));
+        cases.push(json!({
+            "sampler": {"kind": kind, "dt": 0.1},
+            "system": {"particles": 3, "dims": 3, "interaction": false, "omega": 0.5},
+            "walkers": 9,
+        }));
+        cases
+            .push(json!({"sampler": {"kind": kind}, "wavefunction": {"hidden": 70}, "walkers": 8}));
+    }
+    cases
+}
+
+/// Parameters away from zero, so that every term of psi matters.
+fn params(config: &rbm_vmc::config::Config) -> Params {
+    let mut params = initial_params(config).unwrap();
+    for (i, t) in params.theta_mut().iter_mut().enumerate() {
+        *t += 0.05 * ((i as f64 * 0.7).sin());
+    }
+    params
+}
+
+fn engine(spec: &EngineSpec, simd: Option<Simd>) -> CpuEngine {
+    CpuEngine::new(spec.clone(), 2)
+        .unwrap()
+        .with_lanes(simd)
+        .unwrap()
+}
+
+fn close(label: &str, a: f64, b: f64) {
+    let tolerance = 1e-9 * a.abs().max(b.abs()).max(1.0);
+    assert!((a - b).abs() <= tolerance, "{label}: {a} vs {b}");
+}
+
+fn assert_agree(label: &str, lanes: &Moments, scalar: &Moments) {
+    assert_eq!(lanes.samples, scalar.samples, "{label}: samples");
+    assert_eq!(lanes.attempted, scalar.attempted, "{label}: attempted");
+    assert_eq!(lanes.accepted, scalar.accepted, "{label}: accepted");
+    assert_eq!(lanes.resets, scalar.resets, "{label}: resets");
+    close(label, lanes.energy, scalar.energy);
+    close(label, lanes.energy_sq, scalar.energy_sq);
+    for (a, b) in lanes.o.iter().zip(&scalar.o) {
+        close(label, *a, *b);
+    }
+    for (a, b) in lanes.energy_o.iter().zip(&scalar.energy_o) {
+        close(label, *a, *b);
+    }
+    for (a, b) in lanes.series.iter().zip(&scalar.series) {
+        close(label, *a, *b);
+    }
+    close(label, lanes.walker_means.sum, scalar.walker_means.sum);
+    close(label, lanes.walker_means.sum_sq, scalar.walker_means.sum_sq);
+}
+
+#[test]
+fn lanes_walk_the_scalar_engines_chains() {
+    for case in cases() {
+        let config = common::config(case.clone());
+        let spec = EngineSpec::from_config(&config);
+        let params = params(&config);
+        let mut scalar = engine(&spec, None);
+        let mut lanes = engine(&spec, Some(Simd::best()));
+        assert!(
+            lanes.describe().contains("lanes"),
+            "{case}: {}",
+            lanes.describe()
+        );
+        assert!(!scalar.describe().contains("lanes"));
+        for (steps, measure) in [(50, Measure::Nothing), (200, Measure::Energy)] {
+            let a = lanes.sample(&params, steps, measure, &()).unwrap();
+            let b = scalar.sample(&params, steps, measure, &()).unwrap();
+            assert_agree(&case.to_string(), &a, &b);
+        }
+        let (a, b) = (lanes.state().unwrap(), scalar.state().unwrap());
+        assert_eq!(a.steps_done, b.steps_done);
+        for (x, y) in a.positions.iter().zip(&b.positions) {
+            close(&format!("{case}: position"), *x, *y);
+        }
+    }
+}
+
+#[test]
+fn every_instruction_set_gives_the_same_numbers() {
+    let available: Vec<Simd> = [Simd::Avx512, Simd::Avx2, Simd::Baseline]
+        .into_iter()
+        .filter(|s| s.available())
+        .collect();
+    assert!(available.contains(&Simd::best()));
+    for case in cases() {
+        let config = common::config(case.clone());
+        let spec = EngineSpec::from_config(&config);
+        let params = params(&config);
+        let runs: Vec<(Moments, Vec<f64>)> = available
+            .iter()
+            .map(|&simd| {
+                let mut e = engine(&spec, Some(simd));
+                let m = e.sample(&params, 100, Measure::Energy, &()).unwrap();
+                (m, e.state().unwrap().positions)
+            })
+            .collect();
+        for run in &runs[1..] {
+            assert_eq!(run, &runs[0], "{case}");
+        }
+    }
+}
+
+#[test]
+fn metric_rows_and_observables_agree_with_the_scalar_engine() {
+    let config = common::config(json!({"walkers": 24, "observables": {"histogram_every": 1}}));
+    let spec = EngineSpec::from_config(&config);
+    let params = params(&config);
+    let mut runs = [engine(&spec, Some(Simd::best())), engine(&spec, None)].map(|mut e| {
+        e.observe(true);
+        let measure = Measure::EnergyAndMetric { samples: 64 };
+        e.sample(&params, 40, measure, &()).unwrap()
+    });
+    let scalar = runs[1].clone();
+    let lanes = &mut runs[0];
+    assert_agree("metric and observables", lanes, &scalar);
+    let (a, b) = (
+        lanes.metric.as_ref().unwrap(),
+        scalar.metric.as_ref().unwrap(),
+    );
+    assert_eq!(a.samples, b.samples);
+    assert!(a.samples > 0);
+    for (x, y) in a.o.iter().zip(&b.o).chain(a.oo.iter().zip(&b.oo)) {
+        close("metric", *x, *y);
+    }
+    let (a, b) = (
+        lanes.observables.as_ref().unwrap(),
+        scalar.observables.as_ref().unwrap(),
+    );
+    for (x, y) in a.blocks.iter().zip(&b.blocks) {
+        assert_eq!(x.samples, y.samples);
+        assert_eq!(x.counts, y.counts);
+        assert!(x.counts.iter().sum::<f64>() > 0.0);
+        for (s, t) in x.scalars.iter().zip(&y.scalars) {
+            close("observables", *s, *t);
+        }
+    }
+}
+
+#[test]
+fn a_non_finite_walker_is_reset_as_the_scalar_engine_resets_it() {
+    let config = common::config(json!({"walkers": 12, "sampler": {"kind": "metropolis"}}));
+    let spec = EngineSpec::from_config(&config);
+    let params = params(&config);
+    let [lanes, scalar] = [Some(Simd::best()), None].map(|simd| {
+        let mut e = engine(&spec, simd);
+        let mut state = e.state().unwrap();
+        state.positions[3 * 4 + 1] = f64::NAN;
+        state.positions[9 * 4] = f64::INFINITY;
+        e.set_state(&state).unwrap();
+        let m = e.sample(&params, 10, Measure::Energy, &()).unwrap();
+        (m, e.state().unwrap().positions)
+    });
+    assert_eq!(lanes.0.resets, 2);
+    assert_agree("resets", &lanes.0, &scalar.0);
+    assert!(lanes.1.iter().all(|x| x.is_finite()));
+    for (x, y) in lanes.1.iter().zip(&scalar.1) {
+        close("reset positions", *x, *y);
+    }
+}
+
+#[test]
+fn other_systems_keep_the_scalar_engine() {
+    for case in [
+        json!({"sampler": {"kind": "metropolis", "moves": "single"}}),
+        json!({"wavefunction": {"jastrow": "pade"}}),
+        json!({"sampler": {"kind": "gibbs"}, "wavefunction": {"form": "sqrt"}}),
+        json!({"cpu_lanes": false}),
+    ] {
+        let config = common::config(case.clone());
+        let engine =
+            rbm_vmc::engine::cpu_engine(EngineSpec::from_config(&config), &config, config.threads)
+                .unwrap();
+        assert!(!engine.describe().contains("lanes"), "{case}");
+    }
+    let config = common::config(json!({}));
+    let engine = rbm_vmc::engine::cpu_engine(EngineSpec::from_config(&config), &config, 1).unwrap();
+    assert!(engine.describe().contains("lanes"));
+}
