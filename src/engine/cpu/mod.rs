@@ -229,11 +229,11 @@ fn walk_scalar(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut)
                 let e = chain.measure();
                 accumulate(&mut out.sums, chain.o(), e);
                 out.energies[i] += e;
+                out.sums.series[next] += e;
                 let sample = Sample {
                     step: k,
                     index: next,
                     walker: local,
-                    energy: e,
                     parts: chain.energy_parts(),
                 };
                 let position = |x: &mut Vec<f64>| x.extend_from_slice(chain.position());
@@ -286,15 +286,20 @@ struct Sample {
     index: usize,
     /// Local walker index.
     walker: u32,
-    energy: f64,
     /// E_L's parts: kinetic, trap, interaction.
     parts: [f64; 3],
 }
 
 impl SegmentJob<'_> {
-    /// Adds what a measurement gives beyond the sums of E_L and O: its term of the series,
-    /// its O vector where the metric takes the sample, and the observables. `position` and
-    /// `o` are asked for only when needed.
+    /// Whether a measurement adds anything beyond the sums of E_L, O and the series: an O
+    /// vector for the metric, or the observables.
+    fn takes_samples(&self) -> bool {
+        self.subset.is_some() || !self.blocks.is_empty()
+    }
+
+    /// Adds what a measurement gives beyond the sums of E_L, O and the series: its O vector
+    /// where the metric takes the sample, and the observables. `position` and `o` are asked
+    /// for only when needed.
     fn record(
         &self,
         out: &mut ChunkOut,
@@ -302,12 +307,13 @@ impl SegmentJob<'_> {
         position: impl FnOnce(&mut Vec<f64>),
         o: impl FnOnce() -> Vec<f64>,
     ) {
-        out.sums.series[sample.index] += sample.energy;
-        let every = self.spec.sampler.measure_every;
-        // In-call measurement index.
-        let t = (self.measure_from.unwrap_or(1) + sample.step) / every - 1;
-        if let Some(row) = self.subset.and_then(|s| s.row(sample.walker, t)) {
-            out.rows.push((row, o()));
+        if let Some(subset) = self.subset {
+            // In-call measurement index.
+            let every = self.spec.sampler.measure_every;
+            let t = (self.measure_from.unwrap_or(1) + sample.step) / every - 1;
+            if let Some(row) = subset.row(sample.walker, t) {
+                out.rows.push((row, o()));
+            }
         }
         if let (Some(obs), Some(counts), Some(h)) = (
             out.sums.observables.as_mut(),

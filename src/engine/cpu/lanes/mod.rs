@@ -138,16 +138,20 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
                 sums.add(live, e, &group.o);
                 for l in 0..valid {
                     out.energies[lane_walker(l)] += e.0[l];
-                    let sample = Sample {
-                        step: k,
-                        index: next,
-                        walker: local(l),
-                        energy: e.0[l],
-                        parts: group.parts.map(|p| p.0[l]),
-                    };
-                    let position = |x: &mut Vec<f64>| x.extend(group.x.iter().map(|v| v.0[l]));
-                    let o = || group.o.iter().map(|v| v.0[l]).collect();
-                    job.record(out, &sample, position, o);
+                    out.sums.series[next] += e.0[l];
+                }
+                if job.takes_samples() {
+                    for l in 0..valid {
+                        let sample = Sample {
+                            step: k,
+                            index: next,
+                            walker: local(l),
+                            parts: group.parts.map(|p| p.0[l]),
+                        };
+                        let position = |x: &mut Vec<f64>| x.extend(group.x.iter().map(|v| v.0[l]));
+                        let o = || group.o.iter().map(|v| v.0[l]).collect();
+                        job.record(out, &sample, position, o);
+                    }
                 }
                 next += 1;
             }

@@ -14,8 +14,10 @@ use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 use crate::rng::{PHILOX_M, philox_bump_key};
 
-/// Walkers per lane group: one AVX-512 register of f64, two AVX2 ones.
-pub const L: usize = 8;
+/// Walkers per lane group: 8 AVX-512 registers of f64 per value. Wider groups than one
+/// register keep several independent operations in flight and spread the per-step bookkeeping;
+/// 64 ran fastest (32: 0.8x, 128: 0.8x on the default system).
+pub const L: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[repr(C, align(64))]
@@ -410,12 +412,17 @@ mod tests {
         })
     }
 
+    /// `values` repeated over the lanes.
+    fn cycled(values: &[f64]) -> V {
+        V(std::array::from_fn(|l| values[l % values.len()]))
+    }
+
     #[test]
     fn exp_is_within_two_ulp_of_the_c_library() {
-        for x in inputs(-745.0, 709.0, 20_000).chain(inputs(-1.0, 1.0, 20_000)) {
+        for x in inputs(-745.0, 709.0, 4_000).chain(inputs(-1.0, 1.0, 4_000)) {
             assert!(ulps(exp(x), x.0.map(f64::exp)) <= 2, "{x:?}");
         }
-        let edges = V([
+        let edges = cycled(&[
             -1000.0,
             -745.5,
             710.0,
@@ -425,7 +432,7 @@ mod tests {
             -0.0,
             f64::INFINITY,
         ]);
-        let want = [
+        let want = cycled(&[
             0.0,
             0.0,
             f64::INFINITY,
@@ -434,28 +441,28 @@ mod tests {
             1.0,
             1.0,
             f64::INFINITY,
-        ];
-        assert_eq!(ulps(exp(edges), want), 0);
+        ]);
+        assert_eq!(ulps(exp(edges), want.0), 0);
         assert_eq!(exp(V::splat(f64::NEG_INFINITY)), V::ZERO);
     }
 
     #[test]
     fn ln_is_within_two_ulp_of_the_c_library() {
-        for x in inputs(1e-300, 1.0, 20_000)
-            .chain(inputs(0.5, 2.0, 20_000))
-            .chain(inputs(1.0, 1e300, 20_000))
-            .chain(inputs(0.999, 1.001, 5_000))
+        for x in inputs(1e-300, 1.0, 4_000)
+            .chain(inputs(0.5, 2.0, 4_000))
+            .chain(inputs(1.0, 1e300, 4_000))
+            .chain(inputs(0.999, 1.001, 1_000))
         {
             assert!(ulps(ln(x), x.0.map(f64::ln)) <= 2, "{x:?}");
         }
-        let edges = V([0.0, -1.0, f64::NAN, f64::INFINITY, 1.0, 2.0, 0.5, f64::MAX]);
+        let edges = cycled(&[0.0, -1.0, f64::NAN, f64::INFINITY, 1.0, 2.0, 0.5, f64::MAX]);
         assert_eq!(ulps(ln(edges), edges.0.map(f64::ln)), 0);
     }
 
     #[test]
     fn sin_cos_are_within_two_ulp_of_the_c_library_on_box_mullers_angles() {
         // Near the zeros an ulp of the result is tiny: compare absolutely there.
-        for a in inputs(-std::f64::consts::PI, std::f64::consts::PI, 50_000) {
+        for a in inputs(-std::f64::consts::PI, std::f64::consts::PI, 8_000) {
             let (s, c) = sin_cos(a);
             for l in 0..L {
                 let (ws, wc) = a.0[l].sin_cos();
