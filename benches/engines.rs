@@ -1,5 +1,6 @@
 //! Walker-steps per second of the engines on the default system (P = 2, D = 2, N = 2),
-//! brute-force Metropolis with E_L and every gradient sum measured each step; and the cost of
+//! brute-force Metropolis with E_L and every gradient sum measured each step (the CPU engine's
+//! lanes on each instruction set the CPU has, and its scalar path); and the cost of
 //! the wave-function factors (Jastrow, Slater determinants of 2..20 electrons).
 //! `cargo bench --bench engines [GROUP]`; the program's own `rbm-vmc bench` covers more sizes.
 
@@ -7,7 +8,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rbm_vmc::config::Config;
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::gpu::choose;
-use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, GpuEngine, Measure};
+use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, GpuEngine, Measure, Simd};
 
 const WALKERS: u32 = 4096;
 const STEPS: u32 = 64;
@@ -26,15 +27,30 @@ fn cpu_engine(c: &mut Criterion) {
     group.throughput(Throughput::Elements(WALKERS as u64 * STEPS as u64));
     group.sample_size(20);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The lane engine on each instruction set this CPU has, and the scalar engine.
+    let mut paths: Vec<Option<Simd>> = [Simd::Avx512, Simd::Avx2, Simd::Baseline]
+        .into_iter()
+        .filter(|s| s.available())
+        .map(Some)
+        .collect();
+    paths.push(None);
     for threads in [1, cores] {
         for every in [1, 4] {
-            let config = config(every);
-            let params = initial_params(&config).unwrap();
-            let mut engine = CpuEngine::new(EngineSpec::from_config(&config), threads).unwrap();
-            engine.sample(&params, 100, Measure::Nothing, &()).unwrap();
-            group.bench_function(format!("threads={threads}/measure_every={every}"), |b| {
-                b.iter(|| engine.sample(&params, STEPS, Measure::Energy, &()).unwrap())
-            });
+            for &simd in &paths {
+                let config = config(every);
+                let params = initial_params(&config).unwrap();
+                let spec = EngineSpec::from_config(&config);
+                let mut engine = CpuEngine::new(spec, threads)
+                    .unwrap()
+                    .with_lanes(simd)
+                    .unwrap();
+                engine.sample(&params, 100, Measure::Nothing, &()).unwrap();
+                let path = simd.map_or("scalar", Simd::name);
+                let name = format!("threads={threads}/measure_every={every}/{path}");
+                group.bench_function(name, |b| {
+                    b.iter(|| engine.sample(&params, STEPS, Measure::Energy, &()).unwrap())
+                });
+            }
         }
     }
     group.finish();

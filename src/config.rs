@@ -27,8 +27,9 @@ pub struct Config {
     /// CPU engine threads; 0 uses every core.
     pub threads: usize,
     /// CPU engine: walk the walkers in SIMD lanes where the lane engine supports the system
-    /// (the plain RBM with all-coordinate Metropolis or importance sampling); false keeps the
-    /// scalar reference engine. Results agree to rounding.
+    /// (the RBM, with or without the Padé-Jastrow factor, under all-coordinate Metropolis or
+    /// importance sampling); false keeps the scalar reference engine. Results agree to
+    /// rounding.
     pub cpu_lanes: bool,
     pub optimiser: OptimiserConfig,
     pub production: ProductionConfig,

@@ -9,7 +9,8 @@ use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, Measure, Moments, Simd};
 use serde_json::{Value, json};
 
-/// Systems and samplers the lane path runs: both samplers; the sqrt form with a trained
+/// Systems and samplers the lane path runs: both samplers; the RBM with and without the
+/// Padé-Jastrow factor (2 electrons in 2D, 4 in 3D); the sqrt form with a trained
 /// width; 3 particles in 3D without interaction (an odd coordinate count, so Box-Muller's
 /// last pair is half used); 70 hidden units (two chunks of the softplus product) and none; walker
 /// counts that leave spare lanes; measurements every other step.
@@ -29,6 +30,18 @@ fn cases() -> Vec<Value> {
         }));
         cases
             .push(json!({"sampler": {"kind": kind}, "wavefunction": {"hidden": 70}, "walkers": 8}));
+        cases.push(json!({"sampler": {"kind": kind}, "wavefunction": {"hidden": 0}, "walkers": 3}));
+        cases.push(json!({
+            "sampler": {"kind": kind},
+            "wavefunction": {"jastrow": "pade", "sigma": "auto", "train_sigma": true},
+            "walkers": 20,
+        }));
+        cases.push(json!({
+            "sampler": {"kind": kind, "dt": 0.02},
+            "system": {"particles": 4, "dims": 3, "omega": 0.5},
+            "wavefunction": {"jastrow": "pade", "hidden": 5},
+            "walkers": 10,
+        }));
     }
     cases
 }
@@ -188,7 +201,7 @@ fn a_non_finite_walker_is_reset_as_the_scalar_engine_resets_it() {
 fn other_systems_keep_the_scalar_engine() {
     for case in [
         json!({"sampler": {"kind": "metropolis", "moves": "single"}}),
-        json!({"wavefunction": {"jastrow": "pade"}}),
+        json!({"system": {"statistics": "fermions", "particles": 6}}),
         json!({"sampler": {"kind": "gibbs"}, "wavefunction": {"form": "sqrt"}}),
         json!({"cpu_lanes": false}),
     ] {
