@@ -1,11 +1,11 @@
 //! The lane engine: the CPU engine's fast path for the RBM, with or without the Padé-Jastrow
 //! factor, under all-coordinate Metropolis or importance sampling (`supports`). It walks `L`
 //! walkers of a chunk at once, structure of arrays, so that the f64 arithmetic, exp, ln and
-//! the Philox draws run as SIMD instructions; `walk_chunk` compiles the loop for AVX-512, AVX2 + FMA or the baseline,
-//! whichever the CPU has. Every lane does what the scalar `Chain` does for its walker, with
-//! the same random numbers in the same order and the same arithmetic, so chains agree with
-//! the scalar engine's to rounding (exp, ln, sin and cos differ from the C library's by an
-//! ulp or two; nothing is contracted to FMA).
+//! the Philox draws run as SIMD instructions; `walk_chunk` compiles the loop for AVX-512,
+//! AVX2 + FMA or the baseline, whichever the CPU has. Every lane does what the scalar `Chain`
+//! does for its walker, with the same random numbers in the same order and the same
+//! arithmetic, so chains agree with the scalar engine's to rounding (exp, ln, sin and cos
+//! differ from the C library's by an ulp or two; nothing is contracted to FMA).
 
 mod simd;
 mod stream;
