@@ -28,8 +28,8 @@ pub struct Config {
     pub threads: usize,
     /// CPU engine: walk the walkers in SIMD lanes where the lane engine supports the system
     /// (the RBM, with or without the Padé-Jastrow factor, under all-coordinate Metropolis or
-    /// importance sampling); false keeps the scalar reference engine. Results agree to
-    /// rounding.
+    /// importance sampling); false keeps the scalar reference engine. Both walk the same
+    /// chains to rounding (README, Engines).
     pub cpu_lanes: bool,
     pub optimiser: OptimiserConfig,
     pub production: ProductionConfig,
@@ -363,6 +363,9 @@ impl Config {
             Some(path) => read_json(path, "config")?,
             None => Value::Object(Default::default()),
         };
+        if let Some(path) = path {
+            refuse_output_files(&value, path)?;
+        }
         for item in overrides {
             apply_override(&mut value, item)?;
         }
@@ -762,6 +765,25 @@ pub fn merge(base: &mut Value, overlay: &Value) {
 
 /// Reads a JSON file (a regular file of at most `MAX_INPUT_BYTES`), with the path in any
 /// error.
+/// A run's own files given as a config: say what they are and what to do instead, rather
+/// than name their first field as unknown.
+fn refuse_output_files(value: &Value, path: &Path) -> Result<(), Error> {
+    let has = |key: &str| value.get(key).is_some();
+    let what = if has("config") && has("version") {
+        "a checkpoint written by `rbm-vmc run`: continue the run with `rbm-vmc run --resume DIR`"
+    } else if has("config") && has("status") {
+        "the result of a run: its `config` field is the config it ran"
+    } else if has("a") && has("w") {
+        "a parameters file: start from it with `--set wavefunction.params=FILE`"
+    } else {
+        return Ok(());
+    };
+    Err(Error::input(format!(
+        "{} is not a config but {what}",
+        path.display()
+    )))
+}
+
 pub fn read_json(path: &Path, what: &str) -> Result<Value, Error> {
     let text = crate::report::read_text(path, what)?;
     serde_json::from_str(&text)
@@ -775,6 +797,38 @@ mod tests {
 
     fn load(value: Value) -> Result<Config, String> {
         Config::from_value(value, "test").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_runs_own_files_are_named_when_given_as_the_config() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, text, expect) in [
+            (
+                "checkpoint.json",
+                r#"{"version": 3, "config": {}}"#,
+                "--resume",
+            ),
+            (
+                "result.json",
+                r#"{"status": "completed", "config": {}}"#,
+                "result",
+            ),
+            (
+                "params.json",
+                r#"{"a": [0], "b": [], "w": [[]], "system": {}}"#,
+                "params",
+            ),
+        ] {
+            let path = dir.join(file);
+            std::fs::write(&path, text).unwrap();
+            let error = Config::load(Some(&path), &[]).unwrap_err().to_string();
+            assert!(
+                error.contains("is not a config") && error.contains(expect),
+                "{error}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Counts accept floats that are exact integers; fractions stay errors.

@@ -63,6 +63,26 @@ impl Error {
         }
     }
 
+    /// The same error, its message prefixed by `place` (where it happened: a sweep point).
+    pub fn at(self, place: &str) -> Self {
+        match self {
+            Error::Input(m) => Error::Input(format!("{place}: {m}")),
+            Error::Engine(m) => Error::Engine(format!("{place}: {m}")),
+            Error::Diverged(m) => Error::Diverged(format!("{place}: {m}")),
+            Error::Failed(m) => Error::Failed(format!("{place}: {m}")),
+            Error::Interrupted(m) => Error::Interrupted(format!("{place}: {m}")),
+            Error::Io {
+                context,
+                source,
+                hint,
+            } => Error::Io {
+                context: format!("{place}: {context}"),
+                source,
+                hint,
+            },
+        }
+    }
+
     /// Process exit code: 2 for input the user must fix, 130 for a run stopped on request
     /// (as after SIGINT), 1 for other failures.
     pub fn exit_code(&self) -> i32 {
@@ -70,6 +90,31 @@ impl Error {
             Error::Input(_) => 2,
             Error::Interrupted(_) => 130,
             _ => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_place_prefixes_the_message_and_keeps_the_exit_code() {
+        let errors = [
+            Error::input("bad"),
+            Error::engine("lost"),
+            Error::Diverged("nan".into()),
+            Error::Interrupted("stop".into()),
+            Error::io("writing x", std::io::Error::other("disk full")),
+        ];
+        for e in errors {
+            let (code, text) = (e.exit_code(), e.to_string());
+            let placed = e.at("sweep point 3 (omega = 0.5)");
+            assert_eq!(placed.exit_code(), code);
+            assert_eq!(
+                placed.to_string(),
+                format!("sweep point 3 (omega = 0.5): {text}")
+            );
         }
     }
 }

@@ -225,7 +225,7 @@ impl BudgetArgs {
             && !(s.is_finite() && s > 0.0)
         {
             return Err(Error::input(format!(
-                "--max-seconds {s}: must be a number > 0"
+                "--max-seconds {s}: must be a finite number of seconds > 0 (leave it out for no limit)"
             )));
         }
         Ok(Control::new(stop.clone(), self.max_seconds))

@@ -1,4 +1,4 @@
-//! The CPU engine's lane path (8 walkers at a time in SIMD lanes) against the scalar
+//! The CPU engine's lane path (64 walkers at a time in SIMD lanes) against the scalar
 //! reference engine: the same chains to rounding, from the same start, on every system and
 //! sampler the lane path takes; bit-identical results on every instruction set the CPU has.
 

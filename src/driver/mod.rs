@@ -18,7 +18,7 @@ use crate::checkpoint::{RunState, read_checkpoint};
 use crate::config::{Config, EngineChoice};
 use crate::control::{Control, StopReason};
 use crate::engine::{
-    CpuEngine, Engine, EngineSpec, Measure, build_engine, check_host_memory, cpu_engine,
+    CpuEngine, Engine, EngineSpec, LANES, Measure, build_engine, check_host_memory, cpu_engine,
 };
 use crate::error::Error;
 use crate::optimiser::Optimiser;
@@ -89,7 +89,8 @@ pub struct Plan {
 }
 
 /// Seconds per walker-step of `config` on the CPU engine with its thread setting, measured on
-/// at most 64 walkers for about a quarter of a second (with E_L and every O_i measured);
+/// at most 64 walkers per thread for about a quarter of a second (with E_L and every O_i
+/// measured);
 /// `None` for wave functions too large to calibrate quickly.
 pub fn calibrate(config: &Config) -> Result<Option<f64>, Error> {
     const MAX_PARAMETERS: usize = 20_000;
@@ -97,7 +98,12 @@ pub fn calibrate(config: &Config) -> Result<Option<f64>, Error> {
     if spec.parameters() > MAX_PARAMETERS {
         return Ok(None);
     }
-    spec.walkers = spec.walkers.min(64);
+    // A lane group per thread, so that the estimate sees every thread at work.
+    let threads = match config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    };
+    spec.walkers = spec.walkers.min((LANES * threads).min(1024) as u32);
     let mut engine = cpu_engine(spec.clone(), config, config.threads)?;
     let params = initial_params(config)?;
     engine.sample(&params, 10, Measure::Nothing, &())?;

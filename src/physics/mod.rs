@@ -11,7 +11,7 @@ mod wavefunction;
 
 pub use jastrow::Jastrow;
 pub use params::{Layout, Params};
-pub use rbm::{Form, Rbm, sigmoid, softplus, softplus_and_sigmoid};
+pub use rbm::{Form, Rbm, SOFTPLUS_CHUNK, sigmoid, softplus, softplus_and_sigmoid};
 pub use slater::{Slater, SlaterState, closed_shell_counts};
 pub use system::System;
 pub use walker::Walker;

@@ -47,6 +47,10 @@ pub fn softplus_and_sigmoid(z: f64) -> (f64, f64) {
     (softplus, if z >= 0.0 { inv } else { t * inv })
 }
 
+/// Hidden units whose softplus terms share one logarithm in `Rbm::ln_psi` (each factor
+/// 1 + e^-|Q| is in (1, 2], so a product of 64 cannot overflow).
+pub const SOFTPLUS_CHUNK: usize = 64;
+
 /// The RBM trial function: psi = F^f with F the Gaussian-binary marginal of width `sigma`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rbm {
@@ -106,7 +110,7 @@ impl Rbm {
         // sum_n softplus(Q_n) = sum_n max(Q_n, 0) + ln prod_n (1 + e^-|Q_n|): one logarithm
         // per 64 units (each factor is in (1, 2], so the product cannot overflow).
         let mut hidden = 0.0;
-        for (s_chunk, q_chunk) in s.chunks_mut(64).zip(q.chunks(64)) {
+        for (s_chunk, q_chunk) in s.chunks_mut(SOFTPLUS_CHUNK).zip(q.chunks(SOFTPLUS_CHUNK)) {
             let mut product = 1.0;
             for (sn, &qn) in s_chunk.iter_mut().zip(q_chunk) {
                 let t = (-qn.abs()).exp();

@@ -1,6 +1,8 @@
-//! The CPU reference engine: f64, every walker an independent chain, parallel over fixed
-//! chunks of walkers with rayon. Chunks depend only on the walker count and are summed in
-//! order, so results are bit-identical for any number of threads.
+//! The CPU engine: f64, every walker an independent chain, parallel over fixed chunks of
+//! walkers with rayon. Chunks depend only on the walker count (and whether lanes are on) and
+//! are summed in order, so results are bit-identical for any number of threads. The scalar
+//! path (`walk_scalar`, one walker at a time) is the reference and runs every system; the lane
+//! path (`lanes`) runs the common ones 64 walkers at a time and is the default where it can.
 
 mod chain;
 mod lanes;
@@ -10,7 +12,7 @@ use rayon::prelude::*;
 pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
 use self::chain::{Chain, checks_health};
-pub use self::lanes::Simd;
+pub use self::lanes::{L as LANES, Simd};
 use std::sync::{Mutex, MutexGuard};
 
 use super::observables::{Binning, ObservableSums, ObservablesSpec, observe};
@@ -89,7 +91,8 @@ impl CpuEngine {
 
     /// Host memory the engine for `spec` with `threads` threads (0: one per core) allocates
     /// in a call of `steps` measured steps: positions and per-walker sums, every chunk's sums
-    /// of a segment (held together until added up), a chain per thread, the call's sums.
+    /// of a segment (held together until added up), a chain or lane group per thread, the
+    /// call's sums.
     pub fn host_bytes(spec: &EngineSpec, threads: usize, steps: u32) -> u64 {
         let w = spec.walkers as u64;
         let (m, n, k) = (
@@ -105,10 +108,16 @@ impl CpuEngine {
             t => t,
         } as u64;
         let moments = |series: u64| (2 * k + series) * 8;
+        // A chain per thread, or a lane group with its sums.
+        let chain = (k + 4 * m + 4 * n) * 8;
+        let per_thread = match lanes::supports(spec) {
+            true => chain.max(lanes::thread_bytes(spec)),
+            false => chain,
+        };
         w * (m + 1) * 8
             + chunks * moments(segment_measurements)
             + 2 * moments((steps / every) as u64)
-            + threads * (k + 4 * m + 4 * n) * 8
+            + threads * per_thread
     }
 
     /// Walkers per chunk: a whole number of lane groups for the lane engine.

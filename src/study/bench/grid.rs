@@ -72,7 +72,7 @@ impl BenchOptions {
         }
         if !(self.seconds.is_finite() && self.seconds > 0.0) {
             return Err(Error::input(format!(
-                "--seconds {}: must be a number > 0",
+                "--seconds {}: must be a finite number of seconds > 0",
                 self.seconds
             )));
         }

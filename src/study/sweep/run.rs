@@ -237,7 +237,15 @@ fn run_point(
     control: &Control,
 ) -> Result<Row, Error> {
     let start = Instant::now();
-    let dir = OutputDir::create(Some(&out.file(&format!("points/{:04}", point.index))), true)?;
+    // Where a failure happened, for its message (the sweep stops at it).
+    let place = || {
+        let values: Vec<String> = (sweep.keys.iter().zip(&point.values))
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        format!("sweep point {} ({})", point.index, values.join(", "))
+    };
+    let dir = OutputDir::create(Some(&out.file(&format!("points/{:04}", point.index))), true)
+        .map_err(|e| e.at(&place()))?;
     let ctx = Context {
         console: Console::new(true),
         control: control.clone(),
@@ -284,6 +292,7 @@ fn run_point(
             observables: None,
             unknown: Map::new(),
         }),
-        Err(e) => Err(e),
+        // Which point failed, and with which values (the sweep stops here).
+        Err(e) => Err(e.at(&place())),
     }
 }

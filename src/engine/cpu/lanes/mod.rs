@@ -5,7 +5,9 @@
 //! AVX2 + FMA or the baseline, whichever the CPU has. Every lane does what the scalar `Chain`
 //! does for its walker, with the same random numbers in the same order and the same
 //! arithmetic, so chains agree with the scalar engine's to rounding (exp, ln, sin and cos
-//! differ from the C library's by an ulp or two; nothing is contracted to FMA).
+//! differ from the C library's by an ulp or two; nothing is contracted to FMA) until an
+//! acceptance test lands within rounding of its threshold (a few times in 1e8 tests); from
+//! there that walker follows another, equally valid chain.
 
 mod simd;
 mod stream;
@@ -15,20 +17,52 @@ use self::simd::{Mask, U, V, exp, ln};
 use self::stream::LaneStream;
 use super::{ChunkOut, Sample, SegmentJob, chain::checks_health};
 use crate::engine::EngineSpec;
-use crate::physics::{Jastrow, Params};
+use crate::engine::Sampler;
+use crate::physics::{Jastrow, Params, SOFTPLUS_CHUNK, System, Wavefunction};
 use crate::rng::{RESET_BLOCK, StepStream};
 use crate::sampler::{Moves, SamplerKind};
 
 /// Whether the lane engine runs `spec`: the RBM, with or without the Padé-Jastrow factor (no
 /// determinants), under all-coordinate Metropolis or importance sampling. The scalar engine
-/// runs the rest.
+/// runs the rest. The destructuring is exhaustive so that a new setting of the wave function,
+/// system or sampler must be decided on here before it compiles.
 pub fn supports(spec: &EngineSpec) -> bool {
-    spec.wavefunction.slater.is_none()
-        && spec.sampler.moves == Moves::All
-        && matches!(
-            spec.sampler.kind,
-            SamplerKind::Metropolis | SamplerKind::Importance
-        )
+    let Wavefunction {
+        rbm: _,
+        jastrow: _,
+        slater,
+        layout: _,
+    } = &spec.wavefunction;
+    let System {
+        particles: _,
+        dims: _,
+        omega: _,
+        interaction: _,
+        statistics: _,
+    } = spec.system;
+    let Sampler {
+        kind,
+        moves,
+        step: _,
+        dt: _,
+        measure_every: _,
+    } = spec.sampler;
+    let kind_runs = match kind {
+        SamplerKind::Metropolis | SamplerKind::Importance => true,
+        SamplerKind::Gibbs => false,
+    };
+    slater.is_none() && moves == Moves::All && kind_runs
+}
+
+/// Host memory a thread's lane group and sums take for `spec` (`CpuEngine::host_bytes`).
+pub fn thread_bytes(spec: &EngineSpec) -> u64 {
+    let (m, n, k) = (
+        spec.coordinates() as u64,
+        spec.hidden() as u64,
+        spec.parameters() as u64,
+    );
+    // Group: x, g, y, gy, vx, vy, grad (m each), q, s, qy, sy (n each), o (k); sums: 2k.
+    (7 * m + 4 * n + 3 * k) * L as u64 * 8
 }
 
 /// The instruction set a lane loop is compiled for. All give bit-identical results: the
@@ -44,28 +78,26 @@ pub enum Simd {
 impl Simd {
     /// The widest this CPU runs.
     pub fn best() -> Simd {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512dq")
-            {
-                return Simd::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Simd::Avx2;
-            }
-        }
-        Simd::Baseline
+        [Simd::Avx512, Simd::Avx2]
+            .into_iter()
+            .find(|s| s.available())
+            .unwrap_or(Simd::Baseline)
     }
 
-    /// Whether this CPU runs it.
+    /// Whether this CPU has every feature the loop for `self` is compiled with.
     pub fn available(self) -> bool {
-        match self {
-            Simd::Avx512 => Simd::best() == Simd::Avx512,
-            Simd::Avx2 => Simd::best() != Simd::Baseline,
-            Simd::Baseline => true,
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                Simd::Avx512 => has!("avx512f") && has!("avx512dq") && has!("avx2") && has!("fma"),
+                Simd::Avx2 => has!("avx2") && has!("fma"),
+                Simd::Baseline => true,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Simd::Baseline
         }
     }
 
@@ -79,9 +111,10 @@ impl Simd {
 }
 
 /// Walks the chunk of walkers `xs` (positions, walker-major; `first` the local index of the
-/// first) through the segment `job`, into `out`, with the loop compiled for `simd`, which
-/// must be `available`.
+/// first) through the segment `job`, into `out`, with the loop compiled for `simd`.
 pub fn walk_chunk(simd: Simd, job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
+    // The detection is cached: checking again per chunk keeps this function safe.
+    assert!(simd.available(), "this CPU cannot run {}", simd.name());
     match simd {
         // SAFETY: `simd` is available: the CPU has the features the function is compiled for.
         #[cfg(target_arch = "x86_64")]
@@ -251,7 +284,7 @@ impl<'a> LaneRbm<'a> {
             gauss += d * d;
         }
         let mut hidden = V::ZERO;
-        for (s_chunk, q_chunk) in s.chunks_mut(64).zip(q.chunks(64)) {
+        for (s_chunk, q_chunk) in s.chunks_mut(SOFTPLUS_CHUNK).zip(q.chunks(SOFTPLUS_CHUNK)) {
             let mut product = V::splat(1.0);
             for (sk, &qk) in s_chunk.iter_mut().zip(q_chunk) {
                 let t = exp(-qk.abs());
