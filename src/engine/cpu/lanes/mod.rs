@@ -472,15 +472,34 @@ impl Group {
 
     /// Replaces the non-finite walkers among the first `valid` lanes by fresh draws
     /// (`Chain::check_health`); returns how many.
+    #[inline(always)]
     fn check_health(&mut self, rbm: &LaneRbm, spec: &EngineSpec, step: u64, valid: usize) -> usize {
+        // v - v is +0 for finite v and NaN otherwise, and NaN survives the sum: the bits are
+        // all zero exactly when every lane is finite.
+        let mut probe = self.ln_psi - self.ln_psi;
+        for &x in &self.x {
+            probe += x - x;
+        }
+        match probe.to_bits().iter().fold(0, |a, b| a | b) {
+            0 => 0,
+            _ => self.reset_non_finite(rbm, spec, step, valid),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reset_non_finite(
+        &mut self,
+        rbm: &LaneRbm,
+        spec: &EngineSpec,
+        step: u64,
+        valid: usize,
+    ) -> usize {
         let mut finite = self.ln_psi.is_finite();
         for x in &self.x {
             finite = finite.and(x.is_finite());
         }
         let sick: Vec<usize> = (0..L).filter(|&l| !finite.get(l)).collect();
-        if sick.is_empty() {
-            return 0;
-        }
         let spread = spec.initial_spread();
         for &l in &sick {
             let mut rng = StepStream::at_block(spec.seed, self.walkers.0[l], step, RESET_BLOCK);
