@@ -473,6 +473,7 @@ impl Group {
     /// Replaces the non-finite walkers among the first `valid` lanes by fresh draws
     /// (`Chain::check_health`); returns how many.
     #[inline(always)]
+    #[allow(clippy::eq_op)] // v - v is the test
     fn check_health(&mut self, rbm: &LaneRbm, spec: &EngineSpec, step: u64, valid: usize) -> usize {
         // v - v is +0 for finite v and NaN otherwise, and NaN survives the sum: the bits are
         // all zero exactly when every lane is finite.
