@@ -9,7 +9,7 @@
 use rbm_vmc::config::Config;
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::gpu::choose;
-use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, GpuEngine, Measure};
+use rbm_vmc::engine::{Engine, EngineSpec, GpuEngine, Measure, cpu_engine};
 use std::time::Instant;
 
 fn main() {
@@ -27,7 +27,7 @@ fn main() {
             let adapter = choose(None, true, 0).expect("a GPU adapter");
             Box::new(GpuEngine::new(spec, &adapter, &config.gpu).unwrap())
         }
-        _ => Box::new(CpuEngine::new(spec, config.threads.max(1)).unwrap()),
+        _ => Box::new(cpu_engine(spec, &config, config.threads.max(1)).unwrap()),
     };
     let params = initial_params(&config).unwrap();
     let steps = config.production.steps;

@@ -224,6 +224,9 @@ impl ObservableSums {
     }
 }
 
+/// A block's histogram counts with their binning, for a sample the histograms take.
+pub type Histogram<'a> = (&'a Binning, &'a mut [u64]);
+
 /// Adds one sample at position `x` (P particles x `dims`) with E_L's parts `energy`
 /// (kinetic, trap, interaction) to `block`'s scalars, and its positions to `counts` (the
 /// block's histogram counts, `spec.bins()` of them) when given.
@@ -232,7 +235,7 @@ pub fn observe(
     dims: usize,
     energy: [f64; 3],
     block: &mut Block,
-    histogram: Option<(&Binning, &mut [u64])>,
+    histogram: Option<Histogram>,
 ) {
     // Loops over the dimensions with a constant bound: this runs at every measurement.
     let values = match dims {
@@ -249,7 +252,7 @@ pub fn observe(
 fn observe_in<const D: usize>(
     x: &[f64],
     energy: [f64; 3],
-    mut histogram: Option<(&Binning, &mut [u64])>,
+    mut histogram: Option<Histogram>,
 ) -> [f64; SCALARS] {
     let (points, _) = x.as_chunks::<D>();
     let particles = points.len();
@@ -260,22 +263,14 @@ fn observe_in<const D: usize>(
         let r2: f64 = xp.iter().map(|v| v * v).sum();
         r2_sum += r2;
         if let Some((s, counts)) = histogram.as_mut() {
-            counts[bin(r2.sqrt(), s.radial_scale, s.radial_bins)] += 1;
-            if D == 2 && s.grid_bins > 0 {
-                let n = s.grid_bins;
-                let ix = bin(xp[0] + s.r_max, s.grid_scale, n);
-                let iy = bin(xp[D - 1] + s.r_max, s.grid_scale, n);
-                let cell = if ix < n && iy < n { iy * n + ix } else { n * n };
-                counts[s.grid_offset + cell] += 1;
-            }
+            count_particle(s, counts, &xp, r2);
         }
         for xq in &points[p + 1..particles] {
-            let d2: f64 = (0..D).map(|k| (xp[k] - xq[k]) * (xp[k] - xq[k])).sum();
-            let r = d2.sqrt();
+            let r = distance(&xp, xq);
             r_sum += r;
             inv_sum += 1.0 / r;
             if let Some((s, counts)) = histogram.as_mut() {
-                counts[s.pair_offset + bin(r, s.pair_scale, s.pair_bins)] += 1;
+                count_pair(s, counts, r);
             }
         }
     }
@@ -287,6 +282,47 @@ fn observe_in<const D: usize>(
         r2_sum / particles as f64,
         inv_sum / pairs,
     ]
+}
+
+/// Counts a particle at `xp` (|xp|^2 = `r2`) in the radial density and, in 2D, the x-y grid.
+#[inline]
+fn count_particle<const D: usize>(s: &Binning, counts: &mut [u64], xp: &[f64; D], r2: f64) {
+    s.count_particle(counts, r2.sqrt(), (D == 2).then(|| (xp[0], xp[D - 1])));
+}
+
+#[inline]
+fn count_pair(s: &Binning, counts: &mut [u64], r: f64) {
+    s.count_pair(counts, r);
+}
+
+impl Binning {
+    /// Counts a particle at distance `r` from the centre in the radial density and, with its
+    /// (x, y) in 2D, in the x-y grid.
+    #[inline]
+    pub fn count_particle(&self, counts: &mut [u64], r: f64, xy: Option<(f64, f64)>) {
+        counts[bin(r, self.radial_scale, self.radial_bins)] += 1;
+        if let Some((x, y)) = xy.filter(|_| self.grid_bins > 0) {
+            let n = self.grid_bins;
+            let ix = bin(x + self.r_max, self.grid_scale, n);
+            let iy = bin(y + self.r_max, self.grid_scale, n);
+            let cell = if ix < n && iy < n { iy * n + ix } else { n * n };
+            counts[self.grid_offset + cell] += 1;
+        }
+    }
+
+    /// Counts a pair at distance `r` in the pair distribution.
+    #[inline]
+    pub fn count_pair(&self, counts: &mut [u64], r: f64) {
+        counts[self.pair_offset + bin(r, self.pair_scale, self.pair_bins)] += 1;
+    }
+}
+
+#[inline]
+fn distance<const D: usize>(a: &[f64; D], b: &[f64; D]) -> f64 {
+    (0..D)
+        .map(|k| (a[k] - b[k]) * (a[k] - b[k]))
+        .sum::<f64>()
+        .sqrt()
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use self::chain::{Chain, checks_health};
 pub use self::lanes::{L as LANES, Simd};
 use std::sync::{Mutex, MutexGuard};
 
-use super::observables::{Binning, ObservableSums, ObservablesSpec, observe};
+use super::observables::{Binning, Block, Histogram, ObservableSums, ObservablesSpec, observe};
 use super::{
     Engine, EngineSpec, Measure, Metric, MetricSubset, Moments, Progress, WalkerState,
     check_host_memory, check_state,
@@ -202,7 +202,6 @@ impl CpuEngine {
                         rows: Vec::new(),
                         energies,
                         counts,
-                        position: Vec::new(),
                     };
                     let first = (c * chunk) as u32;
                     match lanes {
@@ -239,14 +238,8 @@ fn walk_scalar(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut)
                 accumulate(&mut out.sums, chain.o(), e);
                 out.energies[i] += e;
                 out.sums.series[next] += e;
-                let sample = Sample {
-                    step: k,
-                    index: next,
-                    walker: local,
-                    parts: chain.energy_parts(),
-                };
-                let position = |x: &mut Vec<f64>| x.extend_from_slice(chain.position());
-                job.record(out, &sample, position, || chain.o().to_vec());
+                job.metric_row(out, k, local, || chain.o().to_vec());
+                job.observe(out, next, chain.position(), chain.energy_parts());
                 next += 1;
             }
         }
@@ -284,62 +277,43 @@ struct ChunkOut<'a> {
     energies: &'a mut [f64],
     /// This thread's histogram counts, when observing.
     counts: Option<MutexGuard<'a, Vec<u64>>>,
-    /// Scratch for a walker's position.
-    position: Vec<f64>,
-}
-
-/// One measurement of one walker.
-struct Sample {
-    /// Step in the segment, and index among the segment's measurements.
-    step: u32,
-    index: usize,
-    /// Local walker index.
-    walker: u32,
-    /// E_L's parts: kinetic, trap, interaction.
-    parts: [f64; 3],
 }
 
 impl SegmentJob<'_> {
-    /// Whether a measurement adds anything beyond the sums of E_L, O and the series: an O
-    /// vector for the metric, or the observables.
-    fn takes_samples(&self) -> bool {
-        self.subset.is_some() || !self.blocks.is_empty()
+    /// The in-call index of the measurement at segment step `step`.
+    fn measurement(&self, step: u32) -> u32 {
+        (self.measure_from.unwrap_or(1) + step) / self.spec.sampler.measure_every - 1
     }
 
-    /// Adds what a measurement gives beyond the sums of E_L, O and the series: its O vector
-    /// where the metric takes the sample, and the observables. `position` and `o` are asked
-    /// for only when needed.
-    fn record(
-        &self,
-        out: &mut ChunkOut,
-        sample: &Sample,
-        position: impl FnOnce(&mut Vec<f64>),
-        o: impl FnOnce() -> Vec<f64>,
-    ) {
-        if let Some(subset) = self.subset {
-            // In-call measurement index.
-            let every = self.spec.sampler.measure_every;
-            let t = (self.measure_from.unwrap_or(1) + sample.step) / every - 1;
-            if let Some(row) = subset.row(sample.walker, t) {
-                out.rows.push((row, o()));
-            }
+    /// Adds walker `walker`'s O vector of segment step `step` where the metric takes it.
+    fn metric_row(&self, out: &mut ChunkOut, step: u32, walker: u32, o: impl FnOnce() -> Vec<f64>) {
+        if let Some(row) = self
+            .subset
+            .and_then(|s| s.row(walker, self.measurement(step)))
+        {
+            out.rows.push((row, o()));
         }
-        if let (Some(obs), Some(counts), Some(h)) = (
-            out.sums.observables.as_mut(),
-            out.counts.as_mut(),
-            &self.binning,
-        ) {
-            out.position.clear();
-            position(&mut out.position);
-            let (b, binned) = self.blocks[sample.index];
-            let bins = self.bins;
-            observe(
-                &out.position,
-                self.spec.system.dims,
-                sample.parts,
-                &mut obs.blocks[b],
-                binned.then(|| (h, &mut counts[b * bins..(b + 1) * bins])),
-            );
+    }
+
+    /// The observables block of the segment's measurement `index` and, when the histograms
+    /// take it, its counts; `None` when not observing.
+    fn observing<'o>(
+        &'o self,
+        out: &'o mut ChunkOut,
+        index: usize,
+    ) -> Option<(&'o mut Block, Option<Histogram<'o>>)> {
+        let (obs, counts) = (out.sums.observables.as_mut()?, out.counts.as_mut()?);
+        let binning = self.binning.as_ref()?;
+        let (b, binned) = self.blocks[index];
+        let bins = self.bins;
+        let histogram = binned.then(|| (binning, &mut counts[b * bins..(b + 1) * bins]));
+        Some((&mut obs.blocks[b], histogram))
+    }
+
+    /// Adds a walker's sample at position `x` with E_L's parts to the observables.
+    fn observe(&self, out: &mut ChunkOut, index: usize, x: &[f64], parts: [f64; 3]) {
+        if let Some((block, histogram)) = self.observing(out, index) {
+            observe(x, self.spec.system.dims, parts, block, histogram);
         }
     }
 }

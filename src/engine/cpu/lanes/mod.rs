@@ -15,9 +15,10 @@ mod stream;
 pub use self::simd::L;
 use self::simd::{Mask, U, V, exp, ln};
 use self::stream::LaneStream;
-use super::{ChunkOut, Sample, SegmentJob, chain::checks_health};
+use super::{ChunkOut, SegmentJob, chain::checks_health};
 use crate::engine::EngineSpec;
 use crate::engine::Sampler;
+use crate::engine::observables::{Block, Histogram, SCALARS};
 use crate::physics::{Jastrow, Params, SOFTPLUS_CHUNK, System, Wavefunction};
 use crate::rng::{RESET_BLOCK, StepStream};
 use crate::sampler::{Moves, SamplerKind};
@@ -172,18 +173,14 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
                     out.energies[lane_walker(l)] += e.0[l];
                     out.sums.series[next] += e.0[l];
                 }
-                if job.takes_samples() {
+                if job.subset.is_some() {
                     for l in 0..valid {
-                        let sample = Sample {
-                            step: k,
-                            index: next,
-                            walker: local(l),
-                            parts: group.parts.map(|p| p.0[l]),
-                        };
-                        let position = |x: &mut Vec<f64>| x.extend(group.x.iter().map(|v| v.0[l]));
                         let o = || group.o.iter().map(|v| v.0[l]).collect();
-                        job.record(out, &sample, position, o);
+                        job.metric_row(out, k, local(l), o);
                     }
+                }
+                if let Some((block, histogram)) = job.observing(out, next) {
+                    observe_lanes(&group, spec, valid, block, histogram);
                 }
                 next += 1;
             }
@@ -601,6 +598,65 @@ impl LaneJastrow<'_> {
             }
         }
         (laplacian, d_beta)
+    }
+}
+
+/// Adds the group's sample to the observables (`observables::observe`): the scalars summed
+/// over the first `valid` lanes, and each of those walkers to the histograms when given.
+#[inline(always)]
+fn observe_lanes(
+    group: &Group,
+    spec: &EngineSpec,
+    valid: usize,
+    block: &mut Block,
+    histogram: Option<Histogram>,
+) {
+    let (particles, d) = (spec.system.particles, spec.system.dims);
+    let pairs = (particles * particles.saturating_sub(1) / 2).max(1) as f64;
+    let x = &group.x;
+    let mut histogram = histogram;
+    let (mut r2_sum, mut r_sum, mut inv_sum) = (V::ZERO, V::ZERO, V::ZERO);
+    for p in 0..particles {
+        let mut r2 = V::ZERO;
+        for k in 0..d {
+            r2 += x[p * d + k] * x[p * d + k];
+        }
+        r2_sum += r2;
+        if let Some((binning, counts)) = histogram.as_mut() {
+            let r = r2.sqrt();
+            for l in 0..valid {
+                let xy = (d == 2).then(|| (x[p * d].0[l], x[p * d + 1].0[l]));
+                binning.count_particle(counts, r.0[l], xy);
+            }
+        }
+        for q in p + 1..particles {
+            let mut d2 = V::ZERO;
+            for k in 0..d {
+                let diff = x[p * d + k] - x[q * d + k];
+                d2 += diff * diff;
+            }
+            let r = d2.sqrt();
+            r_sum += r;
+            inv_sum += 1.0 / r;
+            if let Some((binning, counts)) = histogram.as_mut() {
+                for l in 0..valid {
+                    binning.count_pair(counts, r.0[l]);
+                }
+            }
+        }
+    }
+    let [kinetic, trap, interaction] = group.parts;
+    let values: [V; SCALARS] = [
+        kinetic,
+        trap,
+        interaction,
+        r_sum / pairs,
+        r2_sum / particles as f64,
+        inv_sum / pairs,
+    ];
+    block.samples += valid as f64;
+    for (s, v) in block.scalars.iter_mut().zip(values) {
+        *s += v.0[..valid].iter().sum::<f64>();
     }
 }
 
