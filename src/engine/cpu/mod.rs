@@ -160,7 +160,7 @@ impl CpuEngine {
             (Some((calls, _)), Some(o), Some(first)) => measured
                 .iter()
                 .map(|k| {
-                    let index = (first + k) / every - 1;
+                    let index = measurement_index(first, *k, every);
                     let block = ObservablesSpec::block_of(index, calls) as usize;
                     (block, o.takes_histogram(index))
                 })
@@ -282,7 +282,8 @@ struct ChunkOut<'a> {
 impl SegmentJob<'_> {
     /// The in-call index of the measurement at segment step `step`.
     fn measurement(&self, step: u32) -> u32 {
-        (self.measure_from.unwrap_or(1) + step) / self.spec.sampler.measure_every - 1
+        let every = self.spec.sampler.measure_every;
+        measurement_index(self.measure_from.unwrap_or(1), step, every)
     }
 
     /// Adds walker `walker`'s O vector of segment step `step` where the metric takes it.
@@ -316,6 +317,12 @@ impl SegmentJob<'_> {
             observe(x, self.spec.system.dims, parts, block, histogram);
         }
     }
+}
+
+/// The in-call index of the measurement at step `step` of a segment whose first step is the
+/// call's step `first` (1-based); measurements fall on the call's multiples of `every`.
+fn measurement_index(first: u32, step: u32, every: u32) -> u32 {
+    (first + step) / every - 1
 }
 
 /// What a segment measures: from which in-call step on (1-based; `None`: nothing), which
