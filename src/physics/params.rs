@@ -121,11 +121,16 @@ impl Params {
         &self.theta[m..m + self.layout.hidden]
     }
 
+    /// All weights, row-major: w[m][n] at m N + n.
+    pub fn w(&self) -> &[f64] {
+        let (m, n) = (self.layout.visible, self.layout.hidden);
+        &self.theta[m + n..m + n + m * n]
+    }
+
     /// Row m of the weights: w[m][0..N].
     pub fn w_row(&self, m: usize) -> &[f64] {
         let n = self.layout.hidden;
-        let start = self.layout.visible + n + m * n;
-        &self.theta[start..start + n]
+        &self.w()[m * n..(m + 1) * n]
     }
 
     /// beta of the Padé-Jastrow factor, when the layout has one.

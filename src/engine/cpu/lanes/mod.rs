@@ -142,7 +142,7 @@ fn walk_avx2(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
 fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
     let spec = job.spec;
     let m = spec.coordinates();
-    let rbm = LaneRbm::new(spec, job.params);
+    let rbm = LanePsi::new(spec, job.params);
     let mut group = Group::new(&rbm);
     let mut sums = LaneSums::new(spec.parameters());
     let walkers = xs.len() / m.max(1);
@@ -197,8 +197,9 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
     sums.fold_into(&mut out.sums);
 }
 
-/// The RBM's parameters and constants, for lanes.
-struct LaneRbm<'a> {
+/// The trial wave function for lanes: the RBM's parameters and constants, and the Jastrow
+/// factor when there is one.
+struct LanePsi<'a> {
     a: &'a [f64],
     b: &'a [f64],
     /// w[m][n] row-major.
@@ -210,25 +211,27 @@ struct LaneRbm<'a> {
     inv: f64,
     /// Where d ln psi / d ln sigma goes in O, when the width is trained.
     ln_sigma: Option<usize>,
-    /// Parameters K.
+    /// Parameters K, and the RBM's share of them (where the extra O_i start).
     parameters: usize,
+    rbm_len: usize,
     jastrow: Option<LaneJastrow<'a>>,
 }
 
-impl<'a> LaneRbm<'a> {
+impl<'a> LanePsi<'a> {
     fn new(spec: &'a EngineSpec, p: &'a Params) -> Self {
         let (m, n) = (p.visible(), p.hidden());
         let rbm = spec.wavefunction.rbm_for(p);
         Self {
             a: p.a(),
             b: p.b(),
-            w: &p.theta()[m + n..m + n + m * n],
+            w: p.w(),
             m,
             n,
             f: rbm.form.factor(),
             inv: 1.0 / (rbm.sigma * rbm.sigma),
             ln_sigma: p.layout().ln_sigma_index(),
             parameters: p.layout().len(),
+            rbm_len: p.layout().rbm_len(),
             jastrow: spec.wavefunction.jastrow.as_ref().map(|j| LaneJastrow {
                 j,
                 beta: p.beta().unwrap_or(0.0),
@@ -346,12 +349,12 @@ impl<'a> LaneRbm<'a> {
             for ((&sk, &qk), &bk) in s.iter().zip(q).zip(self.b) {
                 hidden += sk * (qk - bk);
             }
-            extra[i - self.m - n - self.m * n] = f * (inv * gauss - 2.0 * hidden);
+            extra[i - self.rbm_len] = f * (inv * gauss - 2.0 * hidden);
         }
         if let Some(j) = &self.jastrow {
             let (lap, d_beta) = j.measure(x, grad);
             laplacian += lap;
-            extra[j.o_beta - self.m - n - self.m * n] = d_beta;
+            extra[j.o_beta - self.rbm_len] = d_beta;
         }
         laplacian
     }
@@ -380,7 +383,7 @@ struct Group {
 }
 
 impl Group {
-    fn new(rbm: &LaneRbm) -> Self {
+    fn new(rbm: &LanePsi) -> Self {
         let (m, n) = (rbm.m, rbm.n);
         let k = rbm.parameters;
         let zeros = |len| vec![V::ZERO; len];
@@ -405,7 +408,7 @@ impl Group {
 
     /// Every cache from x.
     #[inline(always)]
-    fn refresh(&mut self, rbm: &LaneRbm) {
+    fn refresh(&mut self, rbm: &LanePsi) {
         rbm.fields(&self.x, &mut self.q);
         self.ln_psi = rbm.ln_psi_all(&self.x, &self.q, &mut self.s);
         rbm.drift(&self.x, &self.s, &mut self.g);
@@ -413,7 +416,7 @@ impl Group {
 
     /// One all-coordinate move (`Chain::mc_step`); returns the lanes that accepted.
     #[inline(always)]
-    fn step(&mut self, rbm: &LaneRbm, spec: &EngineSpec, step: u64) -> Mask {
+    fn step(&mut self, rbm: &LanePsi, spec: &EngineSpec, step: u64) -> Mask {
         let mut rng = LaneStream::new(spec.seed, self.walkers, step);
         let sampler = spec.sampler;
         let importance = sampler.kind == SamplerKind::Importance;
@@ -471,7 +474,7 @@ impl Group {
     /// (`Chain::check_health`); returns how many.
     #[inline(always)]
     #[allow(clippy::eq_op)] // v - v is the test
-    fn check_health(&mut self, rbm: &LaneRbm, spec: &EngineSpec, step: u64, valid: usize) -> usize {
+    fn check_health(&mut self, rbm: &LanePsi, spec: &EngineSpec, step: u64, valid: usize) -> usize {
         // v - v is +0 for finite v and NaN otherwise, and NaN survives the sum: the bits are
         // all zero exactly when every lane is finite.
         let mut probe = self.ln_psi - self.ln_psi;
@@ -488,7 +491,7 @@ impl Group {
     #[inline(never)]
     fn reset_non_finite(
         &mut self,
-        rbm: &LaneRbm,
+        rbm: &LanePsi,
         spec: &EngineSpec,
         step: u64,
         valid: usize,
@@ -511,7 +514,7 @@ impl Group {
 
     /// E_L at x, with the O_i into `o` and the parts into `parts` (`Walker::measure`).
     #[inline(always)]
-    fn measure(&mut self, rbm: &LaneRbm, spec: &EngineSpec) -> V {
+    fn measure(&mut self, rbm: &LanePsi, spec: &EngineSpec) -> V {
         let laplacian = rbm.measure(&self.x, &self.q, &self.s, &mut self.grad, &mut self.o);
         let mut g2 = V::ZERO;
         for &g in &self.grad {
@@ -773,7 +776,7 @@ mod tests {
             for (i, t) in params.theta_mut().iter_mut().enumerate() {
                 *t += 0.1 * (i as f64 * 0.37).cos();
             }
-            let rbm = LaneRbm::new(&spec, &params);
+            let rbm = LanePsi::new(&spec, &params);
             let mut group = Group::new(&rbm);
             let mut rng = StepStream::new(1, 2, 3);
             for x in &mut group.x {
