@@ -139,38 +139,49 @@ fn every_instruction_set_gives_the_same_numbers() {
     }
 }
 
+/// Metric rows and observables, on the default system (one group with spare lanes), on
+/// three particles in 3D without interaction (several groups; the distances computed for
+/// the observables alone) and on three in 2D (every histogram, pair distances from E_L).
 #[test]
 fn metric_rows_and_observables_agree_with_the_scalar_engine() {
-    let config = common::config(json!({"walkers": 24, "observables": {"histogram_every": 1}}));
-    let spec = EngineSpec::from_config(&config);
-    let params = params(&config);
-    let mut runs = [engine(&spec, Some(Simd::best())), engine(&spec, None)].map(|mut e| {
-        e.observe(true);
-        let measure = Measure::EnergyAndMetric { samples: 64 };
-        e.sample(&params, 40, measure, &()).unwrap()
-    });
-    let scalar = runs[1].clone();
-    let lanes = &mut runs[0];
-    assert_agree("metric and observables", lanes, &scalar);
-    let (a, b) = (
-        lanes.metric.as_ref().unwrap(),
-        scalar.metric.as_ref().unwrap(),
-    );
-    assert_eq!(a.samples, b.samples);
-    assert!(a.samples > 0);
-    for (x, y) in a.o.iter().zip(&b.o).chain(a.oo.iter().zip(&b.oo)) {
-        close("metric", *x, *y);
-    }
-    let (a, b) = (
-        lanes.observables.as_ref().unwrap(),
-        scalar.observables.as_ref().unwrap(),
-    );
-    for (x, y) in a.blocks.iter().zip(&b.blocks) {
-        assert_eq!(x.samples, y.samples);
-        assert_eq!(x.counts, y.counts);
-        assert!(x.counts.iter().sum::<f64>() > 0.0);
-        for (s, t) in x.scalars.iter().zip(&y.scalars) {
-            close("observables", *s, *t);
+    let cases = [
+        json!({"walkers": 24}),
+        json!({"walkers": 130, "system": {"particles": 3, "dims": 3, "interaction": false}}),
+        json!({"walkers": 70, "system": {"particles": 3, "dims": 2}}),
+    ];
+    for case in cases {
+        let mut config = common::config(case.clone());
+        config.observables.histogram_every = 1;
+        let spec = EngineSpec::from_config(&config);
+        let params = params(&config);
+        let mut runs = [engine(&spec, Some(Simd::best())), engine(&spec, None)].map(|mut e| {
+            e.observe(true);
+            let measure = Measure::EnergyAndMetric { samples: 64 };
+            e.sample(&params, 40, measure, &()).unwrap()
+        });
+        let scalar = runs[1].clone();
+        let lanes = &mut runs[0];
+        assert_agree(&format!("metric and observables, {case}"), lanes, &scalar);
+        let (a, b) = (
+            lanes.metric.as_ref().unwrap(),
+            scalar.metric.as_ref().unwrap(),
+        );
+        assert_eq!(a.samples, b.samples);
+        assert!(a.samples > 0);
+        for (x, y) in a.o.iter().zip(&b.o).chain(a.oo.iter().zip(&b.oo)) {
+            close("metric", *x, *y);
+        }
+        let (a, b) = (
+            lanes.observables.as_ref().unwrap(),
+            scalar.observables.as_ref().unwrap(),
+        );
+        for (x, y) in a.blocks.iter().zip(&b.blocks) {
+            assert_eq!(x.samples, y.samples, "{case}");
+            assert_eq!(x.counts, y.counts, "{case}");
+            assert!(x.counts.iter().sum::<f64>() > 0.0);
+            for (s, t) in x.scalars.iter().zip(&y.scalars) {
+                close(&format!("observables, {case}"), *s, *t);
+            }
         }
     }
 }

@@ -99,16 +99,17 @@ impl ObservablesSpec {
     }
 }
 
-/// The histograms' geometry in the form the binning uses (scales instead of divisions).
+/// The histograms' geometry in the form the binning uses: scales instead of divisions, and
+/// counter indices as u32 (all bins together are at most `MAX_BINS`).
 #[derive(Clone, Copy, Debug)]
 pub struct Binning {
-    radial_bins: usize,
+    radial_bins: u32,
     radial_scale: f64,
-    pair_offset: usize,
-    pair_bins: usize,
+    pair_offset: u32,
+    pair_bins: u32,
     pair_scale: f64,
-    grid_offset: usize,
-    grid_bins: usize,
+    grid_offset: u32,
+    grid_bins: u32,
     grid_scale: f64,
     r_max: f64,
 }
@@ -116,28 +117,36 @@ pub struct Binning {
 impl Binning {
     pub fn new(s: &ObservablesSpec) -> Self {
         Self {
-            radial_bins: s.radial_bins,
+            radial_bins: s.radial_bins as u32,
             radial_scale: s.radial_bins as f64 / s.r_max,
-            pair_offset: s.pair_offset(),
-            pair_bins: s.pair_bins,
+            pair_offset: s.pair_offset() as u32,
+            pair_bins: s.pair_bins as u32,
             pair_scale: s.pair_bins as f64 / s.pair_max,
-            grid_offset: s.grid_offset(),
-            grid_bins: s.grid_bins,
+            grid_offset: s.grid_offset() as u32,
+            grid_bins: s.grid_bins as u32,
             grid_scale: s.grid_bins as f64 / (2.0 * s.r_max),
             r_max: s.r_max,
         }
     }
 }
 
-/// `value * scale` as a bin index below `bins`, or `bins` (the overflow counter) beyond.
-pub fn bin(value: f64, scale: f64, bins: usize) -> usize {
+/// `value * scale` as a bin index below `bins`, or `bins` (the overflow counter) beyond; NaN
+/// overflows. Free of branches and float-to-int casts, which do not vectorise, so that the
+/// lane engine bins 64 walkers at once.
+#[inline(always)]
+pub fn bin(value: f64, scale: f64, bins: u32) -> u32 {
+    /// Adding 1.5 * 2^52 rounds 0 <= t < 2^51 to the nearest integer n and leaves n in the
+    /// low bits of the sum's representation.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
     let t = value * scale;
-    if t >= 0.0 && t < bins as f64 {
-        // t < bins <= MAX_BINS: the u32 cast is exact and cheaper than a usize one.
-        (t as u32 as usize).min(bins - 1)
+    let t = if (t >= 0.0) & (t < bins as f64) {
+        t
     } else {
-        bins
-    }
+        bins as f64
+    };
+    let shifted = t + ROUND;
+    // floor(t): n, or n - 1 where t was rounded up.
+    shifted.to_bits() as u32 - ((shifted - ROUND) > t) as u32
 }
 
 /// The sums of one block: samples (walker measurements), scalar sums, histogram counts.
@@ -263,14 +272,15 @@ fn observe_in<const D: usize>(
         let r2: f64 = xp.iter().map(|v| v * v).sum();
         r2_sum += r2;
         if let Some((s, counts)) = histogram.as_mut() {
-            count_particle(s, counts, &xp, r2);
+            let (x, y) = ([xp[0]], [xp[D - 1]]);
+            s.count_particles(counts, &[r2.sqrt()], (D == 2).then_some((&x, &y)), 1);
         }
         for xq in &points[p + 1..particles] {
             let r = distance(&xp, xq);
             r_sum += r;
             inv_sum += 1.0 / r;
             if let Some((s, counts)) = histogram.as_mut() {
-                count_pair(s, counts, r);
+                s.count_pairs(counts, &[r], 1);
             }
         }
     }
@@ -284,36 +294,52 @@ fn observe_in<const D: usize>(
     ]
 }
 
-/// Counts a particle at `xp` (|xp|^2 = `r2`) in the radial density and, in 2D, the x-y grid.
-#[inline]
-fn count_particle<const D: usize>(s: &Binning, counts: &mut [u64], xp: &[f64; D], r2: f64) {
-    s.count_particle(counts, r2.sqrt(), (D == 2).then(|| (xp[0], xp[D - 1])));
-}
-
-#[inline]
-fn count_pair(s: &Binning, counts: &mut [u64], r: f64) {
-    s.count_pair(counts, r);
-}
-
 impl Binning {
-    /// Counts a particle at distance `r` from the centre in the radial density and, with its
-    /// (x, y) in 2D, in the x-y grid.
-    #[inline]
-    pub fn count_particle(&self, counts: &mut [u64], r: f64, xy: Option<(f64, f64)>) {
-        counts[bin(r, self.radial_scale, self.radial_bins)] += 1;
+    /// Counts the first `valid` of `N` particles, at distances `r` from the centre, in the
+    /// radial density and, given their x and y in 2D, in the x-y grid. The bins of all `N`
+    /// are found first (that loop vectorises), then counted one by one.
+    #[inline(always)]
+    pub fn count_particles<const N: usize>(
+        &self,
+        counts: &mut [u64],
+        r: &[f64; N],
+        xy: Option<(&[f64; N], &[f64; N])>,
+        valid: usize,
+    ) {
+        let mut at = [0; N];
+        for (a, &r) in at.iter_mut().zip(r) {
+            *a = bin(r, self.radial_scale, self.radial_bins);
+        }
+        add_counts(counts, &at[..valid]);
         if let Some((x, y)) = xy.filter(|_| self.grid_bins > 0) {
             let n = self.grid_bins;
-            let ix = bin(x + self.r_max, self.grid_scale, n);
-            let iy = bin(y + self.r_max, self.grid_scale, n);
-            let cell = if ix < n && iy < n { iy * n + ix } else { n * n };
-            counts[self.grid_offset + cell] += 1;
+            for l in 0..N {
+                let ix = bin(x[l] + self.r_max, self.grid_scale, n);
+                let iy = bin(y[l] + self.r_max, self.grid_scale, n);
+                let cell = if ix < n && iy < n { iy * n + ix } else { n * n };
+                at[l] = self.grid_offset + cell;
+            }
+            add_counts(counts, &at[..valid]);
         }
     }
 
-    /// Counts a pair at distance `r` in the pair distribution.
-    #[inline]
-    pub fn count_pair(&self, counts: &mut [u64], r: f64) {
-        counts[self.pair_offset + bin(r, self.pair_scale, self.pair_bins)] += 1;
+    /// Counts the first `valid` of `N` pairs, at distances `r`, in the pair distribution.
+    #[inline(always)]
+    pub fn count_pairs<const N: usize>(&self, counts: &mut [u64], r: &[f64; N], valid: usize) {
+        let mut at = [0; N];
+        for (a, &r) in at.iter_mut().zip(r) {
+            *a = self.pair_offset + bin(r, self.pair_scale, self.pair_bins);
+        }
+        add_counts(counts, &at[..valid]);
+    }
+}
+
+/// Adds one to each counter named in `at`. Not inlined: in the lane engine's loop, registers
+/// are scarce, and this loop's own are spilled and reloaded at every count.
+#[inline(never)]
+fn add_counts(counts: &mut [u64], at: &[u32]) {
+    for &i in at {
+        counts[i as usize] += 1;
     }
 }
 
@@ -337,6 +363,23 @@ mod tests {
         assert_eq!(l.len(), 32);
         assert_eq!(l.iter().sum::<u32>(), 100);
         assert!(l.iter().all(|&n| n == 3 || n == 4));
+    }
+
+    #[test]
+    fn bin_is_the_floor_inside_and_the_overflow_counter_outside() {
+        for bins in [1, 7, 50, MAX_BINS as u32] {
+            for i in 0..bins {
+                let (lo, hi) = (i as f64, (i + 1) as f64);
+                for t in [lo, lo.next_up(), lo + 0.5, hi.next_down()] {
+                    assert_eq!(bin(t, 1.0, bins), i, "{t} of {bins}");
+                }
+            }
+            let inf = f64::INFINITY;
+            for t in [-1e-300, -0.5, bins as f64, 1e300, inf, -inf, f64::NAN] {
+                assert_eq!(bin(t, 1.0, bins), bins, "{t} of {bins}");
+            }
+        }
+        assert_eq!(bin(0.75, 4.0, 50), 3);
     }
 
     #[test]

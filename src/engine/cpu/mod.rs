@@ -15,7 +15,7 @@ use self::chain::{Chain, checks_health};
 pub use self::lanes::{L as LANES, Simd};
 use std::sync::{Mutex, MutexGuard};
 
-use super::observables::{Binning, Block, Histogram, ObservableSums, ObservablesSpec, observe};
+use super::observables::{Binning, Histogram, ObservableSums, ObservablesSpec, observe};
 use super::{
     Engine, EngineSpec, Measure, Metric, MetricSubset, Moments, Progress, WalkerState,
     check_host_memory, check_state,
@@ -296,26 +296,39 @@ impl SegmentJob<'_> {
         }
     }
 
-    /// The observables block of the segment's measurement `index` and, when the histograms
-    /// take it, its counts; `None` when not observing.
-    fn observing<'o>(
+    /// The observables block of the segment's measurement `index` and whether the histograms
+    /// take it; `None` when not observing.
+    fn observed(&self, index: usize) -> Option<(usize, bool)> {
+        self.blocks.get(index).copied()
+    }
+
+    /// Block `b`'s histogram counts with their binning (when observing).
+    fn histogram<'o>(
         &'o self,
-        out: &'o mut ChunkOut,
-        index: usize,
-    ) -> Option<(&'o mut Block, Option<Histogram<'o>>)> {
-        let (obs, counts) = (out.sums.observables.as_mut()?, out.counts.as_mut()?);
-        let binning = self.binning.as_ref()?;
-        let (b, binned) = self.blocks[index];
-        let bins = self.bins;
-        let histogram = binned.then(|| (binning, &mut counts[b * bins..(b + 1) * bins]));
-        Some((&mut obs.blocks[b], histogram))
+        counts: &'o mut Option<MutexGuard<Vec<u64>>>,
+        b: usize,
+    ) -> Option<Histogram<'o>> {
+        let counts = counts.as_mut()?;
+        Some((
+            self.binning.as_ref()?,
+            &mut counts[b * self.bins..(b + 1) * self.bins],
+        ))
     }
 
     /// Adds a walker's sample at position `x` with E_L's parts to the observables.
     fn observe(&self, out: &mut ChunkOut, index: usize, x: &[f64], parts: [f64; 3]) {
-        if let Some((block, histogram)) = self.observing(out, index) {
-            observe(x, self.spec.system.dims, parts, block, histogram);
-        }
+        let (Some((b, binned)), Some(obs)) = (self.observed(index), &mut out.sums.observables)
+        else {
+            return;
+        };
+        let histogram = binned.then(|| self.histogram(&mut out.counts, b)).flatten();
+        observe(
+            x,
+            self.spec.system.dims,
+            parts,
+            &mut obs.blocks[b],
+            histogram,
+        );
     }
 }
 

@@ -18,7 +18,9 @@ use self::stream::LaneStream;
 use super::{ChunkOut, SegmentJob, chain::checks_health};
 use crate::engine::EngineSpec;
 use crate::engine::Sampler;
-use crate::engine::observables::{Block, Histogram, SCALARS};
+use crate::engine::observables::{
+    Histogram, INVERSE_DISTANCE, PAIR_DISTANCE, SCALARS, SQUARE_RADIUS,
+};
 use crate::physics::{Jastrow, Params, SOFTPLUS_CHUNK, System, Wavefunction};
 use crate::rng::{RESET_BLOCK, StepStream};
 use crate::sampler::{Moves, SamplerKind};
@@ -145,6 +147,7 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
     let rbm = LanePsi::new(spec, job.params);
     let mut group = Group::new(&rbm);
     let mut sums = LaneSums::new(spec.parameters());
+    let mut observed = LaneBlock::default();
     let walkers = xs.len() / m.max(1);
     for start in (0..walkers).step_by(L) {
         let valid = (walkers - start).min(L);
@@ -171,20 +174,26 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
                 sums.add(live, e, &group.o);
                 for l in 0..valid {
                     out.energies[lane_walker(l)] += e.0[l];
-                    out.sums.series[next] += e.0[l];
                 }
+                out.sums.series[next] += live.select(e, V::ZERO).sum();
                 if job.subset.is_some() {
                     for l in 0..valid {
                         let o = || group.o.iter().map(|v| v.0[l]).collect();
                         job.metric_row(out, k, local(l), o);
                     }
                 }
-                if let Some((block, histogram)) = job.observing(out, next) {
-                    observe_lanes(&group, spec, valid, block, histogram);
+                if let Some((b, binned)) = job.observed(next) {
+                    if b != observed.block {
+                        observed.add_into(out, spec, live, valid);
+                        observed.block = b;
+                    }
+                    let histogram = binned.then(|| job.histogram(&mut out.counts, b)).flatten();
+                    observed.observe(&mut group, spec, valid, histogram);
                 }
                 next += 1;
             }
         }
+        observed.add_into(out, spec, live, valid);
         for (c, xc) in group.x.iter().enumerate() {
             for l in 0..valid {
                 xs[lane_walker(l) * m + c] = xc.0[l];
@@ -380,6 +389,10 @@ struct Group {
     grad: Vec<V>,
     /// E_L's parts at the last measurement: kinetic, trap, interaction.
     parts: [V; 3],
+    /// At the last measurement: sum_i r_i^2, and the pair distances r_pq (p < q, in that
+    /// order) where the interaction needed them.
+    r2: V,
+    pairs: Vec<V>,
 }
 
 impl Group {
@@ -403,6 +416,8 @@ impl Group {
             o: zeros(k),
             grad: zeros(m),
             parts: [V::ZERO; 3],
+            r2: V::ZERO,
+            pairs: Vec::new(),
         }
     }
 
@@ -526,9 +541,14 @@ impl Group {
         for &x in &self.x {
             r2 += x * x;
         }
+        self.r2 = r2;
         let trap = 0.5 * system.omega * system.omega * r2;
         let (interaction, potential) = if system.interaction {
-            let c = coulomb(&self.x, system.particles, system.dims);
+            pair_distances(&self.x, system.particles, system.dims, &mut self.pairs);
+            let mut c = V::ZERO;
+            for &r in &self.pairs {
+                c += 1.0 / r;
+            }
             (c, trap + c)
         } else {
             (V::ZERO, trap)
@@ -604,69 +624,90 @@ impl LaneJastrow<'_> {
     }
 }
 
-/// Adds the group's sample to the observables (`observables::observe`): the scalars summed
-/// over the first `valid` lanes, and each of those walkers to the histograms when given.
-#[inline(always)]
-fn observe_lanes(
-    group: &Group,
-    spec: &EngineSpec,
-    valid: usize,
-    block: &mut Block,
-    histogram: Option<Histogram>,
-) {
-    let (particles, d) = (spec.system.particles, spec.system.dims);
-    let pairs = (particles * particles.saturating_sub(1) / 2).max(1) as f64;
-    let x = &group.x;
-    let mut histogram = histogram;
-    let (mut r2_sum, mut r_sum, mut inv_sum) = (V::ZERO, V::ZERO, V::ZERO);
-    for p in 0..particles {
-        let mut r2 = V::ZERO;
-        for k in 0..d {
-            r2 += x[p * d + k] * x[p * d + k];
-        }
-        r2_sum += r2;
-        if let Some((binning, counts)) = histogram.as_mut() {
-            let r = r2.sqrt();
-            for l in 0..valid {
-                let xy = (d == 2).then(|| (x[p * d].0[l], x[p * d + 1].0[l]));
-                binning.count_particle(counts, r.0[l], xy);
+/// A group's observables scalars of one block, summed lane by lane and added across the lanes
+/// once per block rather than once per measurement. The distances are summed over the pairs
+/// and particles, and divided by their number once, when added.
+#[derive(Default)]
+struct LaneBlock {
+    block: usize,
+    measurements: u32,
+    scalars: [V; SCALARS],
+}
+
+impl LaneBlock {
+    /// Adds the group's sample to the observables (`observables::observe`): the scalars to
+    /// the lane sums, and each of the first `valid` walkers to the histograms when given.
+    #[inline(always)]
+    fn observe(
+        &mut self,
+        group: &mut Group,
+        spec: &EngineSpec,
+        valid: usize,
+        histogram: Option<Histogram>,
+    ) {
+        let system = &spec.system;
+        let (particles, d) = (system.particles, system.dims);
+        // The measurement left the pair distances where the interaction needed them, and
+        // their inverse sum is the interaction energy.
+        let [kinetic, trap, interaction] = group.parts;
+        let mut inv_sum = interaction;
+        if !system.interaction {
+            pair_distances(&group.x, particles, d, &mut group.pairs);
+            inv_sum = V::ZERO;
+            for &r in &group.pairs {
+                inv_sum += 1.0 / r;
             }
         }
-        for q in p + 1..particles {
-            let mut d2 = V::ZERO;
-            for k in 0..d {
-                let diff = x[p * d + k] - x[q * d + k];
-                d2 += diff * diff;
-            }
-            let r = d2.sqrt();
+        let mut r_sum = V::ZERO;
+        for &r in &group.pairs {
             r_sum += r;
-            inv_sum += 1.0 / r;
-            if let Some((binning, counts)) = histogram.as_mut() {
-                for l in 0..valid {
-                    binning.count_pair(counts, r.0[l]);
+        }
+        if let Some((binning, counts)) = histogram {
+            let x = &group.x;
+            for p in 0..particles {
+                let mut r2 = V::ZERO;
+                for k in 0..d {
+                    r2 += x[p * d + k] * x[p * d + k];
                 }
+                let xy = (d == 2).then(|| (&x[p * d].0, &x[p * d + 1].0));
+                binning.count_particles(counts, &r2.sqrt().0, xy, valid);
             }
+            for r in &group.pairs {
+                binning.count_pairs(counts, &r.0, valid);
+            }
+        }
+        let values = [kinetic, trap, interaction, r_sum, group.r2, inv_sum];
+        self.measurements += 1;
+        for (s, v) in self.scalars.iter_mut().zip(values) {
+            *s += v;
         }
     }
-    let [kinetic, trap, interaction] = group.parts;
-    let values: [V; SCALARS] = [
-        kinetic,
-        trap,
-        interaction,
-        r_sum / pairs,
-        r2_sum / particles as f64,
-        inv_sum / pairs,
-    ];
-    block.samples += valid as f64;
-    for (s, v) in block.scalars.iter_mut().zip(values) {
-        *s += v.0[..valid].iter().sum::<f64>();
+
+    /// Adds the sums of the `live` lanes (the first `valid`) to their block of `out` and
+    /// starts afresh.
+    fn add_into(&mut self, out: &mut ChunkOut, spec: &EngineSpec, live: Mask, valid: usize) {
+        if self.measurements == 0 {
+            return;
+        }
+        let particles = spec.system.particles;
+        let pairs = (particles * particles.saturating_sub(1) / 2).max(1) as f64;
+        let mut per = [1.0; SCALARS];
+        per[PAIR_DISTANCE] = pairs;
+        per[SQUARE_RADIUS] = particles as f64;
+        per[INVERSE_DISTANCE] = pairs;
+        let block = &mut out.sums.observables.as_mut().expect("observing").blocks[self.block];
+        block.samples += (self.measurements as usize * valid) as f64;
+        for ((s, v), per) in block.scalars.iter_mut().zip(&self.scalars).zip(per) {
+            *s += live.select(*v, V::ZERO).sum() / per;
+        }
+        *self = Self::default();
     }
 }
 
-/// Sum over pairs of 1 / r_pq (`System::coulomb`).
+/// The pair distances r_pq, p < q, in that order, into `out` (`System::coulomb`'s).
 #[inline(always)]
-fn coulomb(x: &[V], particles: usize, d: usize) -> V {
-    let mut sum = V::ZERO;
+fn pair_distances(x: &[V], particles: usize, d: usize, out: &mut Vec<V>) {
+    out.clear();
     for p in 0..particles {
         for q in p + 1..particles {
             let mut r2 = V::ZERO;
@@ -674,10 +715,9 @@ fn coulomb(x: &[V], particles: usize, d: usize) -> V {
                 let diff = x[p * d + k] - x[q * d + k];
                 r2 += diff * diff;
             }
-            sum += 1.0 / r2.sqrt();
+            out.push(r2.sqrt());
         }
     }
-    sum
 }
 
 /// `chain::limit_drift` on lanes.
@@ -732,7 +772,7 @@ impl LaneSums {
 
     /// Adds the lanes into `sums`.
     fn fold_into(&self, sums: &mut crate::engine::Moments) {
-        let total = |v: &V| v.0.iter().sum::<f64>();
+        let total = |v: &V| v.sum();
         sums.samples += total(&self.samples) as u64;
         sums.energy += total(&self.energy);
         sums.energy_sq += total(&self.energy_sq);

@@ -32,6 +32,12 @@ pub struct Mask(pub [u64; L]);
 #[repr(C, align(32))]
 pub struct U(pub [u32; L]);
 
+impl Default for V {
+    fn default() -> V {
+        V::ZERO
+    }
+}
+
 impl V {
     pub const ZERO: V = V([0.0; L]);
 
@@ -65,6 +71,21 @@ impl V {
             out.0[l] = 0u64.wrapping_sub(f(self.0[l], other.0[l]) as u64);
         }
         out
+    }
+
+    /// The sum of the lanes, added pairwise in halves: that vectorises, where a sum from the
+    /// first lane to the last is one chain of dependent additions.
+    #[inline(always)]
+    pub fn sum(self) -> f64 {
+        let mut a = self.0;
+        let mut half = L / 2;
+        while half > 0 {
+            for l in 0..half {
+                a[l] += a[l + half];
+            }
+            half /= 2;
+        }
+        a[0]
     }
 
     #[inline(always)]
