@@ -19,7 +19,7 @@ use super::{ChunkOut, SegmentJob, chain::checks_health};
 use crate::engine::EngineSpec;
 use crate::engine::Sampler;
 use crate::engine::observables::{
-    Histogram, INVERSE_DISTANCE, PAIR_DISTANCE, SCALARS, SQUARE_RADIUS,
+    Histogram, INTERACTION, INVERSE_DISTANCE, KINETIC, PAIR_DISTANCE, SCALARS, SQUARE_RADIUS,
 };
 use crate::physics::{Jastrow, Params, SOFTPLUS_CHUNK, System, Wavefunction};
 use crate::rng::{RESET_BLOCK, StepStream};
@@ -647,21 +647,26 @@ impl LaneBlock {
     ) {
         let system = &spec.system;
         let (particles, d) = (system.particles, system.dims);
+        // Added in place: building the six sums first copies kilobytes per measurement.
+        let sums = &mut self.scalars;
+        for (sum, &part) in sums[KINETIC..=INTERACTION].iter_mut().zip(&group.parts) {
+            *sum += part;
+        }
+        sums[SQUARE_RADIUS] += group.r2;
         // The measurement left the pair distances where the interaction needed them, and
         // their inverse sum is the interaction energy.
-        let [kinetic, trap, interaction] = group.parts;
-        let mut inv_sum = interaction;
-        if !system.interaction {
+        if system.interaction {
+            sums[INVERSE_DISTANCE] += group.parts[INTERACTION];
+        } else {
             pair_distances(&group.x, particles, d, &mut group.pairs);
-            inv_sum = V::ZERO;
             for &r in &group.pairs {
-                inv_sum += 1.0 / r;
+                sums[INVERSE_DISTANCE] += 1.0 / r;
             }
         }
-        let mut r_sum = V::ZERO;
         for &r in &group.pairs {
-            r_sum += r;
+            sums[PAIR_DISTANCE] += r;
         }
+        self.measurements += 1;
         if let Some((binning, counts)) = histogram {
             let x = &group.x;
             for p in 0..particles {
@@ -675,11 +680,6 @@ impl LaneBlock {
             for r in &group.pairs {
                 binning.count_pairs(counts, &r.0, valid);
             }
-        }
-        let values = [kinetic, trap, interaction, r_sum, group.r2, inv_sum];
-        self.measurements += 1;
-        for (s, v) in self.scalars.iter_mut().zip(values) {
-            *s += v;
         }
     }
 
