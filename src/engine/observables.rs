@@ -135,8 +135,9 @@ impl Binning {
 /// lane engine bins 64 walkers at once.
 #[inline(always)]
 pub fn bin(value: f64, scale: f64, bins: u32) -> u32 {
-    /// Adding 1.5 * 2^52 rounds 0 <= t < 2^51 to the nearest integer n and leaves n in the
-    /// low bits of the sum's representation.
+    /// Adding 1.5 * 2^52 rounds 0 <= t < 2^51 to the nearest integer n (IEEE f64 arithmetic,
+    /// rounding to nearest, as on every target with SSE2 or its like) and leaves n in the low
+    /// bits of the sum's representation.
     const ROUND: f64 = 6_755_399_441_055_744.0;
     let t = value * scale;
     let t = if (t >= 0.0) & (t < bins as f64) {
@@ -272,6 +273,7 @@ fn observe_in<const D: usize>(
         let r2: f64 = xp.iter().map(|v| v * v).sum();
         r2_sum += r2;
         if let Some((s, counts)) = histogram.as_mut() {
+            // The grid is 2D only; xp[D - 1] (y there) compiles for every D.
             let (x, y) = ([xp[0]], [xp[D - 1]]);
             s.count_particles(counts, &[r2.sqrt()], (D == 2).then_some((&x, &y)), 1);
         }
@@ -335,7 +337,8 @@ impl Binning {
 }
 
 /// Adds one to each counter named in `at`. Not inlined: in the lane engine's loop, registers
-/// are scarce, and this loop's own are spilled and reloaded at every count.
+/// are scarce, and this loop's own were spilled and reloaded at every count (for the scalar
+/// engine the call is small beside its step).
 #[inline(never)]
 fn add_counts(counts: &mut [u64], at: &[u32]) {
     for &i in at {

@@ -261,7 +261,8 @@ struct SegmentJob<'a> {
     measure_from: Option<u32>,
     /// The segment's measured steps (0-based in the segment).
     measured: Vec<u32>,
-    /// Per measured step, its observables block and whether the histograms take it.
+    /// Per measured step, its observables block and whether the histograms take it; empty
+    /// when not observing (every chunk then has observables sums and histogram counts).
     blocks: Vec<(usize, bool)>,
     subset: Option<MetricSubset>,
     binning: Option<Binning>,
@@ -302,31 +303,30 @@ impl SegmentJob<'_> {
         self.blocks.get(index).copied()
     }
 
-    /// Block `b`'s histogram counts with their binning (when observing).
+    /// The histogram counts of an `observed` measurement's block with their binning, when
+    /// the histograms take it.
     fn histogram<'o>(
         &'o self,
         counts: &'o mut Option<MutexGuard<Vec<u64>>>,
-        b: usize,
+        (b, binned): (usize, bool),
     ) -> Option<Histogram<'o>> {
-        let counts = counts.as_mut()?;
-        Some((
-            self.binning.as_ref()?,
-            &mut counts[b * self.bins..(b + 1) * self.bins],
-        ))
+        let counts = counts.as_mut().filter(|_| binned)?;
+        let bins = b * self.bins..(b + 1) * self.bins;
+        Some((self.binning.as_ref()?, &mut counts[bins]))
     }
 
     /// Adds a walker's sample at position `x` with E_L's parts to the observables.
     fn observe(&self, out: &mut ChunkOut, index: usize, x: &[f64], parts: [f64; 3]) {
-        let (Some((b, binned)), Some(obs)) = (self.observed(index), &mut out.sums.observables)
-        else {
+        let Some(observed) = self.observed(index) else {
             return;
         };
-        let histogram = binned.then(|| self.histogram(&mut out.counts, b)).flatten();
+        let histogram = self.histogram(&mut out.counts, observed);
+        let sums = out.sums.observables.as_mut().expect("observing");
         observe(
             x,
             self.spec.system.dims,
             parts,
-            &mut obs.blocks[b],
+            &mut sums.blocks[observed.0],
             histogram,
         );
     }

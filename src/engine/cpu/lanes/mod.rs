@@ -182,18 +182,18 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
                         job.metric_row(out, k, local(l), o);
                     }
                 }
-                if let Some((b, binned)) = job.observed(next) {
-                    if b != observed.block {
-                        observed.add_into(out, spec, live, valid);
-                        observed.block = b;
+                if let Some(at) = job.observed(next) {
+                    if at.0 != observed.block {
+                        observed.flush_into(out, spec, valid);
+                        observed.block = at.0;
                     }
-                    let histogram = binned.then(|| job.histogram(&mut out.counts, b)).flatten();
-                    observed.observe(&mut group, spec, valid, histogram);
+                    let histogram = job.histogram(&mut out.counts, at);
+                    observed.observe(&group, spec, valid, histogram);
                 }
                 next += 1;
             }
         }
-        observed.add_into(out, spec, live, valid);
+        observed.flush_into(out, spec, valid);
         for (c, xc) in group.x.iter().enumerate() {
             for l in 0..valid {
                 xs[lane_walker(l) * m + c] = xc.0[l];
@@ -389,8 +389,8 @@ struct Group {
     grad: Vec<V>,
     /// E_L's parts at the last measurement: kinetic, trap, interaction.
     parts: [V; 3],
-    /// At the last measurement: sum_i r_i^2, and the pair distances r_pq (p < q, in that
-    /// order) where the interaction needed them.
+    /// At the last measurement: sum_i r_i^2, and with interaction the pair distances r_pq
+    /// (p < q, in that order).
     r2: V,
     pairs: Vec<V>,
 }
@@ -632,6 +632,8 @@ struct LaneBlock {
     block: usize,
     measurements: u32,
     scalars: [V; SCALARS],
+    /// The pair distances without interaction, where E_L has none to leave.
+    pairs: Vec<V>,
 }
 
 impl LaneBlock {
@@ -640,7 +642,7 @@ impl LaneBlock {
     #[inline(always)]
     fn observe(
         &mut self,
-        group: &mut Group,
+        group: &Group,
         spec: &EngineSpec,
         valid: usize,
         histogram: Option<Histogram>,
@@ -655,15 +657,17 @@ impl LaneBlock {
         sums[SQUARE_RADIUS] += group.r2;
         // The measurement left the pair distances where the interaction needed them, and
         // their inverse sum is the interaction energy.
-        if system.interaction {
+        let pairs = if system.interaction {
             sums[INVERSE_DISTANCE] += group.parts[INTERACTION];
+            &group.pairs
         } else {
-            pair_distances(&group.x, particles, d, &mut group.pairs);
-            for &r in &group.pairs {
+            pair_distances(&group.x, particles, d, &mut self.pairs);
+            for &r in &self.pairs {
                 sums[INVERSE_DISTANCE] += 1.0 / r;
             }
-        }
-        for &r in &group.pairs {
+            &self.pairs
+        };
+        for &r in pairs {
             sums[PAIR_DISTANCE] += r;
         }
         self.measurements += 1;
@@ -677,15 +681,14 @@ impl LaneBlock {
                 let xy = (d == 2).then(|| (&x[p * d].0, &x[p * d + 1].0));
                 binning.count_particles(counts, &r2.sqrt().0, xy, valid);
             }
-            for r in &group.pairs {
+            for r in pairs {
                 binning.count_pairs(counts, &r.0, valid);
             }
         }
     }
 
-    /// Adds the sums of the `live` lanes (the first `valid`) to their block of `out` and
-    /// starts afresh.
-    fn add_into(&mut self, out: &mut ChunkOut, spec: &EngineSpec, live: Mask, valid: usize) {
+    /// Adds the sums of the first `valid` lanes to their block of `out` and starts afresh.
+    fn flush_into(&mut self, out: &mut ChunkOut, spec: &EngineSpec, valid: usize) {
         if self.measurements == 0 {
             return;
         }
@@ -695,12 +698,15 @@ impl LaneBlock {
         per[PAIR_DISTANCE] = pairs;
         per[SQUARE_RADIUS] = particles as f64;
         per[INVERSE_DISTANCE] = pairs;
-        let block = &mut out.sums.observables.as_mut().expect("observing").blocks[self.block];
+        let live = Mask::from_fn(|l| l < valid);
+        let sums = out.sums.observables.as_mut().expect("observing");
+        let block = &mut sums.blocks[self.block];
         block.samples += (self.measurements as usize * valid) as f64;
         for ((s, v), per) in block.scalars.iter_mut().zip(&self.scalars).zip(per) {
             *s += live.select(*v, V::ZERO).sum() / per;
         }
-        *self = Self::default();
+        self.measurements = 0;
+        self.scalars = Default::default();
     }
 }
 
