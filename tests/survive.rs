@@ -631,7 +631,7 @@ fn stop_signals_end_the_iteration_with_a_checkpoint() {
     let dir = scratch("signals");
     for (name, times) in [("INT", 1), ("TERM", 1), ("HUP", 1), ("INT", 2)] {
         let out = dir.join(format!("{name}-{times}"));
-        let child = start_long_run(&mut common::command(), &out, &[]);
+        let child = start_long_run(&mut from_a_terminal(), &out, &[]);
         for _ in 0..times {
             common::signal(child.id(), name);
         }
@@ -655,6 +655,22 @@ fn stop_signals_end_the_iteration_with_a_checkpoint() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The program with SIGHUP at its default action, as started from a terminal, even where
+/// these tests run under `nohup` (whose "ignore" the program would inherit and keep).
+#[cfg(unix)]
+fn from_a_terminal() -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = common::command();
+    // SAFETY: the hook only calls signal(), which is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    command
 }
 
 /// Under `nohup` a closed terminal (SIGHUP) does not stop the run; SIGTERM still does.
