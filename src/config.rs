@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::physics::{Form, Jastrow, Layout, Rbm, Slater, Statistics, System, Wavefunction};
+use crate::report::compact;
 use crate::sampler::{Moves, SamplerKind, Step};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -563,11 +564,22 @@ impl Config {
             1,
             1000,
         )?;
-        if let Some(r) = o.r_max {
-            positive("observables.r_max", r)?;
-        }
-        if let Some(r) = o.pair_max {
-            positive("observables.pair_max", r)?;
+        // The densities live within a few trap lengths 1/sqrt(omega): a range far beyond puts
+        // every sample in one bin or past the last, and overflows the figures' axes and the
+        // GPU's f32 constants.
+        let length = 1.0 / self.system.omega.sqrt();
+        for (field, range) in [("r_max", o.r_max), ("pair_max", o.pair_max)] {
+            let Some(r) = range else { continue };
+            positive(&format!("observables.{field}"), r)?;
+            if !(1e-3 * length..=1e3 * length).contains(&r) {
+                return Err(Error::input(format!(
+                    "config: `observables.{field}` = {}: must be within 1e-3 and 1e3 trap \
+                     lengths 1/sqrt(omega) = {} (the densities live within a few); null: the \
+                     default",
+                    compact(r),
+                    compact(length)
+                )));
+            }
         }
         if let Some(spec) = self.observables_spec() {
             let max = crate::engine::observables::MAX_BINS;
@@ -916,6 +928,11 @@ mod tests {
     fn errors_name_the_field() {
         let cases = [
             (json!({"system": {"omega": -1.0}}), "system.omega"),
+            (json!({"observables": {"r_max": 1e39}}), "observables.r_max"),
+            (
+                json!({"observables": {"pair_max": 1e-4}, "system": {"omega": 0.01}}),
+                "observables.pair_max",
+            ),
             (json!({"system": {"dims": 4}}), "system.dims"),
             (json!({"system": {"particles": 0}}), "system.particles"),
             (

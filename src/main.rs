@@ -302,7 +302,7 @@ fn main() -> ExitCode {
     rbm_vmc::report::command_started();
     let cli = Cli::parse();
     let stop = Arc::new(AtomicBool::new(false));
-    handle_stop_signals(&stop);
+    handle_stop_signals(&stop, first_stop_message(&cli.command));
     if std::env::var_os("NODEVICE_SELECT").is_none() {
         // Mesa's implicit device-select Vulkan layer only reorders adapters (this program
         // ranks them itself) and, on headless machines, prints Wayland connection errors.
@@ -356,7 +356,7 @@ const SECOND_SIGNAL_AFTER: std::time::Duration = std::time::Duration::from_secs(
 /// terminal): the first asks the run to stop after its iteration (with a checkpoint), the
 /// second, from a second on, ends the process at once (the checkpoint on disk stays the last
 /// good one). A SIGHUP that was ignored when the program started (`nohup`) stays ignored.
-fn handle_stop_signals(stop: &Arc<AtomicBool>) {
+fn handle_stop_signals(stop: &Arc<AtomicBool>, message: &'static str) {
     #[cfg(unix)]
     let hangup_ignored = hangup_ignored();
     let flag = stop.clone();
@@ -370,10 +370,7 @@ fn handle_stop_signals(stop: &Arc<AtomicBool>) {
             Some(_) => {}
             None => {
                 first = Some(std::time::Instant::now());
-                write_stderr(
-                    "\nstopping after this iteration, with a checkpoint (press Ctrl-C again to quit \
-                     at once)",
-                );
+                write_stderr(&format!("\n{message} (press Ctrl-C again to quit at once)"));
             }
         }
     });
@@ -386,6 +383,17 @@ fn handle_stop_signals(stop: &Arc<AtomicBool>) {
     if hangup_ignored {
         // SAFETY: SIG_IGN runs no handler code; only the ctrl-c thread exists besides this one.
         unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+    }
+}
+
+/// What the first stop signal does, in the command's terms.
+fn first_stop_message(command: &Command) -> &'static str {
+    match command {
+        Command::Run(_) | Command::Sweep(_) => "stopping after this iteration, with a checkpoint",
+        Command::Sample(_) => {
+            "stopping; a `sample` stopped before the end of production keeps no energy"
+        }
+        _ => "stopping",
     }
 }
 

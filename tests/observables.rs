@@ -184,6 +184,9 @@ fn check_non_interacting(label: &str, c: &Config, e: &Estimate, o: &Observed) {
     } else {
         assert_ne!(d, 2, "{label}: 2D has a grid");
     }
+    // In 1D <1/r_ij> diverges: it is not reported.
+    assert_eq!(o.inverse_pair_distance.is_some(), p > 1 && d > 1, "{label}");
+    assert_eq!(o.pair_distance.is_some(), p > 1, "{label}");
 }
 
 fn zero_params(c: &Config) -> Params {
@@ -465,13 +468,31 @@ fn sample_writes_the_observables_files_and_fields() {
 
     // Switched off: no observables, no files.
     let off = dir.join("off");
-    let mut args = args.to_vec();
-    args[2] = off.to_str().unwrap();
-    args.extend(["--set", "observables.enabled=false"]);
-    let o = rbm_vmc(&args);
+    let mut off_args = args.to_vec();
+    off_args[2] = off.to_str().unwrap();
+    off_args.extend(["--set", "observables.enabled=false"]);
+    let o = rbm_vmc(&off_args);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(read_json(&off.join("result.json"))["observables"].is_null());
     assert!(!off.join("density.csv").exists());
+
+    // One particle has no pairs: no pair.csv, and the files listed are those written.
+    let one = dir.join("one");
+    let mut args = args.to_vec();
+    args[2] = one.to_str().unwrap();
+    args.extend([
+        "--set",
+        "system.particles=1",
+        "--set",
+        "system.interaction=false",
+    ]);
+    let o = rbm_vmc(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let files = &read_json(&one.join("result.json"))["observables"]["files"];
+    assert!(!one.join("pair.csv").exists());
+    for file in files.as_array().unwrap() {
+        assert!(one.join(file.as_str().unwrap()).exists(), "{file}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

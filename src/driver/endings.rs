@@ -4,7 +4,7 @@
 use crate::control::StopReason;
 use crate::error::Error;
 use crate::physics::Params;
-use crate::report::{params_to_json, reference_energy};
+use crate::report::{compact, params_to_json, reference_energy};
 
 use super::result::{RunStatus, report_result};
 use super::session::{Phase, Session};
@@ -156,14 +156,5 @@ impl Session<'_> {
             )
         };
         Ok(Error::Interrupted(message))
-    }
-}
-
-/// `v` as a user would write it: 1e-160 rather than 0.000...0001.
-fn compact(v: f64) -> String {
-    if v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
-        format!("{v:e}")
-    } else {
-        v.to_string()
     }
 }

@@ -305,6 +305,14 @@ impl<'a> Session<'a> {
             }
             _ => None,
         };
+        let every = self.run.config.observables.histogram_every;
+        if let Some(w) = self
+            .observed
+            .as_ref()
+            .and_then(|o| o.histogram_warning(every))
+        {
+            self.ctx.console.warn(&w);
+        }
         if let Some(problem) = self.breakdown(&e) {
             return Err(self.fail("the production run", &problem)?);
         }

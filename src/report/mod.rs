@@ -23,3 +23,12 @@ pub use params_file::{params_to_json, read_params};
 pub use plot::{Axes, Series, line_plot};
 pub use provenance::{command_started, cpu_model, provenance};
 pub use reference::{Reference, reference_energy};
+
+/// `v` as a user would write it: 1e-160 rather than 0.000...0001.
+pub fn compact(v: f64) -> String {
+    if v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}

@@ -9,9 +9,15 @@ use crate::physics::System;
 use crate::stats::Observed;
 use crate::stats::observables::Value as Measured;
 
-/// `value +- error` with six decimals.
+/// `value +- error` with six decimals, or seven significant digits where six decimals would
+/// hide them.
 fn pm(v: &Measured) -> String {
-    format!("{:.6} +- {:.6}", v.value, v.error)
+    let size = v.value.abs();
+    if size != 0.0 && !(1e-2..1e6).contains(&size) {
+        format!("{:.6e} +- {:.2e}", v.value, v.error)
+    } else {
+        format!("{:.6} +- {:.6}", v.value, v.error)
+    }
 }
 
 /// The console summary: the energy's parts, the virial ratio and the distances.
@@ -29,8 +35,11 @@ pub fn observables_lines(o: &Observed) -> Vec<String> {
         ),
     ];
     let mut distances = format!("<r^2> = {}", pm(&o.square_radius));
-    if let (Some(r), Some(inv)) = (&o.pair_distance, &o.inverse_pair_distance) {
-        distances += &format!(", <r_ij> = {}, <1/r_ij> = {}", pm(r), pm(inv));
+    if let Some(r) = &o.pair_distance {
+        distances += &format!(", <r_ij> = {}", pm(r));
+    }
+    if let Some(inv) = &o.inverse_pair_distance {
+        distances += &format!(", <1/r_ij> = {}", pm(inv));
     }
     lines.push(distances);
     lines
@@ -49,6 +58,7 @@ pub fn observables_json(o: &Observed) -> Value {
         "pair_distance": opt(&o.pair_distance),
         "inverse_pair_distance": opt(&o.inverse_pair_distance),
         "blocks": o.blocks,
+        "histogram_blocks": o.histogram_blocks,
         "density_outside": o.radial.outside,
         "pairs_outside": o.pair.outside,
         "files": files(o),
@@ -56,7 +66,10 @@ pub fn observables_json(o: &Observed) -> Value {
 }
 
 fn files(o: &Observed) -> Vec<&'static str> {
-    let mut names = vec!["density.csv", "density.svg", "pair.csv"];
+    let mut names = vec!["density.csv", "density.svg"];
+    if o.pair_distance.is_some() {
+        names.push("pair.csv");
+    }
     if o.grid.is_some() {
         names.extend(["density2d.csv", "density2d.svg"]);
     }
@@ -73,7 +86,7 @@ pub fn density_csv(o: &Observed, system: &System) -> String {
             .non_interacting_density(r)
             .map_or(String::new(), |v| format!("{v:.9e}"));
         text += &format!(
-            "{r:.6},{:.9e},{:.9e},{reference}\n",
+            "{r:.9e},{:.9e},{:.9e},{reference}\n",
             h.values[i], h.errors[i]
         );
     }
@@ -86,7 +99,7 @@ pub fn pair_csv(o: &Observed) -> String {
     let h = &o.pair;
     for i in 0..h.values.len() {
         text += &format!(
-            "{:.6},{:.9e},{:.9e}\n",
+            "{:.9e},{:.9e},{:.9e}\n",
             h.centres[i], h.values[i], h.errors[i]
         );
     }
@@ -102,7 +115,7 @@ pub fn density2d_csv(o: &Observed) -> Option<String> {
         for ix in 0..n {
             let i = iy * n + ix;
             text += &format!(
-                "{:.6},{:.6},{:.9e},{:.9e}\n",
+                "{:.9e},{:.9e},{:.9e},{:.9e}\n",
                 g.centres[ix], g.centres[iy], g.values[i], g.errors[i]
             );
         }
@@ -113,7 +126,10 @@ pub fn density2d_csv(o: &Observed) -> Option<String> {
 /// Writes the observables' files and figures into `out`.
 pub fn write_observables(o: &Observed, system: &System, out: &OutputDir) -> Result<(), Error> {
     out.write("density.csv", density_csv(o, system).as_bytes())?;
-    out.write("pair.csv", pair_csv(o).as_bytes())?;
+    // One particle has no pairs.
+    if o.pair_distance.is_some() {
+        out.write("pair.csv", pair_csv(o).as_bytes())?;
+    }
     if let Some(text) = density2d_csv(o) {
         out.write("density2d.csv", text.as_bytes())?;
     }

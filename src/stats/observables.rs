@@ -14,6 +14,9 @@ use crate::engine::{ObservableSums, ObservablesSpec};
 /// Blocks are merged in adjacent pairs while there are at least this many.
 const REBIN_ABOVE: usize = 64;
 
+/// Fewer blocks with histogram samples than this leave the densities' errors unreliable.
+const MIN_HISTOGRAM_BLOCKS: usize = 8;
+
 /// A mean with its standard error (JSON writes an unknown one, NaN, as null; it reads back
 /// as NaN).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,13 +59,15 @@ pub struct Observed {
     pub interaction: Value,
     /// 2 <T> / (2 <V_trap> - <V_int>): 1 for an exact eigenstate (virial theorem).
     pub virial_ratio: Value,
-    /// <r_ij>, <1/r_ij> averaged over the pairs (absent for one particle).
+    /// <r_ij>, <1/r_ij> averaged over the pairs (absent for one particle; <1/r_ij> in 1D too).
     pub pair_distance: Option<Value>,
     pub inverse_pair_distance: Option<Value>,
     /// <r^2> averaged over the particles.
     pub square_radius: Value,
-    /// Blocks the errors come from.
+    /// Blocks the errors come from, and those of them the histograms took samples in.
     pub blocks: usize,
+    #[serde(default)]
+    pub histogram_blocks: usize,
     /// rho(r), normalised to P: sum of values x shell volumes plus `outside` is P.
     pub radial: Histogram,
     /// P(r12), normalised to the pairs: sum of values x width plus `outside` is P (P - 1) / 2.
@@ -72,6 +77,21 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// Why the densities' error bars cannot be trusted, if they cannot: too few blocks held
+    /// histogram samples (the histograms took every `histogram_every`-th measurement).
+    pub fn histogram_warning(&self, histogram_every: u32) -> Option<String> {
+        let n = self.histogram_blocks;
+        let none = if n < 2 { " (with one, none: null)" } else { "" };
+        (n < MIN_HISTOGRAM_BLOCKS).then(|| {
+            format!(
+                "the densities took samples in {n} of {} blocks (`observables.histogram_every` \
+                 = {histogram_every}), too few for their error bars{none}; run more production \
+                 steps or lower observables.histogram_every",
+                self.blocks
+            )
+        })
+    }
+
     /// The estimates from `sums` of `particles` particles in `dims` dimensions histogrammed
     /// as `spec` says. `None` when nothing was measured.
     pub fn from_sums(
@@ -155,9 +175,11 @@ impl Observed {
             interaction: scalar(INTERACTION),
             virial_ratio,
             pair_distance: pairs.then(|| scalar(PAIR_DISTANCE)),
-            inverse_pair_distance: pairs.then(|| scalar(INVERSE_DISTANCE)),
+            // In 1D, <1/r_ij> diverges for any density that does not vanish at contact.
+            inverse_pair_distance: (pairs && dims > 1).then(|| scalar(INVERSE_DISTANCE)),
             square_radius: scalar(SQUARE_RADIUS),
             blocks: blocks.len(),
+            histogram_blocks: histogram_blocks.len(),
             radial,
             pair,
             grid,
@@ -287,5 +309,44 @@ mod tests {
         let merged = rebin(&many);
         assert_eq!(merged.len(), 35);
         assert_eq!(sum(&merged), sum(&many));
+    }
+
+    /// Histograms that took samples in few blocks are counted and flagged; with one block
+    /// their errors are unknown.
+    #[test]
+    fn too_few_blocks_with_histogram_samples_are_flagged() {
+        let spec = ObservablesSpec {
+            radial_bins: 2,
+            r_max: 2.0,
+            pair_bins: 2,
+            pair_max: 4.0,
+            grid_bins: 0,
+            histogram_every: 16,
+        };
+        // Two particles in 3D, 10 samples a block; the binned ones count 20 radii, 10 pairs.
+        let sums = |binned_every: usize| ObservableSums {
+            blocks: (0..32)
+                .map(|i| Block {
+                    samples: 10.0,
+                    scalars: [1.0, 1.0, 0.0, 1.0, 1.0, 1.0],
+                    counts: match i % binned_every {
+                        0 => vec![12.0, 8.0, 0.0, 6.0, 4.0, 0.0],
+                        _ => vec![0.0; 6],
+                    },
+                })
+                .collect(),
+        };
+        let observed = |every| Observed::from_sums(&sums(every), &spec, 2, 3).unwrap();
+        let few = observed(16);
+        assert_eq!((few.blocks, few.histogram_blocks), (32, 2));
+        let warning = few.histogram_warning(16).unwrap();
+        assert!(warning.contains("2 of 32 blocks"), "{warning}");
+        let one = observed(32);
+        assert!(one.radial.errors.iter().all(|e| e.is_nan()));
+        assert!(one.histogram_warning(32).unwrap().contains("null"));
+        let all = observed(1);
+        assert_eq!(all.histogram_blocks, 32);
+        assert_eq!(all.histogram_warning(1), None);
+        assert!(all.radial.errors.iter().all(|e| e.is_finite()));
     }
 }
