@@ -475,3 +475,31 @@ fn gpu_metric_matches_the_cpu_metric() {
     );
     assert_eq!(again.unwrap().metric.unwrap().samples, 50 * 10);
 }
+
+/// The kernels compute in f32: scales that f32 cannot hold are refused, naming the setting,
+/// before any kernel is built.
+#[test]
+fn scales_beyond_f32_are_refused_with_the_setting() {
+    let Some(adapter) = common::adapter() else {
+        return;
+    };
+    let cases = [
+        (json!({"system": {"omega": 1e-30}}), "system.omega^2"),
+        (
+            json!({"wavefunction": {"sigma": 1e25}}),
+            "wavefunction.sigma^2",
+        ),
+    ];
+    for (value, setting) in cases {
+        let config = common::config(value);
+        let spec = rbm_vmc::EngineSpec::from_config(&config);
+        let error = rbm_vmc::engine::GpuEngine::new(spec, &adapter, &config.gpu)
+            .err()
+            .expect("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains(setting) && message.contains("--engine cpu"),
+            "{message}"
+        );
+    }
+}

@@ -582,6 +582,30 @@ struct Batch {
     measurements: u32,
 }
 
+/// The kernels compute in f32 and take the system's scales as f32 constants: each must be a
+/// normal f32 number there, not 0 or inf.
+fn check_f32_scales(spec: &EngineSpec) -> Result<(), Error> {
+    let (omega, sigma) = (spec.system.omega, spec.wavefunction.rbm.sigma);
+    let mut scales = vec![
+        ("system.omega^2", omega * omega),
+        ("1 / wavefunction.sigma^2", 1.0 / (sigma * sigma)),
+    ];
+    if let Some(o) = &spec.observables {
+        scales.extend([
+            ("observables.r_max", o.r_max),
+            ("observables.pair_max", o.pair_max),
+        ]);
+    }
+    match scales.into_iter().find(|(_, v)| !(*v as f32).is_normal()) {
+        Some((name, v)) => Err(Error::input(format!(
+            "the GPU engine computes in f32, which cannot hold {name} = {}; use --engine cpu \
+             (f64), or an omega nearer 1 (natural units)",
+            crate::report::compact(v)
+        ))),
+        None => Ok(()),
+    }
+}
+
 impl GpuEngine {
     /// Builds the engine on `adapter`: sizes the buffers for `spec` (refusing sizes beyond
     /// the device's limits), allocates them with the initial positions, and compiles and
@@ -598,6 +622,7 @@ impl GpuEngine {
                  this system has {parameters} (M + N + M N); use --engine cpu or fewer hidden units"
             )));
         }
+        check_f32_scales(&spec)?;
         let gpu = Gpu::open(adapter)?;
         let sizes = BufferSizes::new(&spec, &gpu, options.steps_per_dispatch);
         sizes.check(&gpu)?;
