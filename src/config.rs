@@ -568,8 +568,8 @@ impl Config {
         // every sample in one bin or past the last, and overflows the figures' axes and the
         // GPU's f32 constants.
         let length = 1.0 / self.system.omega.sqrt();
-        for (field, range) in [("r_max", o.r_max), ("pair_max", o.pair_max)] {
-            let Some(r) = range else { continue };
+        for (field, value) in [("r_max", o.r_max), ("pair_max", o.pair_max)] {
+            let Some(r) = value else { continue };
             positive(&format!("observables.{field}"), r)?;
             if !(1e-3 * length..=1e3 * length).contains(&r) {
                 return Err(Error::input(format!(

@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::cpu::ROUND_MAGIC;
+
 /// Scalars summed per sample, in this order (the GPU's partial sums use the same).
 pub const SCALARS: usize = 6;
 /// Kinetic part of E_L, -1/2 sum (lap + grad^2) of ln psi.
@@ -135,19 +137,16 @@ impl Binning {
 /// lane engine bins 64 walkers at once.
 #[inline(always)]
 pub fn bin(value: f64, scale: f64, bins: u32) -> u32 {
-    /// Adding 1.5 * 2^52 rounds 0 <= t < 2^51 to the nearest integer n (IEEE f64 arithmetic,
-    /// rounding to nearest, as on every target with SSE2 or its like) and leaves n in the low
-    /// bits of the sum's representation.
-    const ROUND: f64 = 6_755_399_441_055_744.0;
     let t = value * scale;
     let t = if (t >= 0.0) & (t < bins as f64) {
         t
     } else {
         bins as f64
     };
-    let shifted = t + ROUND;
-    // floor(t): n, or n - 1 where t was rounded up.
-    shifted.to_bits() as u32 - ((shifted - ROUND) > t) as u32
+    // t rounded to the nearest integer n sits in the low bits of `shifted`; floor(t) is n,
+    // or n - 1 where t was rounded up.
+    let shifted = t + ROUND_MAGIC;
+    shifted.to_bits() as u32 - ((shifted - ROUND_MAGIC) > t) as u32
 }
 
 /// The sums of one block: samples (walker measurements), scalar sums, histogram counts.

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
 use self::chain::{Chain, checks_health};
+pub(crate) use self::lanes::ROUND_MAGIC;
 pub use self::lanes::{L as LANES, Simd};
 use std::sync::{Mutex, MutexGuard};
 
