@@ -438,20 +438,26 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
                 return driver::resume(&out, engine, e.threads, adapter, &ctx).map(|_| ());
             }
             let config = c.load()?;
-            let out = c.output.dir.open(team)?;
+            let inputs = read_files(c.config.as_deref(), &config);
+            let out = c.output.dir.open(team, &inputs)?;
             in_dir(&out, |out| driver::run(&config, out, &ctx))
         }
         Command::Sample(args) => {
             let c = &args.common;
             let ctx = context(c.output.dir.quiet, &args.budget)?;
-            let (config, params) = match &args.from {
+            let (config, params, mut inputs) = match &args.from {
                 Some(dir) => {
                     let (config, params) = c.load_run(dir)?;
-                    (config, Some(params))
+                    (config, Some(params), vec![dir.join("result.json")])
                 }
-                None => (c.load()?, args.params.clone()),
+                None => {
+                    let config = c.load()?;
+                    let inputs = read_files(c.config.as_deref(), &config);
+                    (config, args.params.clone(), inputs)
+                }
             };
-            let out = c.output.dir.open(team)?;
+            inputs.extend(params.clone());
+            let out = c.output.dir.open(team, &inputs)?;
             in_dir(&out, |out| {
                 driver::sample(&config, params.as_deref(), out, &ctx)
             })
@@ -514,7 +520,9 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             };
             options.validate()?;
             let ctx = context(o.dir.quiet, &BudgetArgs { max_seconds: None })?;
-            let out = o.dir.open(team)?;
+            let out = o
+                .dir
+                .open(team, &read_files(args.config.as_deref(), &config))?;
             in_dir(&out, |out| study::bench(&config, &options, out, &ctx))
         }
         Command::Sweep(args) => {
@@ -524,7 +532,13 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             let ctx = context(o.dir.quiet, &args.budget)?;
             let out = match (&o.dir.out, args.resume) {
                 (Some(dir), true) => OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?,
-                _ => o.dir.open(team)?,
+                _ => {
+                    let mut inputs = vec![args.file.clone()];
+                    for point in &sweep.points {
+                        inputs.extend(point.config.wavefunction.params.clone());
+                    }
+                    o.dir.open(team, &inputs)?
+                }
             };
             in_dir(&out, |out| {
                 study::run_sweep(&sweep, &args.file, out, args.resume, &ctx)
@@ -541,7 +555,7 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
                 threads: args.engine.threads.unwrap_or(0),
                 adapter: args.engine.adapter.clone(),
             };
-            let out = args.dir.open(team)?;
+            let out = args.dir.open(team, &[])?;
             in_dir(&out, |out| {
                 study::validate(&options, out, &ctx.console, &ctx.control)
             })
@@ -561,12 +575,21 @@ fn in_dir<T>(
 }
 
 impl DirArgs {
-    /// The output directory (--out, or a fresh timestamped one), locked for this command.
-    fn open(&self, team: &Rc<dyn Team>) -> Result<OutputDir, Error> {
+    /// The output directory (--out, or a fresh timestamped one), locked for this command;
+    /// `inputs` are what the command reads, which `--force` must not remove.
+    fn open(&self, team: &Rc<dyn Team>, inputs: &[PathBuf]) -> Result<OutputDir, Error> {
         OutputDir::shared(team.as_ref(), || {
-            OutputDir::create(self.out.as_deref(), self.force)
+            OutputDir::create(self.out.as_deref(), self.force, inputs)
         })
     }
+}
+
+/// The files a command with this config reads: the config file and its parameters file.
+fn read_files(path: Option<&Path>, config: &Config) -> Vec<PathBuf> {
+    path.map(Path::to_path_buf)
+        .into_iter()
+        .chain(config.wavefunction.params.clone())
+        .collect()
 }
 
 /// Every point of a sweep checked, with the work of the whole sweep and its estimated time on

@@ -3,24 +3,8 @@
 mod common;
 
 use common::{
-    assert_refused, command as bin, output_within, rbm_vmc as run, read_json, scratch, text,
+    TINY, assert_refused, command as bin, output_within, rbm_vmc as run, read_json, scratch, text,
 };
-
-/// Tiny sizes so every CLI test takes a fraction of a second.
-const TINY: [&str; 12] = [
-    "--set",
-    "walkers=64",
-    "--set",
-    "steps_per_iteration=100",
-    "--set",
-    "optimiser.iterations=3",
-    "--set",
-    "production.steps=400",
-    "--set",
-    "sampler.thermalisation=50",
-    "--engine",
-    "cpu",
-];
 
 #[test]
 fn run_writes_history_params_and_result() {

@@ -568,7 +568,7 @@ fn a_lost_gpu_keeps_the_last_checkpoint_which_resumes_on_the_cpu() {
     }));
     let Some(gpu) = common::gpu(&c) else { return };
     let dir = scratch("lost");
-    let out = OutputDir::create(Some(&dir.join("out")), false).unwrap();
+    let out = OutputDir::create(Some(&dir.join("out")), false, &[]).unwrap();
     let quiet = Context::solo(true);
     // Call 1 thermalises; calls 2.. are iterations 1..: the device goes in iteration 4.
     let engine = Box::new(LosesDevice {
@@ -981,7 +981,7 @@ fn a_write_failure_mid_run_says_how_to_resume() {
         "production": {"steps": 20}, "checkpoint_every": 1,
     }));
     let dir = scratch("write-fails");
-    let out = OutputDir::create(Some(&dir.join("out")), false).unwrap();
+    let out = OutputDir::create(Some(&dir.join("out")), false, &[]).unwrap();
     // Steps after iteration 2: 10 of thermalisation + 2 x 10.
     let obstacle = out.file("checkpoint-walkers-2-30.tmp");
     std::fs::create_dir(&obstacle).unwrap();

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::plot::{format_value, log_axis, padded_range, tick_formatter};
+use plotters::coord::Shift;
+
+use super::plot::{Drawn, format_value, log_axis, padded_range, tick_formatter, write_svg};
 use crate::error::Error;
 
 /// One optimisation iteration as plotted.
@@ -40,23 +42,17 @@ pub fn convergence_plot(
     points: &[IterationPoint],
     reference: Option<(f64, &str)>,
 ) -> Result<(), Error> {
-    draw(path, points, reference).map_err(|e| {
-        Error::io(
-            format!("cannot draw {}", path.display()),
-            std::io::Error::other(e.to_string()),
-        )
-    })
+    write_svg(path, (900, 700), |root| draw(root, points, reference))
 }
 
 const BLUE: RGBColor = RGBColor(0, 114, 178);
 const ORANGE: RGBColor = RGBColor(213, 94, 0);
 
 fn draw(
-    path: &Path,
+    root: DrawingArea<SVGBackend<'_>, Shift>,
     points: &[IterationPoint],
     reference: Option<(f64, &str)>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (900, 700)).into_drawing_area();
+) -> Drawn {
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(440);
     let its: Vec<f64> = points.iter().map(|p| p.iteration).collect();

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::plot::COLORS;
+use plotters::coord::Shift;
+
+use super::plot::{COLORS, Drawn, write_svg};
 use crate::error::Error;
 use crate::physics::System;
 use crate::stats::Observed;
@@ -18,13 +20,6 @@ pub struct Curve {
     pub label: String,
     pub points: Vec<(f64, f64)>,
     pub errors: Vec<f64>,
-}
-
-fn failed(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::io(
-        format!("cannot draw {}", path.display()),
-        std::io::Error::other(e.to_string()),
-    )
 }
 
 /// density.svg of one run: its rho(r) with the error band and the non-interacting density.
@@ -67,16 +62,18 @@ pub fn density_curves_svg(
     curves: &[Curve],
     references: &[(String, Vec<(f64, f64)>)],
 ) -> Result<(), Error> {
-    draw_curves(path, title, dims, curves, references).map_err(|e| failed(path, e))
+    write_svg(path, (900, 600), |root| {
+        draw_curves(root, title, dims, curves, references)
+    })
 }
 
 fn draw_curves(
-    path: &Path,
+    root: DrawingArea<SVGBackend<'_>, Shift>,
     title: &str,
     dims: usize,
     curves: &[Curve],
     references: &[(String, Vec<(f64, f64)>)],
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Drawn {
     let finite = |v: &f64| v.is_finite();
     let x_max = curves
         .iter()
@@ -109,7 +106,6 @@ fn draw_curves(
         if x_max > 0.0 { x_max } else { 1.0 },
         if y_max > 0.0 { 1.25 * y_max } else { 1.0 },
     );
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
@@ -216,14 +212,10 @@ fn viridis(t: f64) -> RGBColor {
 
 /// density2d.svg: the x-y density as a heat map, with a colour bar.
 pub fn density2d_svg(path: &Path, grid: &Histogram, system: &System) -> Result<(), Error> {
-    draw_grid(path, grid, system).map_err(|e| failed(path, e))
+    write_svg(path, (820, 700), |root| draw_grid(root, grid, system))
 }
 
-fn draw_grid(
-    path: &Path,
-    grid: &Histogram,
-    system: &System,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn draw_grid(root: DrawingArea<SVGBackend<'_>, Shift>, grid: &Histogram, system: &System) -> Drawn {
     let n = grid.centres.len();
     let top = grid
         .values
@@ -247,7 +239,6 @@ fn draw_grid(
     } else {
         full
     };
-    let root = SVGBackend::new(path, (820, 700)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(690);
     let title = format!(

@@ -13,14 +13,15 @@ use crate::team::Team;
 /// The lock file every writing process holds; it stays behind, empty, after the command.
 pub const LOCK_FILE: &str = ".rbm-vmc.lock";
 
-/// The files (and the `points` folder) this program writes into an output directory: what
-/// `--force` clears before a new command writes there. Their temporary twins (`.tmp`) and the
-/// walker files (`checkpoint-walkers-*`) go too; anything else is left alone.
-const RESULT_FILES: [&str; 17] = [
+/// Everything this program writes into an output directory, in one place. `OutputDir::file`
+/// (through which every writer names its file) refuses a name not listed here, so a new file
+/// cannot be missed by `--force`, which clears exactly these (and their `.tmp` twins).
+const OUTPUT_FILES: [&str; 20] = [
     "result.json",
     "params.json",
     "history.csv",
     "checkpoint.json",
+    "convergence.svg",
     "sweep.csv",
     "sweep.json",
     "sweep-definition.json",
@@ -34,7 +35,30 @@ const RESULT_FILES: [&str; 17] = [
     "density2d.csv",
     "density.svg",
     "density2d.svg",
+    "validation.csv",
+    "validation.md",
 ];
+
+/// The folders of a sweep's points and of validation's cases, each an output directory of its
+/// own.
+const OUTPUT_FOLDERS: [&str; 2] = ["points", "cases"];
+
+/// The walker files of checkpoints: `checkpoint-walkers-<iteration>-<...>.bin`.
+const WALKER_FILE_PREFIX: &str = "checkpoint-walkers-";
+
+/// Written and removed again while a directory is opened: whether it can be written.
+const WRITE_TEST: &str = ".write-test";
+
+/// Whether `name` (a file or folder directly in an output directory) is one this program
+/// writes there, so that `--force` removes it.
+fn is_output(name: &str) -> bool {
+    let stem = |f: &str| Path::new(f).with_extension("tmp");
+    OUTPUT_FILES
+        .iter()
+        .any(|f| name == *f || Path::new(name) == stem(f))
+        || OUTPUT_FOLDERS.contains(&name)
+        || name.starts_with(WALKER_FILE_PREFIX)
+}
 
 /// A directory results are written into. In a team of processes only the first writes the
 /// run's files (and holds the lock); the others hold a read-only handle to the same directory.
@@ -52,8 +76,9 @@ pub struct OutputDir {
 impl OutputDir {
     /// Creates `path`, or `runs/<UTC timestamp>` when `None`, and locks it. An existing
     /// non-empty directory is refused unless `force` is set, which clears the results of the
-    /// earlier command first.
-    pub fn create(path: Option<&Path>, force: bool) -> Result<Self, Error> {
+    /// earlier command first; `inputs` are the files and folders the command reads, and a
+    /// `force` that would remove one of them is refused before anything is removed.
+    pub fn create(path: Option<&Path>, force: bool, inputs: &[PathBuf]) -> Result<Self, Error> {
         let (path, created) = match path {
             Some(p) => {
                 if p.exists() && !p.is_dir() {
@@ -86,12 +111,13 @@ impl OutputDir {
                     dir.path.display()
                 )));
             }
+            dir.refuse_clearing(inputs)?;
             dir.clear_results()?;
         }
         // Fail now, before any work, if the directory cannot be written.
-        dir.write(".write-test", b"")
+        dir.write(WRITE_TEST, b"")
             .map_err(|e| Error::input(format!("output directory is not writable: {e}")))?;
-        fs::remove_file(dir.file(".write-test")).ok();
+        fs::remove_file(dir.file(WRITE_TEST)).ok();
         Ok(dir)
     }
 
@@ -147,21 +173,46 @@ impl OutputDir {
         })
     }
 
-    /// Removes what an earlier command wrote here (see `RESULT_FILES`).
+    /// Refuses to clear this directory when that would remove one of `inputs` (or the whole
+    /// directory is one): `sample --from D --out D --force` would delete the run it measures.
+    fn refuse_clearing(&self, inputs: &[PathBuf]) -> Result<(), Error> {
+        let Ok(dir) = self.path.canonicalize() else {
+            return Ok(());
+        };
+        for input in inputs {
+            let Ok(input) = input.canonicalize() else {
+                continue;
+            };
+            let removed = input == dir
+                || input.strip_prefix(&dir).is_ok_and(|rest| {
+                    rest.components()
+                        .next()
+                        .is_some_and(|first| is_output(&first.as_os_str().to_string_lossy()))
+                });
+            if removed {
+                return Err(Error::input(format!(
+                    "--force would delete {}, which this command reads, before reading it; \
+                     choose another --out (or copy the input elsewhere)",
+                    input.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes what an earlier command wrote here (see `is_output`).
     fn clear_results(&self) -> Result<(), Error> {
         let entries = fs::read_dir(&self.path)
             .map_err(|e| Error::input(format!("cannot read {}: {e}", self.path.display())))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let ours = RESULT_FILES.iter().any(|f| {
-                name == *f || name == Path::new(f).with_extension("tmp").to_string_lossy()
-            }) || name.starts_with("checkpoint-walkers-");
-            let removed = if name == "points" && entry.path().is_dir() {
-                fs::remove_dir_all(entry.path())
-            } else if ours {
-                fs::remove_file(entry.path())
-            } else {
+            if !is_output(&name) {
                 continue;
+            }
+            let removed = if entry.path().is_dir() {
+                fs::remove_dir_all(entry.path())
+            } else {
+                fs::remove_file(entry.path())
             };
             removed.map_err(|e| {
                 Error::input(format!(
@@ -221,7 +272,14 @@ impl OutputDir {
         &self.path
     }
 
+    /// The path of `name` (`points/0003/result.json` names a file in a point's folder). A name
+    /// that `--force` would not know to remove is a bug in this program, caught here.
     pub fn file(&self, name: &str) -> PathBuf {
+        let first = name.split('/').next().unwrap_or_default();
+        assert!(
+            is_output(first) || first == LOCK_FILE || first == WRITE_TEST,
+            "{name} is written without being registered in OUTPUT_FILES"
+        );
         self.path.join(name)
     }
 
@@ -347,6 +405,62 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Every file and folder any command writes goes with `--force`, validation's and the
+    /// figures included; the user's own files stay.
+    #[test]
+    fn force_clears_every_registered_output_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-force-{}", std::process::id()));
+        let out = OutputDir::create(Some(&dir), false, &[]).unwrap();
+        for name in OUTPUT_FILES {
+            out.write(name, b"x").unwrap();
+        }
+        for folder in OUTPUT_FOLDERS {
+            fs::create_dir_all(out.file(&format!("{folder}/01"))).unwrap();
+        }
+        for name in ["convergence.tmp", "checkpoint-walkers-4-1.bin", "notes.txt"] {
+            fs::write(dir.join(name), b"x").unwrap();
+        }
+        drop(out);
+        let _out = OutputDir::create(Some(&dir), true, &[]).unwrap();
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [LOCK_FILE, "notes.txt"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A writer that names a file `--force` does not know is a bug, caught at once.
+    #[test]
+    #[should_panic(expected = "without being registered")]
+    fn unregistered_output_files_are_a_bug() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-unreg-{}", std::process::id()));
+        let out = OutputDir::create(Some(&dir), false, &[]).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        out.file("new-figure.svg");
+    }
+
+    /// Refused before anything is removed: the directory itself, or a result file in it.
+    #[test]
+    fn force_refuses_to_clear_an_input() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-inputs-{}", std::process::id()));
+        let out = OutputDir::create(Some(&dir), false, &[]).unwrap();
+        out.write("params.json", b"{}").unwrap();
+        fs::write(dir.join("config.json"), b"{}").unwrap();
+        drop(out);
+        for input in [dir.join("params.json"), dir.clone()] {
+            let err = OutputDir::create(Some(&dir), true, std::slice::from_ref(&input));
+            let err = err.unwrap_err().to_string();
+            assert!(err.contains("--force would delete"), "{err}");
+            assert!(dir.join("params.json").exists());
+        }
+        // A file that --force leaves alone may be read from the directory.
+        let _out = OutputDir::create(Some(&dir), true, &[dir.join("config.json")]).unwrap();
+        assert!(!dir.join("params.json").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn timestamps_are_utc_calendar_dates() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
@@ -359,12 +473,12 @@ mod tests {
     #[test]
     fn occupied_directories_are_refused_without_force() {
         let dir = std::env::temp_dir().join(format!("rbm-vmc-out-{}", std::process::id()));
-        let out = OutputDir::create(Some(&dir), false).unwrap();
+        let out = OutputDir::create(Some(&dir), false, &[]).unwrap();
         out.write("result.json", b"{}").unwrap();
         drop(out);
-        let err = OutputDir::create(Some(&dir), false).unwrap_err();
+        let err = OutputDir::create(Some(&dir), false, &[]).unwrap_err();
         assert!(err.to_string().contains("--force"), "{err}");
-        assert!(OutputDir::create(Some(&dir), true).is_ok());
+        assert!(OutputDir::create(Some(&dir), true, &[]).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -372,20 +486,20 @@ mod tests {
     fn one_writer_at_a_time_and_force_clears_only_earlier_results() {
         let base = std::env::temp_dir().join(format!("rbm-vmc-lock-{}", std::process::id()));
         let dir = base.join("a/b");
-        let out = OutputDir::create(Some(&dir), false).unwrap();
+        let out = OutputDir::create(Some(&dir), false, &[]).unwrap();
         for name in ["result.json", "checkpoint-walkers-3-30.bin", "notes.txt"] {
-            out.write(name, b"x").unwrap();
+            fs::write(dir.join(name), b"x").unwrap();
         }
         std::fs::create_dir_all(dir.join("points/0000")).unwrap();
         for attempt in [
-            OutputDir::create(Some(&dir), true),
+            OutputDir::create(Some(&dir), true, &[]),
             OutputDir::existing(&dir),
         ] {
             let err = attempt.unwrap_err().to_string();
             assert!(err.contains("another rbm-vmc process"), "{err}");
         }
         drop(out);
-        let out = OutputDir::create(Some(&dir), true).unwrap();
+        let out = OutputDir::create(Some(&dir), true, &[]).unwrap();
         let mut left: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -399,7 +513,7 @@ mod tests {
         std::fs::remove_dir_all(&base).unwrap();
 
         // A directory created for a command that then failed goes again, with its parents.
-        let out = OutputDir::create(Some(&dir), false).unwrap();
+        let out = OutputDir::create(Some(&dir), false, &[]).unwrap();
         out.discard_if_unused();
         assert!(!base.exists());
     }

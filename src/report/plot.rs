@@ -7,6 +7,9 @@ use plotters::coord::combinators::WithKeyPoints;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
+use plotters::coord::Shift;
+
+use super::output::write_atomic;
 use crate::error::Error;
 
 /// One line of a plot.
@@ -52,17 +55,32 @@ pub(crate) const COLORS: [RGBColor; 7] = [
     RGBColor(0, 0, 0),
 ];
 
-/// Writes `series` to an SVG file at `path`.
-pub fn line_plot(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Error> {
-    draw(path, axes, series).map_err(|e| {
+/// What draws a figure on the root area it is given.
+pub(crate) type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// Draws an SVG figure of `size` pixels in memory and writes it to `path` atomically, as
+/// every other file: a failed drawing or a full disk never leaves a partial figure.
+pub(crate) fn write_svg(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Drawn,
+) -> Result<(), Error> {
+    let mut svg = String::new();
+    draw(SVGBackend::with_string(&mut svg, size).into_drawing_area()).map_err(|e| {
         Error::io(
             format!("cannot draw {}", path.display()),
             std::io::Error::other(e.to_string()),
         )
-    })
+    })?;
+    write_atomic(path, svg.as_bytes())
 }
 
-fn draw(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Box<dyn std::error::Error>> {
+/// Writes `series` to an SVG file at `path`.
+pub fn line_plot(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Error> {
+    write_svg(path, (900, 600), |root| draw(root, axes, series))
+}
+
+fn draw(root: DrawingArea<SVGBackend<'_>, Shift>, axes: &Axes, series: &[Series]) -> Drawn {
     let usable = |&(x, y): &(f64, f64)| {
         x.is_finite() && y.is_finite() && (!axes.log_x || x > 0.0) && (!axes.log_y || y > 0.0)
     };
@@ -103,7 +121,6 @@ fn draw(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Box<dyn std::
         legend
     };
 
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut builder = ChartBuilder::on(&root);
     builder
@@ -374,6 +391,26 @@ pub(crate) fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A figure that fails to draw (or to write) leaves the earlier file whole: a full disk
+    /// once left a 0-byte convergence.svg.
+    #[test]
+    fn figures_are_replaced_whole_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-svg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("energy.svg");
+        std::fs::write(&path, "earlier").unwrap();
+        let failed = write_svg(&path, (100, 100), |root| {
+            root.fill(&WHITE)?;
+            Err("no room".into())
+        });
+        assert!(failed.unwrap_err().to_string().contains("no room"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "earlier");
+        assert!(!dir.join("energy.tmp").exists());
+        write_svg(&path, (100, 100), |root| Ok(root.fill(&WHITE)?)).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().starts_with("<svg"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     use plotters::coord::ranged1d::BoldPoints;
 
     /// The legend goes to a corner without data; a reference line counts along its length;

@@ -353,7 +353,11 @@ fn run_case(
     config.threads = options.threads;
     config.gpu.adapter = options.adapter.clone();
     config.validate()?;
-    let dir = OutputDir::create(Some(&out.file(&format!("cases/{:02}", index + 1))), true)?;
+    let dir = OutputDir::create(
+        Some(&out.file(&format!("cases/{:02}", index + 1))),
+        true,
+        &[],
+    )?;
     let ctx = Context {
         console: Console::new(true),
         control: control.clone(),

@@ -6,6 +6,22 @@ use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, Measure};
 use rbm_vmc::{Estimate, Params};
 use serde_json::Value;
 
+/// Command-line settings small enough that a CLI test takes a fraction of a second.
+pub const TINY: [&str; 12] = [
+    "--set",
+    "walkers=64",
+    "--set",
+    "steps_per_iteration=100",
+    "--set",
+    "optimiser.iterations=3",
+    "--set",
+    "production.steps=400",
+    "--set",
+    "sampler.thermalisation=50",
+    "--engine",
+    "cpu",
+];
+
 /// A validated config from JSON (on top of the defaults).
 pub fn config(value: Value) -> Config {
     Config::from_value(value, "test").expect("valid test config")

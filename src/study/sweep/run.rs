@@ -244,8 +244,12 @@ fn run_point(
             .collect();
         format!("sweep point {} ({})", point.index, values.join(", "))
     };
-    let dir = OutputDir::create(Some(&out.file(&format!("points/{:04}", point.index))), true)
-        .map_err(|e| e.at(&place()))?;
+    let dir = OutputDir::create(
+        Some(&out.file(&format!("points/{:04}", point.index))),
+        true,
+        &[],
+    )
+    .map_err(|e| e.at(&place()))?;
     let ctx = Context {
         console: Console::new(true),
         control: control.clone(),
