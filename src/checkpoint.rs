@@ -354,12 +354,23 @@ pub fn read_checkpoint(dir: &Path) -> Result<(Checkpoint, WalkerState), Error> {
     let shown = walkers_path.display();
     let values = checkpoint.config.walkers as u64 * checkpoint.config.system().coordinates() as u64;
     let size = WALKERS_HEADER as u64 + values * 8;
-    let bytes = read_bytes(&walkers_path, "walker file", size)?;
     let damaged = |why: String| {
         Error::input(format!(
             "walker file {shown} {why}; it cannot resume this run"
         ))
     };
+    // A file of the wrong size is damaged or another run's, whatever the size.
+    if let Ok(meta) = std::fs::metadata(&walkers_path)
+        && meta.is_file()
+        && meta.len() != size
+    {
+        return Err(damaged(format!(
+            "holds {} bytes; the checkpoint's {} walkers need {size}",
+            meta.len(),
+            checkpoint.config.walkers
+        )));
+    }
+    let bytes = read_bytes(&walkers_path, "walker file", size)?;
     if bytes.len() as u64 != size {
         return Err(damaged(format!(
             "holds {} bytes; the checkpoint's {} walkers need {size}",

@@ -488,6 +488,12 @@ impl Config {
         }
         // sigma = "auto" with an absurd omega.
         positive("wavefunction.sigma (auto)", self.sigma())?;
+        if let Some(why) = flat_width(self.sigma(), s.omega) {
+            return Err(Error::input(format!(
+                "config: `wavefunction.sigma`: {why}; use a width of at most {MAX_SIGMA_LENGTHS} \
+                 trap lengths (\"auto\": the trap's ground state)"
+            )));
+        }
         finite_non_negative("wavefunction.init_scale", w.init_scale)?;
         self.validate_factors()?;
         self.validate_observables()?;
@@ -541,7 +547,7 @@ impl Config {
             return Err(Error::input(format!(
                 "config: `optimiser.final_fraction` = {}: must be in [0, 1] (the cosine \
                  schedule's last learning rate as a fraction of `optimiser.learning_rate`)",
-                o.final_fraction
+                compact(o.final_fraction)
             )));
         }
         if let Some(steps) = self.gpu.steps_per_dispatch {
@@ -667,12 +673,34 @@ impl Config {
     }
 }
 
+/// Widths sigma beyond this many trap lengths 1/sqrt(omega) make the RBM's Gaussian too
+/// flat to hold the walkers in any run of finite length.
+pub const MAX_SIGMA_LENGTHS: f64 = 100.0;
+
+/// Why a width `sigma` in a trap of frequency `omega` makes a flat trial function, if it
+/// does: one whose walkers drift apart without ever sampling |psi|^2, with an energy that
+/// grows with the run's length and a gradient that vanishes, so that nothing is measured or
+/// optimised.
+pub fn flat_width(sigma: f64, omega: f64) -> Option<String> {
+    let length = 1.0 / omega.sqrt();
+    (sigma > MAX_SIGMA_LENGTHS * length).then(|| {
+        format!(
+            "sigma = {} is {} trap lengths 1/sqrt(omega) = {}: the trial function is flat, so \
+             the walkers drift apart and its energy means nothing",
+            compact(sigma),
+            compact(sigma / length),
+            compact(length)
+        )
+    })
+}
+
 fn positive(field: &str, value: f64) -> Result<(), Error> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
         Err(Error::input(format!(
-            "config: `{field}` = {value}: must be a finite number > 0"
+            "config: `{field}` = {}: must be a finite number > 0",
+            compact(value)
         )))
     }
 }
@@ -682,7 +710,8 @@ fn finite_non_negative(field: &str, value: f64) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::input(format!(
-            "config: `{field}` = {value}: must be a finite number >= 0"
+            "config: `{field}` = {}: must be a finite number >= 0",
+            compact(value)
         )))
     }
 }
@@ -692,7 +721,8 @@ fn unit_interval(field: &str, value: f64) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::input(format!(
-            "config: `{field}` = {value}: must be in [0, 1)"
+            "config: `{field}` = {}: must be in [0, 1)",
+            compact(value)
         )))
     }
 }
@@ -943,10 +973,31 @@ mod tests {
                 json!({"wavefunction": {"sigma": 0.0}}),
                 "wavefunction.sigma",
             ),
+            (
+                json!({"wavefunction": {"sigma": 1e5}}),
+                "100000 trap lengths",
+            ),
+            (
+                json!({"wavefunction": {"sigma": 1e300}}),
+                "the trial function is flat",
+            ),
+            (
+                json!({"system": {"omega": 1e-6}, "wavefunction": {"sigma": 1e6}}),
+                "1000 trap lengths",
+            ),
             (json!({"sampler": {"kind": "gibbs"}}), "sqrt"),
             (json!({"sampler": {"dt": -0.1}}), "sampler.dt"),
             (json!({"sampler": {"step": 0.0}}), "sampler.step"),
             (json!({"walkers": 0}), "walkers"),
+            // Huge and tiny numbers in exponent form, not 300 digits.
+            (
+                json!({"optimiser": {"beta1": 1e300}}),
+                "`optimiser.beta1` = 1e300:",
+            ),
+            (
+                json!({"sampler": {"dt": -1e-300}}),
+                "`sampler.dt` = -1e-300:",
+            ),
             (json!({"walkers": -5}), "walkers"),
             (json!({"walkers": 1e12}), "walkers"),
             (json!({"steps_per_iteration": 0}), "steps_per_iteration"),

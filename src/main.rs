@@ -213,8 +213,10 @@ struct RunArgs {
 
 #[derive(Args, Debug)]
 struct BudgetArgs {
-    /// Stop cleanly after this many seconds of wall time: finish the iteration, write a
-    /// checkpoint and the partial results, exit 130 (resume with --resume DIR).
+    /// Stop cleanly after this many seconds of wall time and exit 130, keeping what is done:
+    /// `run` finishes the iteration and writes a checkpoint (continue with `run --resume
+    /// DIR`), `sweep` keeps its finished points (continue with `sweep FILE --out DIR
+    /// --resume`), `sample` keeps no energy.
     #[arg(long, value_name = "S")]
     max_seconds: Option<f64>,
 }
@@ -225,7 +227,9 @@ impl BudgetArgs {
             && !(s.is_finite() && s > 0.0)
         {
             return Err(Error::input(format!(
-                "--max-seconds {s}: must be a finite number of seconds > 0 (leave it out for no limit)"
+                "--max-seconds {}: must be a finite number of seconds > 0 (leave it out for no \
+                 limit)",
+                rbm_vmc::report::compact(s)
             )));
         }
         Ok(Control::new(stop.clone(), self.max_seconds))
@@ -475,6 +479,7 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             } else {
                 let config = Config::load(args.config.as_deref(), &args.set)?;
                 let plan = driver::plan(&config)?;
+                rbm_vmc::engine::check_gpu_fits(&config)?;
                 let threads = match config.threads {
                     0 => "every core".to_string(),
                     1 => "1 thread".to_string(),
@@ -593,12 +598,14 @@ fn read_files(path: Option<&Path>, config: &Config) -> Vec<PathBuf> {
 }
 
 /// Every point of a sweep checked, with the work of the whole sweep and its estimated time on
-/// the CPU engine (each distinct point calibrated briefly).
+/// the CPU engine (each distinct cost shape calibrated briefly, once).
 fn sweep_report(sweep: &Sweep) -> Result<String, Error> {
     let mut walker_steps = 0u128;
     let mut seconds = Some(0.0);
+    let mut rates = std::collections::HashMap::new();
     for point in &sweep.points {
         let plan = driver::plan(&point.config)?;
+        rbm_vmc::engine::check_gpu_fits(&point.config)?;
         // A production sweep samples: thermalisation and production only.
         let steps = match sweep.mode {
             study::Mode::Optimise => plan.walker_steps,
@@ -608,13 +615,20 @@ fn sweep_report(sweep: &Sweep) -> Result<String, Error> {
             }
         };
         walker_steps += steps;
+        let shape = driver::cost_shape(&point.config);
+        let rate = match rates.get(&shape) {
+            Some(rate) => *rate,
+            None => *rates
+                .entry(shape)
+                .or_insert(driver::calibrate(&point.config)?),
+        };
         seconds = seconds
-            .zip(driver::calibrate(&point.config)?)
+            .zip(rate)
             .map(|(total, rate)| total + rate * steps as f64);
     }
     let time = match seconds {
         Some(s) => format!(
-            "about {} on the CPU engine, from a short calibration of each point",
+            "about {} on the CPU engine, from a short calibration of each kind of point",
             duration(s)
         ),
         None => "no time estimate: too many parameters to calibrate quickly".into(),

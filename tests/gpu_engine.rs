@@ -486,7 +486,7 @@ fn scales_beyond_f32_are_refused_with_the_setting() {
     let cases = [
         (json!({"system": {"omega": 1e-30}}), "system.omega^2"),
         (
-            json!({"wavefunction": {"sigma": 1e25}}),
+            json!({"wavefunction": {"sigma": 1e-25}}),
             "wavefunction.sigma^2",
         ),
     ];

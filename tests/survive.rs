@@ -1139,6 +1139,15 @@ fn tampered_checkpoints_and_walker_files_are_refused() {
                 std::fs::write(w, &bytes[..bytes.len() - 1]).unwrap();
             }),
         ),
+        // One byte too many read "larger than 6.3 KiB, the most this program reads".
+        (
+            "bytes; the checkpoint's 64 walkers need",
+            Box::new(|w| {
+                let mut bytes = std::fs::read(w).unwrap();
+                bytes.push(0);
+                std::fs::write(w, bytes).unwrap();
+            }),
+        ),
     ];
     for (i, (needle, damage)) in file_cases.iter().enumerate() {
         let copy = copy_run(&part, &dir.join(format!("file{i}")));

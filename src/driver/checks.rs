@@ -1,8 +1,9 @@
 //! Checks that the numbers of a run can be trusted: breakdowns that end it, and frozen
 //! sampling that makes its error bars doubtful.
 
+use crate::report::{IterationPoint, compact};
 use crate::sampler::{SamplerKind, Step};
-use crate::stats::Estimate;
+use crate::stats::{Estimate, Observed};
 
 /// An estimate more than this many error bars below the system's lower bound is a failure.
 const BOUND_SIGMAS: f64 = 5.0;
@@ -63,6 +64,41 @@ pub(super) fn breakdown(
     })
 }
 
+/// Iterations over which a rising energy without a gradient marks a flat trial function.
+const DRIFT_ITERATIONS: usize = 10;
+
+/// A gradient norm below this, relative to 1 + |E|, is no gradient at all: the trial
+/// function does not depend on its parameters where the walkers are.
+const VANISHING_GRADIENT: f64 = 1e-10;
+
+/// Why the optimisation cannot go anywhere, if it cannot: over the last `DRIFT_ITERATIONS`
+/// iterations (the `earlier` ones and `e`) the gradient vanished while the energy rose by
+/// more than `BOUND_SIGMAS` error bars. That is a flat trial function, whose walkers drift
+/// apart (the energy climbs with the run's length) while it looks converged.
+pub(super) fn drift_without_gradient(earlier: &[IterationPoint], e: &Estimate) -> Option<String> {
+    let norm = e.gradient_norm();
+    let first = earlier.len().checked_sub(DRIFT_ITERATIONS - 1)?;
+    let window = &earlier[first..];
+    let vanishing = |g: f64, energy: f64| g < VANISHING_GRADIENT * (1.0 + energy.abs());
+    if !(vanishing(norm, e.energy) && window.iter().all(|p| vanishing(p.gradient_norm, p.energy))) {
+        return None;
+    }
+    let start = &window[0];
+    let rise = e.energy - start.energy;
+    let error = (e.error.powi(2) + start.error.powi(2)).sqrt();
+    (rise > BOUND_SIGMAS * error && rise > 0.0).then(|| {
+        format!(
+            "the energy rose from {:.6} to {:.6} over {DRIFT_ITERATIONS} iterations while the \
+             gradient vanished (|grad| = {}): the trial function is flat where the walkers \
+             are, so they drift apart and nothing is optimised (is wavefunction.sigma far \
+             beyond the trap length?)",
+            start.energy,
+            e.energy,
+            compact(norm)
+        )
+    })
+}
+
 /// A warning (short, and long with the remedy) when the acceptance says the walkers are
 /// frozen: below 1 % for the samplers that reject moves, above 99.9 % for those whose table
 /// row says so (steps too small to explore |psi|^2). The error bars then mean little.
@@ -89,6 +125,52 @@ pub(super) fn sampling_warning(
             "{short} ({acceptance:.4}): the walkers hardly explore |psi|^2, so the energy and \
              its error bars are not reliable; {remedy} {tune}"
         ),
+    ))
+}
+
+/// A warning when the production's error bar cannot be estimated: one walker with one
+/// measurement (or too few of either) leaves no spread to measure.
+pub(super) fn error_warning(e: &Estimate) -> Option<String> {
+    (!e.error.is_finite()).then(|| {
+        format!(
+            "the error bar cannot be estimated from {} sample(s) (it needs several walkers or \
+             several measurements per walker): use more walkers or production steps",
+            e.samples
+        )
+    })
+}
+
+/// Fraction of the particles (or pairs) beyond a histogram's range above which the
+/// densities miss a visible part of the system.
+const MAX_OUTSIDE: f64 = 0.01;
+
+/// A warning when the histograms' ranges leave out much of the system (an `observables.r_max`
+/// of a thousandth of the trap length puts every particle outside).
+pub(super) fn range_warning(o: &Observed, particles: usize) -> Option<String> {
+    let pairs = (particles * particles.saturating_sub(1) / 2) as f64;
+    let radial = o.radial.outside / particles.max(1) as f64;
+    let pair = if pairs > 0.0 {
+        o.pair.outside / pairs
+    } else {
+        0.0
+    };
+    let (fraction, what, setting) = if radial > MAX_OUTSIDE {
+        (radial, "particles", "r_max")
+    } else if pair > MAX_OUTSIDE {
+        (pair, "pair distances", "pair_max")
+    } else {
+        return None;
+    };
+    let range = if setting == "r_max" {
+        o.radial.centres.len() as f64 * o.radial.width
+    } else {
+        o.pair.centres.len() as f64 * o.pair.width
+    };
+    Some(format!(
+        "{:.1} % of the {what} lie beyond observables.{setting} = {}: the densities leave them \
+         out; raise observables.{setting} (null: the default, a few trap lengths)",
+        100.0 * fraction,
+        compact(range)
     ))
 }
 
@@ -155,6 +237,32 @@ mod tests {
                 .contains("resets")
         );
         assert_eq!(breakdown(&reset, 1000, bound, None), None);
+    }
+
+    /// An energy that climbs while the gradient is 1e-110 looked converged; it is a flat
+    /// trial function. A constant energy without gradient (an exact state) is not.
+    #[test]
+    fn a_rising_energy_without_gradient_is_a_breakdown() {
+        let point = |energy: f64, g: f64| IterationPoint {
+            iteration: 0.0,
+            energy,
+            error: 0.01,
+            gradient_norm: g,
+        };
+        let mut e = estimate(26.0, 0.01);
+        e.gradient = vec![1e-110];
+        let rising: Vec<IterationPoint> = (0..9).map(|i| point(3.2 + i as f64, 1e-110)).collect();
+        let why = drift_without_gradient(&rising, &e).unwrap();
+        assert!(why.contains("from 3.200000 to 26.000000"), "{why}");
+        // Too few iterations to tell, a gradient somewhere, or an energy that stays put.
+        assert_eq!(drift_without_gradient(&rising[1..], &e), None);
+        let mut with_gradient = rising.clone();
+        with_gradient[4].gradient_norm = 0.1;
+        assert_eq!(drift_without_gradient(&with_gradient, &e), None);
+        let exact: Vec<IterationPoint> = (0..9).map(|_| point(2.0, 0.0)).collect();
+        let mut e = estimate(2.0, 0.0);
+        e.gradient = vec![0.0];
+        assert_eq!(drift_without_gradient(&exact, &e), None);
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl Context {
     }
 
     /// Why to stop now, agreed by every process: if any must stop, all do.
-    fn stop_reason(&self) -> Option<StopReason> {
+    pub(crate) fn stop_reason(&self) -> Option<StopReason> {
         let local = self.control.reason();
         self.team
             .any(local.is_some())
@@ -116,6 +116,30 @@ pub fn calibrate(config: &Config) -> Result<Option<f64>, Error> {
         batch = batch.saturating_mul(2).min(10_000);
     }
     Ok(Some(seconds / (steps as f64 * spec.walkers as f64)))
+}
+
+/// What the cost of a walker-step depends on: the config without the settings that only
+/// change the numbers (seed, omega, widths, step sizes, optimiser) or the number of steps,
+/// with the walkers as many as `calibrate` takes. Configs of one shape calibrate alike, so a
+/// sweep calibrates each shape once.
+pub fn cost_shape(config: &Config) -> String {
+    let mut shape = config.clone();
+    shape.walkers = shape.walkers.min(1024);
+    shape.seed = 0;
+    shape.system.omega = 1.0;
+    shape.wavefunction.sigma = crate::config::Sigma::Auto;
+    shape.wavefunction.params = None;
+    shape.wavefunction.init_scale = 0.0;
+    shape.wavefunction.jastrow_beta = 0.0;
+    shape.sampler.step = 1.0;
+    shape.sampler.dt = 1.0;
+    shape.sampler.thermalisation = 0;
+    shape.steps_per_iteration = 1;
+    shape.production.steps = 0;
+    shape.optimiser = Default::default();
+    shape.checkpoint_every = 0;
+    shape.observables = Default::default();
+    serde_json::to_string(&shape).expect("configs serialise")
 }
 
 /// Validates what the config refers to (the parameters file) and refuses sizes that would not
@@ -301,4 +325,37 @@ pub fn sample(
     let engine = build_engine(config, &ctx.console, &ctx.team)?;
     Session::sampling(RunState::start(config, params), engine, out, ctx)
         .complete(config.sampler.thermalisation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sweep over omega, seeds or step counts calibrates once; over particles, samplers or
+    /// walker counts up to the calibration's, once per value.
+    #[test]
+    fn configs_that_cost_alike_share_a_shape() {
+        let load = |set: &[&str]| {
+            let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+            cost_shape(&Config::load(None, &set).unwrap())
+        };
+        let base = load(&[]);
+        for alike in [
+            &["system.omega=0.1", "seed=7"][..],
+            &["production.steps=77", "optimiser.learning_rate=0.3"],
+            &["sampler.dt=0.2", "wavefunction.sigma=0.5"],
+            &["steps_per_iteration=20", "checkpoint_every=3"],
+        ] {
+            assert_eq!(load(alike), base, "{alike:?}");
+        }
+        assert_eq!(load(&["walkers=5000"]), load(&["walkers=3000"]));
+        for different in [
+            &["system.particles=3"][..],
+            &["sampler.kind=metropolis"],
+            &["walkers=64"],
+            &["wavefunction.hidden=4"],
+        ] {
+            assert_ne!(load(different), base, "{different:?}");
+        }
+    }
 }

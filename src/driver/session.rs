@@ -5,14 +5,18 @@ use std::fmt;
 use std::time::Instant;
 
 use crate::checkpoint::{CheckpointWriter, RunState};
+use crate::config::flat_width;
 use crate::control::{Control, StopReason};
 use crate::engine::{Engine, Measure, Moments, Progress};
 use crate::error::Error;
 use crate::optimiser::Optimiser;
-use crate::report::{Bar, HistoryWriter, OutputDir, history_row_numbers};
+use crate::report::{Bar, HistoryWriter, OutputDir, history_row_numbers, iteration_points};
 use crate::stats::{Estimate, Observed};
 
-use super::checks::{breakdown, correlation_warning, sampling_warning};
+use super::checks::{
+    breakdown, correlation_warning, drift_without_gradient, error_warning, range_warning,
+    sampling_warning,
+};
 use super::result::{RunStatus, iteration_line, report_result};
 use super::{Context, Outcome};
 
@@ -162,15 +166,11 @@ impl<'a> Session<'a> {
         // run here rather than after the production run, whose result it would throw away.
         self.finish_checkpoint()?;
         let production = self.production()?;
-        let walkers = self.engine.spec().walkers;
-        let warning = production.as_ref().and_then(|e| {
-            sampling_warning(self.run.config.sampler.kind, e.acceptance)
-                .map(|(_, long)| long)
-                .or_else(|| correlation_warning(e, walkers))
-        });
-        if let Some(w) = &warning {
+        let warnings = self.production_warnings(production.as_ref());
+        for w in &warnings {
             self.ctx.console.warn(w);
         }
+        let warning = (!warnings.is_empty()).then(|| warnings.join("; "));
         let outcome = self.outcome(production, warning);
         self.write_params(&self.run.params)?;
         report_result(
@@ -181,6 +181,27 @@ impl<'a> Session<'a> {
             &self.ctx.console,
         )?;
         Ok(outcome)
+    }
+
+    /// What makes the production's numbers doubtful: no error bar, frozen or too strongly
+    /// correlated sampling, histograms that leave much of the system out.
+    fn production_warnings(&self, production: Option<&Estimate>) -> Vec<String> {
+        let Some(e) = production else {
+            return Vec::new();
+        };
+        let walkers = self.engine.spec().walkers;
+        let particles = self.run.config.system.particles;
+        let sampling = sampling_warning(self.run.config.sampler.kind, e.acceptance)
+            .map(|(_, long)| long)
+            .or_else(|| correlation_warning(e, walkers));
+        let range = self
+            .observed
+            .as_ref()
+            .and_then(|o| range_warning(o, particles));
+        [error_warning(e), sampling, range]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     pub(super) fn outcome(&self, production: Option<Estimate>, warning: Option<String>) -> Outcome {
@@ -239,7 +260,9 @@ impl<'a> Session<'a> {
             let steps = self.run.config.steps_per_iteration;
             let moments = self.engine.sample(&self.run.params, steps, measure, &())?;
             let e = Estimate::from_moments(&moments);
-            if let Some(problem) = self.breakdown(&e) {
+            let earlier = iteration_points(&self.run.history);
+            let drifting = || drift_without_gradient(&earlier, &e);
+            if let Some(problem) = self.breakdown(&e).or_else(drifting) {
                 bar.finish();
                 return Err(self.fail(&format!("iteration {it}"), &problem)?);
             }
@@ -319,13 +342,23 @@ impl<'a> Session<'a> {
         Ok(Some(e))
     }
 
-    /// Why `e`, measured at the current parameters, cannot be trusted, if it cannot.
+    /// Why `e`, measured at the current parameters, cannot be trusted, if it cannot: broken
+    /// numbers, or a trained width that made the trial function flat.
     fn breakdown(&self, e: &Estimate) -> Option<String> {
-        breakdown(
-            e,
-            self.engine.spec().walkers,
-            self.run.config.system().energy_lower_bound(),
-            self.best,
-        )
+        let omega = self.run.config.system.omega;
+        let flat = self
+            .run
+            .params
+            .sigma()
+            .and_then(|sigma| flat_width(sigma, omega))
+            .map(|why| format!("the trained width {why}"));
+        flat.or_else(|| {
+            breakdown(
+                e,
+                self.engine.spec().walkers,
+                self.run.config.system().energy_lower_bound(),
+                self.best,
+            )
+        })
     }
 }

@@ -283,6 +283,16 @@ pub fn gpu_adapter(name: Option<&str>, nth: usize) -> Result<wgpu::Adapter, Erro
         })
 }
 
+/// For `--engine gpu`, what building the engine would refuse, without opening a device: no
+/// adapter by that name, or a run beyond its limits (`rbm-vmc check`).
+pub fn check_gpu_fits(config: &Config) -> Result<(), Error> {
+    if config.engine != EngineChoice::Gpu {
+        return Ok(());
+    }
+    let adapter = gpu_adapter(config.gpu.adapter.as_deref(), 0)?;
+    GpuEngine::check_fits(&EngineSpec::from_config(config), &adapter, &config.gpu)
+}
+
 /// The CPU engine for `spec` with `threads` threads, in lanes unless `cpu_lanes` is off.
 pub fn cpu_engine(spec: EngineSpec, config: &Config, threads: usize) -> Result<CpuEngine, Error> {
     CpuEngine::new(spec, threads)?.with_lanes(config.cpu_lanes.then(Simd::best))

@@ -13,7 +13,7 @@ mod provenance;
 mod reference;
 
 pub use console::{Bar, Console, stdout_failure, write_stderr, write_stdout};
-pub use convergence::{convergence_plot, iteration_points};
+pub use convergence::{IterationPoint, convergence_plot, iteration_points};
 pub use density_plot::{Curve, density_curves_svg, reference_curve};
 pub use history::{HistoryWriter, history_row_numbers};
 pub use input_file::{MAX_INPUT_BYTES, read_bytes, read_text};

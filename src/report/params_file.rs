@@ -7,8 +7,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::flat_width;
 use crate::error::Error;
 use crate::physics::{Form, Params, System, Wavefunction};
+use crate::report::compact;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +110,17 @@ pub fn read_params(
         (false, None) => {}
     }
     let sigma = wf.rbm.sigma;
+    if let Some(s) = file.sigma {
+        if !(s.is_finite() && s > 0.0) {
+            return Err(Error::input(format!(
+                "parameters file {origin}: `sigma` = {}: a width must be a finite number > 0",
+                compact(s)
+            )));
+        }
+        if let Some(why) = flat_width(s, system.omega) {
+            return Err(Error::input(format!("parameters file {origin}: {why}")));
+        }
+    }
     match (layout.train_sigma, file.sigma) {
         (true, from_file) => theta.push(from_file.unwrap_or(sigma).ln()),
         (false, Some(s)) if (s - sigma).abs() > 1e-9 * sigma => {
@@ -250,6 +263,38 @@ mod tests {
             .to_string()
             .contains("unknown field")
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A width of 0, below 0 or far beyond the trap is named as such: it used to read "a
+    /// non-finite number", with a hint to set `wavefunction.sigma` = -1.
+    #[test]
+    fn impossible_widths_are_named() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-width-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("params.json");
+        for wf in [
+            wavefunction(2, 1, false, false),
+            wavefunction(2, 1, false, true),
+        ] {
+            for (sigma, needle) in [
+                ("0", "`sigma` = 0: a width must be a finite number > 0"),
+                ("-1", "`sigma` = -1: a width must be a finite number > 0"),
+                ("1e300", "the trial function is flat"),
+            ] {
+                let text =
+                    format!(r#"{{"a": [0, 0], "b": [0], "w": [[0], [0]], "sigma": {sigma}}}"#);
+                std::fs::write(&path, text).unwrap();
+                let err = read_params(&path, &wf, &system(1, 1.0), 0.5)
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains(needle), "{err}");
+                assert!(
+                    !err.contains("non-finite") && !err.contains("= -1;"),
+                    "{err}"
+                );
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::config::{Config, EngineChoice, merge};
-use crate::control::Control;
+use crate::control::{Control, StopReason};
 use crate::driver::{self, Context, Outcome};
 use crate::error::Error;
 use crate::report::{Console, OutputDir};
@@ -291,6 +291,17 @@ pub fn validate(
         .into_iter()
         .filter(|c| c.quick || !options.quick)
         .collect();
+    // The options are the user's: a bad one is bad input, not a failed case.
+    let mut config = Config {
+        engine: options.engine,
+        threads: options.threads,
+        ..Config::default()
+    };
+    config.gpu.adapter = options.adapter.clone();
+    config.validate()?;
+    if options.engine == EngineChoice::Gpu {
+        crate::engine::gpu_adapter(options.adapter.as_deref(), 0)?;
+    }
     console.line(&format!(
         "validate: {} reference systems ({}); each case's files are in {}",
         cases.len(),
@@ -303,7 +314,23 @@ pub fn validate(
     ));
     let mut verdicts = Vec::new();
     for (i, case) in cases.iter().enumerate() {
-        let verdict = run_case(i, case, options, out, control)?;
+        let verdict = run_case(i, case, options, out, control).map_err(|e| match e {
+            // The case's own message would offer to resume its run; validation starts over.
+            Error::Interrupted(_) => Error::Interrupted(format!(
+                "{} during case {} of {} ({}); {} finished. Run `rbm-vmc validate` again to \
+                 validate (a case cannot be resumed)",
+                control.reason().unwrap_or(StopReason::Interrupted),
+                i + 1,
+                cases.len(),
+                case.system,
+                if i == 1 {
+                    "1 case".to_string()
+                } else {
+                    format!("{i} cases")
+                }
+            )),
+            other => other,
+        })?;
         console.line(&format!(
             "[{}/{}] {}",
             i + 1,

@@ -68,12 +68,17 @@ pub const SAMPLERS: [(&str, &str); 5] = [
     ("gibbs", "all"),
 ];
 
+/// Whether the GPU tests must run (CI sets RBM_VMC_REQUIRE_GPU=1) rather than skip.
+pub fn gpu_required() -> bool {
+    std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
 /// The best adapter, CPU implementations (lavapipe) included. Without one the test is
 /// skipped with a message, unless RBM_VMC_REQUIRE_GPU=1 (set by CI), where it fails.
 pub fn adapter() -> Option<wgpu::Adapter> {
     match rbm_vmc::engine::gpu::choose(None, true, 0) {
         Some(adapter) => Some(adapter),
-        None if std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+        None if gpu_required() => {
             panic!(
                 "RBM_VMC_REQUIRE_GPU=1 but no GPU adapter was found (install mesa-vulkan-drivers)"
             )

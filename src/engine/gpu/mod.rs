@@ -62,11 +62,16 @@ struct BufferSizes {
 }
 
 impl BufferSizes {
-    fn new(spec: &EngineSpec, gpu: &Gpu, steps_per_dispatch: Option<u32>) -> Self {
+    fn new(
+        spec: &EngineSpec,
+        adapter: &AdapterSummary,
+        limits: &wgpu::Limits,
+        steps_per_dispatch: Option<u32>,
+    ) -> Self {
         let groups = spec.walkers.div_ceil(WORKGROUP);
         let every = spec.sampler.measure_every;
         let steps = steps_per_dispatch.unwrap_or_else(|| {
-            let cpu_loops = (!gpu.summary.is_gpu).then(|| shader::loop_iterations_per_step(spec));
+            let cpu_loops = (!adapter.is_gpu).then(|| shader::loop_iterations_per_step(spec));
             auto_steps(spec.walkers, every, cpu_loops)
         });
         let most = (MAX_SERIES_PARTS / groups as u64).max(1) as u32;
@@ -76,7 +81,7 @@ impl BufferSizes {
             walkers: spec.walkers as u64,
             coordinates: spec.coordinates() as u64,
             groups,
-            grid: grid(groups, gpu.limits.max_compute_workgroups_per_dimension),
+            grid: grid(groups, limits.max_compute_workgroups_per_dimension),
             components: components(spec) as u64,
             steps_per_dispatch: steps,
             measurements: steps / every + 1,
@@ -101,11 +106,10 @@ impl BufferSizes {
     }
 
     /// Refuses buffers beyond the adapter's limit per buffer.
-    fn check(&self, gpu: &Gpu) -> Result<(), Error> {
-        let limit = gpu
-            .limits
+    fn check(&self, adapter: &AdapterSummary, limits: &wgpu::Limits) -> Result<(), Error> {
+        let limit = limits
             .max_storage_buffer_binding_size
-            .min(gpu.limits.max_buffer_size);
+            .min(limits.max_buffer_size);
         let walkers = self.walkers;
         for (what, bytes) in self.per_walker() {
             if bytes > limit {
@@ -113,7 +117,7 @@ impl BufferSizes {
                 return Err(Error::input(format!(
                     "{walkers} walkers need {bytes} bytes of {what}, beyond this adapter's limit \
                      of {limit} bytes per buffer ({}); use at most {} walkers or the CPU engine",
-                    gpu.summary.label(),
+                    adapter.label(),
                     limit / per_walker.max(1)
                 )));
             }
@@ -615,17 +619,10 @@ impl GpuEngine {
         adapter: &wgpu::Adapter,
         options: &GpuConfig,
     ) -> Result<Self, Error> {
+        Self::check_fits(&spec, adapter, options)?;
         let parameters = spec.parameters();
-        if parameters > MAX_GPU_PARAMETERS {
-            return Err(Error::input(format!(
-                "the GPU engine supports up to {MAX_GPU_PARAMETERS} variational parameters; \
-                 this system has {parameters} (M + N + M N); use --engine cpu or fewer hidden units"
-            )));
-        }
-        check_f32_scales(&spec)?;
         let gpu = Gpu::open(adapter)?;
-        let sizes = BufferSizes::new(&spec, &gpu, options.steps_per_dispatch);
-        sizes.check(&gpu)?;
+        let sizes = BufferSizes::new(&spec, &gpu.summary, &gpu.limits, options.steps_per_dispatch);
         let buffers = Buffers::new(&gpu, &spec, &sizes)?;
         let checks = runtime_checks(parameters, options.runtime_checks);
         let kernels = Kernels::new(&gpu, &spec, &buffers, &sizes, checks)?;
@@ -643,6 +640,26 @@ impl GpuEngine {
             shift: None,
             observing: false,
         })
+    }
+
+    /// What `new` refuses before it opens a device: too many parameters, scales f32 cannot
+    /// hold, buffers beyond the adapter's limits (`rbm-vmc check` asks it too).
+    pub fn check_fits(
+        spec: &EngineSpec,
+        adapter: &wgpu::Adapter,
+        options: &GpuConfig,
+    ) -> Result<(), Error> {
+        let parameters = spec.parameters();
+        if parameters > MAX_GPU_PARAMETERS {
+            return Err(Error::input(format!(
+                "the GPU engine supports up to {MAX_GPU_PARAMETERS} variational parameters; \
+                 this system has {parameters} (M + N + M N); use --engine cpu or fewer hidden units"
+            )));
+        }
+        check_f32_scales(spec)?;
+        let (summary, limits) = (AdapterSummary::of(adapter), adapter.limits());
+        BufferSizes::new(spec, &summary, &limits, options.steps_per_dispatch)
+            .check(&summary, &limits)
     }
 
     pub fn adapter(&self) -> &AdapterSummary {

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 use std::str::FromStr;
 
-use crate::config::{Config, EngineChoice};
+use crate::config::{Config, EngineChoice, MAX_THREADS};
 use crate::engine::gpu::AdapterSummary;
 use crate::engine::{Engine, build_engine, gpu_adapter};
 use crate::error::Error;
@@ -27,9 +27,10 @@ impl FromStr for EngineRequest {
         match (kind, arg) {
             ("cpu", None) => Ok(Self::Cpu { threads: 0 }),
             ("cpu", Some(n)) => match n.parse::<usize>() {
-                Ok(threads) if threads > 0 => Ok(Self::Cpu { threads }),
+                Ok(threads) if (1..=MAX_THREADS).contains(&threads) => Ok(Self::Cpu { threads }),
                 _ => Err(Error::input(format!(
-                    "--engines: `{s}`: the thread count must be a whole number > 0"
+                    "--engines: `{s}`: the thread count must be a whole number in \
+                     1..={MAX_THREADS} (`cpu` alone: every core)"
                 ))),
             },
             ("gpu", None) => Ok(Self::Gpu { adapter: None }),
@@ -42,6 +43,9 @@ impl FromStr for EngineRequest {
         }
     }
 }
+
+/// Most timed repeats per point: far more than a median needs, few enough to allocate.
+pub const MAX_REPEATS: usize = 10_000;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -73,11 +77,14 @@ impl BenchOptions {
         if !(self.seconds.is_finite() && self.seconds > 0.0) {
             return Err(Error::input(format!(
                 "--seconds {}: must be a finite number of seconds > 0",
-                self.seconds
+                crate::report::compact(self.seconds)
             )));
         }
-        if self.repeats == 0 {
-            return Err(Error::input("--repeats: must be at least 1"));
+        if !(1..=MAX_REPEATS).contains(&self.repeats) {
+            return Err(Error::input(format!(
+                "--repeats {}: must be in 1..={MAX_REPEATS}",
+                self.repeats
+            )));
         }
         Ok(())
     }
@@ -192,9 +199,26 @@ mod tests {
                 adapter: Some("nvidia".into())
             }
         );
-        for bad in ["cpu:0", "cpu:x", "tpu", "gpu:"] {
+        for bad in ["cpu:0", "cpu:x", "tpu", "gpu:", "cpu:5000"] {
             let err = bad.parse::<EngineRequest>().unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
+        }
+        assert!("cpu:4096".parse::<EngineRequest>().is_ok());
+    }
+
+    /// `--repeats 18446744073709551615` used to panic allocating the timings.
+    #[test]
+    fn repeats_beyond_reason_are_refused() {
+        let options = |repeats| BenchOptions {
+            walkers: vec![256],
+            engines: BenchOptions::default_engines(),
+            seconds: 2.0,
+            repeats,
+        };
+        assert!(options(5).validate().is_ok());
+        for repeats in [0, MAX_REPEATS + 1, usize::MAX] {
+            let err = options(repeats).validate().unwrap_err().to_string();
+            assert!(err.contains("--repeats"), "{err}");
         }
     }
 }

@@ -35,8 +35,13 @@ pub fn bench(
     let total = (candidates.len() * options.walkers.len()) as u64;
     let bar = console.bar("bench", total, "points");
     bar.line(&table_header(team.size()));
-    for candidate in &candidates {
+    let mut stopped = None;
+    'engines: for candidate in &candidates {
         for (i, &walkers) in options.walkers.iter().enumerate() {
+            stopped = ctx.stop_reason();
+            if stopped.is_some() {
+                break 'engines;
+            }
             let config = candidate.config(config, walkers);
             let measured = match candidate.build(&config, walkers, team)? {
                 Ok(mut engine) => measure(
@@ -101,7 +106,11 @@ pub fn bench(
         ));
     }
 
-    let agreement = agreement(&candidates, config, &params, ctx)?;
+    let stopped = stopped.or_else(|| ctx.stop_reason());
+    let agreement = match stopped {
+        Some(_) => Vec::new(),
+        None => agreement(&candidates, config, &params, ctx)?,
+    };
     if out.is_writable() {
         let findings = Findings {
             points: &points,
@@ -119,6 +128,25 @@ pub fn bench(
         ));
     }
     console.line(&format!("results in {}", out.path().display()));
+    if let Some(reason) = stopped {
+        return Err(Error::Interrupted(format!(
+            "{reason}: bench stopped after {} of {total} points, before the agreement check; \
+             the points measured are in {}",
+            points.len(),
+            out.path().display()
+        )));
+    }
+    if let Some(a) = agreement
+        .iter()
+        .find(|a| !(a.energy.is_finite() && a.error.is_finite()))
+    {
+        return Err(Error::Diverged(format!(
+            "{} measured E = {} +- {} at the config's parameters: the energy is not finite, so \
+             neither the throughput nor the agreement means anything; check the system and \
+             wave function settings with `rbm-vmc sample`",
+            a.engine, a.energy, a.error
+        )));
+    }
     if worst > 4.0 || agreement.iter().any(|a| a.sigmas.is_nan()) {
         return Err(Error::engine(format!(
             "the engines DISAGREE on the energy at fixed parameters ({worst:.1} combined sigma \
