@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TINY, assert_refused, rbm_vmc as run, read_json, scratch, text};
+use common::{TINY, assert_failed, assert_refused, rbm_vmc as run, read_json, scratch, text};
 
 /// `sample --from D --out D --force` used to delete D's params.json and result.json and then
 /// fail to read them. Every way of pointing `--force` at a command's own input is refused
@@ -89,21 +89,6 @@ fn force_removes_every_file_of_the_earlier_command() {
     );
     assert_eq!(read_json(&d.join("result.json"))["iterations"], 0);
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Exit 1 with one `error:` line (warnings aside); returns stderr.
-fn assert_failed(o: &std::process::Output, what: &str) -> String {
-    let stderr = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{what}: {stderr}");
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.starts_with("warning: "))
-        .collect();
-    assert!(
-        errors.len() == 1 && errors[0].starts_with("error: "),
-        "{what}: {stderr}"
-    );
-    stderr
 }
 
 /// A flat trial function (a width far beyond the trap) used to complete with exit 0 while

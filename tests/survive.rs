@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 
-use common::{config, rbm_vmc as bin, scratch, text};
+use common::{assert_failed, config, rbm_vmc as bin, scratch, text};
 use rbm_vmc::config::EngineChoice;
 use rbm_vmc::driver::{self, Context};
 use rbm_vmc::engine::{Engine, EngineSpec, GpuEngine, Measure, Moments, Progress, WalkerState};
@@ -733,22 +733,6 @@ fn one_run_at_a_time_writes_into_a_directory() {
     let o = bin(&["run", "-q", "--max-seconds", "1e-9", "--resume", o_str]);
     assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Runs the program and asserts a failure of the run itself: exit 1 and one line on stderr
-/// starting with "error: ".
-fn assert_failed(o: &Output, what: &str) -> String {
-    let stderr = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{what}: {stderr}");
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.starts_with("warning: "))
-        .collect();
-    assert!(
-        errors.len() == 1 && errors[0].starts_with("error: "),
-        "{what}: {stderr}"
-    );
-    stderr
 }
 
 /// Numbers that break down (non-finite, mass walker resets, below the lowest energy the

@@ -310,3 +310,18 @@ pub fn covariance_of_rows(rows: &[Vec<f64>]) -> Vec<f64> {
     }
     s
 }
+
+/// Exit 1 with one `error:` line (warnings aside); returns stderr.
+pub fn assert_failed(o: &std::process::Output, what: &str) -> String {
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{what}: {stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning: "))
+        .collect();
+    assert!(
+        errors.len() == 1 && errors[0].starts_with("error: "),
+        "{what}: {stderr}"
+    );
+    stderr
+}
