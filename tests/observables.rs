@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use rbm_vmc::config::Config;
+use rbm_vmc::engine::observables::SCALARS;
 use rbm_vmc::engine::{Engine, EngineSpec, Measure};
 use rbm_vmc::physics::Layout;
 use rbm_vmc::stats::chi_squared_quantile_99;
@@ -368,6 +369,38 @@ fn the_gpu_measures_the_same_observables() {
     check_agreement("n(x, y)", grid, |_| a.width * a.width, samples);
 }
 
+/// Every walker's means of the scalars add up to the blocks' sums on both engines, call
+/// after call (the GPU keeps the walkers' sums after their energies and clears them for each
+/// call).
+#[test]
+fn walker_means_add_up_to_the_block_sums() {
+    let c = two_electrons(44);
+    let params = Params::zeros(Layout::rbm(4, 2));
+    let mut engines: Vec<Box<dyn Engine>> = vec![Box::new(cpu(&c))];
+    engines.extend(gpu(&c).map(|g| Box::new(g) as Box<dyn Engine>));
+    for engine in &mut engines {
+        engine.observe(true);
+        for steps in [100, 37] {
+            let m = engine.sample(&params, steps, Measure::Energy, &()).unwrap();
+            let measurements = m.samples as f64 / m.walkers as f64;
+            let obs = m.observables.unwrap();
+            let w = &obs.walkers;
+            assert_eq!(w.count, c.walkers as f64);
+            for s in 0..SCALARS {
+                let blocks: f64 = obs.blocks.iter().map(|b| b.scalars[s]).sum();
+                let walkers = w.sum[s] * measurements;
+                let label = format!("{} scalar {s}, {steps} steps", engine.describe());
+                let tolerance = 1e-4 * blocks.abs().max(m.samples as f64);
+                assert!(
+                    (walkers - blocks).abs() < tolerance,
+                    "{label}: {walkers} vs {blocks}"
+                );
+                assert!(w.covariance(s, s) >= 0.0, "{label}");
+            }
+        }
+    }
+}
+
 /// Values and errors of two histograms.
 type Pair<'a> = (&'a Vec<f64>, &'a Vec<f64>, &'a Vec<f64>, &'a Vec<f64>);
 
@@ -441,6 +474,8 @@ fn sample_writes_the_observables_files_and_fields() {
         assert!(obs[key]["value"].is_number(), "{key}: {obs}");
         assert!(obs[key]["error"].as_f64().unwrap() > 0.0, "{key}: {obs}");
     }
+    // The walkers whose means give the walker-means errors.
+    assert_eq!(obs["walkers"], 64, "{obs}");
     let parts = ["kinetic", "trap", "interaction"]
         .iter()
         .map(|k| obs[*k]["value"].as_f64().unwrap())
