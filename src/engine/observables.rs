@@ -4,9 +4,11 @@
 //!
 //! Both engines sum them per *block*: the measurements of one `sample` call are cut into
 //! `blocks` contiguous runs (every walker's measurement m falls in block
-//! `m * blocks / measurements`), and each block holds the sums over every walker. The errors
-//! come from the spread of the blocks (a jackknife, `crate::stats::observables`). The GPU twin
-//! is the observation code in `shaders/walk.wgsl`.
+//! `m * blocks / measurements`), and each block holds the sums over every walker. They also
+//! keep every walker's sums of the scalars over the call, and return the walkers' means
+//! (`WalkerMeans`). The errors come from the spread of the blocks (a jackknife) and of the
+//! walkers' means (`crate::stats::observables`). The GPU twin is the observation code in
+//! `shaders/walk.wgsl`.
 
 use serde::{Deserialize, Serialize};
 
