@@ -263,14 +263,19 @@ impl ObservableSums {
         }
     }
 
-    /// Adds the sums of other walkers (or of other steps of the same call) block by block,
-    /// and their walker means.
+    /// Adds the sums of other walkers block by block, and their walker means.
     pub fn add(&mut self, other: &ObservableSums) {
-        assert_eq!(self.blocks.len(), other.blocks.len(), "blocks differ");
-        for (a, b) in self.blocks.iter_mut().zip(&other.blocks) {
+        self.add_blocks(other);
+        self.walkers.add(&other.walkers);
+    }
+
+    /// Adds the sums of later steps of the same walkers block by block; the walker means stay
+    /// (as the energy's do: they are the whole call's, added at its end).
+    pub fn add_blocks(&mut self, later: &ObservableSums) {
+        assert_eq!(self.blocks.len(), later.blocks.len(), "blocks differ");
+        for (a, b) in self.blocks.iter_mut().zip(&later.blocks) {
             a.add(b);
         }
-        self.walkers.add(&other.walkers);
     }
 
     /// Every number, for one all-reduce: per block its samples, scalars and counts, then the
