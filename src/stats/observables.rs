@@ -22,8 +22,9 @@ const REBIN_ABOVE: usize = 64;
 /// Fewer blocks with histogram samples than this leave the densities' errors unreliable.
 const MIN_HISTOGRAM_BLOCKS: usize = 8;
 
-/// Fewer walkers than this, or time blocks spanning fewer autocorrelation times than
-/// `TAU_PER_BLOCK` (fewer of them than this in all), leave the scalars' errors unreliable.
+/// Fewer walkers than this, and fewer independent stretches of the run than this (its time
+/// blocks, counted as no more than the run's length over `TAU_PER_BLOCK` autocorrelation
+/// times), leave the scalars' errors unreliable.
 const MIN_INDEPENDENT: f64 = 8.0;
 
 /// Autocorrelation times a time block must span for the jackknife over blocks to hold: a
@@ -122,14 +123,15 @@ impl Observed {
         };
         let few = (self.walkers as f64) < MIN_INDEPENDENT && independent < MIN_INDEPENDENT;
         few.then(|| {
+            let span = match tau > 0.0 {
+                true => format!(" ({:.1} autocorrelation times each)", per_block / tau),
+                false => String::new(),
+            };
             format!(
                 "the error bars of the energy's parts and the distances come from {} walkers \
-                 and {} time blocks of {per_block:.0} measurements ({:.1} autocorrelation times \
-                 each), too few for trustworthy errors; run more walkers or more production \
-                 steps",
-                self.walkers,
-                self.blocks,
-                per_block / tau
+                 and {} time blocks of {per_block:.0} measurements{span}, too few for \
+                 trustworthy errors; run more walkers or more production steps",
+                self.walkers, self.blocks,
             )
         })
     }
@@ -495,6 +497,14 @@ mod tests {
         assert!(warning.contains("(1.2 autocorrelation times"), "{warning}");
         assert_eq!(few.error_warning(5.0, 3200.0), None);
         assert_eq!(few.error_warning(f64::NAN, 3200.0), None);
+        // Four blocks: too few whatever tau.
+        sums.blocks.truncate(4);
+        let short = Observed::from_sums(&sums, &spec, 2, 3).unwrap();
+        let warning = short.error_warning(f64::NAN, 4.0).unwrap();
+        assert!(
+            warning.contains("4 time blocks of 1 measurements, too few"),
+            "{warning}"
+        );
         for _ in 0..4 {
             sums.walkers.push(&[1.0; SCALARS]);
         }
