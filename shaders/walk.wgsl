@@ -4,7 +4,9 @@
 // Rust owner: src/engine/gpu/mod.rs; `Job` mirrors src/engine/gpu/layout.rs (keep in sync).
 //
 // Bindings: 0 job (uniform), 1 theta, 2 positions (walker-major, M per walker),
-// 3 walker_energy (per-walker sum of E_L - shift over the call), 4 partials (groups x R),
+// 3 walker_energy (per-walker sum of E_L - shift over the call; with OBSERVABLES, from
+// job.walkers on, OBS_SCALARS per walker: its sums of the observables' scalars over the call,
+// which the host clears first), 4 partials (groups x R),
 // 5 series_parts (measurements x groups), 6 counters (0: walkers whose step count was cut
 // short, 1: walkers reset after a non-finite state), 7 o_rows (SR: the O vectors of the
 // samples that enter the metric, a row of K per sample, rows as `MetricSubset` numbers them),
@@ -202,12 +204,16 @@ fn observe(group: u32, b: u32, binned: bool) {
     observed[5] += inv_sum / pairs;
 }
 
-// Adds the workgroup's scalar observables of block b to its partials and clears them; uses
-// `rows`, so the series must be flushed first. Called in uniform control flow.
-fn flush_observed(lid: u32, group: u32, b: u32) {
+// Adds the workgroup's scalar observables of block b to its partials, and each live walker's
+// to its own sums, and clears them; uses `rows`, so the series must be flushed first. Called
+// in uniform control flow.
+fn flush_observed(lid: u32, group: u32, b: u32, walker: u32, live: bool) {
     workgroupBarrier();
     for (var c = 0u; c < OBS_SCALARS; c++) {
         rows[lid * STRIDE + c] = observed[c];
+        if (live) {
+            walker_energy[job.walkers + walker * OBS_SCALARS + c] += observed[c];
+        }
         observed[c] = 0.0;
     }
     workgroupBarrier();
@@ -348,7 +354,7 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                             measured += buffered;
                             buffered = 0u;
                         }
-                        flush_observed(lid, group, block);
+                        flush_observed(lid, group, block, walker, live);
                     }
                     block = b;
                 }
@@ -377,7 +383,7 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     if (observing && block != 0xffffffffu) {
         flush_histograms(lid, group, block);
-        flush_observed(lid, group, block);
+        flush_observed(lid, group, block, walker, live);
     }
 
     if (live) {

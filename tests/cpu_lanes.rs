@@ -191,6 +191,18 @@ fn metric_rows_and_observables_agree_with_the_scalar_engine() {
                 close(&format!("observables, {case}"), *s, *t);
             }
         }
+        // The walkers' means of the scalars, for their walker-means errors.
+        let (x, y) = (&a.walkers, &b.walkers);
+        assert_eq!(x.count, spec.walkers as f64, "{case}");
+        assert_eq!(x.count, y.count, "{case}");
+        for (s, t) in x
+            .sum
+            .iter()
+            .chain(&x.products)
+            .zip(y.sum.iter().chain(&y.products))
+        {
+            close(&format!("walker means, {case}"), *s, *t);
+        }
     }
 }
 

@@ -329,12 +329,15 @@ impl<'a> Session<'a> {
             _ => None,
         };
         let every = self.run.config.observables.histogram_every;
-        if let Some(w) = self
-            .observed
-            .as_ref()
-            .and_then(|o| o.histogram_warning(every))
-        {
-            self.ctx.console.warn(&w);
+        let measurements = e.samples as f64 / walkers as f64;
+        if let Some(o) = &self.observed {
+            let warnings = [
+                o.error_warning(e.tau, measurements),
+                o.histogram_warning(every),
+            ];
+            for w in warnings.iter().flatten() {
+                self.ctx.console.warn(w);
+            }
         }
         if let Some(problem) = self.breakdown(&e) {
             return Err(self.fail("the production run", &problem)?);

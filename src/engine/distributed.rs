@@ -273,6 +273,10 @@ mod tests {
         obs.blocks[1].samples = 4.0;
         obs.blocks[1].scalars[2] = 1.5;
         obs.blocks[0].counts[3] = 7.0;
+        m.observables = Some(obs.clone());
+        assert_eq!(unflatten(&flatten(&m), 3, &m), m);
+        obs.walkers.push(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        obs.walkers.push(&[0.5, 1.0, -3.0, 4.0, 2.0, 0.0]);
         m.observables = Some(obs);
         assert_eq!(unflatten(&flatten(&m), 3, &m), m);
     }

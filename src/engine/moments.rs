@@ -84,7 +84,7 @@ impl Moments {
         add_optional(
             &mut self.observables,
             &later.observables,
-            ObservableSums::add,
+            ObservableSums::add_blocks,
         );
     }
 }

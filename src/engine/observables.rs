@@ -4,9 +4,11 @@
 //!
 //! Both engines sum them per *block*: the measurements of one `sample` call are cut into
 //! `blocks` contiguous runs (every walker's measurement m falls in block
-//! `m * blocks / measurements`), and each block holds the sums over every walker. The errors
-//! come from the spread of the blocks (a jackknife, `crate::stats::observables`). The GPU twin
-//! is the observation code in `shaders/walk.wgsl`.
+//! `m * blocks / measurements`), and each block holds the sums over every walker. They also
+//! keep every walker's sums of the scalars over the call, and return the walkers' means
+//! (`WalkerMeans`). The errors come from the spread of the blocks (a jackknife) and of the
+//! walkers' means (`crate::stats::observables`). The GPU twin is the observation code in
+//! `shaders/walk.wgsl`.
 
 use serde::{Deserialize, Serialize};
 
@@ -179,10 +181,68 @@ impl Block {
     }
 }
 
-/// Observables of a `sample` call (or of several appended): its blocks in time order.
+/// Every walker's means of the scalars over a call, summed over the walkers: their count,
+/// sums and sums of products (for the walker-means errors, as the energy has, and the
+/// covariances the virial ratio's error needs). Independent walkers make these errors sound
+/// whatever the correlation time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WalkerMeans {
+    pub count: f64,
+    pub sum: [f64; SCALARS],
+    /// Sums of m_c m_d, `SCALARS` x `SCALARS` row-major (empty while the count is 0).
+    pub products: Vec<f64>,
+}
+
+impl WalkerMeans {
+    /// Numbers `flatten` writes.
+    const FLAT: usize = 1 + SCALARS + SCALARS * SCALARS;
+
+    /// Adds one walker's means.
+    pub fn push(&mut self, means: &[f64; SCALARS]) {
+        self.products.resize(SCALARS * SCALARS, 0.0);
+        self.count += 1.0;
+        for c in 0..SCALARS {
+            self.sum[c] += means[c];
+            for d in 0..SCALARS {
+                self.products[c * SCALARS + d] += means[c] * means[d];
+            }
+        }
+    }
+
+    /// Adds other walkers' sums.
+    pub fn add(&mut self, other: &WalkerMeans) {
+        if other.count == 0.0 {
+            return;
+        }
+        self.products.resize(SCALARS * SCALARS, 0.0);
+        self.count += other.count;
+        for c in 0..SCALARS {
+            self.sum[c] += other.sum[c];
+        }
+        for (a, b) in self.products.iter_mut().zip(&other.products) {
+            *a += b;
+        }
+    }
+
+    /// The covariance (ddof 1) of scalars c and d over the walkers' means; NaN with fewer
+    /// than two walkers.
+    pub fn covariance(&self, c: usize, d: usize) -> f64 {
+        let n = self.count;
+        if n < 2.0 {
+            return f64::NAN;
+        }
+        (self.products[c * SCALARS + d] - self.sum[c] * self.sum[d] / n) / (n - 1.0)
+    }
+}
+
+/// Observables of a `sample` call (or of several appended): its blocks in time order, and
+/// the walkers' means over the call.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObservableSums {
     pub blocks: Vec<Block>,
+    /// Filled at the end of the call (absent in sums written before it existed).
+    #[serde(default)]
+    pub walkers: WalkerMeans,
 }
 
 impl ObservableSums {
@@ -199,23 +259,39 @@ impl ObservableSums {
     pub fn scalars_only(measurements: u32) -> Self {
         Self {
             blocks: vec![Block::default(); ObservablesSpec::blocks(measurements) as usize],
+            walkers: WalkerMeans::default(),
         }
     }
 
-    /// Adds the sums of other walkers (or of other steps of the same call) block by block.
+    /// Adds the sums of other walkers block by block, and their walker means.
     pub fn add(&mut self, other: &ObservableSums) {
-        assert_eq!(self.blocks.len(), other.blocks.len(), "blocks differ");
-        for (a, b) in self.blocks.iter_mut().zip(&other.blocks) {
+        self.add_blocks(other);
+        self.walkers.add(&other.walkers);
+    }
+
+    /// Adds the sums of later steps of the same walkers block by block; the walker means stay
+    /// (as the energy's do: they are the whole call's, added at its end).
+    pub fn add_blocks(&mut self, later: &ObservableSums) {
+        assert_eq!(self.blocks.len(), later.blocks.len(), "blocks differ");
+        for (a, b) in self.blocks.iter_mut().zip(&later.blocks) {
             a.add(b);
         }
     }
 
-    /// Every number, for one all-reduce: per block its samples, scalars and counts.
+    /// Every number, for one all-reduce: per block its samples, scalars and counts, then the
+    /// walker means (count, sums, products).
     pub fn flatten(&self, out: &mut Vec<f64>) {
         for b in &self.blocks {
             out.push(b.samples);
             out.extend(b.scalars);
             out.extend(&b.counts);
+        }
+        let w = &self.walkers;
+        out.push(w.count);
+        out.extend(w.sum);
+        match w.products.is_empty() {
+            true => out.extend([0.0; SCALARS * SCALARS]),
+            false => out.extend(&w.products),
         }
     }
 
@@ -229,7 +305,16 @@ impl ObservableSums {
             b.counts.copy_from_slice(counts);
             v = rest;
         }
-        v
+        let (w, rest) = v.split_at(WalkerMeans::FLAT);
+        self.walkers = WalkerMeans {
+            count: w[0],
+            sum: w[1..1 + SCALARS].try_into().expect("SCALARS values"),
+            products: match w[0] {
+                0.0 => Vec::new(),
+                _ => w[1 + SCALARS..].to_vec(),
+            },
+        };
+        rest
     }
 }
 
@@ -238,14 +323,14 @@ pub type Histogram<'a> = (&'a Binning, &'a mut [u64]);
 
 /// Adds one sample at position `x` (P particles x `dims`) with E_L's parts `energy`
 /// (kinetic, trap, interaction) to `block`'s scalars, and its positions to `counts` (the
-/// block's histogram counts, `spec.bins()` of them) when given.
+/// block's histogram counts, `spec.bins()` of them) when given; returns the sample's scalars.
 pub fn observe(
     x: &[f64],
     dims: usize,
     energy: [f64; 3],
     block: &mut Block,
     histogram: Option<Histogram>,
-) {
+) -> [f64; SCALARS] {
     // Loops over the dimensions with a constant bound: this runs at every measurement.
     let values = match dims {
         1 => observe_in::<1>(x, energy, histogram),
@@ -256,6 +341,7 @@ pub fn observe(
     for (s, v) in block.scalars.iter_mut().zip(values) {
         *s += v;
     }
+    values
 }
 
 fn observe_in<const D: usize>(
@@ -422,7 +508,9 @@ mod tests {
         assert!((block.scalars[INVERSE_DISTANCE] - 1.0 / r12).abs() < 1e-15);
         let mut sums = ObservableSums {
             blocks: vec![block.clone(), block],
+            ..Default::default()
         };
+        sums.walkers.push(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         let mut flat = Vec::new();
         sums.flatten(&mut flat);
         let copy = sums.clone();

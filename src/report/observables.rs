@@ -59,6 +59,7 @@ pub fn observables_json(o: &Observed) -> Value {
         "inverse_pair_distance": opt(&o.inverse_pair_distance),
         "blocks": o.blocks,
         "histogram_blocks": o.histogram_blocks,
+        "walkers": o.walkers,
         "density_outside": o.radial.outside,
         "pairs_outside": o.pair.outside,
         "files": files(o),

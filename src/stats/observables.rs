@@ -1,13 +1,18 @@
 //! From the observables' block sums to estimates with errors: the energy's parts and the
-//! virial ratio, the pair distances, and the normalised density histograms. Errors are a
-//! jackknife over the blocks (contiguous runs of measurements, each summed over every walker),
-//! rebinned to fewer than 64 blocks; the jackknife also carries the virial ratio, a ratio of
-//! correlated means. Definitions and normalisations: docs/physics.md.
+//! virial ratio, the pair distances, and the normalised density histograms. The histograms'
+//! errors are a jackknife over the blocks (contiguous runs of measurements, each summed over
+//! every walker), rebinned to fewer than 64 blocks. The scalars' errors are, as the energy's,
+//! the larger of that jackknife's and the walker-means error (the spread of the per-walker
+//! means over the walkers, which stays sound however long the correlation time is beside the
+//! blocks); for the virial ratio, a ratio of correlated means, the walker-means error is the
+//! delta method's over the walkers' covariances. Definitions and normalisations:
+//! docs/physics.md.
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::observables::{
     Block, INTERACTION, INVERSE_DISTANCE, KINETIC, PAIR_DISTANCE, SCALARS, SQUARE_RADIUS, TRAP,
+    WalkerMeans,
 };
 use crate::engine::{ObservableSums, ObservablesSpec};
 
@@ -16,6 +21,15 @@ const REBIN_ABOVE: usize = 64;
 
 /// Fewer blocks with histogram samples than this leave the densities' errors unreliable.
 const MIN_HISTOGRAM_BLOCKS: usize = 8;
+
+/// Fewer walkers than this, and fewer independent stretches of the run than this (its time
+/// blocks, counted as no more than the run's length over `TAU_PER_BLOCK` autocorrelation
+/// times), leave the scalars' errors unreliable.
+const MIN_INDEPENDENT: f64 = 8.0;
+
+/// Autocorrelation times a time block must span for the jackknife over blocks to hold: a
+/// block of L measurements underestimates the variance by about tau / (2 L).
+const TAU_PER_BLOCK: f64 = 10.0;
 
 /// A mean with its standard error (JSON writes an unknown one, NaN, as null; it reads back
 /// as NaN).
@@ -68,6 +82,9 @@ pub struct Observed {
     pub blocks: usize,
     #[serde(default)]
     pub histogram_blocks: usize,
+    /// Walkers whose means give the scalars' walker-means errors (0 where unknown).
+    #[serde(default)]
+    pub walkers: usize,
     /// rho(r), normalised to P: sum of values x shell volumes plus `outside` is P.
     pub radial: Histogram,
     /// P(r12), normalised to the pairs: sum of values x width plus `outside` is P (P - 1) / 2.
@@ -92,6 +109,33 @@ impl Observed {
         })
     }
 
+    /// Why the scalars' error bars (the energy's parts, the virial ratio, the distances)
+    /// cannot be trusted, if they cannot: too few walkers for the walker-means error, and time
+    /// blocks too few or too short for the jackknife, judged by the energy's autocorrelation
+    /// time `tau` over a call of `measurements` measurements per walker.
+    pub fn error_warning(&self, tau: f64, measurements: f64) -> Option<String> {
+        let per_block = measurements / self.blocks.max(1) as f64;
+        // Blocks of about TAU_PER_BLOCK tau each, at most the blocks there are (an unknown
+        // tau, as of a constant E_L, tells nothing against them).
+        let independent = match tau > 0.0 {
+            true => (measurements / (TAU_PER_BLOCK * tau)).min(self.blocks as f64),
+            false => self.blocks as f64,
+        };
+        let few = (self.walkers as f64) < MIN_INDEPENDENT && independent < MIN_INDEPENDENT;
+        few.then(|| {
+            let span = match tau > 0.0 {
+                true => format!(" ({:.1} autocorrelation times each)", per_block / tau),
+                false => String::new(),
+            };
+            format!(
+                "the error bars of the energy's parts and the distances come from {} walkers \
+                 and {} time blocks of {per_block:.0} measurements{span}, too few for \
+                 trustworthy errors; run more walkers or more production steps",
+                self.walkers, self.blocks,
+            )
+        })
+    }
+
     /// The estimates from `sums` of `particles` particles in `dims` dimensions histogrammed
     /// as `spec` says. `None` when nothing was measured.
     pub fn from_sums(
@@ -105,20 +149,31 @@ impl Observed {
         if total.samples == 0.0 {
             return None;
         }
+        let walkers = &sums.walkers;
+        // f64::max takes the other value when one is NaN (too few walkers or blocks).
         let scalar = |c: usize| {
             let (v, e) = jackknife(&blocks, |b| vec![b.scalars[c] / b.samples]);
+            let mut gradient = [0.0; SCALARS];
+            gradient[c] = 1.0;
             Value {
                 value: v[0],
-                error: e[0],
+                error: e[0].max(walker_error(walkers, &gradient)),
             }
         };
         let (v, e) = jackknife(&blocks, |b| {
             let s = |c: usize| b.scalars[c] / b.samples;
             vec![2.0 * s(KINETIC) / (2.0 * s(TRAP) - s(INTERACTION))]
         });
+        // The ratio's derivatives by the three means, for the delta method.
+        let s = |c: usize| total.scalars[c] / total.samples;
+        let denominator = 2.0 * s(TRAP) - s(INTERACTION);
+        let mut gradient = [0.0; SCALARS];
+        gradient[KINETIC] = 2.0 / denominator;
+        gradient[TRAP] = -2.0 * v[0] / denominator;
+        gradient[INTERACTION] = v[0] / denominator;
         let virial_ratio = Value {
             value: v[0],
-            error: e[0],
+            error: e[0].max(walker_error(walkers, &gradient)),
         };
         let pairs = particles > 1;
 
@@ -180,11 +235,28 @@ impl Observed {
             square_radius: scalar(SQUARE_RADIUS),
             blocks: blocks.len(),
             histogram_blocks: histogram_blocks.len(),
+            walkers: walkers.count as usize,
             radial,
             pair,
             grid,
         })
     }
+}
+
+/// The walker-means error of a function of the scalars' means with derivatives `gradient`:
+/// sqrt(g^T C g / W), C the covariance of the W walkers' means (the delta method; for one
+/// scalar, the spread of its walker means over sqrt(W)). NaN with fewer than two walkers.
+fn walker_error(walkers: &WalkerMeans, gradient: &[f64; SCALARS]) -> f64 {
+    if walkers.count < 2.0 {
+        return f64::NAN;
+    }
+    let mut variance = 0.0;
+    for (c, gc) in gradient.iter().enumerate().filter(|(_, g)| **g != 0.0) {
+        for (d, gd) in gradient.iter().enumerate().filter(|(_, g)| **g != 0.0) {
+            variance += gc * gd * walkers.covariance(c, d);
+        }
+    }
+    (variance.max(0.0) / walkers.count).sqrt()
 }
 
 /// Counts from `offset` over `measures.len()` bins (then the outside counter), divided by
@@ -311,6 +383,135 @@ mod tests {
         assert_eq!(sum(&merged), sum(&many));
     }
 
+    /// The scalars' errors are the larger of the blocks' jackknife and the walker-means
+    /// error; the virial ratio's walker-means error is the delta method's, which for a
+    /// ratio of means is close to a jackknife over the walkers.
+    #[test]
+    fn scalar_errors_take_the_walker_means_error_where_it_is_larger() {
+        let spec = ObservablesSpec {
+            radial_bins: 2,
+            r_max: 2.0,
+            pair_bins: 2,
+            pair_max: 4.0,
+            grid_bins: 0,
+            histogram_every: 1,
+        };
+        // 32 identical blocks: the jackknife error is 0.
+        let block = Block {
+            samples: 16.0,
+            scalars: [16.0, 24.0, 8.0, 16.0, 32.0, 8.0],
+            counts: vec![1.0; spec.bins()],
+        };
+        let mut sums = ObservableSums {
+            blocks: vec![block; 32],
+            ..Default::default()
+        };
+        // 16 walkers with kinetic, trap and interaction means about 1, 1.5 and 0.5.
+        let means: Vec<[f64; SCALARS]> = (0..16)
+            .map(|w| {
+                let u = ((w * 7) % 16) as f64 / 15.0 - 0.5;
+                let v = ((w * 5) % 16) as f64 / 15.0 - 0.5;
+                [
+                    1.0 + 0.2 * u,
+                    1.5 + 0.1 * v,
+                    0.5 + 0.05 * u * v,
+                    1.0,
+                    2.0 + u,
+                    0.5,
+                ]
+            })
+            .collect();
+        for m in &means {
+            sums.walkers.push(m);
+        }
+        let o = Observed::from_sums(&sums, &spec, 2, 3).unwrap();
+        assert_eq!((o.blocks, o.walkers), (32, 16));
+        let n = means.len() as f64;
+        let sd = |c: usize| {
+            let mean = means.iter().map(|m| m[c]).sum::<f64>() / n;
+            (means.iter().map(|m| (m[c] - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        };
+        assert!((o.kinetic.error - sd(KINETIC) / n.sqrt()).abs() < 1e-12);
+        assert!((o.square_radius.error - sd(SQUARE_RADIUS) / n.sqrt()).abs() < 1e-12);
+        assert!(o.pair_distance.unwrap().error < 1e-12);
+        // The walkers' means of a ratio of means, left out one at a time.
+        let ratio = |m: &[f64; SCALARS]| 2.0 * m[0] / (2.0 * m[1] - m[2]);
+        let total = means.iter().fold([0.0; SCALARS], |mut a, m| {
+            for c in 0..SCALARS {
+                a[c] += m[c];
+            }
+            a
+        });
+        let leave_out: Vec<f64> = means
+            .iter()
+            .map(|m| ratio(&std::array::from_fn(|c| (total[c] - m[c]) / (n - 1.0))))
+            .collect();
+        let mean = leave_out.iter().sum::<f64>() / n;
+        let var = leave_out.iter().map(|r| (r - mean).powi(2)).sum::<f64>() * (n - 1.0) / n;
+        let jackknife = var.sqrt();
+        let delta = o.virial_ratio.error;
+        assert!(
+            (delta / jackknife - 1.0).abs() < 0.02,
+            "{delta} vs {jackknife}"
+        );
+        // Without walker means (one walker, or sums from before them) the blocks' error.
+        sums.walkers = Default::default();
+        sums.walkers.push(&means[0]);
+        let o = Observed::from_sums(&sums, &spec, 2, 3).unwrap();
+        assert!(o.kinetic.error < 1e-12 && o.virial_ratio.error < 1e-12);
+    }
+
+    /// Few walkers and time blocks short beside tau are flagged; many walkers, or long
+    /// blocks, are not.
+    #[test]
+    fn too_few_walkers_and_short_blocks_are_flagged() {
+        let spec = ObservablesSpec {
+            radial_bins: 2,
+            r_max: 2.0,
+            pair_bins: 2,
+            pair_max: 4.0,
+            grid_bins: 0,
+            histogram_every: 1,
+        };
+        let mut sums = ObservableSums {
+            blocks: vec![
+                Block {
+                    samples: 4.0,
+                    scalars: [1.0; SCALARS],
+                    counts: vec![1.0; spec.bins()],
+                };
+                32
+            ],
+            ..Default::default()
+        };
+        for _ in 0..4 {
+            sums.walkers.push(&[1.0; SCALARS]);
+        }
+        let few = Observed::from_sums(&sums, &spec, 2, 3).unwrap();
+        // 3200 measurements: 32 blocks of 100, at tau 80 (4 blocks of 10 tau).
+        let warning = few.error_warning(80.0, 3200.0).unwrap();
+        assert!(
+            warning.contains("4 walkers and 32 time blocks of 100"),
+            "{warning}"
+        );
+        assert!(warning.contains("(1.2 autocorrelation times"), "{warning}");
+        assert_eq!(few.error_warning(5.0, 3200.0), None);
+        assert_eq!(few.error_warning(f64::NAN, 3200.0), None);
+        // Four blocks: too few whatever tau.
+        sums.blocks.truncate(4);
+        let short = Observed::from_sums(&sums, &spec, 2, 3).unwrap();
+        let warning = short.error_warning(f64::NAN, 4.0).unwrap();
+        assert!(
+            warning.contains("4 time blocks of 1 measurements, too few"),
+            "{warning}"
+        );
+        for _ in 0..4 {
+            sums.walkers.push(&[1.0; SCALARS]);
+        }
+        let many = Observed::from_sums(&sums, &spec, 2, 3).unwrap();
+        assert_eq!(many.error_warning(80.0, 3200.0), None);
+    }
+
     /// Histograms that took samples in few blocks are counted and flagged; with one block
     /// their errors are unknown.
     #[test]
@@ -335,6 +536,7 @@ mod tests {
                     },
                 })
                 .collect(),
+            ..Default::default()
         };
         let observed = |every| Observed::from_sums(&sums(every), &spec, 2, 3).unwrap();
         let few = observed(16);

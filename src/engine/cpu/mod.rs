@@ -16,7 +16,7 @@ pub(crate) use self::lanes::ROUND_MAGIC;
 pub use self::lanes::{L as LANES, Simd};
 use std::sync::{Mutex, MutexGuard};
 
-use super::observables::{Binning, Histogram, ObservableSums, ObservablesSpec, observe};
+use super::observables::{Binning, Histogram, ObservableSums, ObservablesSpec, SCALARS, observe};
 use super::{
     Engine, EngineSpec, Measure, Metric, MetricSubset, Moments, Progress, WalkerState,
     check_host_memory, check_state,
@@ -33,6 +33,10 @@ const MAX_CHUNKS: usize = 512;
 
 /// A sample's O vector with its row in the metric's subset.
 type MetricRow = (usize, Vec<f64>);
+
+/// Every walker's sums over a call: of E_L, and (observing, else empty) of the observables'
+/// scalars.
+type WalkerSums<'a> = (&'a mut [f64], &'a mut [[f64; SCALARS]]);
 
 pub struct CpuEngine {
     spec: EngineSpec,
@@ -115,7 +119,13 @@ impl CpuEngine {
             true => chain.max(lanes::thread_bytes(spec)),
             false => chain,
         };
-        w * (m + 1) * 8
+        // Per walker: its position and sums of E_L and, observing, of the observables' scalars.
+        let observed = if spec.observables.is_some() {
+            SCALARS as u64
+        } else {
+            0
+        };
+        w * (m + 1 + observed) * 8
             + chunks * moments(segment_measurements)
             + 2 * moments((steps / every) as u64)
             + threads * per_thread
@@ -139,7 +149,7 @@ impl CpuEngine {
         len: u32,
         what: SegmentMeasure,
         ends_call: bool,
-        walker_energy: &mut [f64],
+        (walker_energy, walker_observed): WalkerSums,
         progress: &dyn Progress,
     ) -> Vec<(Moments, Vec<MetricRow>)> {
         let SegmentMeasure {
@@ -184,12 +194,21 @@ impl CpuEngine {
         };
         let lanes = self.lanes;
         let positions = &mut self.positions;
+        // The chunks' walkers' observables sums (none when not observing).
+        let observed: Vec<&mut [[f64; SCALARS]]> = match walker_observed.is_empty() {
+            true => walker_energy
+                .chunks(chunk)
+                .map(|_| Default::default())
+                .collect(),
+            false => walker_observed.chunks_mut(chunk).collect(),
+        };
         self.pool.install(|| {
             positions
                 .par_chunks_mut(chunk * m)
                 .zip(walker_energy.par_chunks_mut(chunk))
+                .zip(observed)
                 .enumerate()
-                .map(|(c, (xs, energies))| {
+                .map(|(c, ((xs, energies), observed))| {
                     let mut sums = Moments::zeros(spec.parameters(), job.measured.len());
                     // The thread runs this chunk to the end before any other: its counts are
                     // its own meanwhile.
@@ -202,6 +221,7 @@ impl CpuEngine {
                         sums,
                         rows: Vec::new(),
                         energies,
+                        observed,
                         counts,
                     };
                     let first = (c * chunk) as u32;
@@ -240,7 +260,12 @@ fn walk_scalar(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut)
                 out.energies[i] += e;
                 out.sums.series[next] += e;
                 job.metric_row(out, k, local, || chain.o().to_vec());
-                job.observe(out, next, chain.position(), chain.energy_parts());
+                if let Some(values) = job.observe(out, next, chain.position(), chain.energy_parts())
+                {
+                    for (sum, v) in out.observed[i].iter_mut().zip(values) {
+                        *sum += v;
+                    }
+                }
                 next += 1;
             }
         }
@@ -277,6 +302,8 @@ struct ChunkOut<'a> {
     rows: Vec<MetricRow>,
     /// The chunk's walkers' sums of E_L.
     energies: &'a mut [f64],
+    /// The chunk's walkers' sums of the observables' scalars, when observing (else empty).
+    observed: &'a mut [[f64; SCALARS]],
     /// This thread's histogram counts, when observing.
     counts: Option<MutexGuard<'a, Vec<u64>>>,
 }
@@ -316,20 +343,25 @@ impl SegmentJob<'_> {
         Some((self.binning.as_ref()?, &mut counts[bins]))
     }
 
-    /// Adds a walker's sample at position `x` with E_L's parts to the observables.
-    fn observe(&self, out: &mut ChunkOut, index: usize, x: &[f64], parts: [f64; 3]) {
-        let Some(observed) = self.observed(index) else {
-            return;
-        };
+    /// Adds a walker's sample at position `x` with E_L's parts to the observables; returns
+    /// the sample's scalars, when observing.
+    fn observe(
+        &self,
+        out: &mut ChunkOut,
+        index: usize,
+        x: &[f64],
+        parts: [f64; 3],
+    ) -> Option<[f64; SCALARS]> {
+        let observed = self.observed(index)?;
         let histogram = self.histogram(&mut out.counts, observed);
         let sums = out.sums.observables.as_mut().expect("observing");
-        observe(
+        Some(observe(
             x,
             self.spec.system.dims,
             parts,
             &mut sums.blocks[observed.0],
             histogram,
-        );
+        ))
     }
 }
 
@@ -393,6 +425,10 @@ impl Engine for CpuEngine {
         total.series.reserve(measurements);
         let mut walker_energy = vec![0.0; self.spec.walkers as usize];
         let observing = self.observing && measurements > 0 && self.spec.observables.is_some();
+        let mut walker_observed = match observing {
+            true => vec![[0.0; SCALARS]; self.spec.walkers as usize],
+            false => Vec::new(),
+        };
         // Histogram counts per thread, blocks x bins.
         let histogram_len = self.spec.observables.as_ref().map_or(0, |h| {
             h.bins() * ObservablesSpec::blocks(measurements as u32) as usize
@@ -414,7 +450,14 @@ impl Engine for CpuEngine {
                 observing: observing.then_some((measurements as u32, counts.as_slice())),
             };
             let ends_call = done + len == steps;
-            let chunks = self.segment(params, len, what, ends_call, &mut walker_energy, progress);
+            let chunks = self.segment(
+                params,
+                len,
+                what,
+                ends_call,
+                (&mut walker_energy, &mut walker_observed),
+                progress,
+            );
             let mut sums = Moments::zeros(self.spec.parameters(), chunks[0].0.series.len());
             let mut rows = Vec::new();
             for (chunk, chunk_rows) in chunks {
@@ -435,6 +478,9 @@ impl Engine for CpuEngine {
             }
         }
         if let Some(obs) = total.observables.as_mut() {
+            for sums in &walker_observed {
+                obs.walkers.push(&sums.map(|s| s / measurements as f64));
+            }
             let bins = histogram_len / obs.blocks.len();
             for (b, block) in obs.blocks.iter_mut().enumerate() {
                 block.counts = vec![0.0; bins];

@@ -59,6 +59,8 @@ struct BufferSizes {
     measurements: u32,
     /// Bytes of the observables' histogram counts.
     hist: u64,
+    /// Values per walker of the walker sums: E_L, then with observables their scalars.
+    walker_values: u64,
 }
 
 impl BufferSizes {
@@ -88,6 +90,7 @@ impl BufferSizes {
             hist: spec.observables.as_ref().map_or(4, |o| {
                 MAX_BLOCKS as u64 * HIST_COPIES as u64 * o.bins() as u64 * 4
             }),
+            walker_values: 1 + spec.observables.as_ref().map_or(0, |_| SCALARS as u64),
         }
     }
 
@@ -96,7 +99,7 @@ impl BufferSizes {
         let groups = self.groups as u64;
         [
             ("walker positions", self.walkers * self.coordinates * 4),
-            ("walker energies", self.walkers * 4),
+            ("walker sums", self.walkers * self.walker_values * 4),
             ("per-workgroup sums", groups * self.components * 4),
             (
                 "per-workgroup series",
@@ -199,7 +202,7 @@ impl Buffers {
             hist: storage("histograms", sizes.hist, copy),
             hist_readback: mapped("histograms readback", sizes.hist),
             no_rows: storage("no metric rows", 4, none),
-            walker_energy: storage("walker energy", energies, none),
+            walker_energy: storage("walker sums", energies, copy),
             partials: storage("partials", partials, none),
             series_parts: storage("series parts", series, none),
         };
@@ -957,6 +960,38 @@ impl GpuEngine {
         Ok(())
     }
 
+    /// Adds every walker's means of the observables' scalars over a call of `measurements`
+    /// measurements (its sums, which the walk kernel keeps after the walkers' energies) to
+    /// `obs`.
+    fn read_walker_means(&self, obs: &mut ObservableSums, measurements: u32) -> Result<(), Error> {
+        let walkers = self.sizes.walkers;
+        let offset = walkers * 4;
+        let bytes = walkers * SCALARS as u64 * 4;
+        let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("walker sums readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        let source = &self.buffers.walker_energy;
+        encoder.copy_buffer_to_buffer(source, offset, &staging, 0, bytes);
+        self.gpu.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.gpu.wait("reading the walkers' observables")?;
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| Error::engine(format!("reading the walkers' observables: {e}")))?;
+        let sums: &[f32] = bytemuck::cast_slice(&view);
+        let n = measurements as f64;
+        for walker in sums.chunks_exact(SCALARS).take(walkers as usize) {
+            let means: [f64; SCALARS] = std::array::from_fn(|c| walker[c] as f64 / n);
+            obs.walkers.push(&means);
+        }
+        Ok(())
+    }
+
     /// Positions of the first `count` walkers, as f64.
     fn read_positions(&self, count: u32) -> Result<Vec<f64>, Error> {
         let m = self.spec.coordinates() as u64;
@@ -1151,6 +1186,9 @@ impl Engine for GpuEngine {
             moments.observables = Some(obs);
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             encoder.clear_buffer(&self.buffers.hist, 0, None);
+            // The walkers' sums of the scalars, after their energies (the kernel adds to them).
+            let energies = self.sizes.walkers * 4;
+            encoder.clear_buffer(&self.buffers.walker_energy, energies, None);
             q.submit([encoder.finish()]);
         }
         let walk = match &observing {
@@ -1243,6 +1281,7 @@ impl Engine for GpuEngine {
         }
         if let Some(mut obs) = moments.observables.take() {
             self.read_histograms(&mut obs)?;
+            self.read_walker_means(&mut obs, call_measurements)?;
             moments.observables = Some(obs);
         }
         moments.walkers = self.spec.walkers as u64;

@@ -185,7 +185,7 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
                 }
                 if let Some(at) = job.observed(next) {
                     if at.0 != observed.block {
-                        observed.flush_into(out, spec, valid);
+                        observed.flush_into(out, spec, start, valid);
                         observed.block = at.0;
                     }
                     let histogram = job.histogram(&mut out.counts, at);
@@ -194,7 +194,7 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
                 next += 1;
             }
         }
-        observed.flush_into(out, spec, valid);
+        observed.flush_into(out, spec, start, valid);
         for (c, xc) in group.x.iter().enumerate() {
             for l in 0..valid {
                 xs[lane_walker(l) * m + c] = xc.0[l];
@@ -688,8 +688,9 @@ impl LaneBlock {
         }
     }
 
-    /// Adds the sums of the first `valid` lanes to their block of `out` and starts afresh.
-    fn flush_into(&mut self, out: &mut ChunkOut, spec: &EngineSpec, valid: usize) {
+    /// Adds the sums of the first `valid` lanes to their block of `out`, and each to its
+    /// walker's (the chunk's walkers `start..start + valid`), and starts afresh.
+    fn flush_into(&mut self, out: &mut ChunkOut, spec: &EngineSpec, start: usize, valid: usize) {
         if self.measurements == 0 {
             return;
         }
@@ -705,6 +706,11 @@ impl LaneBlock {
         block.samples += (self.measurements as usize * valid) as f64;
         for ((s, v), per) in block.scalars.iter_mut().zip(&self.scalars).zip(per) {
             *s += live.select(*v, V::ZERO).sum() / per;
+        }
+        for (l, walker) in out.observed[start..start + valid].iter_mut().enumerate() {
+            for ((s, v), per) in walker.iter_mut().zip(&self.scalars).zip(per) {
+                *s += v.0[l] / per;
+            }
         }
         self.measurements = 0;
         self.scalars = Default::default();
