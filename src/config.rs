@@ -39,6 +39,8 @@ pub struct Config {
     pub gpu: GpuConfig,
     /// Observables beyond the energy, measured in production.
     pub observables: ObservablesConfig,
+    /// Diffusion Monte Carlo (`rbm-vmc dmc`).
+    pub dmc: DmcConfig,
 }
 
 impl Default for Config {
@@ -58,6 +60,7 @@ impl Default for Config {
             checkpoint_every: 10,
             gpu: GpuConfig::default(),
             observables: ObservablesConfig::default(),
+            dmc: DmcConfig::default(),
         }
     }
 }
@@ -350,6 +353,40 @@ impl Default for ObservablesConfig {
     }
 }
 
+/// Fixed-node diffusion Monte Carlo from the trial wave function: time step, generations,
+/// moves and the energy cutoff (docs/physics.md, "Diffusion Monte Carlo").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DmcConfig {
+    /// Imaginary time step tau of the moves.
+    pub time_step: f64,
+    /// Generations measured after the equilibration.
+    pub generations: u32,
+    /// Generations before the measurement, while the walkers relax from |psi_T|^2 to
+    /// psi_T Phi_0.
+    pub equilibration: u32,
+    /// "all" (every electron at once) or "single" (one after another); absent or null:
+    /// "single" for fermions, "all" otherwise.
+    pub moves: Option<Moves>,
+    /// The energy cutoff E_cut = cutoff sqrt(P / tau) of the branching (Zen et al. 2016).
+    pub cutoff: f64,
+    /// Generations per row of dmc.csv.
+    pub block: u32,
+}
+
+impl Default for DmcConfig {
+    fn default() -> Self {
+        Self {
+            time_step: 0.01,
+            generations: 2000,
+            equilibration: 500,
+            moves: None,
+            cutoff: 0.2,
+            block: 20,
+        }
+    }
+}
+
 /// Largest sizes accepted; beyond them memory or run time is unreasonable for this code.
 pub const MAX_PARTICLES: usize = 256;
 pub const MAX_HIDDEN: usize = 1024;
@@ -550,6 +587,7 @@ impl Config {
                 compact(o.final_fraction)
             )));
         }
+        self.validate_dmc()?;
         if let Some(steps) = self.gpu.steps_per_dispatch {
             int_range("gpu.steps_per_dispatch", steps as usize, 1, 1 << 16)?;
         }
@@ -599,6 +637,34 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The DMC settings: a time step within one trap period, whole blocks of generations.
+    fn validate_dmc(&self) -> Result<(), Error> {
+        let d = &self.dmc;
+        positive("dmc.time_step", d.time_step)?;
+        let period = 1.0 / self.system.omega;
+        if d.time_step > period {
+            return Err(Error::input(format!(
+                "config: `dmc.time_step` = {}: must be at most 1 / omega = {} (the trap's time \
+                 scale); DMC's time-step error grows with tau, and 0.01 / omega is typical",
+                compact(d.time_step),
+                compact(period)
+            )));
+        }
+        int_range("dmc.generations", d.generations as usize, 1, 1 << 30)?;
+        int_range("dmc.equilibration", d.equilibration as usize, 0, 1 << 30)?;
+        int_range("dmc.block", d.block as usize, 1, d.generations as usize)?;
+        positive("dmc.cutoff", d.cutoff)?;
+        Ok(())
+    }
+
+    /// The moves DMC makes: as set, else one electron at a time for fermions.
+    pub fn dmc_moves(&self) -> Moves {
+        self.dmc.moves.unwrap_or(match self.system.statistics {
+            Statistics::Fermions => Moves::Single,
+            Statistics::Distinguishable => Moves::All,
+        })
     }
 
     /// What the sampler's row in the table allows.
@@ -1060,6 +1126,17 @@ mod tests {
                 json!({"system": {"statistics": "bosons"}}),
                 "system.statistics",
             ),
+            (json!({"dmc": {"time_step": 0.0}}), "dmc.time_step"),
+            (json!({"dmc": {"time_step": -0.01}}), "dmc.time_step"),
+            (json!({"dmc": {"time_step": 2.0}}), "at most 1 / omega"),
+            (json!({"dmc": {"generations": 0}}), "dmc.generations"),
+            (json!({"dmc": {"block": 0}}), "dmc.block"),
+            (
+                json!({"dmc": {"generations": 10, "block": 20}}),
+                "dmc.block",
+            ),
+            (json!({"dmc": {"cutoff": 0.0}}), "dmc.cutoff"),
+            (json!({"dmc": {"moves": "some"}}), "dmc.moves"),
         ];
         for (value, needle) in cases {
             let err = load(value.clone()).expect_err(&value.to_string());

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod checksum;
 pub mod config;
 pub mod control;
+pub mod dmc;
 pub mod driver;
 pub mod engine;
 pub mod error;

@@ -30,6 +30,9 @@ enum Command {
     Run(RunArgs),
     /// Measure the energy at fixed parameters, without optimising.
     Sample(SampleArgs),
+    /// Fixed-node diffusion Monte Carlo from the trial wave function at fixed parameters
+    /// (`--from RUN_DIR`: an optimised run's); writes dmc.csv, dmc.svg and result.json.
+    Dmc(SampleArgs),
     /// List the GPU adapters (name, backend, type, driver, limits) and the one `auto` takes.
     Devices,
     /// Validate a config (and the parameters file it names) and estimate the work and memory
@@ -254,6 +257,27 @@ struct SampleArgs {
     budget: BudgetArgs,
 }
 
+impl SampleArgs {
+    /// The config, the parameters file and every file the command reads: a run's config and
+    /// parameters with `--from`, else the config and `--params`.
+    fn load(&self) -> Result<(Config, Option<PathBuf>, Vec<PathBuf>), Error> {
+        let c = &self.common;
+        let (config, params, mut inputs) = match &self.from {
+            Some(dir) => {
+                let (config, params) = c.load_run(dir)?;
+                (config, Some(params), vec![dir.join("result.json")])
+            }
+            None => {
+                let config = c.load()?;
+                let inputs = read_files(c.config.as_deref(), &config);
+                (config, self.params.clone(), inputs)
+            }
+        };
+        inputs.extend(params.clone());
+        Ok((config, params, inputs))
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum EngineArg {
     Auto,
@@ -397,6 +421,7 @@ fn first_stop_message(command: &Command) -> &'static str {
         Command::Sample(_) => {
             "stopping; a `sample` stopped before the end of production keeps no energy"
         }
+        Command::Dmc(_) => "stopping after this generation; the partial results are kept",
         _ => "stopping",
     }
 }
@@ -449,21 +474,19 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
         Command::Sample(args) => {
             let c = &args.common;
             let ctx = context(c.output.dir.quiet, &args.budget)?;
-            let (config, params, mut inputs) = match &args.from {
-                Some(dir) => {
-                    let (config, params) = c.load_run(dir)?;
-                    (config, Some(params), vec![dir.join("result.json")])
-                }
-                None => {
-                    let config = c.load()?;
-                    let inputs = read_files(c.config.as_deref(), &config);
-                    (config, args.params.clone(), inputs)
-                }
-            };
-            inputs.extend(params.clone());
+            let (config, params, inputs) = args.load()?;
             let out = c.output.dir.open(team, &inputs)?;
             in_dir(&out, |out| {
                 driver::sample(&config, params.as_deref(), out, &ctx)
+            })
+        }
+        Command::Dmc(args) => {
+            let c = &args.common;
+            let ctx = context(c.output.dir.quiet, &args.budget)?;
+            let (config, params, inputs) = args.load()?;
+            let out = c.output.dir.open(team, &inputs)?;
+            in_dir(&out, |out| {
+                rbm_vmc::dmc::dmc(&config, params.as_deref(), out, &ctx)
             })
         }
         Command::Check(args) => {

@@ -47,6 +47,11 @@ pub(crate) fn philox_bump_key(k: [u32; 2]) -> [u32; 2] {
 /// purposes never overlap: sampling uses blocks 0.., resets of non-finite walkers use these.
 pub const RESET_BLOCK: u32 = 1 << 31;
 
+/// Diffusion Monte Carlo: a walker slot's moves in a generation (step = the generation), and
+/// the comb's one draw per generation (walker 0).
+pub const DMC_BLOCK: u32 = 1 << 30;
+pub const DMC_COMB_BLOCK: u32 = 3 << 29;
+
 /// Pseudo walker index of the stream that draws the initial RBM parameters.
 pub const PARAMS_WALKER: u32 = u32::MAX;
 

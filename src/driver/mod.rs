@@ -139,6 +139,7 @@ pub fn cost_shape(config: &Config) -> String {
     shape.optimiser = Default::default();
     shape.checkpoint_every = 0;
     shape.observables = Default::default();
+    shape.dmc = Default::default();
     serde_json::to_string(&shape).expect("configs serialise")
 }
 

@@ -7,7 +7,7 @@ pub mod gpu;
 mod moments;
 pub mod observables;
 
-pub use cpu::{CpuEngine, LANES, REFRESH_EVERY, Simd};
+pub use cpu::{Branching, CpuEngine, DmcWalkers, GenerationSums, LANES, REFRESH_EVERY, Simd};
 pub use distributed::DistributedEngine;
 #[cfg(feature = "mpi")]
 use distributed::InjectedFault;

@@ -172,8 +172,9 @@ impl Slater {
 pub struct SlaterState {
     /// Inverse of each block, orbital-major: dinv[b][l * n + i].
     pub dinv: [Vec<f64>; 2],
-    /// ln |det| of each block (-inf when singular).
+    /// ln |det| of each block (-inf when singular), and its sign.
     pub ln_det: [f64; 2],
+    pub sign: [f64; 2],
     /// Orbital values at a proposed position, and the determinant ratio of that move.
     pub phi_new: Vec<f64>,
     pub ratio: f64,
@@ -188,6 +189,7 @@ impl SlaterState {
         Self {
             dinv: [vec![0.0; n * n], vec![0.0; n * n]],
             ln_det: [0.0; 2],
+            sign: [1.0; 2],
             phi_new: vec![0.0; n],
             ratio: 1.0,
             work: vec![0.0; n * n],
@@ -201,6 +203,11 @@ impl SlaterState {
         self.ln_det[0] + self.ln_det[1]
     }
 
+    /// The sign of det_up det_down: the nodes of the trial function are where it changes.
+    pub fn sign(&self) -> f64 {
+        self.sign[0] * self.sign[1]
+    }
+
     /// Builds both determinants at x from scratch; returns ln |det_up det_down|.
     pub fn refresh(&mut self, slater: &Slater, x: &[f64]) -> f64 {
         let (n, dims) = (slater.n, slater.dims);
@@ -210,7 +217,7 @@ impl SlaterState {
                 slater.orbital_values(&x[k * dims..(k + 1) * dims], &mut self.phi_new);
                 self.work[i * n..(i + 1) * n].copy_from_slice(&self.phi_new);
             }
-            self.ln_det[b] = invert(&mut self.work, &mut self.dinv[b], n);
+            (self.ln_det[b], self.sign[b]) = invert(&mut self.work, &mut self.dinv[b], n);
         }
         self.ln_abs()
     }
@@ -245,6 +252,7 @@ impl SlaterState {
             dinv[l * n + i] = column_i;
         }
         self.ln_det[b] += r.abs().ln();
+        self.sign[b] *= r.signum();
     }
 
     /// grad_k ln|det| with particle k at `rk` divided by `ratio` (1 at the current position;
@@ -297,22 +305,25 @@ impl SlaterState {
 }
 
 /// Inverts the n x n row-major matrix `a` (destroyed) into `inv` by Gauss-Jordan elimination
-/// with partial pivoting; returns ln |det a| (-inf when singular, and `inv` is then garbage).
-pub fn invert(a: &mut [f64], inv: &mut [f64], n: usize) -> f64 {
+/// with partial pivoting; returns ln |det a| (-inf when singular, and `inv` is then garbage)
+/// and the sign of det a.
+pub fn invert(a: &mut [f64], inv: &mut [f64], n: usize) -> (f64, f64) {
     inv.fill(0.0);
     for i in 0..n {
         inv[i * n + i] = 1.0;
     }
-    let mut ln_det = 0.0;
+    let (mut ln_det, mut sign) = (0.0, 1.0);
     for col in 0..n {
         let pivot = (col..n)
             .max_by(|&p, &q| a[p * n + col].abs().total_cmp(&a[q * n + col].abs()))
             .expect("col < n");
         let value = a[pivot * n + col];
         if value == 0.0 || !value.is_finite() {
-            return f64::NEG_INFINITY;
+            return (f64::NEG_INFINITY, 1.0);
         }
+        sign *= value.signum();
         if pivot != col {
+            sign = -sign;
             for j in 0..n {
                 a.swap(pivot * n + j, col * n + j);
                 inv.swap(pivot * n + j, col * n + j);
@@ -334,7 +345,7 @@ pub fn invert(a: &mut [f64], inv: &mut [f64], n: usize) -> f64 {
             }
         }
     }
-    ln_det
+    (ln_det, sign)
 }
 
 #[cfg(test)]
@@ -371,8 +382,14 @@ mod tests {
         let a = [2.0, 1.0, 0.0, 1.0, 3.0, 1.0, 0.0, 1.0, 4.0];
         let mut work = a;
         let mut inv = [0.0; 9];
-        let ln = invert(&mut work, &mut inv, 3);
+        let (ln, sign) = invert(&mut work, &mut inv, 3);
         assert!((ln - 18f64.ln()).abs() < 1e-14);
+        assert_eq!(sign, 1.0);
+        // Rows swapped (a pivot swap of its own) and a negative pivot: the sign follows.
+        let mut swapped = [1.0, 3.0, 1.0, 2.0, 1.0, 0.0, 0.0, 1.0, 4.0];
+        assert_eq!(invert(&mut swapped, &mut [0.0; 9], 3).1, -1.0);
+        let mut negative = [-2.0, 0.0, 0.0, 3.0];
+        assert_eq!(invert(&mut negative, &mut [0.0; 4], 2).1, -1.0);
         for i in 0..3 {
             for j in 0..3 {
                 let p: f64 = (0..3).map(|k| a[i * 3 + k] * inv[k * 3 + j]).sum();
@@ -380,7 +397,7 @@ mod tests {
             }
         }
         let mut singular = [1.0, 2.0, 2.0, 4.0];
-        assert_eq!(invert(&mut singular, &mut [0.0; 4], 2), f64::NEG_INFINITY);
+        assert_eq!(invert(&mut singular, &mut [0.0; 4], 2).0, f64::NEG_INFINITY);
     }
 
     #[test]
@@ -507,6 +524,22 @@ mod tests {
         assert!((det(&x, 0) + det(&swapped, 0)).abs() < 1e-10 * det(&x, 0).abs());
         assert_eq!(det(&x, 1), det(&swapped, 1));
         assert!((ln_det(&s, &x) - ln_det(&s, &swapped)).abs() < 1e-12);
+        // The state's sign is the Laplace expansion's, from scratch and after moves.
+        let mut state = SlaterState::new(&s);
+        let signs = |x: &[f64]| det(x, 0).signum() * det(x, 1).signum();
+        state.refresh(&s, &x);
+        assert_eq!(state.sign(), signs(&x));
+        state.refresh(&s, &swapped);
+        assert_eq!(state.sign(), signs(&swapped));
+        let mut y = swapped.clone();
+        for step in 0..40u32 {
+            let k = step as usize % particles;
+            let moved = positions(1, dims, 100 + step);
+            state.propose(&s, k, &moved);
+            state.accept(&s, k);
+            y[k * dims..(k + 1) * dims].copy_from_slice(&moved);
+            assert_eq!(state.sign(), signs(&y), "move {step}");
+        }
     }
 
     /// A signed determinant by Laplace expansion (independent of `invert`).

@@ -195,6 +195,17 @@ impl<'a> Walker<'a> {
         self.ln_psi_y - self.ln_psi
     }
 
+    /// Whether the proposal made by `propose` on `range` lies across a node of psi (the
+    /// determinants change sign; the RBM and Jastrow factors are positive): fixed-node
+    /// diffusion Monte Carlo rejects such moves.
+    pub fn proposal_crosses_node(&self, range: &Range<usize>) -> bool {
+        match (&self.slater, &self.slater_y, self.particle(range)) {
+            (Some(state), _, Some(_)) => state.ratio < 0.0,
+            (Some(state), Some(at_y), None) => at_y.sign() != state.sign(),
+            _ => false,
+        }
+    }
+
     /// The drift at x on `range` (a single particle's; the whole drift is kept current).
     pub fn drift_x(&mut self, range: &Range<usize>) {
         let Some(k) = self.particle(range) else {

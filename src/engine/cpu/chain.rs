@@ -126,41 +126,12 @@ impl<'a> Chain<'a> {
         accept
     }
 
-    /// Importance sampling: y = x + dt v(x) + sqrt(dt) xi on `range`, with v the drift
-    /// grad ln psi (the Langevin step D dt F with D = 1/2, F = 2 grad ln psi) limited per
-    /// particle (`limit_drift`), Metropolis-Hastings accept.
+    /// Importance sampling: the Langevin proposal on `range`, Metropolis-Hastings accept.
     fn importance(&mut self, range: Range<usize>, rng: &mut StepStream) -> bool {
-        let dt = self.spec.sampler.dt;
-        let (sqrt_dt, dims) = (dt.sqrt(), self.spec.system.dims);
-        self.walker.drift_x(&range);
-        limit_drift(
-            &self.walker.drift()[range.clone()],
-            dims,
-            dt,
-            &mut self.vx[range.clone()],
-        );
-        let vx = &self.vx;
-        self.walker
-            .begin_proposal(&range, |m, xm| xm + dt * vx[m] + sqrt_dt * rng.normal());
-        let change = self.walker.propose(&range);
-        self.walker.drift_at_y(&range);
-        limit_drift(
-            &self.walker.drift_y()[range.clone()],
-            dims,
-            dt,
-            &mut self.vy[range.clone()],
-        );
-        // ln G(x|y) - ln G(y|x), G(y|x) = exp(-|y - x - dt v(x)|^2 / (2 dt)); only `range` moves.
-        let (x, y) = (self.walker.x(), self.walker.y());
-        let ln_green: f64 = range
-            .clone()
-            .map(|m| {
-                let forward = y[m] - x[m] - dt * self.vx[m];
-                let backward = x[m] - y[m] - dt * self.vy[m];
-                (forward * forward - backward * backward) / (2.0 * dt)
-            })
-            .sum();
-        let accept = metropolis_test(rng, 2.0 * change + ln_green);
+        let (dt, dims) = (self.spec.sampler.dt, self.spec.system.dims);
+        let drifts = (&mut self.vx[..], &mut self.vy[..]);
+        let ln_ratio = langevin_proposal(&mut self.walker, &range, dt, dims, drifts, rng);
+        let accept = metropolis_test(rng, ln_ratio);
         if accept {
             self.walker.accept(&range);
         }
@@ -201,6 +172,50 @@ impl<'a> Chain<'a> {
     }
 }
 
+/// The Langevin proposal on `range` (importance sampling, and the move of diffusion Monte
+/// Carlo): y = x + dt v(x) + sqrt(dt) xi, with v the drift grad ln psi (the Langevin step
+/// D dt F with D = 1/2, F = 2 grad ln psi) limited per particle (`limit_drift`), into the
+/// walker's proposal; `vx`, `vy` receive the limited drifts at x and y. Returns ln of the
+/// Metropolis-Hastings ratio |psi(y)|^2 G(x|y) / (|psi(x)|^2 G(y|x)),
+/// G(y|x) = exp(-|y - x - dt v(x)|^2 / (2 dt)).
+pub(crate) fn langevin_proposal(
+    walker: &mut Walker,
+    range: &Range<usize>,
+    dt: f64,
+    dims: usize,
+    (vx, vy): (&mut [f64], &mut [f64]),
+    rng: &mut StepStream,
+) -> f64 {
+    let sqrt_dt = dt.sqrt();
+    walker.drift_x(range);
+    limit_drift(
+        &walker.drift()[range.clone()],
+        dims,
+        dt,
+        &mut vx[range.clone()],
+    );
+    walker.begin_proposal(range, |m, xm| xm + dt * vx[m] + sqrt_dt * rng.normal());
+    let change = walker.propose(range);
+    walker.drift_at_y(range);
+    limit_drift(
+        &walker.drift_y()[range.clone()],
+        dims,
+        dt,
+        &mut vy[range.clone()],
+    );
+    // Only `range` moves.
+    let (x, y) = (walker.x(), walker.y());
+    let ln_green: f64 = range
+        .clone()
+        .map(|m| {
+            let forward = y[m] - x[m] - dt * vx[m];
+            let backward = x[m] - y[m] - dt * vy[m];
+            (forward * forward - backward * backward) / (2.0 * dt)
+        })
+        .sum();
+    2.0 * change + ln_green
+}
+
 /// Whether the engines check a walker's health after global step `step`: before every
 /// measurement, at the last step of a `sample` call (so no call leaves a non-finite walker
 /// behind), and every `REFRESH_EVERY` steps. WGSL twin: the check in `walk` (walk.wgsl).
@@ -226,7 +241,7 @@ pub fn limit_drift(v: &[f64], dims: usize, dt: f64, out: &mut [f64]) {
 /// Accepts with probability min(1, e^ln_ratio). The uniform is drawn only when needed, from
 /// the stream's pooled low bytes where it can (`StepStream::acceptance_uniform`).
 #[inline]
-fn metropolis_test(rng: &mut StepStream, ln_ratio: f64) -> bool {
+pub(crate) fn metropolis_test(rng: &mut StepStream, ln_ratio: f64) -> bool {
     ln_ratio >= 0.0 || rng.acceptance_uniform() < ln_ratio.exp()
 }
 

@@ -5,6 +5,7 @@
 //! path (`lanes`) runs the common ones 64 walkers at a time and is the default where it can.
 
 mod chain;
+mod dmc;
 mod lanes;
 
 use rayon::prelude::*;
@@ -12,6 +13,7 @@ use rayon::prelude::*;
 pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
 use self::chain::{Chain, checks_health};
+pub use self::dmc::{Branching, DmcWalkers, GenerationSums};
 pub(crate) use self::lanes::ROUND_MAGIC;
 pub use self::lanes::{L as LANES, Simd};
 use std::sync::{Mutex, MutexGuard};

@@ -1,0 +1,269 @@
+//! Diffusion Monte Carlo generations on the CPU, in f64: every walker drifts and diffuses by
+//! the Langevin proposal of importance sampling (UNR's limited drift, the Green's-function
+//! test), refuses moves across a node of psi (fixed node), and has its weight multiplied by
+//! the branching factor of its averaged, cut-off local energy. Walkers are independent within
+//! a generation, so they run in parallel over fixed chunks whose sums are added in order:
+//! results do not depend on the thread count. The formulas are in docs/physics.md
+//! ("Diffusion Monte Carlo").
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::chain::{langevin_proposal, metropolis_test};
+use crate::engine::EngineSpec;
+use crate::error::Error;
+use crate::physics::{Params, Walker};
+use crate::rng::{DMC_BLOCK, StepStream};
+use crate::sampler::Moves;
+
+/// Walkers per chunk of a generation.
+const CHUNK: usize = 64;
+
+/// What a generation needs besides the walkers.
+#[derive(Clone, Copy, Debug)]
+pub struct Branching {
+    /// The time step tau of the moves.
+    pub tau: f64,
+    /// The effective time step of the weights (tau times the accepted share of the diffusion).
+    pub tau_eff: f64,
+    /// The trial energy E_T.
+    pub trial_energy: f64,
+    /// The reference energy E_ref of the cutoff, and the cutoff E_cut.
+    pub reference: f64,
+    pub cutoff: f64,
+}
+
+impl Branching {
+    /// S(E_L) = E_ref + clamp(E_L - E_ref, -E_cut, E_cut) (Zen et al. 2016).
+    fn limited(&self, energy: f64) -> f64 {
+        self.reference + (energy - self.reference).clamp(-self.cutoff, self.cutoff)
+    }
+
+    /// The weight factor of a step from local energy `before` to `after`.
+    pub fn factor(&self, before: f64, after: f64) -> f64 {
+        let average = 0.5 * (self.limited(before) + self.limited(after));
+        (-self.tau_eff * (average - self.trial_energy)).exp()
+    }
+}
+
+/// A generation's sums over the walkers.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GenerationSums {
+    /// Sum of the weights, of weight x E_L, and of the squared weights.
+    pub weight: f64,
+    pub weighted_energy: f64,
+    pub weight_squared: f64,
+    pub accepted: f64,
+    pub proposed: f64,
+    /// Proposals refused because they crossed a node of psi.
+    pub node_crossings: f64,
+    /// Sums over proposals of p |dR|^2 and |dR|^2 (p the acceptance probability): their
+    /// ratio times tau is the effective time step.
+    pub diffusion_accepted: f64,
+    pub diffusion_proposed: f64,
+    /// Walkers whose local energy became non-finite (their weight is set to 0).
+    pub lost: f64,
+}
+
+impl GenerationSums {
+    pub fn add(&mut self, o: &Self) {
+        self.weight += o.weight;
+        self.weighted_energy += o.weighted_energy;
+        self.weight_squared += o.weight_squared;
+        self.accepted += o.accepted;
+        self.proposed += o.proposed;
+        self.node_crossings += o.node_crossings;
+        self.diffusion_accepted += o.diffusion_accepted;
+        self.diffusion_proposed += o.diffusion_proposed;
+        self.lost += o.lost;
+    }
+}
+
+/// The walkers of a diffusion Monte Carlo run on the CPU: positions, local energies, weights.
+pub struct DmcWalkers {
+    spec: EngineSpec,
+    moves: Moves,
+    pub positions: Vec<f64>,
+    pub energies: Vec<f64>,
+    pub weights: Vec<f64>,
+    pool: rayon::ThreadPool,
+}
+
+impl DmcWalkers {
+    /// Walkers at `positions` (walker-major) with weight 1 and their local energies under
+    /// `params`, moved by `moves`, on `threads` threads (0: one per core).
+    pub fn new(
+        spec: EngineSpec,
+        moves: Moves,
+        positions: Vec<f64>,
+        params: &Params,
+        threads: usize,
+    ) -> Result<Self, Error> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::engine(format!("cannot start {threads} CPU threads: {e}")))?;
+        let walkers = spec.walkers as usize;
+        let mut ensemble = Self {
+            spec,
+            moves,
+            positions,
+            energies: vec![0.0; walkers],
+            weights: vec![1.0; walkers],
+            pool,
+        };
+        ensemble.measure(params);
+        Ok(ensemble)
+    }
+
+    /// The local energies at the current positions.
+    fn measure(&mut self, params: &Params) {
+        let (spec, m) = (&self.spec, self.spec.coordinates());
+        let positions = &self.positions;
+        self.pool.install(|| {
+            self.energies
+                .par_chunks_mut(CHUNK)
+                .zip(positions.par_chunks(CHUNK * m))
+                .for_each(|(energies, xs)| {
+                    let mut walker = Walker::new(&spec.wavefunction, &spec.system, params);
+                    for (e, x) in energies.iter_mut().zip(xs.chunks(m)) {
+                        walker.load(x);
+                        *e = walker.measure();
+                    }
+                });
+        });
+    }
+
+    /// Generation `generation` (1-based): every walker makes its moves with the stream of
+    /// (its slot, the generation), then its weight takes the branching factor. Returns the
+    /// sums over the walkers, with the weights and energies after the moves.
+    pub fn generation(
+        &mut self,
+        params: &Params,
+        generation: u64,
+        branching: &Branching,
+    ) -> GenerationSums {
+        let spec = &self.spec;
+        let m = spec.coordinates();
+        let moves = move_ranges(self.moves, spec.system.particles, spec.system.dims);
+        let chunks: Vec<GenerationSums> = self.pool.install(|| {
+            self.positions
+                .par_chunks_mut(CHUNK * m)
+                .zip(self.energies.par_chunks_mut(CHUNK))
+                .zip(self.weights.par_chunks_mut(CHUNK))
+                .enumerate()
+                .map(|(c, ((xs, energies), weights))| {
+                    let mut walker = Walker::new(&spec.wavefunction, &spec.system, params);
+                    let mut drifts = (vec![0.0; m], vec![0.0; m]);
+                    let mut sums = GenerationSums::default();
+                    for (i, ((x, e), w)) in xs
+                        .chunks_mut(m)
+                        .zip(energies.iter_mut())
+                        .zip(weights.iter_mut())
+                        .enumerate()
+                    {
+                        let slot = spec.first_walker + (c * CHUNK + i) as u32;
+                        let mut rng = StepStream::at_block(spec.seed, slot, generation, DMC_BLOCK);
+                        walker.load(x);
+                        for range in &moves {
+                            fixed_node_move(
+                                &mut walker,
+                                range,
+                                spec,
+                                branching.tau,
+                                &mut drifts,
+                                &mut rng,
+                                &mut sums,
+                            );
+                        }
+                        let after = walker.measure();
+                        x.copy_from_slice(walker.x());
+                        let factor = branching.factor(*e, after);
+                        // A walker whose numbers broke down leaves the population.
+                        let alive = after.is_finite() && factor.is_finite();
+                        *w = if alive { *w * factor } else { 0.0 };
+                        *e = after;
+                        if alive {
+                            sums.weighted_energy += *w * after;
+                        } else {
+                            sums.lost += 1.0;
+                        }
+                        sums.weight += *w;
+                        sums.weight_squared += *w * *w;
+                    }
+                    sums
+                })
+                .collect()
+        });
+        let mut total = GenerationSums::default();
+        for chunk in &chunks {
+            total.add(chunk);
+        }
+        total
+    }
+
+    /// Replaces the walkers by those in `slots` (indices into the current ones, as the comb
+    /// chose them), each with weight 1.
+    pub fn resample(&mut self, slots: &[u32]) {
+        let m = self.spec.coordinates();
+        let positions: Vec<f64> = slots
+            .iter()
+            .flat_map(|&j| {
+                self.positions[j as usize * m..(j as usize + 1) * m]
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        let energies: Vec<f64> = slots.iter().map(|&j| self.energies[j as usize]).collect();
+        self.positions = positions;
+        self.energies = energies;
+        self.weights.fill(1.0);
+    }
+}
+
+/// The coordinate ranges a generation moves in turn: every coordinate at once, or one
+/// particle's after another.
+fn move_ranges(moves: Moves, particles: usize, dims: usize) -> Vec<Range<usize>> {
+    match moves {
+        Moves::All => vec![0..particles * dims],
+        Moves::Single => (0..particles).map(|p| p * dims..(p + 1) * dims).collect(),
+    }
+}
+
+/// One move of fixed-node DMC on `range`: the Langevin proposal of importance sampling, a
+/// proposal across a node refused (and counted), else the Metropolis-Hastings test; adds
+/// to the acceptance and diffusion sums.
+fn fixed_node_move(
+    walker: &mut Walker,
+    range: &Range<usize>,
+    spec: &EngineSpec,
+    tau: f64,
+    (vx, vy): &mut (Vec<f64>, Vec<f64>),
+    rng: &mut StepStream,
+    sums: &mut GenerationSums,
+) {
+    let dims = spec.system.dims;
+    let ln_ratio = langevin_proposal(walker, range, tau, dims, (vx, vy), rng);
+    let moved: f64 = range
+        .clone()
+        .map(|k| (walker.y()[k] - walker.x()[k]).powi(2))
+        .sum();
+    sums.proposed += 1.0;
+    sums.diffusion_proposed += moved;
+    if walker.proposal_crosses_node(range) {
+        sums.node_crossings += 1.0;
+        return;
+    }
+    // A NaN ratio (a broken proposal) is never accepted.
+    let p = if ln_ratio.is_nan() {
+        0.0
+    } else {
+        ln_ratio.min(0.0).exp()
+    };
+    sums.diffusion_accepted += p * moved;
+    if metropolis_test(rng, ln_ratio) {
+        walker.accept(range);
+        sums.accepted += 1.0;
+    }
+}
