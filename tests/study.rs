@@ -420,3 +420,48 @@ fn the_sweep_names_only_the_files_it_wrote() {
     assert!(!stdout.contains("error.svg") && !out.join("error.svg").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// sweep.csv stays a table whatever the grid's values hold: text with commas, quotes and
+/// line breaks, and whole objects, are quoted (RFC 4180), so a CSV reader finds the header's
+/// columns in every row and the values as written.
+#[test]
+fn sweep_csv_rows_keep_their_columns_whatever_the_values() {
+    let dir = scratch("sweep-csv");
+    let file = dir.join("sweep.json");
+    let adapters = ["a,b", "say \"hi\"", "two\nlines\r\n"];
+    let systems = [
+        json!({"particles": 2, "dims": 2}),
+        json!({"particles": 2, "dims": 2, "omega": 0.5}),
+    ];
+    let sweep = json!({
+        "config": {
+            "walkers": 8, "sampler": {"thermalisation": 10}, "production": {"steps": 20},
+            "engine": "cpu", "threads": 1
+        },
+        "grid": {"gpu.adapter": adapters, "system": systems},
+        "mode": "production"
+    });
+    std::fs::write(&file, sweep.to_string()).unwrap();
+    let out = dir.join("out");
+    let o = sweep_into(&file, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut reader = csv::Reader::from_path(out.join("sweep.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(&header[1], "gpu.adapter");
+    assert_eq!(&header[2], "system");
+    assert_eq!(header.iter().last(), Some("warning"));
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 6);
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(record.len(), header.len(), "row {i}: {record:?}");
+        assert_eq!(record[0], i.to_string());
+        assert_eq!(&record[1], adapters[i / 2], "row {i}");
+        let system: Value = serde_json::from_str(&record[2]).unwrap();
+        assert_eq!(system, systems[i % 2], "row {i}");
+        let status = header.iter().position(|h| h == "status").unwrap();
+        assert_eq!(&record[status], "completed", "row {i}");
+        let energy: f64 = record[3].parse().unwrap();
+        assert!(energy.is_finite(), "row {i}: {record:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

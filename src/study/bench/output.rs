@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::engine::gpu::AdapterSummary;
 use crate::error::Error;
-use crate::report::{Axes, OutputDir, Series, line_plot};
+use crate::report::{Axes, OutputDir, Series, csv_quoted, line_plot};
 
 use super::grid::Candidate;
 use super::measure::{Agreement, Point};
@@ -106,8 +106,8 @@ pub(super) fn write_outputs(
     for p in points {
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         csv.push_str(&format!(
-            "\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            p.engine,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            csv_quoted(&p.engine),
             p.walkers,
             p.steps,
             p.repeats,

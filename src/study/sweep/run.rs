@@ -15,7 +15,7 @@ use crate::team::solo;
 
 use super::grid::{Mode, PointSpec, Sweep, describe};
 use super::plot::plot;
-use super::row::{Row, RowObservables, append, csv_line, csv_tail};
+use super::row::{Row, RowObservables, append, csv_header, csv_line};
 
 /// Runs every point not yet in `out` (all of them unless `resume`), writing the rows and the
 /// plots as points complete. In a team of processes the points are dealt out in rounds
@@ -175,7 +175,7 @@ fn prepare(sweep: &Sweep, out: &OutputDir, resume: bool) -> Result<Vec<Row>, Err
         out.write("sweep-definition.json", text.as_bytes())?;
     }
     // The CSV is rewritten from the rows kept, then appended to as points complete.
-    let mut csv = format!("index,{},{}\n", sweep.keys.join(","), csv_tail());
+    let mut csv = csv_header(sweep);
     for row in &rows {
         csv.push_str(&csv_line(sweep, row));
     }
