@@ -339,6 +339,7 @@ pub fn read_checkpoint(dir: &Path) -> Result<(Checkpoint, WalkerState), Error> {
             "{e}; --resume needs the output directory of a run that wrote a checkpoint"
         ))
     })?;
+    crate::config::refuse_duplicate_keys(&text, "checkpoint", &path)?;
     let checkpoint: Checkpoint = serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("checkpoint {shown} is damaged: {e}")))?;
     checkpoint

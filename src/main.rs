@@ -293,7 +293,7 @@ impl ConfigArgs {
         for item in &overrides {
             rbm_vmc::config::apply_override(&mut config, item)?;
         }
-        let config = Config::from_value(config, &result.display().to_string())?;
+        let config = Config::from_value_set(config, &result.display().to_string(), &overrides)?;
         Ok((config, dir.join("params.json")))
     }
 }

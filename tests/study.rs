@@ -223,6 +223,20 @@ fn bad_sweep_files_exit_2_naming_the_problem() {
             json!({"grid": {"system.omega": [1.0, -1.0]}}),
             "system.omega",
         ),
+        // A point's validation error names the point, with its grid values.
+        (
+            json!({"grid": {"walkers": [8], "system.omega": [1.0, -1.0]}}),
+            ", point 1 (walkers=8, system.omega=-1.0): `system.omega` = -1: must be",
+        ),
+        // An array in place of the object would be read by position.
+        (
+            json!([null, null, {"walkers": [8]}]),
+            "must be a JSON object",
+        ),
+        (
+            json!({"grid": {"system": [[2, 2, 1.0, true, "distinguishable"]]}}),
+            "`system`: a JSON array",
+        ),
         (json!({"grid": {"walkers": {"from": 1, "to": 8}}}), "factor"),
         (json!({"grid": {"walkers": [8]}, "mode": "train"}), "mode"),
         (
@@ -255,6 +269,24 @@ fn bad_sweep_files_exit_2_naming_the_problem() {
             !out.exists(),
             "{sweep}: nothing may be written for a bad sweep"
         );
+    }
+    // A key given twice (the last used to win silently), here and in the base config.
+    let base = dir.join("base.json");
+    std::fs::write(&base, r#"{"system": {"omega": 0.5, "omega": 2}}"#).unwrap();
+    for (text, needle) in [
+        (
+            r#"{"grid": {"walkers": [8]}, "grid": {"walkers": [16]}}"#,
+            "the key `grid` appears twice",
+        ),
+        (
+            r#"{"base": "base.json", "grid": {"walkers": [8]}}"#,
+            "the key `system.omega` appears twice",
+        ),
+    ] {
+        let path = dir.join("twice.json");
+        std::fs::write(&path, text).unwrap();
+        let o = run(&["sweep", path.to_str().unwrap()]);
+        common::assert_refused(&o, needle, text);
     }
     let truncated = dir.join("truncated.json");
     std::fs::write(&truncated, r#"{"grid": {"walkers": [1, "#).unwrap();
