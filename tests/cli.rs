@@ -480,3 +480,32 @@ fn check_estimates_the_time_of_runs_and_sweeps() {
         "{stdout}"
     );
 }
+
+/// Command lines clap refuses read as every other error: one `error:` line, exit 2; help
+/// and version print as before.
+#[test]
+fn usage_errors_are_one_error_line() {
+    for (args, needle) in [
+        (&["run", "--foo"][..], "unexpected argument '--foo'"),
+        (&["sweep"], "required arguments were not provided: <FILE>"),
+        (
+            &["run", "--engine", "tpu"],
+            "[possible values: auto, cpu, gpu]",
+        ),
+        (&["rn"], "unrecognized subcommand 'rn'"),
+        (
+            &["run", "--resume", "x", "--set", "a=1"],
+            "cannot be used with",
+        ),
+    ] {
+        let o = run(args);
+        assert_refused(&o, needle, &args.join(" "));
+        assert!(text(&o.stderr).contains("(see --help)"), "{args:?}");
+    }
+    let o = run(&["run", "--help"]);
+    assert!(o.status.success());
+    assert!(text(&o.stdout).contains("Usage: rbm-vmc run [OPTIONS] [CONFIG]"));
+    let o = run(&["--version"]);
+    assert!(o.status.success());
+    assert!(text(&o.stdout).starts_with("rbm-vmc "));
+}
