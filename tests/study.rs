@@ -409,12 +409,22 @@ fn a_tampered_sweep_json_is_refused() {
     assert!(sweep_into(&file, &out, &[]).status.success());
     let rows = read_json(&out.join("sweep.json"));
     type Tamper = fn(&mut Value);
-    let cases: [(&str, Tamper); 5] = [
+    let cases: [(&str, Tamper); 8] = [
         ("values", |r| r[0]["values"] = json!({})),
         ("the sweep does not have", |r| r[0]["index"] = json!(99)),
         ("two rows of point 1", |r| r[0] = r[1].clone()),
         ("neither completed", |r| r[0]["energy"] = Value::Null),
         ("unknown field", |r| r[0]["extra"] = json!(1)),
+        // Rows edited in place used to survive the resume, into sweep.csv and the plots.
+        ("point 0 was changed after it was written", |r| {
+            r[0]["energy"] = json!(-1e6)
+        }),
+        ("point 1 was changed after it was written", |r| {
+            r[1]["status"] = json!("failed: edited")
+        }),
+        ("point 0 has no checksum", |r| {
+            r[0].as_object_mut().unwrap().remove("checksum");
+        }),
     ];
     for (needle, tamper) in cases {
         let mut tampered = rows.clone();

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::checksum::fnv1a_hex;
 use crate::error::Error;
 use crate::report::{csv_field, csv_quoted};
 use crate::stats::Observed;
@@ -33,6 +34,10 @@ pub struct Row {
     /// The energy's parts and the distances (absent when switched off or failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observables: Option<RowObservables>,
+    /// FNV-1a (16 hex digits) of the row as written, with this field empty: a row edited
+    /// afterwards (an impossible energy) is refused on resume.
+    #[serde(default)]
+    pub checksum: String,
     /// Fields this program does not write, read from a damaged sweep.json (serde refuses
     /// unknown fields only without `flatten`).
     #[serde(flatten, skip_serializing)]
@@ -102,6 +107,17 @@ const OBSERVABLE_COLUMNS: usize = 12;
 impl Row {
     pub(super) fn completed(&self) -> bool {
         self.status == "completed"
+    }
+
+    /// The checksum of the row's other fields (`checksum`).
+    pub(super) fn seal(&self) -> String {
+        let mut row = self.clone();
+        row.checksum.clear();
+        fnv1a_hex(
+            serde_json::to_string(&row)
+                .expect("plain values")
+                .as_bytes(),
+        )
     }
 }
 

@@ -66,7 +66,8 @@ pub fn run_sweep(
             None => Vec::new(),
         };
         for bytes in team.gather_bytes(&report).iter().filter(|b| !b.is_empty()) {
-            let row: Row = serde_json::from_slice(bytes).expect("rows are sent as JSON");
+            let mut row: Row = serde_json::from_slice(bytes).expect("rows are sent as JSON");
+            row.checksum = row.seal();
             append(&out.file("sweep.csv"), &csv_line(sweep, &row))?;
             let point = format!(
                 "point {}/{} {}",
@@ -224,6 +225,17 @@ fn check_rows(sweep: &Sweep, rows: Vec<Row>) -> Result<Vec<Row>, String> {
                 row.index
             ));
         }
+        if row.checksum != row.seal() {
+            return Err(format!(
+                "the row of point {} {}; remove the row to run the point again",
+                row.index,
+                if row.checksum.is_empty() {
+                    "has no checksum (an older version of this program wrote it)"
+                } else {
+                    "was changed after it was written (its checksum differs)"
+                }
+            ));
+        }
     }
     Ok(rows)
 }
@@ -277,6 +289,7 @@ fn run_point(
                 status: "completed".into(),
                 warning: outcome.warning,
                 observables: outcome.observables.as_ref().map(RowObservables::new),
+                checksum: String::new(),
                 unknown: Map::new(),
             })
         }
@@ -290,6 +303,7 @@ fn run_point(
             status: format!("failed: {why}"),
             warning: None,
             observables: None,
+            checksum: String::new(),
             unknown: Map::new(),
         }),
         // Which point failed, and with which values (the sweep stops here).
