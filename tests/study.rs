@@ -437,6 +437,35 @@ fn a_tampered_sweep_json_is_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A damaged sweep-definition.json is called damaged, with what is wrong, on resume (it was
+/// said to be missing); a missing one is still called missing.
+#[test]
+fn a_damaged_sweep_definition_says_what_is_wrong() {
+    let dir = scratch("sweep-definition");
+    let file = tiny_sweep(&dir);
+    let out = dir.join("out");
+    assert!(sweep_into(&file, &out, &[]).status.success());
+    let definition = out.join("sweep-definition.json");
+    let written = std::fs::read_to_string(&definition).unwrap();
+    for (damaged, needle) in [
+        (&written[..written.len() / 2], "is not valid JSON"),
+        ("{}", "is damaged: it lacks `keys`, `mode` or `points`"),
+        (
+            r#"{"keys": [], "keys": [], "mode": "production", "points": []}"#,
+            "the key `keys` appears twice",
+        ),
+    ] {
+        std::fs::write(&definition, damaged).unwrap();
+        let o = sweep_into(&file, &out, &["--resume"]);
+        common::assert_refused(&o, needle, damaged);
+        assert!(!text(&o.stderr).contains("holds no"), "{damaged}");
+    }
+    std::fs::remove_file(&definition).unwrap();
+    let o = sweep_into(&file, &out, &["--resume"]);
+    common::assert_refused(&o, "holds no sweep-definition.json", "missing");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The closing line lists the plots actually written: without a finite error bar (one
 /// walker, one step) there is no error.svg, and the sweep used to say there was.
 #[test]

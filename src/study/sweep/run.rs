@@ -143,13 +143,28 @@ pub fn run_sweep(
 fn prepare(sweep: &Sweep, out: &OutputDir, resume: bool) -> Result<Vec<Row>, Error> {
     let mut rows: Vec<Row> = Vec::new();
     if resume {
-        let stored =
-            read_json(&out.file("sweep-definition.json"), "sweep definition").map_err(|_| {
-                Error::input(format!(
-                    "nothing to resume in {}: it holds no sweep-definition.json",
-                    out.path().display()
-                ))
-            })?;
+        let path = out.file("sweep-definition.json");
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Err(Error::input(format!(
+                "nothing to resume in {}: it holds no sweep-definition.json",
+                out.path().display()
+            )));
+        }
+        // Damaged, not missing: say what is wrong with it.
+        let cannot = |why: String| {
+            Error::input(format!(
+                "{why}; the sweep in {} cannot be resumed: run it again with another --out",
+                out.path().display()
+            ))
+        };
+        let stored = read_json(&path, "sweep definition").map_err(|e| cannot(e.to_string()))?;
+        if !(stored["keys"].is_array() && stored["points"].is_array() && stored["mode"].is_string())
+        {
+            return Err(cannot(format!(
+                "sweep definition {} is damaged: it lacks `keys`, `mode` or `points`",
+                path.display()
+            )));
+        }
         if let Some(why) = sweep.differs_from(&stored) {
             return Err(Error::input(format!(
                 "{} holds {why}; resume it with the sweep file and --set options it was \
