@@ -520,7 +520,7 @@ fn sweep_csv_rows_keep_their_columns_whatever_the_values() {
     let header = reader.headers().unwrap().clone();
     assert_eq!(&header[1], "gpu.adapter");
     assert_eq!(&header[2], "system");
-    assert_eq!(header.iter().last(), Some("warning"));
+    assert_eq!(header.iter().next_back(), Some("warning"));
     let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(records.len(), 6);
     for (i, record) in records.iter().enumerate() {
