@@ -402,7 +402,21 @@ impl Config {
             let path = e.path().to_string();
             Error::input(format!("{}: `{path}`: {}", place(&path), e.inner()))
         })?;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            // "config: `field` = value: ...": name the override that set the field, if one did.
+            Error::Input(m) => {
+                let field = m
+                    .strip_prefix("config: `")
+                    .and_then(|rest| rest.split(['`', ' ']).next());
+                match field.and_then(|f| override_of(overrides, f)) {
+                    Some(item) => {
+                        Error::input(format!("--set `{item}`: {}", &m["config: ".len()..]))
+                    }
+                    None => Error::Input(m),
+                }
+            }
+            other => other,
+        })?;
         Ok(config)
     }
 
@@ -1064,6 +1078,10 @@ mod tests {
             (
                 &["walkers=[8]"],
                 "--set `walkers=[8]`: `walkers`: a JSON array",
+            ),
+            (
+                &["walkers=8", "system.omega=-1"],
+                "--set `system.omega=-1`: `system.omega` = -1: must be a finite number > 0",
             ),
         ] {
             let e = error(set);

@@ -369,8 +369,8 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 /// Clap's message on one line: its lines joined (after a colon or before a bracket by a
-/// space, else by "; "),
-/// without the usage line and the pointer to --help, which ends the line instead.
+/// space, else by "; "), without the usage line and the pointer to --help, which ends the
+/// line instead.
 fn one_line(text: &str) -> String {
     let mut line = String::new();
     for part in text.lines().map(str::trim).filter(|l| {
