@@ -152,6 +152,24 @@ fn sample_from_a_run_directory_uses_its_config() {
     );
     let o = run(&["sample", "--from", dir.to_str().unwrap()]);
     assert_refused(&o, "result.json", "--from a directory without a run");
+    // The run's result.json with a key twice is refused; an error in a --set names it.
+    let from = dir.join("from");
+    std::fs::create_dir_all(&from).unwrap();
+    std::fs::write(
+        from.join("result.json"),
+        r#"{"config": {"walkers": 8}, "config": {"walkers": 9}}"#,
+    )
+    .unwrap();
+    let o = run(&["sample", "--from", from.to_str().unwrap()]);
+    assert_refused(&o, "the key `config` appears twice", "--from, a key twice");
+    std::fs::write(from.join("result.json"), r#"{"config": {"walkers": 8}}"#).unwrap();
+    let args = ["sample", "--from", from.to_str().unwrap()];
+    let o = run(&[&args[..], &["--set", "system.omega=abc"]].concat());
+    assert_refused(
+        &o,
+        "--set `system.omega=abc`: `system.omega`",
+        "--from, --set",
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
