@@ -4,7 +4,9 @@
 //! point: the walker file it names is written first (atomically, under a name of its own),
 //! then the JSON is replaced atomically, so a crash at any moment leaves the previous
 //! checkpoint whole. Everything read back is checked: the JSON against itself and the
-//! config, the walker file against the run identity and checksum the JSON records.
+//! config, the config against the checksum the JSON records (an edited `omega` or `seed`
+//! would continue another system's run), the walker file against the run identity and
+//! checksum the JSON records.
 
 use std::path::Path;
 use std::thread::JoinHandle;
@@ -21,7 +23,8 @@ use crate::physics::Params;
 use crate::report::{OutputDir, history_row_numbers, read_bytes, read_text};
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
-const FORMAT_VERSION: u32 = 2;
+/// 3: the config's checksum (`config_checksum`) added.
+const FORMAT_VERSION: u32 = 3;
 
 /// The walker file: this magic, then little-endian u64 run id, step counter and number of
 /// values, then the positions as little-endian f64, walker-major.
@@ -39,6 +42,8 @@ pub struct Checkpoint {
     /// Wall time of the run so far, seconds.
     pub seconds: f64,
     pub config: Config,
+    /// FNV-1a of `config` as this program writes it (16 hex digits).
+    pub config_checksum: String,
     /// Parameters, flat: a, b, w.
     pub theta: Vec<f64>,
     /// The parameters before the last update: the last ones whose estimate was checked.
@@ -121,6 +126,7 @@ impl Checkpoint {
             iteration: run.iteration,
             seconds,
             config: run.config.clone(),
+            config_checksum: config_checksum(&run.config),
             theta: run.params.theta().to_vec(),
             previous_theta: run.previous.as_ref().map(|p| p.theta().to_vec()),
             optimiser: optimiser.clone(),
@@ -234,6 +240,16 @@ impl Checkpoint {
     }
 }
 
+/// FNV-1a of the config's JSON text, which is the same for the same config (the numbers
+/// round-trip exactly).
+fn config_checksum(config: &Config) -> String {
+    fnv1a_hex(
+        serde_json::to_string(config)
+            .expect("plain values")
+            .as_bytes(),
+    )
+}
+
 fn walkers_file_name(iteration: u32, steps_done: u64) -> String {
     format!("checkpoint-walkers-{iteration}-{steps_done}.bin")
 }
@@ -339,6 +355,18 @@ pub fn read_checkpoint(dir: &Path) -> Result<(Checkpoint, WalkerState), Error> {
             "{e}; --resume needs the output directory of a run that wrote a checkpoint"
         ))
     })?;
+    crate::config::refuse_duplicate_keys(&text, "checkpoint", &path)?;
+    // Another format's fields would read as damage: say which version it is instead.
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64));
+    if let Some(version) = version.filter(|&v| v != FORMAT_VERSION as u64) {
+        return Err(Error::input(format!(
+            "checkpoint {shown} has format version {version}; this program reads version \
+             {FORMAT_VERSION}: resume it with the version of rbm-vmc that wrote it, or start \
+             the run again"
+        )));
+    }
     let checkpoint: Checkpoint = serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("checkpoint {shown} is damaged: {e}")))?;
     checkpoint
@@ -348,6 +376,12 @@ pub fn read_checkpoint(dir: &Path) -> Result<(Checkpoint, WalkerState), Error> {
     if let Some(why) = checkpoint.problem() {
         return Err(Error::input(format!(
             "checkpoint {shown} is damaged: {why}"
+        )));
+    }
+    if config_checksum(&checkpoint.config) != checkpoint.config_checksum {
+        return Err(Error::input(format!(
+            "checkpoint {shown} is damaged: its `config` is not the one it was written with \
+             (the checksum differs); it continues only the run of its own config"
         )));
     }
     let walkers_path = dir.join(&checkpoint.walkers_file);

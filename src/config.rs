@@ -408,17 +408,52 @@ impl Config {
             apply_override(&mut value, item)?;
         }
         let origin = path.map_or("built-in default".to_string(), |p| p.display().to_string());
-        Self::from_value(value, &origin)
+        Self::from_value_set(value, &origin, overrides)
     }
 
     /// Deserialises and validates a JSON value; `origin` names it in error messages.
-    pub fn from_value(mut value: Value, origin: &str) -> Result<Self, Error> {
+    pub fn from_value(value: Value, origin: &str) -> Result<Self, Error> {
+        Self::from_value_set(value, origin, &[])
+    }
+
+    /// As `from_value`, for a value that the `key=value` `overrides` were applied to: an
+    /// error in a field an override set names the override instead of `origin`.
+    pub fn from_value_set(
+        mut value: Value,
+        origin: &str,
+        overrides: &[String],
+    ) -> Result<Self, Error> {
         exact_integers(&mut value);
+        let place = |path: &str| match override_of(overrides, path) {
+            Some(item) => format!("--set `{item}`"),
+            None => format!("config {origin}"),
+        };
+        if let Some(path) = array_within(&value, "") {
+            return Err(Error::input(format!(
+                "{}: `{path}`: a JSON array, but no config setting is a list: write an object \
+                 of named settings (e.g. {{\"system\": {{\"particles\": 6}}}}) or a single value",
+                place(&path)
+            )));
+        }
         let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            Error::input(format!("config {origin}: `{path}`: {}", e.inner()))
+            Error::input(format!("{}: `{path}`: {}", place(&path), e.inner()))
         })?;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            // "config: `field` = value: ...": name the override that set the field, if one did.
+            Error::Input(m) => {
+                let field = m
+                    .strip_prefix("config: `")
+                    .and_then(|rest| rest.split(['`', ' ']).next());
+                match field.and_then(|f| override_of(overrides, f)) {
+                    Some(item) => {
+                        Error::input(format!("--set `{item}`: {}", &m["config: ".len()..]))
+                    }
+                    None => Error::Input(m),
+                }
+            }
+            other => other,
+        })?;
         Ok(config)
     }
 
@@ -815,6 +850,40 @@ pub fn apply_override(root: &mut Value, item: &str) -> Result<(), Error> {
     set_path(root, path.trim(), value).map_err(|e| Error::input(format!("--set `{item}`: {e}")))
 }
 
+/// The last of the `key=value` overrides that set the value at the dotted `path`: its key is
+/// the path, a part of it, or reaches below it.
+fn override_of<'a>(overrides: &'a [String], path: &str) -> Option<&'a str> {
+    overrides.iter().rev().map(String::as_str).find(|item| {
+        let key = item.split_once('=').map_or(*item, |(key, _)| key).trim();
+        let within = |long: &str, short: &str| {
+            long.strip_prefix(short)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        };
+        within(path, key) || within(key, path)
+    })
+}
+
+/// The dotted path of the first JSON array within `value` (no config setting is a list; serde
+/// would read an array in place of an object by position).
+fn array_within(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::Array(_) => Some(if path.is_empty() {
+            ".".into()
+        } else {
+            path.into()
+        }),
+        Value::Object(map) => map.iter().find_map(|(key, v)| {
+            let inner = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            array_within(v, &inner)
+        }),
+        _ => None,
+    }
+}
+
 /// Sets the value at a dotted path (`sampler.kind`) in a JSON object, creating objects on
 /// the way; the error says which part of the path is in the way.
 pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
@@ -894,8 +963,96 @@ fn refuse_output_files(value: &Value, path: &Path) -> Result<(), Error> {
 
 pub fn read_json(path: &Path, what: &str) -> Result<Value, Error> {
     let text = crate::report::read_text(path, what)?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::input(format!("{what} {} is not valid JSON: {e}", path.display())))
+    let value = serde_json::from_str(&text)
+        .map_err(|e| Error::input(format!("{what} {} is not valid JSON: {e}", path.display())))?;
+    refuse_duplicate_keys(&text, what, path)?;
+    Ok(value)
+}
+
+/// Refuses JSON `text` (read from `path`, a `what`) in which an object holds a key twice:
+/// serde_json keeps the last silently, so the file would not mean what it says. Text that is
+/// not valid JSON passes, for the parser to report.
+pub fn refuse_duplicate_keys(text: &str, what: &str, path: &Path) -> Result<(), Error> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    match Unique(String::new()).deserialize(&mut de) {
+        // Only the check itself raises data errors: it takes any value.
+        Err(e) if e.is_data() => Err(Error::input(format!(
+            "{what} {}: {e}; give each key once",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A pass over JSON that takes any value and fails on the first key an object holds twice,
+/// naming it by its dotted path (the value's path is `.0`).
+struct Unique(String);
+
+impl Unique {
+    fn at(&self, key: &str) -> Unique {
+        Unique(if self.0.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.0)
+        })
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Unique {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Unique {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while seq
+            .next_element_seed(Unique(format!("{}[{i}]", self.0)))?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let inner = self.at(&key);
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key `{}` appears twice",
+                    inner.0
+                )));
+            }
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -936,6 +1093,102 @@ mod tests {
                 "{error}"
             );
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// serde reads a JSON array in place of an object by position (`[6, 2, 1.0, true,
+    /// "fermions"]` was six fermions): no setting is a list, so any array is refused by path.
+    #[test]
+    fn arrays_in_place_of_objects_are_refused() {
+        for (value, path) in [
+            (json!({"system": [6, 2, 1.0, true, "fermions"]}), "`system`"),
+            (json!({"sampler": {"kind": ["gibbs"]}}), "`sampler.kind`"),
+            (json!([{}]), "`.`"),
+        ] {
+            let e = load(value.clone()).unwrap_err();
+            assert!(
+                e.starts_with(&format!("config test: {path}: a JSON array")),
+                "{value}: {e}"
+            );
+        }
+    }
+
+    /// A key given twice (serde_json keeps the last silently) is refused, by its path.
+    #[test]
+    fn duplicate_keys_are_refused_by_path() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-dup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (text, key) in [
+            (r#"{"walkers": 8, "walkers": 9}"#, "`walkers`"),
+            (
+                r#"{"system": {"omega": 0.5, "dims": 2, "omega": 2}}"#,
+                "`system.omega`",
+            ),
+            (r#"{"a": [{"x": 1}, {"x": 1, "x": 2}]}"#, "`a[1].x`"),
+        ] {
+            let path = dir.join("config.json");
+            std::fs::write(&path, text).unwrap();
+            let e = Config::load(Some(&path), &[]).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("the key {key} appears twice")),
+                "{text}: {e}"
+            );
+        }
+        // The same keys in different objects, and text that is not JSON, pass the check.
+        let path = dir.join("ok.json");
+        for text in [r#"{"a": {"x": 1}, "b": {"x": 1}, "x": [1, 1]}"#, "{\"a\": "] {
+            assert!(
+                refuse_duplicate_keys(text, "config", &path).is_ok(),
+                "{text}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An error in a value set by `--set` names the `--set`, not the config file.
+    #[test]
+    fn errors_in_overrides_name_the_override() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-set-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.json");
+        std::fs::write(&path, r#"{"system": {"omega": 0.5}, "walkers": "many"}"#).unwrap();
+        let error = |set: &[&str]| {
+            let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+            Config::load(Some(&path), &set).unwrap_err().to_string()
+        };
+        for (set, expect) in [
+            (
+                &["walkers=8", "system.omega=abc"][..],
+                "--set `system.omega=abc`: `system.omega`: invalid type",
+            ),
+            (
+                &["walkers=8", "system={\"omega\": true}"],
+                "--set `system={\"omega\": true}`: `system.omega`: invalid type",
+            ),
+            (
+                &["walkers=8", "system.omga=1"],
+                "--set `system.omga=1`: `system.omga`",
+            ),
+            (
+                &["walkers=[8]"],
+                "--set `walkers=[8]`: `walkers`: a JSON array",
+            ),
+            (
+                &["walkers=8", "system.omega=-1"],
+                "--set `system.omega=-1`: `system.omega` = -1: must be a finite number > 0",
+            ),
+        ] {
+            let e = error(set);
+            assert!(e.starts_with(expect), "{set:?}: {e}");
+        }
+        // The file's own error still names the file.
+        let e = error(&["system.omega=2"]);
+        assert!(
+            e.starts_with(&format!("config {}: `walkers`", path.display())),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

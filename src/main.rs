@@ -321,14 +321,17 @@ impl ConfigArgs {
         for item in &overrides {
             rbm_vmc::config::apply_override(&mut config, item)?;
         }
-        let config = Config::from_value(config, &result.display().to_string())?;
+        let config = Config::from_value_set(config, &result.display().to_string(), &overrides)?;
         Ok((config, dir.join("params.json")))
     }
 }
 
 fn main() -> ExitCode {
     rbm_vmc::report::command_started();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     handle_stop_signals(&stop, first_stop_message(&cli.command));
     if std::env::var_os("NODEVICE_SELECT").is_none() {
@@ -375,6 +378,40 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// A command line clap refuses: one `error:` line, as every other error, exit 2. Help and
+/// version requests print as clap has them.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    write_stderr(&format!("error: {}", one_line(&e.to_string())));
+    ExitCode::from(2)
+}
+
+/// Clap's message on one line: its lines joined (after a colon or before a bracket by a
+/// space, else by "; "), without the usage line and the pointer to --help, which ends the
+/// line instead.
+fn one_line(text: &str) -> String {
+    let mut line = String::new();
+    for part in text.lines().map(str::trim).filter(|l| {
+        !(l.is_empty() || l.starts_with("Usage:") || l.starts_with("For more information"))
+    }) {
+        let part = part.strip_prefix("error: ").unwrap_or(part);
+        if !line.is_empty() {
+            let continues = line.ends_with(':') || part.starts_with('[');
+            line.push_str(if continues { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    format!("{line} (see --help)")
 }
 
 /// A stop signal this long after the first quits at once; sooner, it is the same stop.
@@ -763,6 +800,21 @@ mod tests {
         for bad in ["0", "x", "8..4", "..4", "-1"] {
             assert!(parse_walkers(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Clap's usage errors become one line that keeps what they say.
+    #[test]
+    fn usage_errors_read_on_one_line() {
+        let error = |args: &[&str]| one_line(&Cli::try_parse_from(args).unwrap_err().to_string());
+        assert_eq!(
+            error(&["rbm-vmc", "run", "--engine", "tpu"]),
+            "invalid value 'tpu' for '--engine <ENGINE>' [possible values: auto, cpu, gpu]; \
+             tip: a similar value exists: 'gpu' (see --help)"
+        );
+        assert_eq!(
+            error(&["rbm-vmc", "sweep"]),
+            "the following required arguments were not provided: <FILE> (see --help)"
+        );
     }
 
     #[test]

@@ -136,6 +136,24 @@ fn sample_from_a_run_directory_uses_its_config() {
     );
     let o = run(&["sample", "--from", dir.to_str().unwrap()]);
     assert_refused(&o, "result.json", "--from a directory without a run");
+    // The run's result.json with a key twice is refused; an error in a --set names it.
+    let from = dir.join("from");
+    std::fs::create_dir_all(&from).unwrap();
+    std::fs::write(
+        from.join("result.json"),
+        r#"{"config": {"walkers": 8}, "config": {"walkers": 9}}"#,
+    )
+    .unwrap();
+    let o = run(&["sample", "--from", from.to_str().unwrap()]);
+    assert_refused(&o, "the key `config` appears twice", "--from, a key twice");
+    std::fs::write(from.join("result.json"), r#"{"config": {"walkers": 8}}"#).unwrap();
+    let args = ["sample", "--from", from.to_str().unwrap()];
+    let o = run(&[&args[..], &["--set", "system.omega=abc"]].concat());
+    assert_refused(
+        &o,
+        "--set `system.omega=abc`: `system.omega`",
+        "--from, --set",
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -463,4 +481,33 @@ fn check_estimates_the_time_of_runs_and_sweeps() {
             && stdout.contains(" on the CPU engine, from a short calibration"),
         "{stdout}"
     );
+}
+
+/// Command lines clap refuses read as every other error: one `error:` line, exit 2; help
+/// and version print as before.
+#[test]
+fn usage_errors_are_one_error_line() {
+    for (args, needle) in [
+        (&["run", "--foo"][..], "unexpected argument '--foo'"),
+        (&["sweep"], "required arguments were not provided: <FILE>"),
+        (
+            &["run", "--engine", "tpu"],
+            "[possible values: auto, cpu, gpu]",
+        ),
+        (&["rn"], "unrecognized subcommand 'rn'"),
+        (
+            &["run", "--resume", "x", "--set", "a=1"],
+            "cannot be used with",
+        ),
+    ] {
+        let o = run(args);
+        assert_refused(&o, needle, &args.join(" "));
+        assert!(text(&o.stderr).contains("(see --help)"), "{args:?}");
+    }
+    let o = run(&["run", "--help"]);
+    assert!(o.status.success());
+    assert!(text(&o.stdout).contains("Usage: rbm-vmc run [OPTIONS] [CONFIG]"));
+    let o = run(&["--version"]);
+    assert!(o.status.success());
+    assert!(text(&o.stdout).starts_with("rbm-vmc "));
 }

@@ -223,6 +223,20 @@ fn bad_sweep_files_exit_2_naming_the_problem() {
             json!({"grid": {"system.omega": [1.0, -1.0]}}),
             "system.omega",
         ),
+        // A point's validation error names the point, with its grid values.
+        (
+            json!({"grid": {"walkers": [8], "system.omega": [1.0, -1.0]}}),
+            ", point 1 (walkers=8, system.omega=-1.0): `system.omega` = -1: must be",
+        ),
+        // An array in place of the object would be read by position.
+        (
+            json!([null, null, {"walkers": [8]}]),
+            "must be a JSON object",
+        ),
+        (
+            json!({"grid": {"system": [[2, 2, 1.0, true, "distinguishable"]]}}),
+            "`system`: a JSON array",
+        ),
         (json!({"grid": {"walkers": {"from": 1, "to": 8}}}), "factor"),
         (json!({"grid": {"walkers": [8]}, "mode": "train"}), "mode"),
         (
@@ -255,6 +269,24 @@ fn bad_sweep_files_exit_2_naming_the_problem() {
             !out.exists(),
             "{sweep}: nothing may be written for a bad sweep"
         );
+    }
+    // A key given twice (the last used to win silently), here and in the base config.
+    let base = dir.join("base.json");
+    std::fs::write(&base, r#"{"system": {"omega": 0.5, "omega": 2}}"#).unwrap();
+    for (text, needle) in [
+        (
+            r#"{"grid": {"walkers": [8]}, "grid": {"walkers": [16]}}"#,
+            "the key `grid` appears twice",
+        ),
+        (
+            r#"{"base": "base.json", "grid": {"walkers": [8]}}"#,
+            "the key `system.omega` appears twice",
+        ),
+    ] {
+        let path = dir.join("twice.json");
+        std::fs::write(&path, text).unwrap();
+        let o = run(&["sweep", path.to_str().unwrap()]);
+        common::assert_refused(&o, needle, text);
     }
     let truncated = dir.join("truncated.json");
     std::fs::write(&truncated, r#"{"grid": {"walkers": [1, "#).unwrap();
@@ -377,12 +409,22 @@ fn a_tampered_sweep_json_is_refused() {
     assert!(sweep_into(&file, &out, &[]).status.success());
     let rows = read_json(&out.join("sweep.json"));
     type Tamper = fn(&mut Value);
-    let cases: [(&str, Tamper); 5] = [
+    let cases: [(&str, Tamper); 8] = [
         ("values", |r| r[0]["values"] = json!({})),
         ("the sweep does not have", |r| r[0]["index"] = json!(99)),
         ("two rows of point 1", |r| r[0] = r[1].clone()),
         ("neither completed", |r| r[0]["energy"] = Value::Null),
         ("unknown field", |r| r[0]["extra"] = json!(1)),
+        // Rows edited in place used to survive the resume, into sweep.csv and the plots.
+        ("point 0 was changed after it was written", |r| {
+            r[0]["energy"] = json!(-1e6)
+        }),
+        ("point 1 was changed after it was written", |r| {
+            r[1]["status"] = json!("failed: edited")
+        }),
+        ("point 0 has no checksum", |r| {
+            r[0].as_object_mut().unwrap().remove("checksum");
+        }),
     ];
     for (needle, tamper) in cases {
         let mut tampered = rows.clone();
@@ -392,6 +434,35 @@ fn a_tampered_sweep_json_is_refused() {
         common::assert_refused(&o, needle, needle);
         assert!(text(&o.stderr).contains("sweep.json is damaged"));
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A damaged sweep-definition.json is called damaged, with what is wrong, on resume (it was
+/// said to be missing); a missing one is still called missing.
+#[test]
+fn a_damaged_sweep_definition_says_what_is_wrong() {
+    let dir = scratch("sweep-definition");
+    let file = tiny_sweep(&dir);
+    let out = dir.join("out");
+    assert!(sweep_into(&file, &out, &[]).status.success());
+    let definition = out.join("sweep-definition.json");
+    let written = std::fs::read_to_string(&definition).unwrap();
+    for (damaged, needle) in [
+        (&written[..written.len() / 2], "is not valid JSON"),
+        ("{}", "is damaged: it lacks `keys`, `mode` or `points`"),
+        (
+            r#"{"keys": [], "keys": [], "mode": "production", "points": []}"#,
+            "the key `keys` appears twice",
+        ),
+    ] {
+        std::fs::write(&definition, damaged).unwrap();
+        let o = sweep_into(&file, &out, &["--resume"]);
+        common::assert_refused(&o, needle, damaged);
+        assert!(!text(&o.stderr).contains("holds no"), "{damaged}");
+    }
+    std::fs::remove_file(&definition).unwrap();
+    let o = sweep_into(&file, &out, &["--resume"]);
+    common::assert_refused(&o, "holds no sweep-definition.json", "missing");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -418,5 +489,50 @@ fn the_sweep_names_only_the_files_it_wrote() {
         "{stdout}"
     );
     assert!(!stdout.contains("error.svg") && !out.join("error.svg").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// sweep.csv stays a table whatever the grid's values hold: text with commas, quotes and
+/// line breaks, and whole objects, are quoted (RFC 4180), so a CSV reader finds the header's
+/// columns in every row and the values as written.
+#[test]
+fn sweep_csv_rows_keep_their_columns_whatever_the_values() {
+    let dir = scratch("sweep-csv");
+    let file = dir.join("sweep.json");
+    let adapters = ["a,b", "say \"hi\"", "two\nlines\r\n"];
+    let systems = [
+        json!({"particles": 2, "dims": 2}),
+        json!({"particles": 2, "dims": 2, "omega": 0.5}),
+    ];
+    let sweep = json!({
+        "config": {
+            "walkers": 8, "sampler": {"thermalisation": 10}, "production": {"steps": 20},
+            "engine": "cpu", "threads": 1
+        },
+        "grid": {"gpu.adapter": adapters, "system": systems},
+        "mode": "production"
+    });
+    std::fs::write(&file, sweep.to_string()).unwrap();
+    let out = dir.join("out");
+    let o = sweep_into(&file, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut reader = csv::Reader::from_path(out.join("sweep.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(&header[1], "gpu.adapter");
+    assert_eq!(&header[2], "system");
+    assert_eq!(header.iter().next_back(), Some("warning"));
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 6);
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(record.len(), header.len(), "row {i}: {record:?}");
+        assert_eq!(record[0], i.to_string());
+        assert_eq!(&record[1], adapters[i / 2], "row {i}");
+        let system: Value = serde_json::from_str(&record[2]).unwrap();
+        assert_eq!(system, systems[i % 2], "row {i}");
+        let status = header.iter().position(|h| h == "status").unwrap();
+        assert_eq!(&record[status], "completed", "row {i}");
+        let energy: f64 = record[3].parse().unwrap();
+        assert!(energy.is_finite(), "row {i}: {record:?}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

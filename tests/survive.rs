@@ -1087,7 +1087,37 @@ fn tampered_checkpoints_and_walker_files_are_refused() {
             "checksum",
             Box::new(|c| c["walkers_checksum"] = json!("0000000000000000")),
         ),
+        // A valid config edited in place would continue another system's run, its history
+        // mixing two systems: the checksum of the config refuses it.
+        (
+            "`config` is not the one it was written with",
+            Box::new(|c| c["config"]["system"]["omega"] = json!(0.5)),
+        ),
+        (
+            "`config` is not the one it was written with",
+            Box::new(|c| c["config"]["seed"] = json!(7)),
+        ),
+        (
+            "`config` is not the one it was written with",
+            Box::new(|c| c["config"]["sampler"]["kind"] = json!("metropolis")),
+        ),
+        (
+            "config_checksum",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("config_checksum");
+            }),
+        ),
+        (
+            "has format version 2; this program reads version 3",
+            Box::new(|c| c["version"] = json!(2)),
+        ),
     ];
+    // A key given twice (the last used to win).
+    let copy = copy_run(&part, &dir.join("twice"));
+    let text = read(&copy.join("checkpoint.json")).replacen('{', "{\"iteration\": 0,", 1);
+    std::fs::write(copy.join("checkpoint.json"), text).unwrap();
+    let o = bin(&["run", "-q", "--resume", copy.to_str().unwrap()]);
+    common::assert_refused(&o, "the key `iteration` appears twice", "twice");
     for (i, (needle, tamper)) in json_cases.iter().enumerate() {
         let copy = copy_run(&part, &dir.join(format!("json{i}")));
         let mut checkpoint: Value =

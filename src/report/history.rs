@@ -61,7 +61,7 @@ impl HistoryWriter {
             step.condition.map_or(String::new(), |c| c.to_string()),
             step.learning_rate,
             e.resets,
-            warning.map_or(String::new(), |w| format!("\"{}\"", w.replace('"', "\"\"")))
+            warning.map_or(String::new(), super::csv_quoted)
         );
         self.line(&text)?;
         Ok(text)

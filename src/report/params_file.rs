@@ -55,6 +55,23 @@ pub fn read_params(
     let layout = wf.layout;
     let (visible, hidden) = (layout.visible, layout.hidden);
     let text = crate::report::read_text(path, "parameters file")?;
+    crate::config::refuse_duplicate_keys(&text, "parameters file", path)?;
+    // serde would read an array in place of the file's object, or of `system`, by position.
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+        let array = if value.is_array() {
+            Some("the file")
+        } else {
+            value
+                .get("system")
+                .is_some_and(|s| s.is_array())
+                .then_some("`system`")
+        };
+        if let Some(what) = array {
+            return Err(Error::input(format!(
+                "parameters file {origin}: {what} is a JSON array; write an object of named fields"
+            )));
+        }
+    }
     let file: ParamsFile = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "parameters file {origin}: {e} (expected {{\"a\": [M], \"b\": [N], \"w\": [[N] x M]}} \
@@ -294,6 +311,35 @@ mod tests {
                     "{err}"
                 );
             }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A key given twice, or an array read by position in place of the file's object or of
+    /// `system`, is refused (each used to load: the last key, the positions).
+    #[test]
+    fn duplicate_keys_and_arrays_for_objects_are_refused() {
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-params-dup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("params.json");
+        let wf = wavefunction(1, 0, false, false);
+        for (text, needle) in [
+            (
+                r#"{"a": [0], "b": [], "w": [[]], "a": [1]}"#,
+                "the key `a` appears twice",
+            ),
+            (r#"[[0], [], [[]]]"#, "the file is a JSON array"),
+            (
+                r#"{"a": [0], "b": [], "w": [[]], "system": [2, 2, 1.0, true, "distinguishable"]}"#,
+                "`system` is a JSON array",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = read_params(&path, &wf, &system(2, 1.0), 0.5)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text}: {err}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -10,7 +10,7 @@ use crate::config::{Config, EngineChoice, merge};
 use crate::control::{Control, StopReason};
 use crate::driver::{self, Context, Outcome};
 use crate::error::Error;
-use crate::report::{Console, OutputDir};
+use crate::report::{Console, OutputDir, csv_quoted};
 use crate::team::solo;
 
 /// What a case must show to pass.
@@ -469,7 +469,7 @@ fn csv(cases: &[Case], verdicts: &[Verdict]) -> String {
         "system,ansatz,energy,error,variance,reference,source,difference_sigmas,tolerance,pass,\
          seconds,engine\n",
     );
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let quote = csv_quoted;
     for (c, v) in cases.iter().zip(verdicts) {
         let _ = writeln!(
             text,

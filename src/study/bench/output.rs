@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::engine::gpu::AdapterSummary;
 use crate::error::Error;
-use crate::report::{Axes, OutputDir, Series, line_plot};
+use crate::report::{Axes, OutputDir, Series, csv_quoted, line_plot};
 
 use super::grid::Candidate;
 use super::measure::{Agreement, Point};
@@ -98,32 +98,7 @@ pub(super) fn write_outputs(
             .expect("plain values")
             .as_bytes(),
     )?;
-    let mut csv = String::from(
-        "engine,walkers,steps,repeats,walker_steps_per_s,walker_steps_per_s_min,\
-         walker_steps_per_s_max,samples_per_s,iteration_seconds,kernel_seconds,ratio_to_cpu,\
-         processes,one_process_walker_steps_per_s,efficiency\n",
-    );
-    for p in points {
-        let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-        csv.push_str(&format!(
-            "\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            p.engine,
-            p.walkers,
-            p.steps,
-            p.repeats,
-            p.walker_steps_per_s,
-            p.walker_steps_per_s_min,
-            p.walker_steps_per_s_max,
-            p.samples_per_s,
-            p.iteration_seconds,
-            opt(p.kernel_seconds),
-            opt(p.ratio_to_cpu),
-            p.processes,
-            opt(p.one_process_walker_steps_per_s),
-            opt(p.efficiency)
-        ));
-    }
-    out.write("bench.csv", csv.as_bytes())?;
+    out.write("bench.csv", bench_csv(points).as_bytes())?;
     let series: Vec<Series> = candidates
         .iter()
         .map(|c| {
@@ -154,4 +129,68 @@ pub(super) fn write_outputs(
         },
         &series,
     )
+}
+
+/// bench.csv: a row per point, the engine's label quoted (RFC 4180).
+fn bench_csv(points: &[Point]) -> String {
+    let mut csv = String::from(
+        "engine,walkers,steps,repeats,walker_steps_per_s,walker_steps_per_s_min,\
+         walker_steps_per_s_max,samples_per_s,iteration_seconds,kernel_seconds,ratio_to_cpu,\
+         processes,one_process_walker_steps_per_s,efficiency\n",
+    );
+    for p in points {
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            csv_quoted(&p.engine),
+            p.walkers,
+            p.steps,
+            p.repeats,
+            p.walker_steps_per_s,
+            p.walker_steps_per_s_min,
+            p.walker_steps_per_s_max,
+            p.samples_per_s,
+            p.iteration_seconds,
+            opt(p.kernel_seconds),
+            opt(p.ratio_to_cpu),
+            p.processes,
+            opt(p.one_process_walker_steps_per_s),
+            opt(p.efficiency)
+        ));
+    }
+    csv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine label holding quotes and commas (a GPU adapter's name) stays one field.
+    #[test]
+    fn bench_csv_rows_keep_their_columns() {
+        let point = Point {
+            engine: "gpu:say \"hi\", twice".into(),
+            walkers: 256,
+            steps: 10,
+            repeats: 5,
+            walker_steps_per_s: 1e6,
+            walker_steps_per_s_min: 0.9e6,
+            walker_steps_per_s_max: 1.1e6,
+            samples_per_s: 1e6,
+            iteration_seconds: 0.01,
+            kernel_seconds: None,
+            ratio_to_cpu: Some(2.0),
+            processes: 1,
+            one_process_walker_steps_per_s: None,
+            efficiency: None,
+        };
+        let text = bench_csv(std::slice::from_ref(&point));
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let columns = reader.headers().unwrap().len();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].len(), columns, "{text}");
+        assert_eq!(&rows[0][0], point.engine);
+        assert_eq!(&rows[0][1], "256");
+    }
 }

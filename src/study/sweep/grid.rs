@@ -54,14 +54,21 @@ impl Sweep {
     /// Every point is validated before anything runs.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, Error> {
         let origin = path.display().to_string();
-        let file: SweepFile = serde_path_to_error::deserialize(read_json(path, "sweep file")?)
-            .map_err(|e| {
-                Error::input(format!(
-                    "sweep file {origin}: `{}`: {}",
-                    e.path(),
-                    e.inner()
-                ))
-            })?;
+        let value = read_json(path, "sweep file")?;
+        if !value.is_object() {
+            // serde would read an array in place of the object by position.
+            return Err(Error::input(format!(
+                "sweep file {origin} must be a JSON object with `grid` (and optionally `base`, \
+                 `config`, `mode`)"
+            )));
+        }
+        let file: SweepFile = serde_path_to_error::deserialize(value).map_err(|e| {
+            Error::input(format!(
+                "sweep file {origin}: `{}`: {}",
+                e.path(),
+                e.inner()
+            ))
+        })?;
         let mut base = match &file.base {
             Some(base) => {
                 let dir = path.parent().unwrap_or(Path::new("."));
@@ -119,7 +126,27 @@ impl Sweep {
                 })?;
             }
             let label = format!("{origin}, point {index} ({})", describe(&keys, &values));
-            let config = Config::from_value(value, &label)?;
+            // A grid key sets its value over an override of the same key.
+            let set: Vec<String> = overrides
+                .iter()
+                .filter(|item| {
+                    let key = item
+                        .split_once('=')
+                        .map_or(item.as_str(), |(k, _)| k)
+                        .trim();
+                    !keys
+                        .iter()
+                        .any(|k| key == k || key.starts_with(&format!("{k}.")))
+                })
+                .cloned()
+                .collect();
+            // The point in every message, the validation's (which names no file) included.
+            let config = Config::from_value_set(value, &label, &set).map_err(|e| match e {
+                Error::Input(m) if m.starts_with("config: ") => {
+                    Error::input(format!("config {label}: {}", &m["config: ".len()..]))
+                }
+                other => other,
+            })?;
             if config.production.steps == 0 {
                 return Err(Error::input(format!(
                     "config {label}: `production.steps` = 0, but every sweep point ends with a \

@@ -7,7 +7,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::checksum::fnv1a_hex;
 use crate::error::Error;
+use crate::report::{csv_field, csv_quoted};
 use crate::stats::Observed;
 use crate::stats::Summary;
 use crate::stats::observables::Value as Measured;
@@ -32,6 +34,10 @@ pub struct Row {
     /// The energy's parts and the distances (absent when switched off or failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observables: Option<RowObservables>,
+    /// FNV-1a (16 hex digits) of the row as written, with this field empty: a row edited
+    /// afterwards (an impossible energy) is refused on resume.
+    #[serde(default)]
+    pub checksum: String,
     /// Fields this program does not write, read from a damaged sweep.json (serde refuses
     /// unknown fields only without `flatten`).
     #[serde(flatten, skip_serializing)]
@@ -102,10 +108,21 @@ impl Row {
     pub(super) fn completed(&self) -> bool {
         self.status == "completed"
     }
+
+    /// The checksum of the row's other fields (`checksum`).
+    pub(super) fn seal(&self) -> String {
+        let mut row = self.clone();
+        row.checksum.clear();
+        fnv1a_hex(
+            serde_json::to_string(&row)
+                .expect("plain values")
+                .as_bytes(),
+        )
+    }
 }
 
 /// The columns of sweep.csv after the swept keys.
-pub(super) fn csv_tail() -> String {
+fn csv_tail() -> String {
     format!("{},{CSV_REST}", Summary::CSV_HEADER)
 }
 
@@ -118,7 +135,11 @@ pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
     let values: Vec<String> = sweep
         .keys
         .iter()
-        .map(|k| row.values.get(k).map_or(String::new(), plain))
+        .map(|k| {
+            row.values
+                .get(k)
+                .map_or(String::new(), |v| csv_field(&plain(v)).into_owned())
+        })
         .collect();
     let numbers = if row.completed() {
         format!(
@@ -135,15 +156,16 @@ pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
         row.index,
         values.join(","),
         row.seconds,
-        csv_text(&row.engine),
-        csv_text(&row.status),
-        row.warning.as_deref().map_or(String::new(), csv_text)
+        csv_quoted(&row.engine),
+        csv_quoted(&row.status),
+        row.warning.as_deref().map_or(String::new(), csv_quoted)
     )
 }
 
-/// A CSV field holding any text: quoted, with quotes doubled.
-fn csv_text(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\"\""))
+/// The header of sweep.csv: the index, the swept keys, the rest.
+pub(super) fn csv_header(sweep: &Sweep) -> String {
+    let keys: Vec<_> = sweep.keys.iter().map(|k| csv_field(k)).collect();
+    format!("index,{},{}\n", keys.join(","), csv_tail())
 }
 
 pub(super) fn append(path: &Path, line: &str) -> Result<(), Error> {

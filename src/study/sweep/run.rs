@@ -15,7 +15,7 @@ use crate::team::solo;
 
 use super::grid::{Mode, PointSpec, Sweep, describe};
 use super::plot::plot;
-use super::row::{Row, RowObservables, append, csv_line, csv_tail};
+use super::row::{Row, RowObservables, append, csv_header, csv_line};
 
 /// Runs every point not yet in `out` (all of them unless `resume`), writing the rows and the
 /// plots as points complete. In a team of processes the points are dealt out in rounds
@@ -66,7 +66,8 @@ pub fn run_sweep(
             None => Vec::new(),
         };
         for bytes in team.gather_bytes(&report).iter().filter(|b| !b.is_empty()) {
-            let row: Row = serde_json::from_slice(bytes).expect("rows are sent as JSON");
+            let mut row: Row = serde_json::from_slice(bytes).expect("rows are sent as JSON");
+            row.checksum = row.seal();
             append(&out.file("sweep.csv"), &csv_line(sweep, &row))?;
             let point = format!(
                 "point {}/{} {}",
@@ -142,13 +143,28 @@ pub fn run_sweep(
 fn prepare(sweep: &Sweep, out: &OutputDir, resume: bool) -> Result<Vec<Row>, Error> {
     let mut rows: Vec<Row> = Vec::new();
     if resume {
-        let stored =
-            read_json(&out.file("sweep-definition.json"), "sweep definition").map_err(|_| {
-                Error::input(format!(
-                    "nothing to resume in {}: it holds no sweep-definition.json",
-                    out.path().display()
-                ))
-            })?;
+        let path = out.file("sweep-definition.json");
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Err(Error::input(format!(
+                "nothing to resume in {}: it holds no sweep-definition.json",
+                out.path().display()
+            )));
+        }
+        // Damaged, not missing: say what is wrong with it.
+        let cannot = |why: String| {
+            Error::input(format!(
+                "{why}; the sweep in {} cannot be resumed: run it again with another --out",
+                out.path().display()
+            ))
+        };
+        let stored = read_json(&path, "sweep definition").map_err(|e| cannot(e.to_string()))?;
+        if !(stored["keys"].is_array() && stored["points"].is_array() && stored["mode"].is_string())
+        {
+            return Err(cannot(format!(
+                "sweep definition {} is damaged: it lacks `keys`, `mode` or `points`",
+                path.display()
+            )));
+        }
         if let Some(why) = sweep.differs_from(&stored) {
             return Err(Error::input(format!(
                 "{} holds {why}; resume it with the sweep file and --set options it was \
@@ -175,7 +191,7 @@ fn prepare(sweep: &Sweep, out: &OutputDir, resume: bool) -> Result<Vec<Row>, Err
         out.write("sweep-definition.json", text.as_bytes())?;
     }
     // The CSV is rewritten from the rows kept, then appended to as points complete.
-    let mut csv = format!("index,{},{}\n", sweep.keys.join(","), csv_tail());
+    let mut csv = csv_header(sweep);
     for row in &rows {
         csv.push_str(&csv_line(sweep, row));
     }
@@ -222,6 +238,17 @@ fn check_rows(sweep: &Sweep, rows: Vec<Row>) -> Result<Vec<Row>, String> {
             return Err(format!(
                 "the row of point {} is neither completed with an energy nor failed",
                 row.index
+            ));
+        }
+        if row.checksum != row.seal() {
+            return Err(format!(
+                "the row of point {} {}; remove the row to run the point again",
+                row.index,
+                if row.checksum.is_empty() {
+                    "has no checksum (an older version of this program wrote it)"
+                } else {
+                    "was changed after it was written (its checksum differs)"
+                }
             ));
         }
     }
@@ -281,6 +308,7 @@ fn run_point(
                 status: "completed".into(),
                 warning: outcome.warning,
                 observables: outcome.observables.as_ref().map(RowObservables::new),
+                checksum: String::new(),
                 unknown: Map::new(),
             })
         }
@@ -294,6 +322,7 @@ fn run_point(
             status: format!("failed: {why}"),
             warning: None,
             observables: None,
+            checksum: String::new(),
             unknown: Map::new(),
         }),
         // Which point failed, and with which values (the sweep stops here).
