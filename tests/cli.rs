@@ -235,10 +235,6 @@ fn help_explains_every_option() {
     assert!(text(&o.stdout).contains("--params"));
 }
 
-fn gpu_required() -> bool {
-    std::env::var("RBM_VMC_REQUIRE_GPU").is_ok_and(|v| v == "1")
-}
-
 #[test]
 fn gpu_engine_runs_from_the_command_line_or_says_why_not() {
     let dir = scratch("gpu");
@@ -248,7 +244,10 @@ fn gpu_engine_runs_from_the_command_line_or_says_why_not() {
     args.extend(["--engine", "gpu"]);
     let o = run(&args);
     let stderr = text(&o.stderr);
-    if o.status.code() == Some(2) && stderr.contains("no GPU adapter found") && !gpu_required() {
+    if o.status.code() == Some(2)
+        && stderr.contains("no GPU adapter found")
+        && !common::gpu_required()
+    {
         eprintln!("skipped: no GPU adapter");
         return;
     }

@@ -83,6 +83,9 @@ pub fn dmc(
             "dmc runs in one process so far; start it without mpirun",
         ));
     }
+    if let Some(why) = config.dmc_time_step_problem() {
+        return Err(Error::input(why));
+    }
     plan(config)?;
     let params = match params_file {
         Some(path) => read_params(
