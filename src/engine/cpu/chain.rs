@@ -30,12 +30,7 @@ impl<'a> Chain<'a> {
     pub fn new(spec: &'a EngineSpec, params: &'a Params) -> Self {
         let m = spec.coordinates();
         let d = spec.system.dims;
-        let moves = match spec.sampler.moves {
-            Moves::All => std::iter::once(0..m).collect(),
-            Moves::Single => (0..spec.system.particles)
-                .map(|p| p * d..(p + 1) * d)
-                .collect(),
-        };
+        let moves = move_ranges(spec.sampler.moves, spec.system.particles, d);
         Self {
             spec,
             params,
@@ -214,6 +209,15 @@ pub(crate) fn langevin_proposal(
         })
         .sum();
     2.0 * change + ln_green
+}
+
+/// The coordinate ranges a step moves in turn: every coordinate at once, or one particle's
+/// after another.
+pub(crate) fn move_ranges(moves: Moves, particles: usize, dims: usize) -> Vec<Range<usize>> {
+    match moves {
+        Moves::All => std::iter::once(0..particles * dims).collect(),
+        Moves::Single => (0..particles).map(|p| p * dims..(p + 1) * dims).collect(),
+    }
 }
 
 /// Whether the engines check a walker's health after global step `step`: before every

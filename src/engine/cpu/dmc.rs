@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::chain::{langevin_proposal, metropolis_test};
+use super::chain::{langevin_proposal, metropolis_test, move_ranges};
 use crate::engine::EngineSpec;
 use crate::error::Error;
 use crate::physics::{Params, Walker};
@@ -219,15 +219,6 @@ impl DmcWalkers {
         self.positions = positions;
         self.energies = energies;
         self.weights.fill(1.0);
-    }
-}
-
-/// The coordinate ranges a generation moves in turn: every coordinate at once, or one
-/// particle's after another.
-fn move_ranges(moves: Moves, particles: usize, dims: usize) -> Vec<Range<usize>> {
-    match moves {
-        Moves::All => vec![0..particles * dims],
-        Moves::Single => (0..particles).map(|p| p * dims..(p + 1) * dims).collect(),
     }
 }
 

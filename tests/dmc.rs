@@ -1,0 +1,199 @@
+//! Fixed-node diffusion Monte Carlo: exact where the trial function is, the exact energy
+//! where the nodes are (two electrons), the published fixed-node energy with a Slater
+//! determinant's nodes, reproducible for any thread count, and the command as a user meets it.
+
+mod common;
+
+use common::{assert_refused, rbm_vmc as run, read_json, scratch, text};
+use rbm_vmc::config::Config;
+use rbm_vmc::dmc::{DmcOutcome, dmc};
+use rbm_vmc::driver::{Context, initial_params};
+use rbm_vmc::report::OutputDir;
+use serde_json::{Value, json};
+
+/// DMC of `value` (on top of the defaults) into a scratch directory `name`.
+fn dmc_of(name: &str, value: Value) -> DmcOutcome {
+    let config = common::config(value);
+    let dir = scratch(name);
+    let out = OutputDir::create(Some(&dir.join("out")), false, &[]).unwrap();
+    let outcome = dmc(&config, None, &out, &Context::solo(true)).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    outcome
+}
+
+/// The non-interacting closed shell of 6 electrons with its exact trial function: E_L = 10
+/// everywhere, so every weight factor is the same, and DMC returns 10 with no spread.
+#[test]
+fn an_exact_trial_function_gives_the_exact_energy_with_constant_weights() {
+    let o = dmc_of(
+        "exact",
+        json!({"system": {"particles": 6, "statistics": "fermions", "interaction": false},
+               "wavefunction": {"init_scale": 0.0},
+               "walkers": 128, "sampler": {"thermalisation": 100},
+               "dmc": {"generations": 40, "equilibration": 10, "block": 10}}),
+    );
+    assert!((o.energy - 10.0).abs() < 1e-9, "{}", o.energy);
+    assert!(o.series.iter().all(|e| (e - 10.0).abs() < 1e-9));
+    assert!(o.error < 1e-9, "{}", o.error);
+    assert!(o.weight_spread < 1e-9, "{}", o.weight_spread);
+    // The moves sample the exact state's |psi|^2 and never cross its nodes' lines.
+    assert!(o.acceptance > 0.99, "{}", o.acceptance);
+}
+
+/// Two electrons have no node: DMC from RBM x Padé-Jastrow finds Taut's exact 3, below the
+/// trial function's VMC energy.
+#[test]
+fn two_electrons_reach_the_exact_energy_below_the_trial_function() {
+    let value = json!({"wavefunction": {"jastrow": "pade"}, "walkers": 400,
+                       "dmc": {"generations": 600, "equilibration": 150}});
+    let config = common::config(value.clone());
+    let params = initial_params(&config).unwrap();
+    let vmc = common::measure(&mut common::cpu(&config), &params, 500, 2000);
+    let o = dmc_of("two", value);
+    // The time-step error at tau = 0.01 is far below this tolerance.
+    common::assert_within("DMC energy", o.energy, 3.0, o.error, 4.0);
+    assert!(
+        o.energy < vmc.energy - 4.0 * vmc.error,
+        "DMC {} +- {} is not below VMC {} +- {}",
+        o.energy,
+        o.error,
+        vmc.energy,
+        vmc.error
+    );
+    assert_eq!(o.node_crossing_rate, 0.0, "no determinant, no node");
+}
+
+/// Six electrons: the determinant's nodes give the published fixed-node energy 20.1597(2)
+/// (a short run, so a loose tolerance; `rbm-vmc validate` holds the tight one).
+#[test]
+fn six_electrons_reach_the_fixed_node_energy() {
+    let o = dmc_of(
+        "six",
+        json!({"system": {"particles": 6, "statistics": "fermions"},
+               "wavefunction": {"jastrow": "pade"}, "walkers": 256,
+               "dmc": {"generations": 400, "equilibration": 100}}),
+    );
+    common::assert_within("6 electrons", o.energy, 20.1597, o.error, 4.0);
+    assert!(o.node_crossing_rate > 0.0, "some proposals reach a node");
+    assert!(o.acceptance > 0.99);
+}
+
+/// Every walker draws from its own stream and the sums are added in a fixed order: the
+/// same run on 1 and 2 threads is the same to the last bit, and so is a repeat.
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let value = |threads: usize| {
+        json!({"wavefunction": {"jastrow": "pade"}, "walkers": 200, "threads": threads,
+               "dmc": {"generations": 60, "equilibration": 20}})
+    };
+    let one = dmc_of("threads-1", value(1));
+    let two = dmc_of("threads-2", value(2));
+    assert_eq!(one.series, two.series);
+    assert_eq!(one.energy.to_bits(), two.energy.to_bits());
+    assert_eq!(dmc_of("threads-again", value(2)).series, two.series);
+}
+
+/// `rbm-vmc dmc` writes its table, figure and result, and refuses what it cannot do.
+#[test]
+fn the_dmc_command_writes_its_files_and_refuses_bad_input() {
+    let dir = scratch("dmc-cli");
+    let out = dir.join("out");
+    let small = [
+        "--set",
+        "walkers=100",
+        "--set",
+        "dmc.generations=100",
+        "--set",
+        "dmc.equilibration=20",
+        "--set",
+        "sampler.thermalisation=100",
+    ];
+    let mut args = vec!["dmc", "--out", out.to_str().unwrap()];
+    args.extend(small);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("DMC energy"),
+        "{}",
+        text(&o.stdout)
+    );
+    let result = read_json(&out.join("result.json"));
+    assert_eq!(result["method"], "dmc");
+    assert_eq!(result["status"], "completed");
+    assert_eq!(result["generations"], 120);
+    assert_eq!(result["reference"]["energy"], 3.0);
+    for key in ["energy", "error", "tau_eff", "acceptance", "weight_spread"] {
+        assert!(result[key].is_number(), "{key}: {result}");
+    }
+    let csv = std::fs::read_to_string(out.join("dmc.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 100 / 20, "{csv}");
+    assert!(csv.starts_with("generation,energy,mean,error,"));
+    assert!(
+        std::fs::read_to_string(out.join("dmc.svg"))
+            .unwrap()
+            .starts_with("<svg")
+    );
+
+    let refused: [(&[&str], &str); 4] = [
+        (
+            &["--engine", "gpu"],
+            "does not run diffusion Monte Carlo yet",
+        ),
+        (&["--set", "dmc.time_step=0"], "dmc.time_step"),
+        (&["--set", "dmc.time_step=5"], "at most 1 / omega"),
+        (&["--set", "dmc.block=1000"], "dmc.block"),
+    ];
+    for (extra, needle) in refused {
+        let mut args = vec!["dmc", "--out", out.to_str().unwrap(), "--force"];
+        args.extend(small);
+        args.extend(extra);
+        assert_refused(&run(&args), needle, &format!("{extra:?}"));
+    }
+    // Distinguishable particles beyond two: the bosonic ground state, said so.
+    let mut args = vec!["dmc", "--out", out.to_str().unwrap(), "--force"];
+    args.extend(small);
+    args.extend([
+        "--set",
+        "system.particles=3",
+        "--set",
+        "system.interaction=false",
+    ]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("bosonic ground state"),
+        "{}",
+        text(&o.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A params file from `run` is what `dmc --from` measures, with the run's config.
+#[test]
+fn dmc_from_a_run_uses_its_config_and_parameters() {
+    let dir = scratch("dmc-from");
+    let optimised = dir.join("run");
+    let mut args = vec!["run", "-q", "--out", optimised.to_str().unwrap()];
+    args.extend(common::TINY);
+    args.extend(["--set", "system.omega=0.5"]);
+    assert!(run(&args).status.success());
+    let out = dir.join("dmc");
+    let o = run(&[
+        "dmc",
+        "-q",
+        "--from",
+        optimised.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "dmc.generations=40",
+        "--set",
+        "dmc.equilibration=10",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let result = read_json(&out.join("result.json"));
+    assert_eq!(result["config"]["system"]["omega"], 0.5);
+    let config: Config = serde_json::from_value(result["config"].clone()).unwrap();
+    assert_eq!(config.walkers, 64);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
