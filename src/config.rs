@@ -358,8 +358,9 @@ impl Default for ObservablesConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DmcConfig {
-    /// Imaginary time step tau of the moves.
-    pub time_step: f64,
+    /// Imaginary time step tau of the moves; a list runs each in turn and extrapolates the
+    /// energy to tau = 0.
+    pub time_step: TimeSteps,
     /// Generations measured after the equilibration.
     pub generations: u32,
     /// Generations before the measurement, while the walkers relax from |psi_T|^2 to
@@ -377,13 +378,44 @@ pub struct DmcConfig {
 impl Default for DmcConfig {
     fn default() -> Self {
         Self {
-            time_step: 0.01,
+            time_step: TimeSteps(vec![0.01]),
             generations: 2000,
             equilibration: 500,
             moves: None,
             cutoff: 0.2,
             block: 20,
         }
+    }
+}
+
+/// DMC's time steps: a number, or a list of them for an extrapolation to tau = 0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeSteps(pub Vec<f64>);
+
+/// Most time steps of one extrapolation.
+pub const MAX_TIME_STEPS: usize = 16;
+
+impl Serialize for TimeSteps {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => serializer.serialize_f64(*one),
+            many => many.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeSteps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged, expecting = "a time step > 0 or a list of them")]
+        enum Written {
+            One(f64),
+            Many(Vec<f64>),
+        }
+        Ok(match Written::deserialize(deserializer)? {
+            Written::One(tau) => TimeSteps(vec![tau]),
+            Written::Many(taus) => TimeSteps(taus),
+        })
     }
 }
 
@@ -678,7 +710,21 @@ impl Config {
     /// the trap: `dmc_time_step_problem`, for `dmc` alone).
     fn validate_dmc(&self) -> Result<(), Error> {
         let d = &self.dmc;
-        positive("dmc.time_step", d.time_step)?;
+        let taus = &d.time_step.0;
+        int_range(
+            "the number of dmc.time_step values",
+            taus.len(),
+            1,
+            MAX_TIME_STEPS,
+        )?;
+        for &tau in taus {
+            positive("dmc.time_step", tau)?;
+        }
+        if taus.iter().enumerate().any(|(i, t)| taus[..i].contains(t)) {
+            return Err(Error::input(
+                "config: `dmc.time_step`: a time step is listed twice; list each once",
+            ));
+        }
         int_range("dmc.generations", d.generations as usize, 1, 1 << 30)?;
         int_range("dmc.equilibration", d.equilibration as usize, 0, 1 << 30)?;
         int_range("dmc.block", d.block as usize, 1, d.generations as usize)?;
@@ -688,7 +734,8 @@ impl Config {
 
     /// Why `dmc.time_step` is absurd for this trap, if it is: beyond its time scale 1/omega.
     pub fn dmc_time_step_problem(&self) -> Option<String> {
-        let (tau, period) = (self.dmc.time_step, 1.0 / self.system.omega);
+        let tau = self.dmc.time_step.0.iter().copied().fold(0.0, f64::max);
+        let period = 1.0 / self.system.omega;
         (tau > period).then(|| {
             format!(
                 "config: `dmc.time_step` = {}: must be at most 1 / omega = {} (the trap's time \
@@ -868,10 +915,18 @@ fn override_of<'a>(overrides: &'a [String], path: &str) -> Option<&'a str> {
     })
 }
 
-/// The dotted path of the first JSON array within `value` (no config setting is a list; serde
+/// The settings that take a list of numbers.
+const LIST_SETTINGS: [&str; 1] = ["dmc.time_step"];
+
+/// The dotted path of the first JSON array within `value` outside `LIST_SETTINGS` (serde
 /// would read an array in place of an object by position).
 fn array_within(value: &Value, path: &str) -> Option<String> {
     match value {
+        Value::Array(items)
+            if LIST_SETTINGS.contains(&path) && items.iter().all(Value::is_number) =>
+        {
+            None
+        }
         Value::Array(_) => Some(if path.is_empty() {
             ".".into()
         } else {
@@ -1386,6 +1441,10 @@ mod tests {
             ),
             (json!({"dmc": {"time_step": 0.0}}), "dmc.time_step"),
             (json!({"dmc": {"time_step": -0.01}}), "dmc.time_step"),
+            (json!({"dmc": {"time_step": []}}), "dmc.time_step"),
+            (json!({"dmc": {"time_step": [0.01, 0.01]}}), "listed twice"),
+            (json!({"dmc": {"time_step": [0.01, "x"]}}), "dmc.time_step"),
+            (json!({"dmc": {"time_step": [[0.01]]}}), "dmc.time_step"),
             (json!({"dmc": {"generations": 0}}), "dmc.generations"),
             (json!({"dmc": {"block": 0}}), "dmc.block"),
             (

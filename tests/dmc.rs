@@ -32,12 +32,12 @@ fn an_exact_trial_function_gives_the_exact_energy_with_constant_weights() {
                "walkers": 128, "sampler": {"thermalisation": 100},
                "dmc": {"generations": 40, "equilibration": 10, "block": 10}}),
     );
+    let run = &o.runs[0];
     assert!((o.energy - 10.0).abs() < 1e-9, "{}", o.energy);
-    assert!(o.series.iter().all(|e| (e - 10.0).abs() < 1e-9));
+    assert!(run.series.iter().all(|e| (e - 10.0).abs() < 1e-9));
     assert!(o.error < 1e-9, "{}", o.error);
-    assert!(o.weight_spread < 1e-9, "{}", o.weight_spread);
-    // The moves sample the exact state's |psi|^2 and never cross its nodes' lines.
-    assert!(o.acceptance > 0.99, "{}", o.acceptance);
+    assert!(run.weight_spread < 1e-9, "{}", run.weight_spread);
+    assert!(run.acceptance > 0.99, "{}", run.acceptance);
 }
 
 /// Two electrons have no node: DMC from RBM x Padé-Jastrow finds Taut's exact 3, below the
@@ -60,7 +60,7 @@ fn two_electrons_reach_the_exact_energy_below_the_trial_function() {
         vmc.energy,
         vmc.error
     );
-    assert_eq!(o.node_crossing_rate, 0.0, "no determinant, no node");
+    assert_eq!(o.runs[0].node_crossing_rate, 0.0, "no determinant, no node");
 }
 
 /// Six electrons: the determinant's nodes give the published fixed-node energy 20.1597(2)
@@ -74,8 +74,11 @@ fn six_electrons_reach_the_fixed_node_energy() {
                "dmc": {"generations": 400, "equilibration": 100}}),
     );
     common::assert_within("6 electrons", o.energy, 20.1597, o.error, 4.0);
-    assert!(o.node_crossing_rate > 0.0, "some proposals reach a node");
-    assert!(o.acceptance > 0.99);
+    assert!(
+        o.runs[0].node_crossing_rate > 0.0,
+        "some proposals reach a node"
+    );
+    assert!(o.runs[0].acceptance > 0.99);
 }
 
 /// Every walker draws from its own stream and the sums are added in a fixed order: the
@@ -88,9 +91,9 @@ fn results_do_not_depend_on_the_thread_count() {
     };
     let one = dmc_of("threads-1", value(1));
     let two = dmc_of("threads-2", value(2));
-    assert_eq!(one.series, two.series);
+    assert_eq!(one.runs[0].series, two.runs[0].series);
     assert_eq!(one.energy.to_bits(), two.energy.to_bits());
-    assert_eq!(dmc_of("threads-again", value(2)).series, two.series);
+    assert_eq!(dmc_of("threads-again", value(2)).runs, two.runs);
 }
 
 /// `rbm-vmc dmc` writes its table, figure and result, and refuses what it cannot do.
@@ -127,7 +130,7 @@ fn the_dmc_command_writes_its_files_and_refuses_bad_input() {
     }
     let csv = std::fs::read_to_string(out.join("dmc.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 100 / 20, "{csv}");
-    assert!(csv.starts_with("generation,energy,mean,error,"));
+    assert!(csv.starts_with("time_step,generation,energy,mean,error,"));
     assert!(
         std::fs::read_to_string(out.join("dmc.svg"))
             .unwrap()
@@ -195,5 +198,54 @@ fn dmc_from_a_run_uses_its_config_and_parameters() {
     assert_eq!(result["config"]["system"]["omega"], 0.5);
     let config: Config = serde_json::from_value(result["config"].clone()).unwrap();
     assert_eq!(config.walkers, 64);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A list of time steps runs each in turn and extrapolates linearly to tau = 0: two
+/// electrons at 3 within the extrapolation's error, each time step recorded.
+#[test]
+fn a_list_of_time_steps_is_extrapolated_to_zero() {
+    let dir = scratch("dmc-taus");
+    let out = dir.join("out");
+    let o = run(&[
+        "dmc",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "dmc.time_step=[0.08, 0.04, 0.02]",
+        "--set",
+        "wavefunction.jastrow=pade",
+        "--set",
+        "walkers=400",
+        "--set",
+        "dmc.generations=1600",
+        "--set",
+        "dmc.equilibration=200",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let result = read_json(&out.join("result.json"));
+    let steps = result["per_time_step"].as_array().unwrap();
+    let taus: Vec<f64> = steps
+        .iter()
+        .map(|s| s["time_step"].as_f64().unwrap())
+        .collect();
+    assert_eq!(taus, [0.08, 0.04, 0.02]);
+    assert_eq!(result["fit"]["coefficients"].as_array().unwrap().len(), 2);
+    let (energy, error) = (
+        result["energy"].as_f64().unwrap(),
+        result["error"].as_f64().unwrap(),
+    );
+    assert_eq!(energy, result["fit"]["coefficients"][0].as_f64().unwrap());
+    common::assert_within("E0", energy, 3.0, error, 5.0);
+    // The extrapolation's error exceeds the smallest time step's own.
+    assert!(error > steps[2]["error"].as_f64().unwrap());
+    let csv = std::fs::read_to_string(out.join("dmc.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 * 1600 / 20);
+    assert!(
+        std::fs::read_to_string(out.join("timestep.svg"))
+            .unwrap()
+            .starts_with("<svg")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -29,7 +29,7 @@ use crate::error::Error;
 use crate::physics::{Params, Statistics};
 use crate::report::{OutputDir, read_params};
 use crate::rng::{DMC_COMB_BLOCK, StepStream};
-use crate::stats::blocking;
+use crate::stats::{Fit, blocking, polynomial_fit};
 
 use output::{DmcRow, write_results};
 
@@ -41,17 +41,32 @@ const LOW_ACCEPTANCE: f64 = 0.9;
 /// breakdown.
 const MAX_LOST_FRACTION: f64 = 0.01;
 
-/// What a DMC run found.
+/// What a DMC run found: the estimate, and each time step's run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DmcOutcome {
+    /// The energy and its error: the one time step's, or with several the fit's value at
+    /// tau = 0.
+    pub energy: f64,
+    pub error: f64,
+    /// One per time step, in the order run.
+    pub runs: Vec<TimeStepRun>,
+    /// The extrapolation E(tau) = E0 + c1 tau (+ c2 tau^2 from 4 time steps), with several.
+    pub fit: Option<Fit>,
+    pub seconds: f64,
+}
+
+/// What the generations at one time step found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeStepRun {
+    pub time_step: f64,
     /// The mixed-estimator energy after the equilibration, and its error (blocking over
     /// generations; NaN with fewer than two).
     pub energy: f64,
     pub error: f64,
     /// The energy of every generation (equilibration included).
     pub series: Vec<f64>,
-    /// The mean local energy of the starting walkers (the trial function's VMC energy, from
-    /// one sample per walker).
+    /// The mean local energy of the walkers the run started from (for the first time step
+    /// the trial function's VMC energy, from one sample per walker).
     pub trial_energy: f64,
     /// Over the measured generations: accepted / proposed moves, the share of proposals
     /// refused at a node, the effective time step and the mean relative weight spread.
@@ -61,11 +76,11 @@ pub struct DmcOutcome {
     pub weight_spread: f64,
     /// Generations done (equilibration included).
     pub generations: u32,
-    pub seconds: f64,
 }
 
 /// Runs DMC for `config` at the parameters of `params_file` (else the config's initial ones),
-/// writing dmc.csv, dmc.svg and result.json into `out`.
+/// each of `dmc.time_step` in turn, writing dmc.csv, dmc.svg, result.json (and with several
+/// time steps timestep.svg) into `out`.
 pub fn dmc(
     config: &Config,
     params_file: Option<&Path>,
@@ -113,27 +128,74 @@ pub fn dmc(
         "engine: cpu ({} walkers, f64; the GPU engine does not run DMC yet)",
         config.walkers
     ));
-    let mut run = Generations::new(config, &walkers.energies);
-    let total = config.dmc.equilibration + config.dmc.generations;
-    let bar = console.bar("dmc", total as u64, "generations");
-    while run.done < total {
-        if let Some(reason) = ctx.stop_reason() {
-            bar.finish();
-            return Err(stop(reason, &run, config, out, start)?);
+    let taus = &config.dmc.time_step.0;
+    let mut runs = Vec::new();
+    let mut rows = Vec::new();
+    // Generations are numbered across the time steps: each has random streams of its own.
+    let mut generations_before = 0;
+    for (i, &tau) in taus.iter().enumerate() {
+        let label = match taus.len() {
+            1 => "dmc".to_string(),
+            n => format!("tau {} ({}/{n})", crate::report::compact(tau), i + 1),
+        };
+        let mut run = Generations::new(config, tau, generations_before, &walkers.energies);
+        let total = config.dmc.equilibration + config.dmc.generations;
+        let bar = console.bar(&label, total as u64, "generations");
+        while run.done < total {
+            if let Some(reason) = ctx.stop_reason() {
+                bar.finish();
+                let seconds = start.elapsed().as_secs_f64();
+                runs.push(run.outcome());
+                rows.extend(run.rows);
+                return Err(stop(reason, config, runs, &rows, seconds, out)?);
+            }
+            run.next(&mut walkers, &params)?;
+            if run.done > config.dmc.equilibration {
+                bar.set_message(format!("E = {:.5}", run.estimate().0));
+            }
+            bar.inc(1);
         }
-        run.next(&mut walkers, &params, config)?;
-        if run.done > config.dmc.equilibration {
-            bar.set_message(format!("E = {:.5}", run.estimate().0));
+        bar.finish();
+        generations_before += run.done;
+        let outcome = run.outcome();
+        if outcome.acceptance < LOW_ACCEPTANCE {
+            console.warn(&low_acceptance(&outcome));
         }
-        bar.inc(1);
+        runs.push(outcome);
+        rows.extend(run.rows);
     }
-    bar.finish();
-    let outcome = run.outcome(start.elapsed().as_secs_f64());
-    if outcome.acceptance < LOW_ACCEPTANCE {
-        console.warn(&low_acceptance(&outcome, config));
-    }
-    write_results(config, &outcome, &run.rows, None, out, console)?;
+    let outcome = estimate(runs, start.elapsed().as_secs_f64());
+    write_results(config, &outcome, &rows, None, out, console)?;
     Ok(outcome)
+}
+
+/// The estimate from the runs: the one time step's energy, or the extrapolation to tau = 0
+/// (linear; quadratic from 4 time steps), weighted by the errors.
+fn estimate(runs: Vec<TimeStepRun>, seconds: f64) -> DmcOutcome {
+    let (energy, error, fit) = match runs.as_slice() {
+        [one] => (one.energy, one.error, None),
+        many => {
+            let degree = if many.len() >= 4 { 2 } else { 1 };
+            let column = |f: fn(&TimeStepRun) -> f64| many.iter().map(f).collect::<Vec<f64>>();
+            let fit = polynomial_fit(
+                &column(|r| r.time_step),
+                &column(|r| r.energy),
+                &column(|r| r.error),
+                degree,
+            );
+            match fit {
+                Some(fit) => (fit.coefficients[0], fit.covariance[0][0].sqrt(), Some(fit)),
+                None => (f64::NAN, f64::NAN, None),
+            }
+        }
+    };
+    DmcOutcome {
+        energy,
+        error,
+        runs,
+        fit,
+        seconds,
+    }
 }
 
 /// Walkers drawn from |psi_T|^2: the initial positions after the VMC sampler's
@@ -169,12 +231,12 @@ fn bosonic_warning(config: &Config) -> Option<String> {
     })
 }
 
-fn low_acceptance(o: &DmcOutcome, config: &Config) -> String {
+fn low_acceptance(run: &TimeStepRun) -> String {
     format!(
         "acceptance {:.3} is below {LOW_ACCEPTANCE}: dmc.time_step = {} is too large for \
          these moves (the time-step error grows with it); use a smaller dmc.time_step",
-        o.acceptance,
-        crate::report::compact(config.dmc.time_step)
+        run.acceptance,
+        crate::report::compact(run.time_step)
     )
 }
 
@@ -187,6 +249,8 @@ struct Generations {
     equilibration: u32,
     block: u32,
     seed: u64,
+    /// Generations of earlier time steps (their streams' numbers), and of this one.
+    before: u32,
     done: u32,
     /// E_g of every generation done.
     series: Vec<f64>,
@@ -204,10 +268,11 @@ struct Generations {
 }
 
 impl Generations {
-    fn new(config: &Config, energies: &[f64]) -> Self {
+    /// The generations at time step `tau` after `before` generations of earlier ones, from
+    /// walkers with local energies `energies`.
+    fn new(config: &Config, tau: f64, before: u32, energies: &[f64]) -> Self {
         let finite: Vec<f64> = energies.iter().copied().filter(|e| e.is_finite()).collect();
         let trial_energy = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
-        let tau = config.dmc.time_step;
         Self {
             tau,
             cutoff: config.dmc.cutoff * (config.system.particles as f64 / tau).sqrt(),
@@ -215,6 +280,7 @@ impl Generations {
             equilibration: config.dmc.equilibration,
             block: config.dmc.block,
             seed: config.seed,
+            before,
             done: 0,
             series: Vec::new(),
             reference: trial_energy,
@@ -237,13 +303,9 @@ impl Generations {
     }
 
     /// One generation: moves and weights, the comb, the estimators.
-    fn next(
-        &mut self,
-        walkers: &mut DmcWalkers,
-        params: &Params,
-        config: &Config,
-    ) -> Result<(), Error> {
+    fn next(&mut self, walkers: &mut DmcWalkers, params: &Params) -> Result<(), Error> {
         let generation = self.done + 1;
+        let stream = (self.before + generation) as u64;
         let branching = Branching {
             tau: self.tau,
             tau_eff: self.tau_eff(),
@@ -251,7 +313,7 @@ impl Generations {
             reference: self.reference,
             cutoff: self.cutoff,
         };
-        let sums = walkers.generation(params, generation as u64, &branching);
+        let sums = walkers.generation(params, stream, &branching);
         if sums.lost > MAX_LOST_FRACTION * self.walkers {
             return Err(Error::Diverged(format!(
                 "generation {generation}: {} of {} walkers reached a non-finite local energy; \
@@ -261,7 +323,7 @@ impl Generations {
                 crate::report::compact(self.tau)
             )));
         }
-        let u = StepStream::at_block(self.seed, 0, generation as u64, DMC_COMB_BLOCK).uniform();
+        let u = StepStream::at_block(self.seed, 0, stream, DMC_COMB_BLOCK).uniform();
         let slots = comb(&walkers.weights, u, walkers.weights.len()).ok_or_else(|| {
             Error::Diverged(format!(
                 "generation {generation}: the total weight of the population is {} (it \
@@ -285,19 +347,20 @@ impl Generations {
             self.block_sums.add(&sums);
             self.block_energy += energy;
             if (generation - self.equilibration).is_multiple_of(self.block) {
-                self.end_block(config);
+                self.end_block();
             }
         }
         Ok(())
     }
 
     /// A row of dmc.csv for the block just ended.
-    fn end_block(&mut self, config: &Config) {
+    fn end_block(&mut self) {
         let b = &self.block_sums;
         let (mean, error) = self.estimate();
         self.rows.push(DmcRow {
+            time_step: self.tau,
             generation: self.done,
-            energy: self.block_energy / config.dmc.block as f64,
+            energy: self.block_energy / self.block as f64,
             mean,
             error,
             trial_energy: self.reference,
@@ -309,19 +372,19 @@ impl Generations {
         self.block_energy = 0.0;
     }
 
-    /// The mean energy of the measured generations and its error from blocking.
+    /// The mean energy of the measured generations and its error (`generation_error`).
     fn estimate(&self) -> (f64, f64) {
         let measured = &self.series[(self.equilibration as usize).min(self.series.len())..];
         let mean = measured.iter().sum::<f64>() / measured.len() as f64;
-        let error = blocking(measured).map_or(f64::NAN, |b| b.variance_of_mean.sqrt());
-        (mean, error)
+        (mean, generation_error(measured))
     }
 
-    fn outcome(&self, seconds: f64) -> DmcOutcome {
+    fn outcome(&self) -> TimeStepRun {
         let (energy, error) = self.estimate();
         let m = &self.measured;
         let generations = self.done.saturating_sub(self.equilibration).max(1) as f64;
-        DmcOutcome {
+        TimeStepRun {
+            time_step: self.tau,
             energy,
             error,
             series: self.series.clone(),
@@ -331,9 +394,35 @@ impl Generations {
             tau_eff: self.tau_eff(),
             weight_spread: self.spread_sum / generations,
             generations: self.done,
-            seconds,
         }
     }
+}
+
+/// Blocks that a blocking level must keep for its error to count in `generation_error`.
+const MIN_BLOCKS: usize = 16;
+
+/// The error of the mean of a series of generation energies: the largest over the blocking
+/// levels that keep at least `MIN_BLOCKS` blocks, and at least automated blocking's. A DMC
+/// series is short against its correlation time (tens of generations at tau = 0.02, and the
+/// reference energy's feedback adds more), where the automated choice of level can stop short
+/// of the plateau: the largest level error is the honest (if slightly conservative) one. NaN
+/// for fewer than two values.
+fn generation_error(series: &[f64]) -> f64 {
+    let automated = blocking(series).map_or(f64::NAN, |b| b.variance_of_mean.sqrt());
+    let mut largest = automated;
+    let mut block = 1;
+    while series.len() / block >= MIN_BLOCKS {
+        let means: Vec<f64> = series
+            .chunks_exact(block)
+            .map(|c| c.iter().sum::<f64>() / block as f64)
+            .collect();
+        let n = means.len() as f64;
+        let mean = means.iter().sum::<f64>() / n;
+        let variance = means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        largest = largest.max((variance / n).sqrt());
+        block *= 2;
+    }
+    largest
 }
 
 /// The relative spread of the weights, sqrt(M sum w^2 / (sum w)^2 - 1): 0 when all are equal.
@@ -346,19 +435,21 @@ fn spread(sums: &GenerationSums, walkers: f64) -> f64 {
 /// Writes what a stopped run has (status "stopped") and returns the error that ends it.
 fn stop(
     reason: StopReason,
-    run: &Generations,
     config: &Config,
+    runs: Vec<TimeStepRun>,
+    rows: &[DmcRow],
+    seconds: f64,
     out: &OutputDir,
-    start: Instant,
 ) -> Result<Error, Error> {
-    let outcome = run.outcome(start.elapsed().as_secs_f64());
+    let done: u32 = runs.iter().map(|r| r.generations).sum();
+    let outcome = estimate(runs, seconds);
     let console = crate::report::Console::new(true);
-    write_results(config, &outcome, &run.rows, Some(reason), out, &console)?;
+    write_results(config, &outcome, rows, Some(reason), out, &console)?;
+    let total =
+        (config.dmc.equilibration + config.dmc.generations) * config.dmc.time_step.0.len() as u32;
     Ok(Error::Interrupted(format!(
-        "{reason} after generation {} of {}: the partial results are in {} (a DMC run cannot \
-         be resumed yet)",
-        run.done,
-        config.dmc.equilibration + config.dmc.generations,
+        "{reason} after generation {done} of {total}: the partial results are in {} (a DMC run \
+         cannot be resumed yet)",
         out.path().display()
     )))
 }

@@ -1,20 +1,23 @@
 //! What a DMC run writes: dmc.csv (a row per block of generations), dmc.svg (the block
-//! energies, the running mean with its error band, the reference) and result.json, and the
-//! console lines.
+//! energies, the running mean with its error band, the reference), with several time steps
+//! timestep.svg (E against tau with the fit), and result.json; and the console lines.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::control::StopReason;
 use crate::error::Error;
 use crate::report::{Axes, Console, OutputDir, Series, compact, line_plot, reference_energy};
 
-use super::DmcOutcome;
+use crate::stats::Fit;
+
+use super::{DmcOutcome, TimeStepRun};
 
 /// One block of measured generations.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct DmcRow {
-    /// The last generation of the block.
+    pub time_step: f64,
+    /// The last generation of the block (counted within its time step).
     pub generation: u32,
     /// The block's mean energy, and the running estimate after it with its error.
     pub energy: f64,
@@ -27,13 +30,14 @@ pub(super) struct DmcRow {
 }
 
 const CSV_HEADER: &str =
-    "generation,energy,mean,error,trial_energy,acceptance,node_crossing_rate,tau_eff";
+    "time_step,generation,energy,mean,error,trial_energy,acceptance,node_crossing_rate,tau_eff";
 
 fn csv(rows: &[DmcRow]) -> String {
     let mut text = format!("{CSV_HEADER}\n");
     for r in rows {
         text += &format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{}\n",
+            r.time_step,
             r.generation,
             r.energy,
             r.mean,
@@ -47,8 +51,8 @@ fn csv(rows: &[DmcRow]) -> String {
     text
 }
 
-/// Prints the result and writes dmc.csv, dmc.svg and result.json (`stopped`: the reason a
-/// run ended early, its status then "stopped").
+/// Prints the result and writes dmc.csv, dmc.svg, timestep.svg (several time steps) and
+/// result.json (`stopped`: the reason a run ended early, its status then "stopped").
 pub(super) fn write_results(
     config: &Config,
     o: &DmcOutcome,
@@ -58,40 +62,42 @@ pub(super) fn write_results(
     console: &Console,
 ) -> Result<(), Error> {
     let reference = reference_energy(&config.system());
-    console.line(&format!(
-        "DMC energy {:.6} +- {:.6} (tau {}, tau_eff {:.5}; acceptance {:.4}, node crossings \
-         {:.2e} per move, weight spread {:.3}; {} walkers, {} generations after {} of \
-         equilibration); trial function {:.6}",
-        o.energy,
-        o.error,
-        compact(config.dmc.time_step),
-        o.tau_eff,
-        o.acceptance,
-        o.node_crossing_rate,
-        o.weight_spread,
-        config.walkers,
-        o.generations.saturating_sub(config.dmc.equilibration),
-        config.dmc.equilibration,
-        o.trial_energy
-    ));
+    for run in &o.runs {
+        console.line(&run_line(run, config));
+    }
+    let per_time_step: Vec<Value> = o.runs.iter().map(run_json).collect();
     let mut result = json!({
         "method": "dmc",
         "status": if stopped.is_some() { "stopped" } else { "completed" },
         "energy": o.energy,
         "error": o.error,
-        "time_step": config.dmc.time_step,
-        "tau_eff": o.tau_eff,
-        "acceptance": o.acceptance,
-        "node_crossing_rate": o.node_crossing_rate,
-        "weight_spread": o.weight_spread,
-        "trial_energy": o.trial_energy,
-        "generations": o.generations,
         "walkers": config.walkers,
         "engine": "cpu",
         "seconds": o.seconds,
         "config": config,
         "provenance": crate::report::provenance(),
     });
+    match (o.runs.as_slice(), &o.fit) {
+        ([one], _) => extend(&mut result, run_json(one)),
+        (_, fit) => {
+            result["per_time_step"] = json!(per_time_step);
+            if let Some(fit) = fit {
+                console.line(&format!(
+                    "extrapolated to tau = 0: {:.6} +- {:.6} (fit {}, chi^2 {:.2} for {} \
+                     degrees of freedom)",
+                    o.energy,
+                    o.error,
+                    fit_formula(fit),
+                    fit.chi_squared,
+                    o.runs.len() - fit.coefficients.len()
+                ));
+                result["fit"] = json!({
+                    "coefficients": fit.coefficients,
+                    "chi_squared": fit.chi_squared,
+                });
+            }
+        }
+    }
     if let Some(reason) = stopped {
         result["reason"] = json!(reason);
     }
@@ -115,6 +121,9 @@ pub(super) fn write_results(
     if !rows.is_empty() {
         plot(rows, reference.as_ref().map(|r| r.energy), out)?;
     }
+    if let Some(fit) = &o.fit {
+        timestep_plot(o, fit, reference.as_ref().map(|r| r.energy), out)?;
+    }
     let text = serde_json::to_string_pretty(&result).expect("plain values serialise");
     out.write("result.json", text.as_bytes())?;
     if stopped.is_none() {
@@ -127,29 +136,131 @@ pub(super) fn write_results(
     Ok(())
 }
 
-/// dmc.svg: the block energies, the running mean with its error band, the reference.
-fn plot(rows: &[DmcRow], reference: Option<f64>, out: &OutputDir) -> Result<(), Error> {
-    let at = |f: fn(&DmcRow) -> f64| -> Vec<(f64, f64)> {
-        rows.iter().map(|r| (r.generation as f64, f(r))).collect()
-    };
-    let mut blocks = Series::new("block energy", at(|r| r.energy));
-    blocks.bars = None;
-    let mut mean = Series::new("running mean +- error", at(|r| r.mean));
-    mean.bars = Some(
-        rows.iter()
-            .map(|r| {
-                let e = if r.error.is_finite() { r.error } else { 0.0 };
-                (r.mean - e, r.mean + e)
-            })
+/// The console line of one time step's run.
+fn run_line(run: &TimeStepRun, config: &Config) -> String {
+    format!(
+        "DMC energy {:.6} +- {:.6} (tau {}, tau_eff {:.5}; acceptance {:.4}, node crossings \
+         {:.2e} per move, weight spread {:.3}; {} walkers, {} generations after {} of \
+         equilibration); starting walkers {:.6}",
+        run.energy,
+        run.error,
+        compact(run.time_step),
+        run.tau_eff,
+        run.acceptance,
+        run.node_crossing_rate,
+        run.weight_spread,
+        config.walkers,
+        run.generations.saturating_sub(config.dmc.equilibration),
+        config.dmc.equilibration,
+        run.trial_energy
+    )
+}
+
+/// One time step's run in result.json.
+fn run_json(run: &TimeStepRun) -> Value {
+    json!({
+        "time_step": run.time_step,
+        "energy": run.energy,
+        "error": run.error,
+        "tau_eff": run.tau_eff,
+        "acceptance": run.acceptance,
+        "node_crossing_rate": run.node_crossing_rate,
+        "weight_spread": run.weight_spread,
+        "trial_energy": run.trial_energy,
+        "generations": run.generations,
+    })
+}
+
+fn extend(target: &mut Value, fields: Value) {
+    if let (Value::Object(t), Value::Object(f)) = (target, fields) {
+        t.extend(f);
+    }
+}
+
+/// "E0 + c1 tau (+ c2 tau^2)" with the fitted numbers.
+fn fit_formula(fit: &Fit) -> String {
+    let c = &fit.coefficients;
+    let mut text = format!("{:.6} {:+.4} tau", c[0], c[1]);
+    if let Some(c2) = c.get(2) {
+        text += &format!(" {c2:+.3} tau^2");
+    }
+    text
+}
+
+/// timestep.svg: each time step's energy with its error bar, the fit, and E0 at tau = 0.
+fn timestep_plot(
+    o: &DmcOutcome,
+    fit: &Fit,
+    reference: Option<f64>,
+    out: &OutputDir,
+) -> Result<(), Error> {
+    let mut measured = Series::new(
+        "DMC at each time step",
+        o.runs.iter().map(|r| (r.time_step, r.energy)).collect(),
+    );
+    measured.bars = Some(
+        o.runs
+            .iter()
+            .map(|r| (r.energy - r.error, r.energy + r.error))
             .collect(),
     );
-    let mut series = vec![blocks, mean];
+    let top = o.runs.iter().map(|r| r.time_step).fold(0.0, f64::max);
+    let curve = (0..=50)
+        .map(|i| {
+            let tau = top * i as f64 / 50.0;
+            (tau, fit.at(tau))
+        })
+        .collect();
+    let mut extrapolated = Series::new(format!("fit {}", fit_formula(fit)), curve);
+    extrapolated.bars = None;
+    let mut zero = Series::new("extrapolated E0 +- error", vec![(0.0, o.energy)]);
+    zero.bars = Some(vec![(o.energy - o.error, o.energy + o.error)]);
+    let mut series = vec![measured, extrapolated, zero];
     if let Some(energy) = reference {
-        let ends = [
-            rows[0].generation as f64,
-            rows[rows.len() - 1].generation as f64,
-        ];
-        let mut line = Series::new("reference", ends.iter().map(|&g| (g, energy)).collect());
+        let mut line = Series::new("reference", vec![(0.0, energy), (top, energy)]);
+        line.reference = true;
+        series.push(line);
+    }
+    let axes = Axes {
+        title: "Diffusion Monte Carlo: time-step extrapolation",
+        x: "time step tau (natural units)",
+        y: "energy (natural units)",
+        log_x: false,
+        log_y: false,
+    };
+    line_plot(&out.file("timestep.svg"), &axes, &series)
+}
+
+/// dmc.svg: the block energies and the running mean with its error band, per time step, and
+/// the reference.
+fn plot(rows: &[DmcRow], reference: Option<f64>, out: &OutputDir) -> Result<(), Error> {
+    let mut series = Vec::new();
+    let mut taus: Vec<f64> = rows.iter().map(|r| r.time_step).collect();
+    taus.dedup();
+    for tau in &taus {
+        let mine: Vec<&DmcRow> = rows.iter().filter(|r| r.time_step == *tau).collect();
+        let label = |what: &str| match taus.len() {
+            1 => what.to_string(),
+            _ => format!("{what}, tau {}", compact(*tau)),
+        };
+        let at = |f: fn(&DmcRow) -> f64| -> Vec<(f64, f64)> {
+            mine.iter().map(|r| (r.generation as f64, f(r))).collect()
+        };
+        series.push(Series::new(label("block energy"), at(|r| r.energy)));
+        let mut mean = Series::new(label("running mean +- error"), at(|r| r.mean));
+        mean.bars = Some(
+            mine.iter()
+                .map(|r| {
+                    let e = if r.error.is_finite() { r.error } else { 0.0 };
+                    (r.mean - e, r.mean + e)
+                })
+                .collect(),
+        );
+        series.push(mean);
+    }
+    if let Some(energy) = reference {
+        let last = rows.iter().map(|r| r.generation).max().unwrap_or(1) as f64;
+        let mut line = Series::new("reference", vec![(0.0, energy), (last, energy)]);
         line.reference = true;
         series.push(line);
     }

@@ -2,9 +2,11 @@
 //! acceptance and the energy gradient.
 
 mod blocking;
+mod fit;
 pub mod observables;
 
 pub use blocking::{Blocking, blocking, chi_squared_quantile_99};
+pub use fit::{Fit, polynomial_fit};
 pub use observables::Observed;
 
 use std::fmt;
