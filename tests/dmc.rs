@@ -44,8 +44,8 @@ fn an_exact_trial_function_gives_the_exact_energy_with_constant_weights() {
 /// trial function's VMC energy.
 #[test]
 fn two_electrons_reach_the_exact_energy_below_the_trial_function() {
-    let value = json!({"wavefunction": {"jastrow": "pade"}, "walkers": 400,
-                       "dmc": {"generations": 600, "equilibration": 150}});
+    let value = json!({"wavefunction": {"jastrow": "pade", "init_scale": 0.0}, "walkers": 400,
+                       "dmc": {"time_step": 0.02, "generations": 1500, "equilibration": 150}});
     let config = common::config(value.clone());
     let params = initial_params(&config).unwrap();
     let vmc = common::measure(&mut common::cpu(&config), &params, 500, 2000);
@@ -70,7 +70,7 @@ fn six_electrons_reach_the_fixed_node_energy() {
     let o = dmc_of(
         "six",
         json!({"system": {"particles": 6, "statistics": "fermions"},
-               "wavefunction": {"jastrow": "pade"}, "walkers": 256,
+               "wavefunction": {"jastrow": "pade", "init_scale": 0.0}, "walkers": 256,
                "dmc": {"generations": 400, "equilibration": 100}}),
     );
     common::assert_within("6 electrons", o.energy, 20.1597, o.error, 4.0);
@@ -216,6 +216,8 @@ fn a_list_of_time_steps_is_extrapolated_to_zero() {
         "dmc.time_step=[0.08, 0.04, 0.02]",
         "--set",
         "wavefunction.jastrow=pade",
+        "--set",
+        "wavefunction.init_scale=0",
         "--set",
         "walkers=400",
         "--set",

@@ -25,14 +25,24 @@ enum Check {
     AtMost(f64),
 }
 
+/// How a case measures its energy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    /// VMC at the initial parameters (`sample`).
+    Sample,
+    /// VMC after an optimisation (`run`).
+    Optimise,
+    /// Fixed-node diffusion Monte Carlo from the initial parameters (`dmc`, CPU engine).
+    Dmc,
+}
+
 /// One reference system.
 struct Case {
     system: &'static str,
     ansatz: &'static str,
     /// Overrides on top of the built-in default config.
     config: Value,
-    /// Optimise first (`run`), or measure at the initial parameters (`sample`).
-    optimise: bool,
+    method: Method,
     reference: f64,
     source: &'static str,
     check: Check,
@@ -51,6 +61,35 @@ fn fixed(walkers: u32, steps: u32, extra: Value) -> Value {
     });
     merge(&mut c, &extra);
     c
+}
+
+/// Sizes of a DMC run at time step `tau`, from the trial function with a zero RBM (the
+/// Gaussian of the trap's width, times the factors `extra` asks for).
+fn dmc(walkers: u32, tau: f64, generations: u32, extra: Value) -> Value {
+    let mut c = json!({
+        "walkers": walkers,
+        "optimiser": {"iterations": 0},
+        "wavefunction": {"init_scale": 0.0},
+        "dmc": {"time_step": tau, "generations": generations, "equilibration": 400},
+    });
+    merge(&mut c, &extra);
+    c
+}
+
+/// A DMC outcome as the estimate a verdict reads (energy and error; no variance).
+fn dmc_estimate(o: &crate::dmc::DmcOutcome) -> crate::stats::Estimate {
+    crate::stats::Estimate {
+        energy: o.energy,
+        error: o.error,
+        error_blocking: o.error,
+        error_walkers: f64::NAN,
+        variance: f64::NAN,
+        tau: f64::NAN,
+        acceptance: o.runs.last().map_or(f64::NAN, |r| r.acceptance),
+        samples: 0,
+        resets: 0,
+        gradient: Vec::new(),
+    }
 }
 
 /// A closed-shell example config shipped in `configs/`, with `extra` on top.
@@ -82,7 +121,7 @@ fn cases() -> Vec<Case> {
                 "sampler": {"moves": "single", "dt": 0.1},
             }),
         ),
-        optimise: false,
+        method: Method::Sample,
         reference: energy,
         source: "exact: closed shells",
         check: Check::Exact,
@@ -104,7 +143,7 @@ fn cases() -> Vec<Case> {
             system: "2 particles, 2D, no interaction",
             ansatz: "RBM (zero parameters)",
             config: fixed(100, 200, json!({"system": {"interaction": false}})),
-            optimise: false,
+            method: Method::Sample,
             reference: 2.0,
             source: "exact: P D omega / 2",
             check: Check::Exact,
@@ -118,7 +157,7 @@ fn cases() -> Vec<Case> {
             system: "2 electrons, 2D, omega 1",
             ansatz: "Gaussian, sigma 1",
             config: fixed(1000, 2000, json!({"wavefunction": {"sigma": 1.0}})),
-            optimise: false,
+            method: Method::Sample,
             reference: 2.0 + std::f64::consts::FRAC_PI_2.sqrt(),
             source: "exact: 2 + sqrt(pi/2)",
             check: Check::Statistical,
@@ -131,7 +170,7 @@ fn cases() -> Vec<Case> {
                 "walkers": 500, "steps_per_iteration": 400,
                 "optimiser": {"iterations": 60}, "production": {"steps": 4000},
             }),
-            optimise: true,
+            method: Method::Optimise,
             reference: 3.0,
             source: "exact (Taut); plain RBM reaches 3.06-3.08",
             check: Check::AtMost(3.09),
@@ -141,7 +180,7 @@ fn cases() -> Vec<Case> {
             system: "2 electrons, 2D, omega 1",
             ansatz: "RBM x Jastrow",
             config: two_jastrow(1.0, 2, 40),
-            optimise: true,
+            method: Method::Optimise,
             reference: 3.0,
             source: "exact (Taut)",
             check: Check::AtMost(3.0015),
@@ -155,17 +194,32 @@ fn cases() -> Vec<Case> {
                 json!({"walkers": 200, "steps_per_iteration": 200,
                        "optimiser": {"iterations": 15}, "production": {"steps": 1000}}),
             ),
-            optimise: true,
+            method: Method::Optimise,
             reference: 20.1597,
             source: "DMC (Pedersen Lohne et al. 2011)",
             check: Check::AtMost(20.30),
             quick: true,
         },
         Case {
+            system: "2 electrons, 2D, omega 1",
+            ansatz: "DMC from RBM x Jastrow",
+            config: dmc(
+                500,
+                0.02,
+                4000,
+                json!({"wavefunction": {"jastrow": "pade"}}),
+            ),
+            method: Method::Dmc,
+            reference: 3.0,
+            source: "exact (Taut)",
+            check: Check::Statistical,
+            quick: true,
+        },
+        Case {
             system: "2 electrons, 2D, omega 1/6",
             ansatz: "RBM x Jastrow",
             config: two_jastrow(1.0 / 6.0, 2, 100),
-            optimise: true,
+            method: Method::Optimise,
             reference: 2.0 / 3.0,
             source: "exact (Taut)",
             check: Check::AtMost(2.0 / 3.0 * 1.005),
@@ -175,7 +229,7 @@ fn cases() -> Vec<Case> {
             system: "2 electrons, 2D, omega 0.5",
             ansatz: "RBM x Jastrow",
             config: two_jastrow(0.5, 2, 60),
-            optimise: true,
+            method: Method::Optimise,
             reference: 1.65977,
             source: "DMC",
             check: Check::AtMost(1.65977 * 1.002),
@@ -185,7 +239,7 @@ fn cases() -> Vec<Case> {
             system: "2 electrons, 3D, omega 0.5",
             ansatz: "RBM x Jastrow",
             config: two_jastrow(0.5, 3, 60),
-            optimise: true,
+            method: Method::Optimise,
             reference: 2.0,
             source: "exact (Taut)",
             check: Check::AtMost(2.0 * 1.002),
@@ -195,7 +249,7 @@ fn cases() -> Vec<Case> {
             system: "6 electrons, 2D, omega 1",
             ansatz: "Slater x RBM x Jastrow",
             config: shipped(FERMIONS_6, json!({})),
-            optimise: true,
+            method: Method::Optimise,
             reference: 20.1597,
             source: "DMC (Pedersen Lohne et al. 2011)",
             check: Check::AtMost(20.20),
@@ -205,17 +259,33 @@ fn cases() -> Vec<Case> {
             system: "6 electrons, 2D, omega 0.5",
             ansatz: "Slater x RBM x Jastrow",
             config: shipped(FERMIONS_6, json!({"system": {"omega": 0.5}})),
-            optimise: true,
+            method: Method::Optimise,
             reference: 11.7888,
             source: "DMC (Pedersen Lohne et al. 2011)",
             check: Check::AtMost(11.7888 * 1.003),
             quick: false,
         },
         Case {
+            system: "6 electrons, 2D, omega 1",
+            ansatz: "DMC from Slater x RBM x Jastrow",
+            config: dmc(
+                1000,
+                0.01,
+                4000,
+                json!({"system": {"particles": 6, "statistics": "fermions"},
+                       "wavefunction": {"jastrow": "pade"}}),
+            ),
+            method: Method::Dmc,
+            reference: 20.15932,
+            source: "fixed-node DMC (Høgberget 2013)",
+            check: Check::Statistical,
+            quick: false,
+        },
+        Case {
             system: "12 electrons, 2D, omega 1",
             ansatz: "Slater x RBM x Jastrow",
             config: shipped(FERMIONS_12, json!({})),
-            optimise: true,
+            method: Method::Optimise,
             reference: 65.700,
             source: "DMC (Pedersen Lohne et al. 2011)",
             check: Check::AtMost(65.83),
@@ -225,7 +295,7 @@ fn cases() -> Vec<Case> {
             system: "20 electrons, 2D, omega 1",
             ansatz: "Slater x RBM x Jastrow",
             config: shipped(FERMIONS_20, json!({})),
-            optimise: true,
+            method: Method::Optimise,
             reference: 155.868,
             source: "DMC (Pedersen Lohne et al. 2011)",
             check: Check::AtMost(156.18),
@@ -391,10 +461,22 @@ fn run_case(
         team: solo(),
     };
     let start = Instant::now();
-    let outcome = if case.optimise {
-        driver::run(&config, &dir, &ctx)
-    } else {
-        driver::sample(&config, None, &dir, &ctx)
+    let outcome = match case.method {
+        Method::Optimise => driver::run(&config, &dir, &ctx),
+        Method::Sample => driver::sample(&config, None, &dir, &ctx),
+        Method::Dmc => {
+            // The GPU engine does not run DMC yet: these cases run on the CPU.
+            config.engine = EngineChoice::Cpu;
+            crate::dmc::dmc(&config, None, &dir, &ctx).map(|o| Outcome {
+                params: crate::physics::Params::zeros(config.wavefunction().layout),
+                iterations: 0,
+                production: Some(dmc_estimate(&o)),
+                warning: None,
+                observables: None,
+                engine: "cpu (DMC)".into(),
+                seconds: o.seconds,
+            })
+        }
     };
     let seconds = start.elapsed().as_secs_f64();
     Ok(match outcome {
@@ -532,7 +614,7 @@ mod tests {
             let config = Config::from_value(value, case.system).unwrap();
             config.validate().unwrap();
             assert_eq!(
-                case.optimise,
+                case.method == Method::Optimise,
                 config.optimiser.iterations > 0,
                 "{}",
                 case.system
