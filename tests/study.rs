@@ -536,3 +536,28 @@ fn sweep_csv_rows_keep_their_columns_whatever_the_values() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A sweep of more than 8 points drew density.svg while it had 8 and left it there, showing
+/// the first 8 points only; past 8 it is removed.
+#[test]
+fn a_sweep_past_eight_points_leaves_no_partial_density_figure() {
+    let dir = scratch("sweep-density");
+    let file = dir.join("sweep.json");
+    let sweep = json!({
+        "config": {
+            "wavefunction": {"init_scale": 0.0},
+            "sampler": {"thermalisation": 10}, "production": {"steps": 20}, "engine": "cpu",
+            "walkers": 16
+        },
+        "grid": {"system.omega": [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3]},
+        "mode": "production"
+    });
+    std::fs::write(&file, sweep.to_string()).unwrap();
+    let out = dir.join("out");
+    let o = sweep_into(&file, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(out.join("energy.svg").exists());
+    assert!(!out.join("density.svg").exists(), "a density.svg of 8 of 9 points");
+    assert!(!text(&o.stdout).contains("density.svg"), "{}", text(&o.stdout));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

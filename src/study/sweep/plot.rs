@@ -193,6 +193,14 @@ pub(super) fn plot(
 
     if density_overlay(sweep, &rows, out, &others)? {
         written.push("density.svg");
+    } else if out.is_writable() {
+        // Drawn while the sweep had fewer points: it would show only those.
+        match std::fs::remove_file(out.file("density.svg")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("cannot remove the outdated density.svg", e));
+            }
+            _ => {}
+        }
     }
     if has_error_plot(sweep) {
         // One series per combination of the keys other than the one that sets the samples.
