@@ -32,7 +32,7 @@ enum Command {
     Sample(SampleArgs),
     /// Fixed-node diffusion Monte Carlo from the trial wave function at fixed parameters
     /// (`--from RUN_DIR`: an optimised run's); writes dmc.csv, dmc.svg and result.json.
-    Dmc(SampleArgs),
+    Dmc(DmcArgs),
     /// List the GPU adapters (name, backend, type, driver, limits) and the one `auto` takes.
     Devices,
     /// Validate a config (and the parameters file it names) and estimate the work and memory
@@ -52,10 +52,10 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct ValidateArgs {
-    /// Only the short cases (about half a minute on 2 CPU cores): exact non-interacting
-    /// systems (fermions included), the two-electron dot with and without Jastrow, 6
-    /// electrons. Without it, 12 and 20 electrons and other trap frequencies are added (about
-    /// 15 minutes on 2 idle CPU cores; a GPU runs the large ones with --engine gpu).
+    /// Only the short cases (seconds on 2 CPU cores): exact non-interacting systems (fermions
+    /// included), the two-electron dot with and without Jastrow and by DMC, 6 electrons.
+    /// Without it, 12 and 20 electrons, DMC of 6, and other trap frequencies are added (about
+    /// 4 minutes on 2 idle CPU cores; a GPU runs the large VMC ones with --engine gpu).
     #[arg(long)]
     quick: bool,
 
@@ -276,6 +276,17 @@ impl SampleArgs {
         inputs.extend(params.clone());
         Ok((config, params, inputs))
     }
+}
+
+#[derive(Args, Debug)]
+struct DmcArgs {
+    #[command(flatten)]
+    run: SampleArgs,
+
+    /// Continue the DMC run whose output directory is DIR from its checkpoint (takes no
+    /// config, --set, --params or --from; --threads may change).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "set", "out", "force", "params", "from"])]
+    resume: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -517,9 +528,13 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
                 driver::sample(&config, params.as_deref(), out, &ctx)
             })
         }
-        Command::Dmc(args) => {
+        Command::Dmc(DmcArgs { run: args, resume }) => {
             let c = &args.common;
             let ctx = context(c.output.dir.quiet, &args.budget)?;
+            if let Some(dir) = &resume {
+                let out = OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?;
+                return rbm_vmc::dmc::resume(&out, c.engine.threads, &ctx).map(|_| ());
+            }
             let (config, params, inputs) = args.load()?;
             let out = c.output.dir.open(team, &inputs)?;
             in_dir(&out, |out| {

@@ -251,3 +251,98 @@ fn a_list_of_time_steps_is_extrapolated_to_zero() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A DMC run stopped part-way (`--max-seconds`, as by a signal) and resumed, as often as it
+/// takes and on another thread count, ends with exactly the numbers of one that never
+/// stopped; the stopped run's files say so and how to go on.
+#[test]
+fn stopped_and_resumed_runs_match_uninterrupted_ones() {
+    let dir = scratch("dmc-resume");
+    let settings = [
+        "-q",
+        "--engine",
+        "cpu",
+        "--set",
+        "walkers=200",
+        "--set",
+        "dmc.time_step=[0.04, 0.02]",
+        "--set",
+        "dmc.generations=1200",
+        "--set",
+        "dmc.equilibration=100",
+        "--set",
+        "wavefunction.jastrow=pade",
+    ];
+    let (full, part) = (dir.join("full"), dir.join("part"));
+    let mut args = vec!["dmc", "--out", full.to_str().unwrap()];
+    args.extend(settings);
+    assert!(run(&args).status.success());
+    let mut args = vec![
+        "dmc",
+        "--out",
+        part.to_str().unwrap(),
+        "--max-seconds",
+        "0.2",
+    ];
+    args.extend(settings);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("rbm-vmc dmc --resume"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(read_json(&part.join("result.json"))["status"], "stopped");
+    let mut sessions = 1;
+    loop {
+        let threads = if sessions % 2 == 0 { "2" } else { "1" };
+        let o = run(&[
+            "dmc",
+            "-q",
+            "--resume",
+            part.to_str().unwrap(),
+            "--max-seconds",
+            "0.2",
+            "--threads",
+            threads,
+        ]);
+        sessions += 1;
+        match o.status.code() {
+            Some(0) => break,
+            Some(130) => assert!(sessions < 100, "never finished"),
+            _ => panic!("{}", text(&o.stderr)),
+        }
+    }
+    let (a, b) = (
+        read_json(&full.join("result.json")),
+        read_json(&part.join("result.json")),
+    );
+    for key in ["energy", "error", "per_time_step", "fit", "generations"] {
+        assert_eq!(a[key], b[key], "{key} after {sessions} sessions");
+    }
+    let csv = |d: &std::path::Path| std::fs::read_to_string(d.join("dmc.csv")).unwrap();
+    assert_eq!(csv(&full), csv(&part));
+    // An edited checkpoint is refused.
+    let edited = dir.join("edited");
+    let mut args = vec![
+        "dmc",
+        "--out",
+        edited.to_str().unwrap(),
+        "--max-seconds",
+        "1e-9",
+    ];
+    args.extend(settings);
+    assert_eq!(run(&args).status.code(), Some(130));
+    let file = edited.join("dmc-checkpoint.json");
+    let mut checkpoint = read_json(&file);
+    checkpoint["positions"][0] = serde_json::json!(0.125);
+    std::fs::write(&file, checkpoint.to_string()).unwrap();
+    let o = run(&["dmc", "--resume", edited.to_str().unwrap()]);
+    assert_refused(&o, "does not match its checksum", "an edited checkpoint");
+    // A finished run has nothing to resume; another directory has no checkpoint.
+    let o = run(&["dmc", "--resume", part.to_str().unwrap()]);
+    assert_refused(&o, "is complete", "resume of a finished run");
+    let o = run(&["dmc", "--resume", dir.to_str().unwrap()]);
+    assert_refused(&o, "dmc --resume", "resume without a checkpoint");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

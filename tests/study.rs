@@ -557,7 +557,14 @@ fn a_sweep_past_eight_points_leaves_no_partial_density_figure() {
     let o = sweep_into(&file, &out, &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(out.join("energy.svg").exists());
-    assert!(!out.join("density.svg").exists(), "a density.svg of 8 of 9 points");
-    assert!(!text(&o.stdout).contains("density.svg"), "{}", text(&o.stdout));
+    assert!(
+        !out.join("density.svg").exists(),
+        "a density.svg of 8 of 9 points"
+    );
+    assert!(
+        !text(&o.stdout).contains("density.svg"),
+        "{}",
+        text(&o.stdout)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -11,6 +11,7 @@
 //! is of order 1/M (UNR), far below the statistical error at the default M; a run at 4M shows
 //! it.
 
+mod checkpoint;
 mod comb;
 mod output;
 
@@ -18,6 +19,8 @@ pub use comb::comb;
 
 use std::path::Path;
 use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, EngineChoice};
 use crate::control::StopReason;
@@ -29,9 +32,14 @@ use crate::error::Error;
 use crate::physics::{Params, Statistics};
 use crate::report::{OutputDir, read_params};
 use crate::rng::{DMC_COMB_BLOCK, StepStream};
+use crate::stats::observables::null_as_nan;
 use crate::stats::{Fit, blocking, polynomial_fit};
 
 use output::{DmcRow, write_results};
+
+/// Generations between checkpoints (and a checkpoint at each time step's end and when
+/// stopped).
+const CHECKPOINT_EVERY: u32 = 500;
 
 /// Acceptance below which the time step is too large for the moves to sample psi_T Phi_0
 /// faithfully.
@@ -55,13 +63,16 @@ pub struct DmcOutcome {
     pub seconds: f64,
 }
 
-/// What the generations at one time step found.
-#[derive(Clone, Debug, PartialEq)]
+/// What the generations at one time step found (NaN, written as null, where nothing was
+/// measured yet).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimeStepRun {
     pub time_step: f64,
     /// The mixed-estimator energy after the equilibration, and its error (blocking over
     /// generations; NaN with fewer than two).
+    #[serde(deserialize_with = "null_as_nan")]
     pub energy: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub error: f64,
     /// The energy of every generation (equilibration included).
     pub series: Vec<f64>,
@@ -70,9 +81,12 @@ pub struct TimeStepRun {
     pub trial_energy: f64,
     /// Over the measured generations: accepted / proposed moves, the share of proposals
     /// refused at a node, the effective time step and the mean relative weight spread.
+    #[serde(deserialize_with = "null_as_nan")]
     pub acceptance: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub node_crossing_rate: f64,
     pub tau_eff: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub weight_spread: f64,
     /// Generations done (equilibration included).
     pub generations: u32,
@@ -119,54 +133,128 @@ pub fn dmc(
     {
         console.warn(&w);
     }
-    let start = Instant::now();
     let spec = EngineSpec::from_config(config);
     let positions = thermalised(config, &spec, &params, ctx)?;
-    let mut walkers =
-        DmcWalkers::new(spec, config.dmc_moves(), positions, &params, config.threads)?;
+    let walkers = DmcWalkers::new(spec, config.dmc_moves(), positions, &params, config.threads)?;
+    let state = DmcState::start(config, &walkers.energies);
+    advance(config, &params, walkers, state, out, ctx)
+}
+
+/// `rbm-vmc dmc --resume DIR`: continues the run in `out` from its checkpoint, on `threads`
+/// threads when given (the numbers do not depend on it), exactly as if it had not stopped.
+pub fn resume(out: &OutputDir, threads: Option<usize>, ctx: &Context) -> Result<DmcOutcome, Error> {
+    let checkpoint = checkpoint::read(out)?;
+    let mut config = checkpoint.config;
+    if let Some(threads) = threads {
+        config.threads = threads;
+        config.validate()?;
+    }
+    if checkpoint.state.current.is_none() {
+        return Err(Error::input(format!(
+            "the DMC run in {} is complete; its results are in result.json",
+            out.path().display()
+        )));
+    }
+    let params = Params::from_theta(config.wavefunction().layout, checkpoint.theta)
+        .ok_or_else(|| Error::input("the DMC checkpoint's parameters do not fit its config"))?;
+    let walkers = DmcWalkers::restore(
+        EngineSpec::from_config(&config),
+        config.dmc_moves(),
+        checkpoint.positions,
+        checkpoint.energies,
+        config.threads,
+    )?;
+    advance(&config, &params, walkers, checkpoint.state, out, ctx)
+}
+
+/// Runs the generations from `state` to the end of the last time step, with checkpoints
+/// every `CHECKPOINT_EVERY` generations and when stopped; writes the results.
+fn advance(
+    config: &Config,
+    params: &Params,
+    mut walkers: DmcWalkers,
+    mut state: DmcState,
+    out: &OutputDir,
+    ctx: &Context,
+) -> Result<DmcOutcome, Error> {
+    let console = &ctx.console;
     console.line(&format!(
         "engine: cpu ({} walkers, f64; the GPU engine does not run DMC yet)",
         config.walkers
     ));
+    let start = Instant::now();
+    let seconds = |state: &DmcState| state.seconds_before + start.elapsed().as_secs_f64();
     let taus = &config.dmc.time_step.0;
-    let mut runs = Vec::new();
-    let mut rows = Vec::new();
-    // Generations are numbered across the time steps: each has random streams of its own.
-    let mut generations_before = 0;
-    for (i, &tau) in taus.iter().enumerate() {
+    let total = config.dmc.equilibration + config.dmc.generations;
+    while let Some(mut run) = state.current.take() {
+        let i = state.runs.len();
         let label = match taus.len() {
             1 => "dmc".to_string(),
-            n => format!("tau {} ({}/{n})", crate::report::compact(tau), i + 1),
+            n => format!("tau {} ({}/{n})", crate::report::compact(run.tau), i + 1),
         };
-        let mut run = Generations::new(config, tau, generations_before, &walkers.energies);
-        let total = config.dmc.equilibration + config.dmc.generations;
         let bar = console.bar(&label, total as u64, "generations");
+        bar.inc(run.done as u64);
         while run.done < total {
             if let Some(reason) = ctx.stop_reason() {
                 bar.finish();
-                let seconds = start.elapsed().as_secs_f64();
-                runs.push(run.outcome());
-                rows.extend(run.rows);
-                return Err(stop(reason, config, runs, &rows, seconds, out)?);
+                state.current = Some(run);
+                let seconds = seconds(&state);
+                checkpoint::write(config, params, &state, &walkers, seconds, out)?;
+                return Err(stop(reason, config, &state, seconds, out)?);
             }
-            run.next(&mut walkers, &params)?;
+            run.next(&mut walkers, params)?;
             if run.done > config.dmc.equilibration {
                 bar.set_message(format!("E = {:.5}", run.estimate().0));
             }
             bar.inc(1);
+            if run.done.is_multiple_of(CHECKPOINT_EVERY) && run.done < total {
+                state.current = Some(run);
+                checkpoint::write(config, params, &state, &walkers, seconds(&state), out)?;
+                run = state.current.take().expect("just set");
+            }
         }
         bar.finish();
-        generations_before += run.done;
         let outcome = run.outcome();
         if outcome.acceptance < LOW_ACCEPTANCE {
             console.warn(&low_acceptance(&outcome));
         }
-        runs.push(outcome);
-        rows.extend(run.rows);
+        // Generations are numbered across the time steps: each has random streams of its own.
+        let before = run.before + run.done;
+        state.rows.extend(run.rows);
+        state.runs.push(outcome);
+        state.current = taus
+            .get(i + 1)
+            .map(|&tau| Generations::new(config, tau, before, &walkers.energies));
     }
-    let outcome = estimate(runs, start.elapsed().as_secs_f64());
-    write_results(config, &outcome, &rows, None, out, console)?;
+    let seconds = seconds(&state);
+    checkpoint::write(config, params, &state, &walkers, seconds, out)?;
+    let outcome = estimate(state.runs, seconds);
+    write_results(config, &outcome, &state.rows, None, out, console)?;
     Ok(outcome)
+}
+
+/// Where a DMC run stands: the time steps finished, their rows, the one in progress.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct DmcState {
+    runs: Vec<TimeStepRun>,
+    rows: Vec<DmcRow>,
+    /// The time step in progress (`None` when the run is complete).
+    current: Option<Generations>,
+    /// Wall time of the run's earlier sessions.
+    seconds_before: f64,
+}
+
+impl DmcState {
+    /// The start of a run from walkers with local energies `energies`.
+    fn start(config: &Config, energies: &[f64]) -> Self {
+        let tau = config.dmc.time_step.0[0];
+        Self {
+            runs: Vec::new(),
+            rows: Vec::new(),
+            current: Some(Generations::new(config, tau, 0, energies)),
+            seconds_before: 0.0,
+        }
+    }
 }
 
 /// The estimate from the runs: the one time step's energy, or the extrapolation to tau = 0
@@ -242,6 +330,7 @@ fn low_acceptance(run: &TimeStepRun) -> String {
 
 /// The generations of a run: the population's energies, the trial and reference energies,
 /// the sums the effective time step and the figures come from, the rows of dmc.csv.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Generations {
     tau: f64,
     cutoff: f64,
@@ -436,20 +525,23 @@ fn spread(sums: &GenerationSums, walkers: f64) -> f64 {
 fn stop(
     reason: StopReason,
     config: &Config,
-    runs: Vec<TimeStepRun>,
-    rows: &[DmcRow],
+    state: &DmcState,
     seconds: f64,
     out: &OutputDir,
 ) -> Result<Error, Error> {
+    let mut runs = state.runs.clone();
+    runs.extend(state.current.as_ref().map(Generations::outcome));
     let done: u32 = runs.iter().map(|r| r.generations).sum();
+    let mut rows = state.rows.clone();
+    rows.extend(state.current.iter().flat_map(|r| r.rows.iter().cloned()));
     let outcome = estimate(runs, seconds);
     let console = crate::report::Console::new(true);
-    write_results(config, &outcome, rows, Some(reason), out, &console)?;
+    write_results(config, &outcome, &rows, Some(reason), out, &console)?;
     let total =
         (config.dmc.equilibration + config.dmc.generations) * config.dmc.time_step.0.len() as u32;
+    let dir = out.path().display();
     Ok(Error::Interrupted(format!(
-        "{reason} after generation {done} of {total}: the partial results are in {} (a DMC run \
-         cannot be resumed yet)",
-        out.path().display()
+        "{reason} after generation {done} of {total}: the checkpoint and partial results are \
+         in {dir}; continue with `rbm-vmc dmc --resume {dir}`"
     )))
 }

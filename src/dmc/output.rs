@@ -2,6 +2,7 @@
 //! energies, the running mean with its error band, the reference), with several time steps
 //! timestep.svg (E against tau with the fit), and result.json; and the console lines.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -10,11 +11,12 @@ use crate::error::Error;
 use crate::report::{Axes, Console, OutputDir, Series, compact, line_plot, reference_energy};
 
 use crate::stats::Fit;
+use crate::stats::observables::null_as_nan;
 
 use super::{DmcOutcome, TimeStepRun};
 
-/// One block of measured generations.
-#[derive(Clone, Debug, PartialEq)]
+/// One block of measured generations (NaN, written as null, for an error not known yet).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(super) struct DmcRow {
     pub time_step: f64,
     /// The last generation of the block (counted within its time step).
@@ -22,6 +24,7 @@ pub(super) struct DmcRow {
     /// The block's mean energy, and the running estimate after it with its error.
     pub energy: f64,
     pub mean: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub error: f64,
     pub trial_energy: f64,
     pub acceptance: f64,

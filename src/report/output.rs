@@ -16,7 +16,7 @@ pub const LOCK_FILE: &str = ".rbm-vmc.lock";
 /// Everything this program writes into an output directory, in one place. `OutputDir::file`
 /// (through which every writer names its file) refuses a name not listed here, so a new file
 /// cannot be missed by `--force`, which clears exactly these (and their `.tmp` twins).
-const OUTPUT_FILES: [&str; 23] = [
+const OUTPUT_FILES: [&str; 24] = [
     "result.json",
     "params.json",
     "history.csv",
@@ -40,6 +40,7 @@ const OUTPUT_FILES: [&str; 23] = [
     "dmc.csv",
     "dmc.svg",
     "timestep.svg",
+    "dmc-checkpoint.json",
 ];
 
 /// The folders of a sweep's points and of validation's cases, each an output directory of its

@@ -376,9 +376,9 @@ pub fn validate(
         "validate: {} reference systems ({}); each case's files are in {}",
         cases.len(),
         if options.quick {
-            "quick: about half a minute on 2 CPU cores"
+            "quick: seconds on 2 CPU cores"
         } else {
-            "full: about 15 minutes on 2 idle CPU cores, mostly 12 and 20 electrons"
+            "full: about 4 minutes on 2 idle CPU cores, mostly 12 and 20 electrons"
         },
         out.file("cases").display()
     ));

@@ -48,7 +48,7 @@ impl Branching {
 }
 
 /// A generation's sums over the walkers.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GenerationSums {
     /// Sum of the weights, of weight x E_L, and of the squared weights.
     pub weight: f64,
@@ -100,21 +100,44 @@ impl DmcWalkers {
         params: &Params,
         threads: usize,
     ) -> Result<Self, Error> {
+        let energies = vec![0.0; spec.walkers as usize];
+        let mut ensemble = Self::restore(spec, moves, positions, energies, threads)?;
+        ensemble.measure(params);
+        Ok(ensemble)
+    }
+
+    /// Walkers at `positions` with the local energies `energies` they had (a checkpoint's:
+    /// recomputing them would round differently after single-particle moves), weight 1.
+    pub fn restore(
+        spec: EngineSpec,
+        moves: Moves,
+        positions: Vec<f64>,
+        energies: Vec<f64>,
+        threads: usize,
+    ) -> Result<Self, Error> {
+        let walkers = spec.walkers as usize;
+        if positions.len() != walkers * spec.coordinates() || energies.len() != walkers {
+            return Err(Error::input(format!(
+                "the DMC checkpoint holds {} coordinates and {} energies; its config needs {} \
+                 walkers x {} coordinates",
+                positions.len(),
+                energies.len(),
+                walkers,
+                spec.coordinates()
+            )));
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .map_err(|e| Error::engine(format!("cannot start {threads} CPU threads: {e}")))?;
-        let walkers = spec.walkers as usize;
-        let mut ensemble = Self {
+        Ok(Self {
             spec,
             moves,
             positions,
-            energies: vec![0.0; walkers],
+            energies,
             weights: vec![1.0; walkers],
             pool,
-        };
-        ensemble.measure(params);
-        Ok(ensemble)
+        })
     }
 
     /// The local energies at the current positions.
