@@ -684,6 +684,12 @@ fn sweep_report(sweep: &Sweep) -> Result<String, Error> {
         // A production sweep samples: thermalisation and production only.
         let steps = match sweep.mode {
             study::Mode::Optimise => plan.walker_steps,
+            study::Mode::Dmc => {
+                let c = &point.config;
+                let generations = (c.dmc.equilibration + c.dmc.generations) as u128
+                    * c.dmc.time_step.0.len() as u128;
+                c.walkers as u128 * (c.sampler.thermalisation as u128 + generations)
+            }
             study::Mode::Production => {
                 let c = &point.config;
                 c.walkers as u128 * (c.sampler.thermalisation + c.production.steps) as u128

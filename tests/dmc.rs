@@ -346,3 +346,43 @@ fn stopped_and_resumed_runs_match_uninterrupted_ones() {
     assert_refused(&o, "dmc --resume", "resume without a checkpoint");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `"mode": "dmc"` sweeps run DMC at each point: two electrons at two trap frequencies, each
+/// at its exact energy (3 and 1.65977 by DMC) within loose error bars.
+#[test]
+fn sweeps_run_dmc_at_every_point() {
+    let dir = scratch("dmc-sweep");
+    let file = dir.join("sweep.json");
+    let sweep = json!({
+        "config": {
+            "wavefunction": {"jastrow": "pade", "init_scale": 0.0}, "walkers": 200,
+            "engine": "cpu",
+            "dmc": {"time_step": 0.02, "generations": 800, "equilibration": 100}
+        },
+        "grid": {"system.omega": [0.5, 1.0]},
+        "mode": "dmc"
+    });
+    std::fs::write(&file, sweep.to_string()).unwrap();
+    let out = dir.join("out");
+    let o = run(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rows = read_json(&out.join("sweep.json"));
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, exact) in rows.iter().zip([1.65977, 3.0]) {
+        let (e, error) = (
+            row["energy"].as_f64().unwrap(),
+            row["error"].as_f64().unwrap(),
+        );
+        common::assert_within("sweep point", e, exact, error, 5.0);
+    }
+    let point = read_json(&out.join("points/0001/result.json"));
+    assert_eq!(point["method"], "dmc");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

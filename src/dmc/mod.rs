@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, EngineChoice};
 use crate::control::StopReason;
-use crate::driver::{Context, initial_params, plan};
+use crate::driver::{Context, Outcome, initial_params, plan};
 use crate::engine::{
     Branching, DmcWalkers, Engine, EngineSpec, GenerationSums, Measure, cpu_engine,
 };
@@ -33,7 +33,7 @@ use crate::physics::{Params, Statistics};
 use crate::report::{OutputDir, read_params};
 use crate::rng::{DMC_COMB_BLOCK, StepStream};
 use crate::stats::observables::null_as_nan;
-use crate::stats::{Fit, blocking, polynomial_fit};
+use crate::stats::{Estimate, Fit, blocking, polynomial_fit};
 
 use output::{DmcRow, write_results};
 
@@ -90,6 +90,34 @@ pub struct TimeStepRun {
     pub weight_spread: f64,
     /// Generations done (equilibration included).
     pub generations: u32,
+}
+
+impl DmcOutcome {
+    /// The outcome as a VMC command's, for the studies that take either (`validate`,
+    /// `sweep`): the energy and error, the last time step's acceptance, no variance.
+    pub fn as_outcome(&self, config: &Config) -> Outcome {
+        let estimate = Estimate {
+            energy: self.energy,
+            error: self.error,
+            error_blocking: self.error,
+            error_walkers: f64::NAN,
+            variance: f64::NAN,
+            tau: f64::NAN,
+            acceptance: self.runs.last().map_or(f64::NAN, |r| r.acceptance),
+            samples: 0,
+            resets: 0,
+            gradient: Vec::new(),
+        };
+        Outcome {
+            params: Params::zeros(config.wavefunction().layout),
+            iterations: 0,
+            production: Some(estimate),
+            warning: None,
+            observables: None,
+            engine: "cpu (DMC)".into(),
+            seconds: self.seconds,
+        }
+    }
 }
 
 /// Runs DMC for `config` at the parameters of `params_file` (else the config's initial ones),

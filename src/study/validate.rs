@@ -76,22 +76,6 @@ fn dmc(walkers: u32, tau: f64, generations: u32, extra: Value) -> Value {
     c
 }
 
-/// A DMC outcome as the estimate a verdict reads (energy and error; no variance).
-fn dmc_estimate(o: &crate::dmc::DmcOutcome) -> crate::stats::Estimate {
-    crate::stats::Estimate {
-        energy: o.energy,
-        error: o.error,
-        error_blocking: o.error,
-        error_walkers: f64::NAN,
-        variance: f64::NAN,
-        tau: f64::NAN,
-        acceptance: o.runs.last().map_or(f64::NAN, |r| r.acceptance),
-        samples: 0,
-        resets: 0,
-        gradient: Vec::new(),
-    }
-}
-
 /// A closed-shell example config shipped in `configs/`, with `extra` on top.
 fn shipped(text: &str, extra: Value) -> Value {
     let mut c: Value = serde_json::from_str(text).expect("the shipped configs are JSON");
@@ -467,15 +451,7 @@ fn run_case(
         Method::Dmc => {
             // The GPU engine does not run DMC yet: these cases run on the CPU.
             config.engine = EngineChoice::Cpu;
-            crate::dmc::dmc(&config, None, &dir, &ctx).map(|o| Outcome {
-                params: crate::physics::Params::zeros(config.wavefunction().layout),
-                iterations: 0,
-                production: Some(dmc_estimate(&o)),
-                warning: None,
-                observables: None,
-                engine: "cpu (DMC)".into(),
-                seconds: o.seconds,
-            })
+            crate::dmc::dmc(&config, None, &dir, &ctx).map(|o| o.as_outcome(&config))
         }
     };
     let seconds = start.elapsed().as_secs_f64();

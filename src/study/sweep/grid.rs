@@ -20,6 +20,8 @@ pub enum Mode {
     Optimise,
     /// Production only, at the config's initial (or given) parameters.
     Production,
+    /// Fixed-node diffusion Monte Carlo at the config's initial (or given) parameters.
+    Dmc,
 }
 
 #[derive(Deserialize)]

@@ -285,6 +285,9 @@ fn run_point(
     let outcome = match sweep.mode {
         Mode::Optimise => driver::run(&point.config, &dir, &ctx),
         Mode::Production => driver::sample(&point.config, None, &dir, &ctx),
+        Mode::Dmc => {
+            crate::dmc::dmc(&point.config, None, &dir, &ctx).map(|o| o.as_outcome(&point.config))
+        }
     };
     let values = sweep
         .keys
