@@ -232,7 +232,7 @@ fn advance(
             }
             run.next(&mut walkers, params)?;
             if run.done > config.dmc.equilibration {
-                bar.set_message(format!("E = {:.5}", run.estimate().0));
+                bar.set_message(format!("E = {:.5}", run.mean()));
             }
             bar.inc(1);
             if run.done.is_multiple_of(CHECKPOINT_EVERY) && run.done < total {
@@ -489,11 +489,20 @@ impl Generations {
         self.block_energy = 0.0;
     }
 
+    /// The energies of the measured generations.
+    fn measured(&self) -> &[f64] {
+        &self.series[(self.equilibration as usize).min(self.series.len())..]
+    }
+
+    /// The mean energy of the measured generations.
+    fn mean(&self) -> f64 {
+        let measured = self.measured();
+        measured.iter().sum::<f64>() / measured.len() as f64
+    }
+
     /// The mean energy of the measured generations and its error (`generation_error`).
     fn estimate(&self) -> (f64, f64) {
-        let measured = &self.series[(self.equilibration as usize).min(self.series.len())..];
-        let mean = measured.iter().sum::<f64>() / measured.len() as f64;
-        (mean, generation_error(measured))
+        (self.mean(), generation_error(self.measured()))
     }
 
     fn outcome(&self) -> TimeStepRun {
