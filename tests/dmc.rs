@@ -386,3 +386,45 @@ fn sweeps_run_dmc_at_every_point() {
     assert_eq!(point["method"], "dmc");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A trial function whose local energy is not finite anywhere (a width of 1e-160) ends the
+/// run with exit 1 and the cause, and result.json says "diverged" with no energy.
+#[test]
+fn broken_numbers_end_the_run_with_the_cause() {
+    let dir = scratch("dmc-broken");
+    let out = dir.join("out");
+    let o = run(&[
+        "dmc",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "wavefunction.sigma=1e-160",
+        "--set",
+        "walkers=100",
+        "--set",
+        "dmc.generations=40",
+        "--set",
+        "dmc.equilibration=0",
+    ]);
+    let stderr = common::assert_failed(&o, "dmc with sigma 1e-160");
+    assert!(stderr.contains("non-finite local energy"), "{stderr}");
+    let result = read_json(&out.join("result.json"));
+    assert_eq!(result["status"], "diverged");
+    assert!(result.get("energy").is_none(), "{result}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The population-control bias (weights reset at every comb) is of order 1/M: below the
+/// statistical error at a few hundred walkers already, so M and 4M agree within errors.
+#[test]
+fn the_population_control_bias_is_below_the_error() {
+    let value = |walkers: u32| {
+        json!({"wavefunction": {"jastrow": "pade", "init_scale": 0.0}, "walkers": walkers,
+               "dmc": {"time_step": 0.04, "generations": 1500, "equilibration": 200}})
+    };
+    let small = dmc_of("population-small", value(150));
+    let large = dmc_of("population-large", value(600));
+    let combined = (small.error.powi(2) + large.error.powi(2)).sqrt();
+    common::assert_within("M against 4M", small.energy, large.energy, combined, 4.0);
+}

@@ -35,7 +35,7 @@ use crate::rng::{DMC_COMB_BLOCK, StepStream};
 use crate::stats::observables::null_as_nan;
 use crate::stats::{Estimate, Fit, blocking, polynomial_fit};
 
-use output::{DmcRow, write_results};
+use output::{DmcRow, write_failure, write_results};
 
 /// Generations between checkpoints (and a checkpoint at each time step's end and when
 /// stopped).
@@ -230,7 +230,13 @@ fn advance(
                 checkpoint::write(config, params, &state, &walkers, seconds, out)?;
                 return Err(stop(reason, config, &state, seconds, out)?);
             }
-            run.next(&mut walkers, params)?;
+            if let Err(e) = run.next(&mut walkers, params) {
+                bar.finish();
+                if let Error::Diverged(why) = &e {
+                    write_failure(config, why, out)?;
+                }
+                return Err(e);
+            }
             if run.done > config.dmc.equilibration {
                 bar.set_message(format!("E = {:.5}", run.mean()));
             }

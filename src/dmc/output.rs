@@ -139,6 +139,20 @@ pub(super) fn write_results(
     Ok(())
 }
 
+/// result.json of a run whose numbers broke down: status "diverged", the reason, no energy.
+pub(super) fn write_failure(config: &Config, why: &str, out: &OutputDir) -> Result<(), Error> {
+    let result = json!({
+        "method": "dmc",
+        "status": "diverged",
+        "reason": why,
+        "engine": "cpu",
+        "config": config,
+        "provenance": crate::report::provenance(),
+    });
+    let text = serde_json::to_string_pretty(&result).expect("plain values serialise");
+    out.write("result.json", text.as_bytes())
+}
+
 /// The console line of one time step's run.
 fn run_line(run: &TimeStepRun, config: &Config) -> String {
     format!(

@@ -281,3 +281,100 @@ fn fixed_node_move(
         sums.accepted += 1.0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// The move against the formulas of docs/physics.md written out for a Gaussian trial
+    /// function psi = exp(-|x|^2 / 2) (a zero RBM, sigma 1): UNR's limited drift in its own
+    /// form vbar = v (-1 + sqrt(1 + 2 |v|^2 tau)) / (|v|^2 tau), the Green's-function test
+    /// with the same draws, and p |dR|^2 for the effective time step.
+    #[test]
+    fn the_move_is_unrs_at_fixed_draws() {
+        let config = Config::default();
+        let spec = EngineSpec::from_config(&config);
+        let params = Params::zeros(spec.wavefunction.layout);
+        let tau = 0.3;
+        let limited = |x: &[f64]| -> Vec<f64> {
+            x.chunks(2)
+                .flat_map(|p| {
+                    let v: Vec<f64> = p.iter().map(|xi| -xi).collect();
+                    let v2: f64 = v.iter().map(|a| a * a).sum();
+                    let f = (-1.0 + (1.0 + 2.0 * v2 * tau).sqrt()) / (v2 * tau);
+                    v.into_iter().map(move |a| f * a)
+                })
+                .collect()
+        };
+        let mut accepted_somewhere = (false, false);
+        for slot in 0..40u32 {
+            let x: Vec<f64> = (0..4)
+                .map(|k| (k as f64 - 1.5) * (1.0 + slot as f64 / 8.0))
+                .collect();
+            let mut walker = Walker::new(&spec.wavefunction, &spec.system, &params);
+            walker.load(&x);
+            let mut drifts = (vec![0.0; 4], vec![0.0; 4]);
+            let mut rng = StepStream::at_block(spec.seed, slot, 7, DMC_BLOCK);
+            let mut sums = GenerationSums::default();
+            fixed_node_move(
+                &mut walker,
+                &(0..4),
+                &spec,
+                tau,
+                &mut drifts,
+                &mut rng,
+                &mut sums,
+            );
+
+            let mut draws = StepStream::at_block(spec.seed, slot, 7, DMC_BLOCK);
+            let vx = limited(&x);
+            let y: Vec<f64> = (0..4)
+                .map(|k| x[k] + tau * vx[k] + tau.sqrt() * draws.normal())
+                .collect();
+            let vy = limited(&y);
+            let norm2 = |a: &[f64]| a.iter().map(|v| v * v).sum::<f64>();
+            let forward: Vec<f64> = (0..4).map(|k| y[k] - x[k] - tau * vx[k]).collect();
+            let backward: Vec<f64> = (0..4).map(|k| x[k] - y[k] - tau * vy[k]).collect();
+            let ln_ratio =
+                -(norm2(&y) - norm2(&x)) + (norm2(&forward) - norm2(&backward)) / (2.0 * tau);
+            let p = ln_ratio.min(0.0).exp();
+            let accept = ln_ratio >= 0.0 || draws.acceptance_uniform() < p;
+            let moved: f64 = (0..4).map(|k| (y[k] - x[k]).powi(2)).sum();
+
+            let expected = if accept { &y } else { &x };
+            for (a, b) in walker.x().iter().zip(expected) {
+                assert!((a - b).abs() < 1e-12, "slot {slot}: {a} vs {b}");
+            }
+            assert_eq!(sums.accepted, accept as u8 as f64);
+            assert!((sums.diffusion_proposed - moved).abs() < 1e-12);
+            assert!((sums.diffusion_accepted - p * moved).abs() < 1e-12 * moved.max(1.0));
+            assert_eq!(sums.node_crossings, 0.0);
+            if accept {
+                accepted_somewhere.0 = true;
+            } else {
+                accepted_somewhere.1 = true;
+            }
+        }
+        assert_eq!(accepted_somewhere, (true, true), "both outcomes tested");
+    }
+
+    /// The branching factor: exp(-tau_eff ((S(E) + S(E')) / 2 - E_T)), with S clamping
+    /// E - E_ref to +- E_cut.
+    #[test]
+    fn the_branching_factor_averages_and_cuts_the_energies() {
+        let b = Branching {
+            tau: 0.01,
+            tau_eff: 0.009,
+            trial_energy: 3.0,
+            reference: 3.1,
+            cutoff: 2.0,
+        };
+        let expected = (-0.009f64 * ((3.2 + 2.9) / 2.0 - 3.0)).exp();
+        assert!((b.factor(3.2, 2.9) - expected).abs() < 1e-15);
+        // E_L far beyond the cutoff counts as E_ref +- E_cut.
+        let cut = (-0.009f64 * ((5.1 + 1.1) / 2.0 - 3.0)).exp();
+        assert!((b.factor(1e6, -1e6) - cut).abs() < 1e-15);
+        assert!(b.factor(f64::NAN, 3.0).is_nan());
+    }
+}
