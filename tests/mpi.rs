@@ -299,3 +299,76 @@ fn bench_over_ranks_reports_parallel_efficiency() {
     assert!(report["allreduce_seconds"].as_f64().unwrap() > 0.0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// DMC over 1 and 2 ranks: each rank moves its share of the walkers with the streams of their
+/// global slots, the sums are added and the comb runs over the whole population, so the
+/// ranks walk the one-process population to rounding (its dmc.csv rows agree closely); a run
+/// stopped on 2 ranks resumes on 1 with every walker.
+#[test]
+fn dmc_over_ranks_follows_one_rank() {
+    let dir = scratch("mpi-dmc");
+    let settings = [
+        "-q",
+        "--engine",
+        "cpu",
+        "--set",
+        "walkers=101",
+        "--set",
+        "wavefunction.jastrow=pade",
+        "--set",
+        "dmc.generations=200",
+        "--set",
+        "dmc.equilibration=40",
+        "--set",
+        "sampler.thermalisation=50",
+    ];
+    let mut energies = Vec::new();
+    for ranks in 1..=2 {
+        let out = dir.join(format!("k{ranks}"));
+        let mut args = vec!["dmc", "--out", out.to_str().unwrap()];
+        args.extend(settings);
+        let o = mpirun(ranks, &args, &[]);
+        assert!(o.status.success(), "{ranks} ranks: {}", text(&o.stderr));
+        let csv = std::fs::read_to_string(out.join("dmc.csv")).unwrap();
+        let first: f64 = csv
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap();
+        energies.push((first, read_json(&out.join("result.json"))));
+    }
+    let (first1, r1) = &energies[0];
+    let (first2, r2) = &energies[1];
+    // The first block of generations: the same population up to the order of the sums.
+    assert!((first1 - first2).abs() < 1e-9, "{first1} vs {first2}");
+    let (e1, e2) = (
+        r1["energy"].as_f64().unwrap(),
+        r2["energy"].as_f64().unwrap(),
+    );
+    let error = r1["error"]
+        .as_f64()
+        .unwrap()
+        .hypot(r2["error"].as_f64().unwrap());
+    assert!((e1 - e2).abs() <= 4.0 * error, "{e1} vs {e2} (+- {error})");
+
+    let part = dir.join("part");
+    let mut args = vec![
+        "dmc",
+        "--max-seconds",
+        "1e-9",
+        "--out",
+        part.to_str().unwrap(),
+    ];
+    args.extend(settings);
+    let o = mpirun(2, &args, &[]);
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    let o = mpirun(1, &["dmc", "-q", "--resume", part.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let resumed = read_json(&part.join("result.json"));
+    assert!(resumed["energy"].as_f64().unwrap().is_finite(), "{resumed}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -11,6 +11,7 @@ use crate::engine::DmcWalkers;
 use crate::error::Error;
 use crate::physics::Params;
 use crate::report::OutputDir;
+use crate::team::Team;
 
 use super::DmcState;
 
@@ -54,8 +55,17 @@ pub(super) fn write(
     state: &DmcState,
     walkers: &DmcWalkers,
     seconds: f64,
+    team: &dyn Team,
     out: &OutputDir,
 ) -> Result<(), Error> {
+    // Every process sends its walkers; the first writes.
+    let (positions, energies) = (
+        team.gather(&walkers.positions),
+        team.gather(&walkers.energies),
+    );
+    if !out.is_writable() {
+        return Ok(());
+    }
     let mut checkpoint = Checkpoint {
         version: VERSION,
         config: config.clone(),
@@ -64,8 +74,8 @@ pub(super) fn write(
             seconds_before: seconds,
             ..state.clone()
         },
-        positions: walkers.positions.clone(),
-        energies: walkers.energies.clone(),
+        positions,
+        energies,
         checksum: String::new(),
     };
     checkpoint.checksum = checkpoint.sum();

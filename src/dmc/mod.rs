@@ -34,6 +34,7 @@ use crate::report::{OutputDir, read_params};
 use crate::rng::{DMC_COMB_BLOCK, StepStream};
 use crate::stats::observables::null_as_nan;
 use crate::stats::{Estimate, Fit, blocking, polynomial_fit};
+use crate::team::{Team, share};
 
 use output::{DmcRow, write_failure, write_results};
 
@@ -78,7 +79,7 @@ pub struct TimeStepRun {
     pub series: Vec<f64>,
     /// The mean local energy of the walkers the run started from (for the first time step
     /// the trial function's VMC energy, from one sample per walker).
-    pub trial_energy: f64,
+    pub start_energy: f64,
     /// Over the measured generations: accepted / proposed moves, the share of proposals
     /// refused at a node, the effective time step and the mean relative weight spread.
     #[serde(deserialize_with = "null_as_nan")]
@@ -135,11 +136,6 @@ pub fn dmc(
              takes the CPU for dmc)",
         ));
     }
-    if ctx.team.size() > 1 {
-        return Err(Error::input(
-            "dmc runs in one process so far; start it without mpirun",
-        ));
-    }
     if let Some(why) = config.dmc_time_step_problem() {
         return Err(Error::input(why));
     }
@@ -161,10 +157,19 @@ pub fn dmc(
     {
         console.warn(&w);
     }
-    let spec = EngineSpec::from_config(config);
-    let positions = thermalised(config, &spec, &params, ctx)?;
-    let walkers = DmcWalkers::new(spec, config.dmc_moves(), positions, &params, config.threads)?;
-    let state = DmcState::start(config, &walkers.energies);
+    if (config.walkers as usize) < ctx.team.size() {
+        return Err(Error::input(format!(
+            "`walkers` = {} cannot be split over {} processes: use at least one walker each",
+            config.walkers,
+            ctx.team.size()
+        )));
+    }
+    let spec = local_spec(config, ctx.team.as_ref());
+    let threads = local_threads(config, ctx.team.as_ref());
+    let positions = thermalised(config, &spec, &params, threads, ctx)?;
+    let walkers = DmcWalkers::new(spec, config.dmc_moves(), positions, &params, threads)?;
+    let energies = ctx.team.gather(&walkers.energies);
+    let state = DmcState::start(config, &energies);
     advance(config, &params, walkers, state, out, ctx)
 }
 
@@ -185,12 +190,23 @@ pub fn resume(out: &OutputDir, threads: Option<usize>, ctx: &Context) -> Result<
     }
     let params = Params::from_theta(config.wavefunction().layout, checkpoint.theta)
         .ok_or_else(|| Error::input("the DMC checkpoint's parameters do not fit its config"))?;
+    let spec = local_spec(&config, ctx.team.as_ref());
+    let (first, count) = (spec.first_walker as usize, spec.walkers as usize);
+    let m = spec.coordinates();
+    let (Some(positions), Some(energies)) = (
+        checkpoint.positions.get(first * m..(first + count) * m),
+        checkpoint.energies.get(first..first + count),
+    ) else {
+        return Err(Error::input(
+            "the DMC checkpoint holds fewer walkers than its config",
+        ));
+    };
     let walkers = DmcWalkers::restore(
-        EngineSpec::from_config(&config),
+        spec,
         config.dmc_moves(),
-        checkpoint.positions,
-        checkpoint.energies,
-        config.threads,
+        positions.to_vec(),
+        energies.to_vec(),
+        local_threads(&config, ctx.team.as_ref()),
     )?;
     advance(&config, &params, walkers, checkpoint.state, out, ctx)
 }
@@ -205,10 +221,14 @@ fn advance(
     out: &OutputDir,
     ctx: &Context,
 ) -> Result<DmcOutcome, Error> {
-    let console = &ctx.console;
+    let (console, team) = (&ctx.console, ctx.team.as_ref());
     console.line(&format!(
-        "engine: cpu ({} walkers, f64; the GPU engine does not run DMC yet)",
-        config.walkers
+        "engine: cpu ({} walkers{}, f64; the GPU engine does not run DMC yet)",
+        config.walkers,
+        match team.size() {
+            1 => String::new(),
+            n => format!(" over {n} processes"),
+        }
     ));
     let start = Instant::now();
     let seconds = |state: &DmcState| state.seconds_before + start.elapsed().as_secs_f64();
@@ -227,10 +247,10 @@ fn advance(
                 bar.finish();
                 state.current = Some(run);
                 let seconds = seconds(&state);
-                checkpoint::write(config, params, &state, &walkers, seconds, out)?;
+                checkpoint::write(config, params, &state, &walkers, seconds, team, out)?;
                 return Err(stop(reason, config, &state, seconds, out)?);
             }
-            if let Err(e) = run.next(&mut walkers, params) {
+            if let Err(e) = run.next(&mut walkers, params, team) {
                 bar.finish();
                 if let Error::Diverged(why) = &e {
                     write_failure(config, why, out)?;
@@ -243,7 +263,7 @@ fn advance(
             bar.inc(1);
             if run.done.is_multiple_of(CHECKPOINT_EVERY) && run.done < total {
                 state.current = Some(run);
-                checkpoint::write(config, params, &state, &walkers, seconds(&state), out)?;
+                checkpoint::write(config, params, &state, &walkers, seconds(&state), team, out)?;
                 run = state.current.take().expect("just set");
             }
         }
@@ -256,12 +276,13 @@ fn advance(
         let before = run.before + run.done;
         state.rows.extend(run.rows);
         state.runs.push(outcome);
+        let energies = team.gather(&walkers.energies);
         state.current = taus
             .get(i + 1)
-            .map(|&tau| Generations::new(config, tau, before, &walkers.energies));
+            .map(|&tau| Generations::new(config, tau, before, &energies));
     }
     let seconds = seconds(&state);
-    checkpoint::write(config, params, &state, &walkers, seconds, out)?;
+    checkpoint::write(config, params, &state, &walkers, seconds, team, out)?;
     let outcome = estimate(state.runs, seconds);
     write_results(config, &outcome, &state.rows, None, out, console)?;
     Ok(outcome)
@@ -320,15 +341,38 @@ fn estimate(runs: Vec<TimeStepRun>, seconds: f64) -> DmcOutcome {
     }
 }
 
+/// This process's share of the walkers (all of them in one process): global walker indices
+/// keep the random streams of one process.
+fn local_spec(config: &Config, team: &dyn Team) -> EngineSpec {
+    let (first_walker, walkers) = share(config.walkers, team.rank(), team.size());
+    EngineSpec {
+        walkers,
+        first_walker,
+        ..EngineSpec::from_config(config)
+    }
+}
+
+/// This process's CPU threads: `threads`, or its share of the machine's cores.
+fn local_threads(config: &Config, team: &dyn Team) -> usize {
+    match config.threads {
+        0 => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores / team.local_size()).max(1)
+        }
+        n => n,
+    }
+}
+
 /// Walkers drawn from |psi_T|^2: the initial positions after the VMC sampler's
 /// thermalisation (`sampler.thermalisation` steps).
 fn thermalised(
     config: &Config,
     spec: &EngineSpec,
     params: &Params,
+    threads: usize,
     ctx: &Context,
 ) -> Result<Vec<f64>, Error> {
-    let mut engine = cpu_engine(spec.clone(), config, config.threads)?;
+    let mut engine = cpu_engine(spec.clone(), config, threads)?;
     let steps = config.sampler.thermalisation;
     let bar = ctx.console.bar(
         "thermalise",
@@ -377,9 +421,10 @@ struct Generations {
     done: u32,
     /// E_g of every generation done.
     series: Vec<f64>,
-    /// The reference and trial energy: the mean E_g over the later half of the generations.
+    /// The reference and trial energy E_ref = E_T: the mean E_g over the later half of the
+    /// generations (at first the walkers' mean local energy, `start_energy`).
     reference: f64,
-    trial_energy: f64,
+    start_energy: f64,
     /// Sums over every generation (tau_eff) and over the measured ones (figures).
     all: GenerationSums,
     measured: GenerationSums,
@@ -395,7 +440,7 @@ impl Generations {
     /// walkers with local energies `energies`.
     fn new(config: &Config, tau: f64, before: u32, energies: &[f64]) -> Self {
         let finite: Vec<f64> = energies.iter().copied().filter(|e| e.is_finite()).collect();
-        let trial_energy = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
+        let start_energy = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
         Self {
             tau,
             cutoff: config.dmc.cutoff * (config.system.particles as f64 / tau).sqrt(),
@@ -406,8 +451,8 @@ impl Generations {
             before,
             done: 0,
             series: Vec::new(),
-            reference: trial_energy,
-            trial_energy,
+            reference: start_energy,
+            start_energy,
             all: GenerationSums::default(),
             measured: GenerationSums::default(),
             spread_sum: 0.0,
@@ -426,7 +471,14 @@ impl Generations {
     }
 
     /// One generation: moves and weights, the comb, the estimators.
-    fn next(&mut self, walkers: &mut DmcWalkers, params: &Params) -> Result<(), Error> {
+    /// Over several processes each moves its share of the walkers; the sums are added and
+    /// the comb runs over the whole population (every process gathers it).
+    fn next(
+        &mut self,
+        walkers: &mut DmcWalkers,
+        params: &Params,
+        team: &dyn Team,
+    ) -> Result<(), Error> {
         let generation = self.done + 1;
         let stream = (self.before + generation) as u64;
         let branching = Branching {
@@ -436,7 +488,9 @@ impl Generations {
             reference: self.reference,
             cutoff: self.cutoff,
         };
-        let sums = walkers.generation(params, stream, &branching);
+        let mut sums = walkers.generation(params, stream, &branching).to_array();
+        team.sum(&mut sums);
+        let sums = GenerationSums::from_array(sums);
         if sums.lost > MAX_LOST_FRACTION * self.walkers {
             return Err(Error::Diverged(format!(
                 "generation {generation}: {} of {} walkers reached a non-finite local energy; \
@@ -447,7 +501,8 @@ impl Generations {
             )));
         }
         let u = StepStream::at_block(self.seed, 0, stream, DMC_COMB_BLOCK).uniform();
-        let slots = comb(&walkers.weights, u, walkers.weights.len()).ok_or_else(|| {
+        let weights = team.gather(&walkers.weights);
+        let slots = comb(&weights, u, weights.len()).ok_or_else(|| {
             Error::Diverged(format!(
                 "generation {generation}: the total weight of the population is {} (it \
                  collapsed or exploded); the trial function or dmc.time_step = {} breaks the \
@@ -456,7 +511,10 @@ impl Generations {
                 crate::report::compact(self.tau)
             ))
         })?;
-        walkers.resample(&slots);
+        let first = walkers.first_walker() as usize;
+        let mine = &slots[first..first + walkers.weights.len()];
+        let positions = team.gather(&walkers.positions);
+        walkers.resample(mine, &positions, &team.gather(&walkers.energies));
         let energy = sums.weighted_energy / sums.weight;
         self.series.push(energy);
         self.all.add(&sums);
@@ -520,7 +578,7 @@ impl Generations {
             energy,
             error,
             series: self.series.clone(),
-            trial_energy: self.trial_energy,
+            start_energy: self.start_energy,
             acceptance: m.accepted / m.proposed,
             node_crossing_rate: m.node_crossings / m.proposed,
             tau_eff: self.tau_eff(),

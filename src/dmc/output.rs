@@ -121,10 +121,11 @@ pub(super) fn write_results(
         });
     }
     out.write("dmc.csv", csv(rows).as_bytes())?;
-    if !rows.is_empty() {
+    // The figures are written by the writing process alone, as every file.
+    if out.is_writable() && !rows.is_empty() {
         plot(rows, reference.as_ref().map(|r| r.energy), out)?;
     }
-    if let Some(fit) = &o.fit {
+    if let (true, Some(fit)) = (out.is_writable(), &o.fit) {
         timestep_plot(o, fit, reference.as_ref().map(|r| r.energy), out)?;
     }
     let text = serde_json::to_string_pretty(&result).expect("plain values serialise");
@@ -169,7 +170,7 @@ fn run_line(run: &TimeStepRun, config: &Config) -> String {
         config.walkers,
         run.generations.saturating_sub(config.dmc.equilibration),
         config.dmc.equilibration,
-        run.trial_energy
+        run.start_energy
     )
 }
 
@@ -183,7 +184,7 @@ fn run_json(run: &TimeStepRun) -> Value {
         "acceptance": run.acceptance,
         "node_crossing_rate": run.node_crossing_rate,
         "weight_spread": run.weight_spread,
-        "trial_energy": run.trial_energy,
+        "start_energy": run.start_energy,
         "generations": run.generations,
     })
 }

@@ -67,6 +67,46 @@ pub struct GenerationSums {
 }
 
 impl GenerationSums {
+    /// The sums as numbers, for adding them over processes, and back.
+    pub fn to_array(&self) -> [f64; 9] {
+        [
+            self.weight,
+            self.weighted_energy,
+            self.weight_squared,
+            self.accepted,
+            self.proposed,
+            self.node_crossings,
+            self.diffusion_accepted,
+            self.diffusion_proposed,
+            self.lost,
+        ]
+    }
+
+    pub fn from_array(a: [f64; 9]) -> Self {
+        let [
+            weight,
+            weighted_energy,
+            weight_squared,
+            accepted,
+            proposed,
+            node_crossings,
+            diffusion_accepted,
+            diffusion_proposed,
+            lost,
+        ] = a;
+        Self {
+            weight,
+            weighted_energy,
+            weight_squared,
+            accepted,
+            proposed,
+            node_crossings,
+            diffusion_accepted,
+            diffusion_proposed,
+            lost,
+        }
+    }
+
     pub fn add(&mut self, o: &Self) {
         self.weight += o.weight;
         self.weighted_energy += o.weighted_energy;
@@ -104,6 +144,11 @@ impl DmcWalkers {
         let mut ensemble = Self::restore(spec, moves, positions, energies, threads)?;
         ensemble.measure(params);
         Ok(ensemble)
+    }
+
+    /// Global index of this process's first walker.
+    pub fn first_walker(&self) -> u32 {
+        self.spec.first_walker
     }
 
     /// Walkers at `positions` with the local energies `energies` they had (a checkpoint's:
@@ -226,21 +271,19 @@ impl DmcWalkers {
         total
     }
 
-    /// Replaces the walkers by those in `slots` (indices into the current ones, as the comb
-    /// chose them), each with weight 1.
-    pub fn resample(&mut self, slots: &[u32]) {
+    /// Replaces this process's walkers by the walkers `slots` of the whole population (its
+    /// `positions` and `energies`, as the comb chose them), each with weight 1.
+    pub fn resample(&mut self, slots: &[u32], positions: &[f64], energies: &[f64]) {
         let m = self.spec.coordinates();
-        let positions: Vec<f64> = slots
+        self.positions = slots
             .iter()
             .flat_map(|&j| {
-                self.positions[j as usize * m..(j as usize + 1) * m]
+                positions[j as usize * m..(j as usize + 1) * m]
                     .iter()
                     .copied()
             })
             .collect();
-        let energies: Vec<f64> = slots.iter().map(|&j| self.energies[j as usize]).collect();
-        self.positions = positions;
-        self.energies = energies;
+        self.energies = slots.iter().map(|&j| energies[j as usize]).collect();
         self.weights.fill(1.0);
     }
 }
