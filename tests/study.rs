@@ -171,6 +171,9 @@ seconds,engine,status,warning"
             rows[0]["observables"][name]["error"].as_f64().unwrap()
         );
     }
+    // No warning is a quoted empty text, `""`, present in every row.
+    assert!(first[column("warning")].is_empty());
+    assert!(lines[1..].iter().all(|l| l.ends_with(",\"\"")), "{csv}");
     let outside: f64 = first[column("density_outside")].parse().unwrap();
     assert_eq!(
         outside,

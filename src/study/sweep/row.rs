@@ -172,7 +172,7 @@ pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
         row.seconds,
         csv_quoted(&row.engine),
         csv_quoted(&row.status),
-        row.warning.as_deref().map_or(String::new(), csv_quoted)
+        csv_quoted(row.warning.as_deref().unwrap_or_default())
     )
 }
 
