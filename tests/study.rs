@@ -145,7 +145,7 @@ fn sweep_writes_rows_and_plots_and_resume_skips_finished_points() {
 tau,kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,virial_ratio,\
 virial_ratio_error,pair_distance,pair_distance_error,inverse_pair_distance,\
 inverse_pair_distance_error,square_radius,square_radius_error,density_outside,samples,\
-seconds,engine,status,warning"
+point_seconds,engine,status,warning"
     );
     assert_eq!(lines.len(), 5);
     // The last key varies fastest.

@@ -9,7 +9,7 @@ use crate::optimiser::StepReport;
 use crate::report::OutputDir;
 use crate::stats::{Estimate, Summary};
 
-/// The header of history.csv.
+/// The header of history.csv (`seconds`: the run's wall time so far, a running total).
 fn history_header() -> String {
     format!(
         "iteration,{},gradient_norm,step_norm,condition,learning_rate,resets,warning,seconds",

@@ -25,6 +25,7 @@ pub struct Row {
     #[serde(flatten)]
     pub estimate: Summary,
     pub samples: u64,
+    /// Wall time of this point alone (`point_seconds` in sweep.csv).
     pub seconds: f64,
     pub engine: String,
     /// "completed", or "failed: " and why (the numbers broke down).
@@ -138,11 +139,12 @@ fn csv_tail() -> String {
 }
 
 /// The columns after the estimate's: the observables' (named as in sweep.json), then the rest
-/// of the row.
+/// of the row (`point_seconds`: the point's own wall time, sweep.json's `seconds`; unlike
+/// history.csv's `seconds`, not a running total).
 const CSV_REST: &str = "kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,\
 virial_ratio,virial_ratio_error,pair_distance,pair_distance_error,inverse_pair_distance,\
 inverse_pair_distance_error,square_radius,square_radius_error,density_outside,samples,\
-seconds,engine,status,warning";
+point_seconds,engine,status,warning";
 
 /// A row of sweep.csv; a failed point has its status and no numbers.
 pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
