@@ -188,6 +188,17 @@ point_seconds,engine,status,warning"
     for file in ["energy.svg", "error.svg", "points/0003/result.json"] {
         assert!(out.join(file).exists(), "{file} missing");
     }
+    // The legend names each line; the axis says `walkers` once (it read "walkers (walkers)").
+    let svg = std::fs::read_to_string(out.join("energy.svg")).unwrap();
+    let texts: Vec<&str> = svg.lines().collect();
+    for text in [
+        "sampler.kind=metropolis",
+        "sampler.kind=importance",
+        "walkers",
+    ] {
+        assert!(texts.contains(&text), "energy.svg lacks `{text}`");
+    }
+    assert!(!svg.contains("walkers (walkers)"));
 
     // Interrupted after two points: keep only their rows, then resume.
     let kept: Vec<Value> = rows[..2].to_vec();
@@ -517,6 +528,12 @@ fn the_sweep_names_only_the_files_it_wrote() {
         "{stdout}"
     );
     assert!(!stdout.contains("error.svg") && !out.join("error.svg").exists());
+    // One line: the legend says what it is (it said "energy").
+    let svg = std::fs::read_to_string(out.join("energy.svg")).unwrap();
+    assert!(
+        svg.lines().any(|l| l == "VMC energy (bars: +- 1 error)"),
+        "{svg}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
