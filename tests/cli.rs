@@ -22,6 +22,23 @@ fn run_writes_history_params_and_result() {
     let lines: Vec<&str> = history.lines().collect();
     assert_eq!(lines.len(), 4);
     assert!(lines[0].starts_with("iteration,energy,error,"));
+    // No warning is a quoted empty text `""` (it was an empty field), so readers that tell a
+    // quoted empty field from a missing value read text; every row has the column.
+    let mut reader = csv::Reader::from_reader(history.as_bytes());
+    let warning = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "warning")
+        .unwrap();
+    for (record, line) in reader.records().zip(&lines[1..]) {
+        let record = record.unwrap();
+        let field = line.split(',').nth(warning).unwrap();
+        assert!(field.starts_with('"') && field.ends_with('"'), "{line}");
+        if record[warning].is_empty() {
+            assert_eq!(field, "\"\"", "{line}");
+        }
+    }
 
     let params = read_json(&out.join("params.json"));
     assert_eq!(params["a"].as_array().unwrap().len(), 4);

@@ -143,7 +143,9 @@ fn sweep_writes_rows_and_plots_and_resume_skips_finished_points() {
         lines[0],
         "index,walkers,sampler.kind,energy,error,error_blocking,error_walkers,variance,acceptance,\
 tau,kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,virial_ratio,\
-virial_ratio_error,r12,r12_error,r2,r2_error,samples,seconds,engine,status,warning"
+virial_ratio_error,pair_distance,pair_distance_error,inverse_pair_distance,\
+inverse_pair_distance_error,square_radius,square_radius_error,density_outside,samples,\
+point_seconds,engine,status,warning"
     );
     assert_eq!(lines.len(), 5);
     // The last key varies fastest.
@@ -151,6 +153,32 @@ virial_ratio_error,r12,r12_error,r2,r2_error,samples,seconds,engine,status,warni
     let rows = read_json(&out.join("sweep.json"));
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 4);
+    // The observables' columns carry sweep.json's names and numbers, <1/r_ij> and the
+    // density beyond its range included.
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let first = reader.records().next().unwrap().unwrap();
+    for name in ["pair_distance", "inverse_pair_distance", "square_radius"] {
+        let value: f64 = first[column(name)].parse().unwrap();
+        let error: f64 = first[column(&format!("{name}_error"))].parse().unwrap();
+        assert_eq!(
+            value,
+            rows[0]["observables"][name]["value"].as_f64().unwrap()
+        );
+        assert_eq!(
+            error,
+            rows[0]["observables"][name]["error"].as_f64().unwrap()
+        );
+    }
+    // No warning is a quoted empty text, `""`, present in every row.
+    assert!(first[column("warning")].is_empty());
+    assert!(lines[1..].iter().all(|l| l.ends_with(",\"\"")), "{csv}");
+    let outside: f64 = first[column("density_outside")].parse().unwrap();
+    assert_eq!(
+        outside,
+        rows[0]["observables"]["density_outside"].as_f64().unwrap()
+    );
     for row in rows {
         let walkers = row["values"]["walkers"].as_u64().unwrap();
         assert_eq!(row["samples"].as_u64().unwrap(), walkers * 200);
@@ -160,6 +188,17 @@ virial_ratio_error,r12,r12_error,r2,r2_error,samples,seconds,engine,status,warni
     for file in ["energy.svg", "error.svg", "points/0003/result.json"] {
         assert!(out.join(file).exists(), "{file} missing");
     }
+    // The legend names each line; the axis says `walkers` once (it read "walkers (walkers)").
+    let svg = std::fs::read_to_string(out.join("energy.svg")).unwrap();
+    let texts: Vec<&str> = svg.lines().collect();
+    for text in [
+        "sampler.kind=metropolis",
+        "sampler.kind=importance",
+        "walkers",
+    ] {
+        assert!(texts.contains(&text), "energy.svg lacks `{text}`");
+    }
+    assert!(!svg.contains("walkers (walkers)"));
 
     // Interrupted after two points: keep only their rows, then resume.
     let kept: Vec<Value> = rows[..2].to_vec();
@@ -489,6 +528,12 @@ fn the_sweep_names_only_the_files_it_wrote() {
         "{stdout}"
     );
     assert!(!stdout.contains("error.svg") && !out.join("error.svg").exists());
+    // One line: the legend says what it is (it said "energy").
+    let svg = std::fs::read_to_string(out.join("energy.svg")).unwrap();
+    assert!(
+        svg.lines().any(|l| l == "VMC energy (bars: +- 1 error)"),
+        "{svg}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

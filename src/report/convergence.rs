@@ -7,7 +7,9 @@ use plotters::prelude::*;
 
 use plotters::coord::Shift;
 
-use super::plot::{Drawn, format_value, log_axis, padded_range, tick_formatter, write_svg};
+use super::plot::{
+    Drawn, Symbol, draw_legend, format_value, log_axis, padded_range, tick_formatter, write_svg,
+};
 use crate::error::Error;
 
 /// One optimisation iteration as plotted.
@@ -57,7 +59,6 @@ fn draw(
     let (top, bottom) = root.split_vertically(440);
     let its: Vec<f64> = points.iter().map(|p| p.iteration).collect();
     let (x0, x1) = padded_range(&its, false);
-    let label = |v: &f64| format_value(*v);
     let integer = |v: &f64| {
         if v.fract() == 0.0 {
             format!("{v:.0}")
@@ -82,7 +83,7 @@ fn draw(
         .configure_mesh()
         .light_line_style(WHITE)
         .x_desc("iteration")
-        .y_desc("energy (atomic units)")
+        .y_desc("energy (natural units)")
         .x_label_formatter(&integer)
         .y_label_formatter(&tick_formatter(y0, y1, false))
         .draw()?;
@@ -96,34 +97,50 @@ fn draw(
                 .map(|p| (p.iteration, p.energy - p.error)),
         )
         .collect();
-    chart
-        .draw_series(std::iter::once(Polygon::new(band, BLUE.mix(0.25).filled())))?
-        .label("one standard error")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], BLUE.mix(0.25).filled()));
-    chart
-        .draw_series(LineSeries::new(
-            points.iter().map(|p| (p.iteration, p.energy)),
-            BLUE.stroke_width(2),
-        ))?
-        .label("energy")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    chart.draw_series(std::iter::once(Polygon::new(band, BLUE.mix(0.25).filled())))?;
+    chart.draw_series(LineSeries::new(
+        points.iter().map(|p| (p.iteration, p.energy)),
+        BLUE.stroke_width(2),
+    ))?;
+    let mut entries = vec![
+        (
+            "one standard error".to_string(),
+            Symbol::Band(BLUE.mix(0.25)),
+        ),
+        (
+            "energy".to_string(),
+            Symbol::Line {
+                color: BLUE,
+                width: 2,
+                dash: None,
+                marker: None,
+            },
+        ),
+    ];
     if let Some((energy, source)) = reference {
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(x0, energy), (x1, energy)],
-                8,
-                5,
-                BLACK.stroke_width(1),
-            ))?
-            .label(format!("reference {} ({source})", format_value(energy)))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(1)));
+        let dash = (8, 5);
+        chart.draw_series(DashedLineSeries::new(
+            [(x0, energy), (x1, energy)],
+            dash.0,
+            dash.1,
+            BLACK.stroke_width(1),
+        ))?;
+        // Dashed in the legend as in the figure (it was drawn solid there).
+        entries.push((
+            format!("reference {} ({source})", format_value(energy)),
+            Symbol::Line {
+                color: BLACK,
+                width: 1,
+                dash: Some(dash),
+                marker: None,
+            },
+        ));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(
+        &chart.plotting_area().strip_coord_spec(),
+        &entries,
+        &SeriesLabelPosition::UpperRight,
+    )?;
 
     let grads: Vec<f64> = points
         .iter()
@@ -142,7 +159,7 @@ fn draw(
         .x_desc("iteration")
         .y_desc("gradient norm |dE/dtheta|")
         .x_label_formatter(&integer)
-        .y_label_formatter(&label)
+        .y_label_formatter(&tick_formatter(g0, g1, true))
         .draw()?;
     chart.draw_series(LineSeries::new(
         points
@@ -181,6 +198,24 @@ mod tests {
         convergence_plot(&path, &points, Some((3.0, "exact"))).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         assert!(svg.contains("gradient norm") && svg.contains("reference 3 (exact)"));
+        // Natural units, as every other figure says (it said atomic units).
+        assert!(svg.contains("energy (natural units)") && !svg.contains("atomic"));
+        // The reference is dashed in the legend as in the plot (the legend's was solid): 8
+        // pixel black dashes on two rows, the line's and the legend's.
+        let mut rows: Vec<&str> = svg
+            .lines()
+            .filter(|l| l.starts_with("<polyline") && l.contains("stroke=\"#000000\""))
+            .filter_map(|l| {
+                let points = l.split("points=\"").nth(1)?;
+                let mut ends = points.split_whitespace();
+                let (a, b) = (ends.next()?, ends.next()?);
+                let ((x0, y0), (x1, y1)) = (a.split_once(',')?, b.split_once(',')?);
+                let length = x1.parse::<i32>().ok()? - x0.parse::<i32>().ok()?;
+                (y0 == y1 && length == 8).then_some(y0)
+            })
+            .collect();
+        rows.dedup();
+        assert_eq!(rows.len(), 2, "dashes on rows {rows:?}");
         // A single iteration still draws.
         convergence_plot(&path, &points[..1], None).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

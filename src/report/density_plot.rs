@@ -7,8 +7,10 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 
-use super::plot::{COLORS, Drawn, write_svg};
+use super::output::write_atomic;
+use super::plot::{Drawn, look, svg_text, write_svg};
 use crate::error::Error;
 use crate::physics::System;
 use crate::stats::Observed;
@@ -124,7 +126,8 @@ fn draw_curves(
         .axis_desc_style(("sans-serif", 18))
         .draw()?;
     for (i, c) in curves.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+        let look = look(i);
+        let color = look.color;
         let band: Vec<(f64, f64)> = c
             .points
             .iter()
@@ -143,16 +146,25 @@ fn draw_curves(
             band,
             color.mix(0.25).filled(),
         )))?;
-        chart
-            .draw_series(LineSeries::new(c.points.clone(), color.stroke_width(2)))?
-            .label(c.label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+        // Past the seven colours, dashed.
+        let style = color.stroke_width(2);
+        let anno = match look.dash {
+            None => chart.draw_series(LineSeries::new(c.points.clone(), style))?,
+            Some((on, off)) => {
+                chart.draw_series(DashedLineSeries::new(c.points.clone(), on, off, style))?
+            }
+        };
+        anno.label(c.label.clone())
+            .legend(move |(x, y)| match look.dash {
+                None => PathElement::new(vec![(x, y), (x + 20, y)], style).into_dyn(),
+                Some((on, off)) => {
+                    DashedPathElement::new(vec![(x, y), (x + 20, y)], on, off, style).into_dyn()
+                }
             });
     }
     for (i, (name, points)) in references.iter().enumerate() {
         let color = if curves.len() > 1 {
-            COLORS[i % COLORS.len()]
+            look(i).color
         } else {
             RGBColor(90, 90, 90)
         };
@@ -210,9 +222,14 @@ fn viridis(t: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
-/// density2d.svg: the x-y density as a heat map, with a colour bar.
+/// density2d.svg: the x-y density as a heat map, with a colour bar. Its rectangles (the
+/// cells, the bar's rows) are drawn with `shape-rendering="crispEdges"`: edge to edge, each
+/// antialiased on its own, they let the white background through in thin seams wherever the
+/// figure is scaled.
 pub fn density2d_svg(path: &Path, grid: &Histogram, system: &System) -> Result<(), Error> {
-    write_svg(path, (820, 700), |root| draw_grid(root, grid, system))
+    let svg = svg_text(path, (820, 700), |root| draw_grid(root, grid, system))?;
+    let crisp = svg.replace("<rect ", "<rect shape-rendering=\"crispEdges\" ");
+    write_atomic(path, crisp.as_bytes())
 }
 
 fn draw_grid(root: DrawingArea<SVGBackend<'_>, Shift>, grid: &Histogram, system: &System) -> Drawn {
@@ -290,7 +307,8 @@ fn draw_grid(root: DrawingArea<SVGBackend<'_>, Shift>, grid: &Histogram, system:
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 15))
         .draw()?;
-    let steps = 100;
+    // One row per pixel of the bar: no visible steps.
+    let steps = bar.plotting_area().dim_in_pixel().1.max(1);
     bar.draw_series((0..steps).map(|k| {
         let (a, b) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
         Rectangle::new(
@@ -305,6 +323,47 @@ fn draw_grid(root: DrawingArea<SVGBackend<'_>, Shift>, grid: &Histogram, system:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The heat map's cells and the colour bar's rows are drawn crisp (they showed white
+    /// seams when the figure was scaled), and the bar has a row per pixel, not 100 bands.
+    #[test]
+    fn the_heat_map_has_no_seams() {
+        let n = 20;
+        let centres: Vec<f64> = (0..n).map(|i| -1.9 + 0.2 * i as f64).collect();
+        let values: Vec<f64> = (0..n * n)
+            .map(|i| {
+                let (x, y) = (centres[i % n], centres[i / n]);
+                (-(x * x + y * y)).exp()
+            })
+            .collect();
+        let grid = Histogram {
+            centres,
+            width: 0.2,
+            errors: vec![0.0; n * n],
+            values,
+            outside: 0.0,
+            samples: 1.0,
+        };
+        let system = System {
+            particles: 2,
+            dims: 2,
+            omega: 1.0,
+            interaction: true,
+            statistics: crate::physics::Statistics::Distinguishable,
+        };
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-heat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("density2d.svg");
+        density2d_svg(&path, &grid, &system).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let rects = svg.matches("<rect ").count();
+        assert!(rects > 300 + 400, "{rects} rectangles");
+        assert_eq!(
+            svg.matches("<rect shape-rendering=\"crispEdges\" ").count(),
+            rects
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn viridis_runs_from_purple_to_yellow() {

@@ -9,7 +9,7 @@ use crate::optimiser::StepReport;
 use crate::report::OutputDir;
 use crate::stats::{Estimate, Summary};
 
-/// The header of history.csv.
+/// The header of history.csv (`seconds`: the run's wall time so far, a running total).
 fn history_header() -> String {
     format!(
         "iteration,{},gradient_norm,step_norm,condition,learning_rate,resets,warning,seconds",
@@ -43,8 +43,9 @@ impl HistoryWriter {
         Ok(writer)
     }
 
-    /// Appends an iteration's row (with the warning about its sampling, if any) and returns
-    /// its text.
+    /// Appends an iteration's row (with the warning about its sampling, `""` if none: a
+    /// quoted empty text, not a missing value, for readers that tell them apart) and returns
+    /// its text. `seconds`: the run's wall time so far, cumulative over its sessions.
     pub fn row(
         &mut self,
         iteration: u32,
@@ -61,7 +62,7 @@ impl HistoryWriter {
             step.condition.map_or(String::new(), |c| c.to_string()),
             step.learning_rate,
             e.resets,
-            warning.map_or(String::new(), super::csv_quoted)
+            super::csv_quoted(warning.unwrap_or_default())
         );
         self.line(&text)?;
         Ok(text)

@@ -7,7 +7,10 @@ use plotters::coord::combinators::WithKeyPoints;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
+use plotters::drawing::DrawingAreaErrorKind;
+use plotters::element::DashedPathElement;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::output::write_atomic;
 use crate::error::Error;
@@ -55,6 +58,173 @@ pub(crate) const COLORS: [RGBColor; 7] = [
     RGBColor(0, 0, 0),
 ];
 
+/// A series' marker.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Marker {
+    Circle,
+    Triangle,
+    Square,
+    Cross,
+}
+
+/// How the i-th series is drawn: the seven colours, then the seven again with another marker
+/// and dash pattern, so that 28 series look different (past that they repeat).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Look {
+    pub color: RGBColor,
+    pub marker: Marker,
+    /// Dash and gap lengths in pixels; None for a solid line.
+    pub dash: Option<(u32, u32)>,
+}
+
+pub(crate) fn look(i: usize) -> Look {
+    let round = (i / COLORS.len()) % 4;
+    Look {
+        color: COLORS[i % COLORS.len()],
+        marker: [
+            Marker::Circle,
+            Marker::Triangle,
+            Marker::Square,
+            Marker::Cross,
+        ][round],
+        dash: [None, Some((10, 5)), Some((3, 4)), Some((14, 4))][round],
+    }
+}
+
+/// `marker` centred on `at` (a data point, or a pixel of the legend).
+fn draw_marker<DB: DrawingBackend, CT: CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    marker: Marker,
+    at: CT::From,
+    color: RGBColor,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    CT::From: Clone,
+{
+    let (fill, line) = (color.filled(), color.stroke_width(2));
+    let at = EmptyElement::at(at);
+    match marker {
+        Marker::Circle => area.draw(&(at + Circle::new((0, 0), 4, fill))),
+        Marker::Triangle => area.draw(&(at + TriangleMarker::new((0, 0), 6, fill))),
+        Marker::Square => area.draw(&(at + Rectangle::new([(-4, -4), (4, 4)], fill))),
+        Marker::Cross => area.draw(&(at + Cross::new((0, 0), 4, line))),
+    }
+}
+
+/// What a legend entry shows beside its label.
+#[derive(Clone, Debug)]
+pub(crate) enum Symbol {
+    /// A line of `width` pixels, dashed or not, with a marker or without.
+    Line {
+        color: RGBColor,
+        width: u32,
+        dash: Option<(u32, u32)>,
+        marker: Option<Marker>,
+    },
+    /// A filled band (an error band), as a small box.
+    Band(RGBAColor),
+}
+
+/// The legend's font size in pixels.
+const LEGEND_FONT: f64 = 14.0;
+
+/// The width in pixels of `text` in a sans-serif font of `size` pixels, erring wide: an SVG
+/// is laid out by its reader, so the exact glyphs are unknown (DejaVu Sans, wider than
+/// Helvetica and Arial, sets these widths).
+pub(crate) fn text_width(text: &str, size: f64) -> f64 {
+    let em = |c: char| match c {
+        'i' | 'j' | 'l' | '.' | ',' | ':' | ';' | '\'' | '|' | '!' => 0.32,
+        'f' | 't' | 'r' | '(' | ')' | '[' | ']' | ' ' | '-' | '/' | 'I' => 0.4,
+        'm' | 'w' | 'M' | 'W' => 1.0,
+        '=' | '+' | '<' | '>' | '~' | '^' | '_' => 0.85,
+        c if c.is_ascii_uppercase() => 0.75,
+        _ => 0.62,
+    };
+    text.chars().map(em).sum::<f64>() * size
+}
+
+/// Draws a legend of `entries` in the `corner` of `area` (the plotting area), its box as wide
+/// as its longest label needs (plotters' own legend guesses the width from the number of
+/// characters, too narrow for labels such as `system.omega=0.28`).
+pub(crate) fn draw_legend(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    entries: &[(String, Symbol)],
+    corner: &SeriesLabelPosition,
+) -> Drawn {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let (pad, symbol, row) = (8, 30, (LEGEND_FONT * 1.45).round() as i32);
+    let text = entries
+        .iter()
+        // plotters' SVG writes a font of size s as font-size s / 1.24.
+        .map(|(label, _)| text_width(label, LEGEND_FONT / 1.24))
+        .fold(0.0, f64::max)
+        .ceil() as i32;
+    let (w, h) = (
+        2 * pad + symbol + text,
+        2 * pad + row * entries.len() as i32,
+    );
+    let (area_w, area_h) = area.dim_in_pixel();
+    let (area_w, area_h) = (area_w as i32, area_h as i32);
+    let margin = 10;
+    let x = match corner {
+        SeriesLabelPosition::UpperLeft | SeriesLabelPosition::LowerLeft => margin,
+        _ => (area_w - w - margin).max(0),
+    };
+    let y = match corner {
+        SeriesLabelPosition::LowerLeft | SeriesLabelPosition::LowerRight => {
+            (area_h - h - margin).max(0)
+        }
+        _ => margin,
+    };
+    area.draw(&Rectangle::new(
+        [(x, y), (x + w, y + h)],
+        WHITE.mix(0.85).filled(),
+    ))?;
+    area.draw(&Rectangle::new([(x, y), (x + w, y + h)], BLACK))?;
+    let font = ("sans-serif", LEGEND_FONT)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (k, (label, sym)) in entries.iter().enumerate() {
+        let cy = y + pad + row * k as i32 + row / 2;
+        let (x0, x1) = (x + pad, x + pad + symbol - 6);
+        match *sym {
+            Symbol::Line {
+                color,
+                width,
+                dash,
+                marker,
+            } => {
+                let style = color.stroke_width(width);
+                match dash {
+                    None => area.draw(&PathElement::new(vec![(x0, cy), (x1, cy)], style))?,
+                    Some((on, off)) => area.draw(&DashedPathElement::new(
+                        vec![(x0, cy), (x1, cy)],
+                        on,
+                        off,
+                        style,
+                    ))?,
+                }
+                if let Some(m) = marker {
+                    draw_marker(area, m, ((x0 + x1) / 2, cy), color)?;
+                }
+            }
+            Symbol::Band(color) => area.draw(&Rectangle::new(
+                [(x0, cy - 6), (x1, cy + 6)],
+                color.filled(),
+            ))?,
+        }
+        area.draw(&Text::new(
+            label.clone(),
+            (x + pad + symbol, cy),
+            font.clone(),
+        ))?;
+    }
+    Ok(())
+}
+
 /// What draws a figure on the root area it is given.
 pub(crate) type Drawn = Result<(), Box<dyn std::error::Error>>;
 
@@ -65,6 +235,15 @@ pub(crate) fn write_svg(
     size: (u32, u32),
     draw: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Drawn,
 ) -> Result<(), Error> {
+    write_atomic(path, svg_text(path, size, draw)?.as_bytes())
+}
+
+/// The SVG text of a figure of `size` pixels drawn by `draw` (`path` names it in errors).
+pub(crate) fn svg_text(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Drawn,
+) -> Result<String, Error> {
     let mut svg = String::new();
     draw(SVGBackend::with_string(&mut svg, size).into_drawing_area()).map_err(|e| {
         Error::io(
@@ -72,7 +251,7 @@ pub(crate) fn write_svg(
             std::io::Error::other(e.to_string()),
         )
     })?;
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
 }
 
 /// Writes `series` to an SVG file at `path`.
@@ -108,11 +287,15 @@ fn draw(root: DrawingArea<SVGBackend<'_>, Shift>, axes: &Axes, series: &[Series]
     let (y0, mut y1) = padded_range(&ys, axes.log_y);
     let (legend, crowded) = emptiest_corner(series, axes, (x0, x1), (y0, y1));
     if crowded {
-        // Every corner holds data: make room above it for the legend.
+        // Every corner holds data: make room above it for the legend, as tall as its rows
+        // (about 480 pixels of plot; 20 per row), at least 0.4 of the data's height.
+        let rows = series.len() as f64;
+        let share = ((36.0 + 20.0 * rows) / 480.0).min(0.75);
+        let grow = (share / (1.0 - share)).max(0.4);
         y1 = if axes.log_y {
-            y1 * (y1 / y0).powf(0.4)
+            y1 * (y1 / y0).powf(grow)
         } else {
-            y1 + 0.4 * (y1 - y0)
+            y1 + grow * (y1 - y0)
         };
     }
     let legend = if crowded {
@@ -128,16 +311,21 @@ fn draw(root: DrawingArea<SVGBackend<'_>, Shift>, axes: &Axes, series: &[Series]
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(80);
+    let twos = power_of_two_ticks(&data_xs(series)).filter(|_| axes.log_x);
+    let log_x = |x0: f64, x1: f64| match &twos {
+        Some(ticks) => (x0..x1).log_scale().with_key_points(ticks.clone()),
+        None => log_axis(x0, x1),
+    };
     match (axes.log_x, axes.log_y) {
         (true, true) => render(
-            builder.build_cartesian_2d(log_axis(x0, x1), log_axis(y0, y1))?,
+            builder.build_cartesian_2d(log_x(x0, x1), log_axis(y0, y1))?,
             axes,
             series,
             usable,
             legend.clone(),
         )?,
         (true, false) => render(
-            builder.build_cartesian_2d(log_axis(x0, x1), y0..y1)?,
+            builder.build_cartesian_2d(log_x(x0, x1), y0..y1)?,
             axes,
             series,
             usable,
@@ -178,17 +366,18 @@ where
     let (x, y) = (chart.x_range(), chart.y_range());
     let label = tick_formatter(y.start, y.end, axes.log_y);
     let x_tick = tick_formatter(x.start, x.end, axes.log_x);
+    let twos = power_of_two_ticks(&data_xs(series))
+        .filter(|_| axes.log_x)
+        .map(|t| power_of_two_label(t[t.len() - 1]));
     // Counts (walkers, hidden units) get integer ticks only.
     let integers = series
         .iter()
         .flat_map(|s| &s.points)
         .all(|p| p.0.fract() == 0.0);
-    let x_label = |v: &f64| {
-        if !integers || v.fract() == 0.0 {
-            x_tick(v)
-        } else {
-            String::new()
-        }
+    let x_label = |v: &f64| match &twos {
+        Some(two) => two(v),
+        None if !integers || v.fract() == 0.0 => x_tick(v),
+        None => String::new(),
     };
     chart
         .configure_mesh()
@@ -198,24 +387,47 @@ where
         .x_label_formatter(&x_label)
         .y_label_formatter(&label)
         .draw()?;
-    for (i, s) in series.iter().enumerate() {
-        let color = if s.reference {
-            RGBColor(150, 150, 150)
+    let mut entries = Vec::new();
+    // Data series count for their looks; references are grey and thin.
+    let mut data = 0;
+    for s in series {
+        let look = if s.reference {
+            Look {
+                color: RGBColor(150, 150, 150),
+                marker: Marker::Circle,
+                dash: None,
+            }
         } else {
-            COLORS[i % COLORS.len()]
+            data += 1;
+            self::look(data - 1)
         };
+        let color = look.color;
         let points: Vec<(f64, f64)> = s.points.iter().copied().filter(&usable).collect();
         let width = if s.reference { 1 } else { 2 };
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))?
-            .label(s.label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
+        let style = color.stroke_width(width);
+        match look.dash {
+            None => {
+                chart.draw_series(LineSeries::new(points.clone(), style))?;
+            }
+            Some((on, off)) => {
+                chart.draw_series(DashedLineSeries::new(points.clone(), on, off, style))?;
+            }
+        }
+        entries.push((
+            s.label.clone(),
+            Symbol::Line {
+                color,
+                width,
+                dash: look.dash,
+                marker: (!s.reference).then_some(look.marker),
+            },
+        ));
         if s.reference {
             continue;
         }
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        for &p in &points {
+            draw_marker(chart.plotting_area(), look.marker, p, color)?;
+        }
         if let Some(bars) = &s.bars {
             let bars = s
                 .points
@@ -230,13 +442,16 @@ where
             chart.draw_series(bars)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(legend)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    draw_legend(&chart.plotting_area().strip_coord_spec(), &entries, &legend)
+}
+
+/// The x values of the data series (not the references').
+fn data_xs(series: &[Series]) -> Vec<f64> {
+    series
+        .iter()
+        .filter(|s| !s.reference)
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect()
 }
 
 fn spans_a_decade(values: &[f64]) -> bool {
@@ -325,6 +540,30 @@ pub(super) fn padded_range(values: &[f64], log: bool) -> (f64, f64) {
 }
 
 /// Short tick labels: 4096, 0.0123, 1.5e7.
+/// The ticks of a log axis of counts that are all powers of two (walkers): at the counts
+/// themselves (every other one past a dozen), not at 1000, 2000, 5000 between them. None
+/// where some value is not a power of two.
+pub(crate) fn power_of_two_ticks(xs: &[f64]) -> Option<Vec<f64>> {
+    let power = |x: &f64| *x >= 1.0 && x.fract() == 0.0 && (*x as u64).is_power_of_two();
+    if xs.is_empty() || !xs.iter().all(power) {
+        return None;
+    }
+    let mut ticks = xs.to_vec();
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
+    let stride = ticks.len().div_ceil(12);
+    Some(ticks.into_iter().step_by(stride).collect())
+}
+
+/// Labels of power-of-two ticks, one format for the axis: the numbers (4096), or 2^k where
+/// the largest reaches 1e5 (2^20, not 1048576).
+pub(crate) fn power_of_two_label(top: f64) -> impl Fn(&f64) -> String {
+    move |v: &f64| match top >= 1e5 {
+        true => format!("2^{}", v.log2().round()),
+        false => format!("{v:.0}"),
+    }
+}
+
 /// A log axis over [lo, hi] with its ticks at 1, 2 and 5 times the powers of ten inside, or
 /// over many decades at powers of ten alone (every few, past a dozen). Plotters' own ticks
 /// start at the first power of ten, which leaves an axis of about a decade one or two labels.
@@ -345,15 +584,29 @@ pub(crate) fn log_axis(lo: f64, hi: f64) -> WithKeyPoints<LogCoord<f64>> {
     (lo..hi).log_scale().with_key_points(points)
 }
 
-/// Tick labels for a linear axis over [lo, hi] (a log axis: `format_value`'s): as many
-/// digits as it takes for neighbouring ticks, about a tenth of the range apart, to read
-/// differently, trailing zeros dropped.
+/// Tick labels for an axis over [lo, hi], in one format for the whole axis: plain decimals
+/// where the axis lies within [1e-3, 1e5), else a mantissa and an exponent (1e5, 2e5, not
+/// 50000, 1e5). A linear axis gets as many digits as it takes for neighbouring ticks, about a
+/// tenth of the range apart, to read differently, trailing zeros dropped; a log axis (ticks
+/// at 1, 2 and 5 times powers of ten) `format_value`'s plain labels or `2e5`.
 pub(crate) fn tick_formatter(lo: f64, hi: f64, log: bool) -> impl Fn(&f64) -> String {
     let step = (hi - lo).abs() / 10.0;
+    let scale = lo.abs().max(hi.abs());
+    let plain = if log {
+        lo >= 1e-3 && hi < 1e5
+    } else {
+        (1e-3..1e5).contains(&scale)
+    };
     move |v: &f64| {
         let (v, a) = (*v, v.abs());
-        if log || v == 0.0 || step.is_nan() || step <= 0.0 {
-            return format_value(v);
+        if v == 0.0 {
+            return "0".into();
+        }
+        if log || step.is_nan() || step <= 0.0 {
+            return match plain {
+                true => format_value(v),
+                false => format!("{v:e}"),
+            };
         }
         let trim = |m: String| {
             if m.contains('.') {
@@ -362,7 +615,7 @@ pub(crate) fn tick_formatter(lo: f64, hi: f64, log: bool) -> impl Fn(&f64) -> St
                 m
             }
         };
-        if (1e-3..1e5).contains(&a) {
+        if plain {
             let decimals = (-step.log10()).ceil().clamp(0.0, 8.0) as usize;
             trim(format!("{v:.decimals$}"))
         } else {
@@ -465,10 +718,71 @@ mod tests {
             "walker-steps/s",
             "cpu",
             "reference",
-            "1000",
         ] {
             assert!(svg.contains(text), "the SVG lacks `{text}`");
         }
+        // Walker counts, powers of two, have their ticks at the points (they were at 500,
+        // 1000, 2000 between them); the y axis, 1e6 to 3e7, reads in one format.
+        for tick in ["256", "1024", "4096", "1e6", "2e6", "1e7"] {
+            assert!(has_text(&svg, tick), "the SVG lacks the tick `{tick}`");
+        }
+        for tick in ["500", "1000", "2000", "5000000"] {
+            assert!(!has_text(&svg, tick), "the SVG has the tick `{tick}`");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Whether `svg` has a text element reading `text` (plotters writes it on a line of its own).
+    pub(crate) fn has_text(svg: &str, text: &str) -> bool {
+        svg.lines().any(|l| l == text)
+    }
+
+    /// Nine series (a sweep over nine values) are told apart: past the seven colours the
+    /// markers and dashes change, and every label fits its legend box (plotters' own box,
+    /// sized by the number of characters, let `system.omega=0.28` overflow).
+    #[test]
+    fn many_series_look_different_and_their_labels_fit() {
+        let looks: Vec<Look> = (0..28).map(look).collect();
+        for (i, a) in looks.iter().enumerate() {
+            for b in &looks[..i] {
+                assert_ne!(a, b, "series {i} looks like an earlier one");
+            }
+        }
+        assert!(looks[7].dash.is_some() && looks[7].marker != Marker::Circle);
+        // DejaVu Sans sets `system.omega=0.28` 10.45 em wide; plotters' estimate was
+        // 0.455 em per character, 7.7 em.
+        let size = 14.0 / 1.24;
+        assert!(text_width("system.omega=0.28", size) >= 10.45 * size);
+        let dir = std::env::temp_dir().join(format!("rbm-vmc-many-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("energy.svg");
+        let series: Vec<Series> = (0..9)
+            .map(|i| {
+                let omega = 0.28 + 0.1 * i as f64;
+                let points = vec![(32.0, omega), (64.0, omega + 0.01), (128.0, omega)];
+                Series::new(format!("system.omega={omega:.2}"), points)
+            })
+            .collect();
+        let axes = Axes {
+            title: "Energy against walkers",
+            x: "walkers",
+            y: "energy",
+            log_x: false,
+            log_y: false,
+        };
+        line_plot(&path, &axes, &series).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        for s in &series {
+            assert!(has_text(&svg, &s.label), "{}", s.label);
+        }
+        // The eighth and ninth series are dashed: many short segments in their colours.
+        let dashes = |color: RGBColor| {
+            let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", color.0, color.1, color.2);
+            svg.lines()
+                .filter(|l| l.starts_with("<polyline") && l.contains(&stroke))
+                .count()
+        };
+        assert!(dashes(COLORS[0]) > 2 * dashes(COLORS[2]), "{svg}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -488,6 +802,30 @@ mod tests {
         let wide = tick_formatter(0.0, 4096.0, false);
         assert_eq!([wide(&4096.0), wide(&512.0)], ["4096", "512"]);
         assert_eq!(tick_formatter(1.0, 1e7, true)(&1e6), "1e6");
+        // One format per axis: a log axis reaching past 1e5 writes every tick with an
+        // exponent (it wrote 10000, 20000, 50000, 1e5), as does a linear one.
+        let samples = tick_formatter(6e3, 1.2e5, true);
+        assert_eq!(
+            [1e4, 2e4, 5e4, 1e5].map(|v| samples(&v)),
+            ["1e4", "2e4", "5e4", "1e5"]
+        );
+        let errors = tick_formatter(2e-4, 3e-2, true);
+        assert_eq!(
+            [5e-4, 1e-3, 1e-2].map(|v| errors(&v)),
+            ["5e-4", "1e-3", "1e-2"]
+        );
+        let linear = tick_formatter(0.0, 2e5, false);
+        assert_eq!(
+            [5e4, 1e5, 1.5e5].map(|v| linear(&v)),
+            ["5e4", "1e5", "1.5e5"]
+        );
+        assert_eq!(
+            power_of_two_ticks(&[256.0, 512.0, 4096.0, 512.0]),
+            Some(vec![256.0, 512.0, 4096.0])
+        );
+        assert_eq!(power_of_two_ticks(&[256.0, 1000.0]), None);
+        assert_eq!(power_of_two_label(1048576.0)(&65536.0), "2^16");
+        assert_eq!(power_of_two_label(4096.0)(&256.0), "256");
         let ticks = |lo: f64, hi: f64| log_axis(lo, hi).key_points(BoldPoints(100));
         assert_eq!(ticks(0.019, 0.21), [0.02, 0.05, 0.1, 0.2]);
         assert_eq!(ticks(200.0, 5e6), [1e3, 1e4, 1e5, 1e6]);

@@ -119,7 +119,7 @@ pub(super) fn plot(
     let mut series: Vec<Series> = Vec::new();
     for r in &rows {
         let label = match others(r) {
-            l if l.is_empty() => "energy".to_string(),
+            l if l.is_empty() => "VMC energy (bars: +- 1 error)".to_string(),
             l => l,
         };
         let index = match series.iter().position(|s| s.label == label) {
@@ -210,7 +210,7 @@ pub(super) fn plot(
             .filter(|r| r.estimate.error.is_finite() && r.estimate.error > 0.0)
         {
             let label = match others(r) {
-                l if l.is_empty() => "error".to_string(),
+                l if l.is_empty() => "VMC error of the energy".to_string(),
                 l => l,
             };
             let point = (r.samples as f64, r.estimate.error);
@@ -267,6 +267,10 @@ fn axis_label(key: &str) -> String {
         "optimiser.learning_rate" => "learning rate",
         _ => return key.to_string(),
     };
+    // "walkers (walkers)" says nothing twice.
+    if meaning == key {
+        return key.to_string();
+    }
     format!("{meaning} ({key})")
 }
 
@@ -281,5 +285,6 @@ mod tests {
             "hidden units N (wavefunction.hidden)"
         );
         assert_eq!(axis_label("seed"), "seed");
+        assert_eq!(axis_label("walkers"), "walkers");
     }
 }

@@ -25,6 +25,7 @@ pub struct Row {
     #[serde(flatten)]
     pub estimate: Summary,
     pub samples: u64,
+    /// Wall time of this point alone (`point_seconds` in sweep.csv).
     pub seconds: f64,
     pub engine: String,
     /// "completed", or "failed: " and why (the numbers broke down).
@@ -53,7 +54,14 @@ pub struct RowObservables {
     pub interaction: Measured,
     pub virial_ratio: Measured,
     pub pair_distance: Option<Measured>,
+    /// <1/r_ij> (absent for one particle, in 1D, and in rows of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inverse_pair_distance: Option<Measured>,
     pub square_radius: Measured,
+    /// Mean number of particles per sample beyond the density's range (absent in rows of
+    /// older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density_outside: Option<f64>,
 }
 
 impl RowObservables {
@@ -64,11 +72,14 @@ impl RowObservables {
             interaction: o.interaction,
             virial_ratio: o.virial_ratio,
             pair_distance: o.pair_distance,
+            inverse_pair_distance: o.inverse_pair_distance,
             square_radius: o.square_radius,
+            density_outside: Some(o.radial.outside),
         }
     }
 
-    /// The CSV fields after `tau`: value and error of each (empty where unknown).
+    /// The CSV fields after `tau`: value and error of each, then `density_outside` (empty
+    /// where unknown).
     fn fields(o: Option<&Self>) -> String {
         let Some(o) = o else {
             return ",".repeat(OBSERVABLE_COLUMNS - 1);
@@ -83,12 +94,13 @@ impl RowObservables {
             o.interaction,
             o.virial_ratio,
             o.pair_distance.unwrap_or(nan),
+            o.inverse_pair_distance.unwrap_or(nan),
             o.square_radius,
         ]
         .iter()
-        .map(|m| format!("{},{}", finite(m.value), finite(m.error)))
-        .collect::<Vec<_>>()
-        .join(",")
+        .map(|m| format!("{},{},", finite(m.value), finite(m.error)))
+        .collect::<String>()
+            + &finite(o.density_outside.unwrap_or(f64::NAN))
     }
 }
 
@@ -102,7 +114,7 @@ fn finite(v: f64) -> String {
 }
 
 /// Columns of the observables in sweep.csv.
-const OBSERVABLE_COLUMNS: usize = 12;
+const OBSERVABLE_COLUMNS: usize = 15;
 
 impl Row {
     pub(super) fn completed(&self) -> bool {
@@ -126,9 +138,13 @@ fn csv_tail() -> String {
     format!("{},{CSV_REST}", Summary::CSV_HEADER)
 }
 
-/// The columns after the estimate's: the observables', then the rest of the row.
-const CSV_REST: &str = "kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,virial_ratio,\
-virial_ratio_error,r12,r12_error,r2,r2_error,samples,seconds,engine,status,warning";
+/// The columns after the estimate's: the observables' (named as in sweep.json), then the rest
+/// of the row (`point_seconds`: the point's own wall time, sweep.json's `seconds`; unlike
+/// history.csv's `seconds`, not a running total).
+const CSV_REST: &str = "kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,\
+virial_ratio,virial_ratio_error,pair_distance,pair_distance_error,inverse_pair_distance,\
+inverse_pair_distance_error,square_radius,square_radius_error,density_outside,samples,\
+point_seconds,engine,status,warning";
 
 /// A row of sweep.csv; a failed point has its status and no numbers.
 pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
@@ -158,7 +174,7 @@ pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
         row.seconds,
         csv_quoted(&row.engine),
         csv_quoted(&row.status),
-        row.warning.as_deref().map_or(String::new(), csv_quoted)
+        csv_quoted(row.warning.as_deref().unwrap_or_default())
     )
 }
 
