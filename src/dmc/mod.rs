@@ -24,13 +24,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, EngineChoice};
 use crate::control::StopReason;
-use crate::driver::{Context, Outcome, initial_params, plan};
+use crate::driver::{Context, Outcome, measured_params, plan};
 use crate::engine::{
     Branching, DmcWalkers, Engine, EngineSpec, GenerationSums, Measure, cpu_engine,
 };
 use crate::error::Error;
 use crate::physics::{Params, Statistics};
-use crate::report::{OutputDir, read_params};
+use crate::report::OutputDir;
 use crate::rng::{DMC_COMB_BLOCK, StepStream};
 use crate::stats::observables::null_as_nan;
 use crate::stats::{Estimate, Fit, blocking, polynomial_fit};
@@ -140,15 +140,7 @@ pub fn dmc(
         return Err(Error::input(why));
     }
     plan(config)?;
-    let params = match params_file {
-        Some(path) => read_params(
-            path,
-            &config.wavefunction(),
-            &config.system(),
-            config.wavefunction.jastrow_beta,
-        )?,
-        None => initial_params(config)?,
-    };
+    let params = measured_params(config, params_file)?;
     let console = &ctx.console;
     for w in config
         .physics_warnings()

@@ -105,20 +105,7 @@ pub(super) fn write_results(
         result["reason"] = json!(reason);
     }
     if let Some(r) = &reference {
-        let sigmas = (o.energy - r.energy) / o.error;
-        console.line(&format!(
-            "reference {} ({}): difference {:+.6} = {:+.1} sigma",
-            r.energy,
-            r.source,
-            o.energy - r.energy,
-            sigmas
-        ));
-        result["reference"] = json!({
-            "energy": r.energy,
-            "source": r.source,
-            "exact": r.exact,
-            "difference_sigmas": sigmas,
-        });
+        result["reference"] = r.compare(o.energy, o.error, console);
     }
     out.write("dmc.csv", csv(rows).as_bytes())?;
     // The figures are written by the writing process alone, as every file.

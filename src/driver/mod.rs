@@ -298,6 +298,20 @@ pub fn resume(
         .complete(thermalisation)
 }
 
+/// The parameters a measurement at fixed parameters takes: `params_file`'s, else the
+/// config's initial ones.
+pub fn measured_params(config: &Config, params_file: Option<&Path>) -> Result<Params, Error> {
+    match params_file {
+        Some(path) => read_params(
+            path,
+            &config.wavefunction(),
+            &config.system(),
+            config.wavefunction.jastrow_beta,
+        ),
+        None => initial_params(config),
+    }
+}
+
 /// `rbm-vmc sample`: measure the energy at fixed parameters (from `params_file`, else the
 /// config's initial ones) over `production.steps` steps.
 pub fn sample(
@@ -314,15 +328,7 @@ pub fn sample(
     }
     plan(config)?;
     warn_physics(config, &ctx.console);
-    let params = match params_file {
-        Some(path) => read_params(
-            path,
-            &config.wavefunction(),
-            &config.system(),
-            config.wavefunction.jastrow_beta,
-        )?,
-        None => initial_params(config)?,
-    };
+    let params = measured_params(config, params_file)?;
     let engine = build_engine(config, &ctx.console, &ctx.team)?;
     Session::sampling(RunState::start(config, params), engine, out, ctx)
         .complete(config.sampler.thermalisation)

@@ -97,20 +97,7 @@ pub(super) fn report_result(
             result["warning"] = json!(w);
         }
         if let Some(r) = &reference {
-            let sigmas = (e.energy - r.energy) / e.error;
-            console.line(&format!(
-                "reference {} ({}): difference {:+.6} = {:+.1} sigma",
-                r.energy,
-                r.source,
-                e.energy - r.energy,
-                sigmas
-            ));
-            result["reference"] = json!({
-                "energy": r.energy,
-                "source": r.source,
-                "exact": r.exact,
-                "difference_sigmas": sigmas,
-            });
+            result["reference"] = r.compare(e.energy, e.error, console);
         }
     }
     if *status == RunStatus::Completed {

@@ -13,6 +13,27 @@ pub struct Reference {
     pub exact: bool,
 }
 
+impl Reference {
+    /// Prints how `energy +- error` compares with the reference, and returns the comparison
+    /// for result.json.
+    pub fn compare(&self, energy: f64, error: f64, console: &super::Console) -> serde_json::Value {
+        let sigmas = (energy - self.energy) / error;
+        console.line(&format!(
+            "reference {} ({}): difference {:+.6} = {:+.1} sigma",
+            self.energy,
+            self.source,
+            energy - self.energy,
+            sigmas
+        ));
+        serde_json::json!({
+            "energy": self.energy,
+            "source": self.source,
+            "exact": self.exact,
+            "difference_sigmas": sigmas,
+        })
+    }
+}
+
 /// Interacting two-electron dots (singlet): exact (Taut) or diffusion Monte Carlo.
 const TWO_ELECTRONS: [(usize, f64, f64, &str, bool); 4] = [
     (
