@@ -544,8 +544,8 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
         Command::Check(args) => {
             let sweep_file = match args.config.as_deref() {
                 Some(path) => rbm_vmc::config::read_json(path, "config")?
-                    .get("grid")
-                    .is_some(),
+                    .as_object()
+                    .is_some_and(|o| o.contains_key("grid") || o.contains_key("points")),
                 None => false,
             };
             let report = if sweep_file {

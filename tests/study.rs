@@ -613,3 +613,89 @@ fn a_sweep_past_eight_points_leaves_no_partial_density_figure() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A paired sweep lists its points with their settings (here omega with a time step to match)
+/// and runs the whole grid at each, in order; `check` knows it as a sweep, and `--resume`
+/// finds every point done.
+#[test]
+fn a_paired_sweep_runs_its_listed_points_in_order() {
+    let dir = scratch("sweep-paired");
+    let file = dir.join("sweep.json");
+    let sweep = json!({
+        "config": {
+            "wavefunction": {"init_scale": 0.0}, "engine": "cpu",
+            "sampler": {"thermalisation": 10}, "production": {"steps": 40}
+        },
+        "points": [
+            {"system.omega": 0.5, "sampler.dt": 0.1},
+            {"system.omega": 1.0, "sampler.dt": 0.05}
+        ],
+        "grid": {"walkers": [16, 32]},
+        "mode": "production"
+    });
+    std::fs::write(&file, sweep.to_string()).unwrap();
+    let o = run(&["check", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("sweep OK: 4 points"),
+        "{}",
+        text(&o.stdout)
+    );
+    let out = dir.join("out");
+    let o = sweep_into(&file, &out, &["-q"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rows = read_json(&out.join("sweep.json"));
+    let seen: Vec<(f64, f64, u64)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let v = &r["values"];
+            let number = |k: &str| v[k].as_f64().unwrap();
+            (
+                number("system.omega"),
+                number("sampler.dt"),
+                v["walkers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (0.5, 0.1, 16),
+            (0.5, 0.1, 32),
+            (1.0, 0.05, 16),
+            (1.0, 0.05, 32)
+        ]
+    );
+    let point = read_json(&out.join("points/0001/result.json"));
+    assert_eq!(point["config"]["sampler"]["dt"], 0.1);
+    assert_eq!(point["config"]["walkers"], 32);
+    let header = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    assert!(
+        header.starts_with("index,system.omega,sampler.dt,walkers,"),
+        "{header}"
+    );
+    let o = sweep_into(&file, &out, &["--resume", "-q"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        read_json(&out.join("sweep.json")).as_array().unwrap().len(),
+        4
+    );
+
+    for (points, needle) in [
+        (
+            json!([{"system.omega": 0.5}, {"sampler.dt": 0.1}]),
+            "every listed point sets the same keys",
+        ),
+        (json!([{"walkers": 8}]), "both in `points` and in `grid`"),
+        (json!([]), "`points` is empty"),
+    ] {
+        let bad = json!({"points": points, "grid": {"walkers": [16]}});
+        std::fs::write(&file, bad.to_string()).unwrap();
+        let o = sweep_into(&file, &dir.join("bad"), &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+        assert!(text(&o.stderr).contains(needle), "{}", text(&o.stderr));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -29,7 +29,11 @@ pub enum Mode {
 struct SweepFile {
     base: Option<PathBuf>,
     config: Option<Value>,
+    #[serde(default)]
     grid: Map<String, Value>,
+    /// Points listed one by one, each setting its keys together (a paired sweep); with a
+    /// grid, every listed point runs the whole grid.
+    points: Option<Vec<Map<String, Value>>>,
     #[serde(default)]
     mode: Mode,
 }
@@ -49,6 +53,61 @@ pub struct Sweep {
     pub keys: Vec<String>,
     pub points: Vec<PointSpec>,
     pub mode: Mode,
+}
+
+/// The sweep's keys and its axes, each a list of entries that set the axis' keys (in key
+/// order): the listed `points` first (one axis, all its keys), then one axis per grid key.
+/// The last axis varies fastest.
+fn axes(file: &SweepFile) -> Result<(Vec<String>, Vec<Vec<Vec<Value>>>), String> {
+    let mut keys = Vec::new();
+    let mut axes = Vec::new();
+    if let Some(list) = &file.points {
+        let first = list
+            .first()
+            .ok_or("`points` is empty; list at least one point, or leave it out")?;
+        let listed: Vec<String> = first.keys().cloned().collect();
+        if listed.is_empty() {
+            return Err("`points`: point 0 sets no key; give each point its settings".into());
+        }
+        let mut entries = Vec::with_capacity(list.len());
+        for (i, point) in list.iter().enumerate() {
+            let mut mine: Vec<&String> = point.keys().collect();
+            mine.sort();
+            let mut expected: Vec<&String> = listed.iter().collect();
+            expected.sort();
+            if mine != expected {
+                return Err(format!(
+                    "`points`: point {i} sets {}, point 0 sets {}; every listed point sets the \
+                     same keys",
+                    quoted(&mine),
+                    quoted(&expected)
+                ));
+            }
+            if let Some(key) = listed.iter().find(|k| file.grid.contains_key(*k)) {
+                return Err(format!(
+                    "`{key}` is both in `points` and in `grid`; give it in one of them"
+                ));
+            }
+            entries.push(listed.iter().map(|k| point[k].clone()).collect());
+        }
+        keys.extend(listed);
+        axes.push(entries);
+    }
+    for (key, spec) in &file.grid {
+        keys.push(key.clone());
+        axes.push(
+            grid_values(key, spec)?
+                .into_iter()
+                .map(|v| vec![v])
+                .collect(),
+        );
+    }
+    Ok((keys, axes))
+}
+
+fn quoted(keys: &[&String]) -> String {
+    let names: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    names.join(", ")
 }
 
 impl Sweep {
@@ -89,18 +148,14 @@ impl Sweep {
         for item in overrides {
             crate::config::apply_override(&mut base, item)?;
         }
-        if file.grid.is_empty() {
+        if file.grid.is_empty() && file.points.is_none() {
             return Err(Error::input(format!(
-                "sweep file {origin}: `grid` is empty; give at least one key with its values"
+                "sweep file {origin}: `grid` is empty; give at least one key with its values \
+                 (or list the points in `points`)"
             )));
         }
-        let keys: Vec<String> = file.grid.keys().cloned().collect();
-        let axes: Vec<Vec<Value>> = file
-            .grid
-            .iter()
-            .map(|(key, spec)| grid_values(key, spec))
-            .collect::<Result<_, _>>()
-            .map_err(|e| Error::input(format!("sweep file {origin}: {e}")))?;
+        let (keys, axes) =
+            axes(&file).map_err(|e| Error::input(format!("sweep file {origin}: {e}")))?;
         let count = axes
             .iter()
             .try_fold(1usize, |n, axis| n.checked_mul(axis.len()))
@@ -116,9 +171,10 @@ impl Sweep {
         for index in 0..count {
             // The last key varies fastest.
             let mut rest = index;
-            let mut values = vec![Value::Null; keys.len()];
-            for (k, axis) in axes.iter().enumerate().rev() {
-                values[k] = axis[rest % axis.len()].clone();
+            let mut values = Vec::with_capacity(keys.len());
+            for axis in axes.iter().rev() {
+                let entry = &axis[rest % axis.len()];
+                values.splice(0..0, entry.iter().cloned());
                 rest /= axis.len();
             }
             let mut value = base.clone();
