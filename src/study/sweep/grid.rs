@@ -55,10 +55,13 @@ pub struct Sweep {
     pub mode: Mode,
 }
 
+/// An axis of the sweep: its entries, each the values of the axis' keys.
+type Axis = Vec<Vec<Value>>;
+
 /// The sweep's keys and its axes, each a list of entries that set the axis' keys (in key
 /// order): the listed `points` first (one axis, all its keys), then one axis per grid key.
 /// The last axis varies fastest.
-fn axes(file: &SweepFile) -> Result<(Vec<String>, Vec<Vec<Vec<Value>>>), String> {
+fn axes(file: &SweepFile) -> Result<(Vec<String>, Vec<Axis>), String> {
     let mut keys = Vec::new();
     let mut axes = Vec::new();
     if let Some(list) = &file.points {
