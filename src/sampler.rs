@@ -54,8 +54,9 @@ pub enum Step {
     Moves {
         /// The config key that sets the proposal's size, the remedy for a frozen acceptance.
         tune: &'static str,
-        /// Whether an acceptance above 99.9 % means too small steps: only for blind
-        /// proposals, since a drift-guided one rightly nears 100 % at small steps.
+        /// Whether an acceptance above 99.9 % means too small steps: for blind proposals, and
+        /// for drift-guided ones too, which near 100 % only at steps far below the system's
+        /// length scale (importance sampling at omega = 0.1 with dt = 0.05: 0.9994, tau 69).
         warn_high: bool,
         /// Whether a move computes the drift at x and at the proposal (the cost model).
         drift: bool,
@@ -91,7 +92,7 @@ impl SamplerKind {
                 wgsl: shader_file!("importance.wgsl"),
                 step: Step::Moves {
                     tune: "sampler.dt",
-                    warn_high: false,
+                    warn_high: true,
                     drift: true,
                 },
                 needs_sqrt: None,

@@ -374,6 +374,8 @@ fn output_that_cannot_be_written_is_an_error_and_a_closed_pipe_is_not() {
     let out = dir.join("out");
     let mut run_args = vec!["run", "--out", out.to_str().unwrap()];
     run_args.extend(TINY);
+    // Long enough a production for its error bars (no warning: stderr holds the error alone).
+    run_args.extend(["--set", "production.steps=2000"]);
     for args in [vec!["devices"], vec!["check"], run_args.clone()] {
         let o = bin().args(&args).stdout(full()).output().unwrap();
         assert_refused(&o, "cannot write to standard output", args[0]);

@@ -131,10 +131,15 @@ fn flat_trial_functions_are_refused_or_end_the_run() {
 #[test]
 fn weak_results_carry_a_warning() {
     let dir = scratch("weak");
-    let cases: [(&[&str], &str); 2] = [
+    let cases: [(&[&str], &str); 3] = [
         (
             &["--set", "walkers=1", "--set", "production.steps=1"],
             "the error bar cannot be estimated from 1 sample",
+        ),
+        // Importance sampling with a time step far below the trap's length scale.
+        (
+            &["--set", "system.omega=0.1", "--set", "sampler.dt=0.05"],
+            "acceptance above 99.9 %",
         ),
         (
             &["--set", "observables.r_max=0.0011"],
@@ -154,10 +159,11 @@ fn weak_results_carry_a_warning() {
         let warning = result["warning"].as_str().unwrap_or_default();
         assert!(warning.contains(needle), "{result}");
     }
-    // The default run has none of them.
+    // The default system with a production long for its correlation time has none of them.
     let out = dir.join("plain");
     let mut args = vec!["sample", "--out", out.to_str().unwrap()];
     args.extend(TINY);
+    args.extend(["--set", "production.steps=2000"]);
     let o = run(&args);
     assert!(!text(&o.stderr).contains("warning"), "{}", text(&o.stderr));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -111,7 +111,7 @@ fn tiny_sweep(dir: &Path) -> PathBuf {
         "config": {
             "wavefunction": {"init_scale": 0.0},
             "sampler": {"thermalisation": 20},
-            "production": {"steps": 200},
+            "production": {"steps": 1000},
             "engine": "cpu"
         },
         "grid": {
@@ -181,7 +181,7 @@ point_seconds,engine,status,warning"
     );
     for row in rows {
         let walkers = row["values"]["walkers"].as_u64().unwrap();
-        assert_eq!(row["samples"].as_u64().unwrap(), walkers * 200);
+        assert_eq!(row["samples"].as_u64().unwrap(), walkers * 1000);
         let e = row["energy"].as_f64().unwrap();
         assert!((e - 3.2533).abs() < 0.2, "{row}");
     }

@@ -101,7 +101,8 @@ pub(super) fn drift_without_gradient(earlier: &[IterationPoint], e: &Estimate) -
 
 /// A warning (short, and long with the remedy) when the acceptance says the walkers are
 /// frozen: below 1 % for the samplers that reject moves, above 99.9 % for those whose table
-/// row says so (steps too small to explore |psi|^2). The error bars then mean little.
+/// row says so (Metropolis and importance sampling: steps too small to explore |psi|^2). The
+/// error bars then mean little.
 pub(super) fn sampling_warning(
     kind: SamplerKind,
     acceptance: f64,
@@ -176,7 +177,7 @@ pub(super) fn range_warning(o: &Observed, particles: usize) -> Option<String> {
 
 /// Measurements per walker below which a production run's autocorrelation time tau makes
 /// its error bars guesswork: blocking needs many independent blocks of a few tau.
-const MEASUREMENTS_PER_TAU: f64 = 20.0;
+const MEASUREMENTS_PER_TAU: f64 = 100.0;
 
 /// A warning when the production series is too short for its correlation time: a walker
 /// whose moves hardly change it (a time step far below the system's length scale, say) gives
@@ -300,7 +301,14 @@ mod tests {
                 .1
                 .ends_with("; raise sampler.step")
         );
-        assert!(sampling_warning(Importance, 0.9995).is_none());
+        // Importance sampling at omega = 0.1 with dt = 0.05 (tau 69 steps) was not warned about.
+        assert!(
+            sampling_warning(Importance, 0.9995)
+                .unwrap()
+                .1
+                .ends_with("; raise sampler.dt")
+        );
+        assert!(sampling_warning(Importance, 0.989).is_none());
         assert!(sampling_warning(Gibbs, 1.0).is_none());
         assert!(sampling_warning(Metropolis, 0.5).is_none());
     }
