@@ -242,7 +242,17 @@ fn check_two_electrons(label: &str, e: &Estimate, o: &Observed) {
         "{label}: parts {sum} vs E {}",
         e.energy
     );
-    let expected = bin_averages(&o.pair, |r| r * (-r * r / 2.0).exp(), |_| 1.0);
+    // The same as the program's non-interacting P(r12) of two particles (one pair).
+    let system = rbm_vmc::System {
+        particles: 2,
+        dims: 2,
+        omega: 1.0,
+        interaction: true,
+        statistics: rbm_vmc::physics::Statistics::Distinguishable,
+    };
+    let reference = |r: f64| system.non_interacting_pair_density(r).unwrap();
+    assert!((reference(1.3) - 1.3 * (-1.3f64 * 1.3 / 2.0).exp()).abs() < 1e-15);
+    let expected = bin_averages(&o.pair, reference, |_| 1.0);
     let (chi2, bins) = chi_square(&o.pair, &expected, |_| o.pair.width * o.pair.samples);
     eprintln!(
         "{label}: V_int {:.5} +- {:.5}, r12 {:.5} +- {:.5} (exact {exact:.5}), virial {:.4} +- \

@@ -166,6 +166,12 @@ fn weak_results_carry_a_warning() {
     args.extend(["--set", "production.steps=2000"]);
     let o = run(&args);
     assert!(!text(&o.stderr).contains("warning"), "{}", text(&o.stderr));
+    // P(r12) is drawn beside pair.csv, with the non-interacting reference of two particles.
+    let pair = std::fs::read_to_string(out.join("pair.svg")).unwrap();
+    assert!(
+        pair.contains("P(r12)") && pair.contains("non-interacting"),
+        "{pair}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -98,6 +98,27 @@ impl System {
         Some(2.0 * sum * ground)
     }
 
+    /// The pair-distance distribution of the non-interacting ground state of distinguishable
+    /// particles at `r`, normalised to the P (P - 1) / 2 pairs: each pair's separation is
+    /// Gaussian with variance 1/omega per coordinate, so
+    /// P(r) = pairs S_D r^(D-1) (omega / 2 pi)^(D/2) exp(-omega r^2 / 2), S_D = 2, 2 pi, 4 pi.
+    /// `None` for fermions (the antisymmetry correlates the pairs).
+    pub fn non_interacting_pair_density(&self, r: f64) -> Option<f64> {
+        if self.statistics != Statistics::Distinguishable {
+            return None;
+        }
+        let pi = std::f64::consts::PI;
+        let pairs = (self.particles * self.particles.saturating_sub(1) / 2) as f64;
+        let surface = match self.dims {
+            1 => 2.0,
+            2 => 2.0 * pi,
+            _ => 4.0 * pi,
+        };
+        let w = self.omega;
+        let gaussian = (w / (2.0 * pi)).powf(self.dims as f64 / 2.0) * (-w * r * r / 2.0).exp();
+        Some(pairs * surface * r.powi(self.dims as i32 - 1) * gaussian)
+    }
+
     /// No state of this system (with its statistics) has a lower energy: the non-interacting
     /// ground state, since Coulomb repulsion only adds energy. An estimate well below it is a
     /// numerical failure.
@@ -109,6 +130,43 @@ impl System {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The non-interacting P(r12) integrates to the number of pairs in 1, 2 and 3 dimensions;
+    /// fermions have none.
+    #[test]
+    fn the_non_interacting_pair_density_counts_the_pairs() {
+        for (dims, particles, omega) in [(1, 3, 0.5), (2, 2, 1.0), (3, 4, 2.0)] {
+            let system = System {
+                particles,
+                dims,
+                omega,
+                interaction: false,
+                statistics: Statistics::Distinguishable,
+            };
+            let dr = 1e-3;
+            let total: f64 = (0..20_000)
+                .map(|i| {
+                    system
+                        .non_interacting_pair_density((i as f64 + 0.5) * dr)
+                        .unwrap()
+                        * dr
+                })
+                .sum();
+            let pairs = (particles * (particles - 1) / 2) as f64;
+            assert!(
+                (total - pairs).abs() < 1e-6 * pairs,
+                "{dims}D: {total} vs {pairs}"
+            );
+        }
+        let fermions = System {
+            particles: 6,
+            dims: 2,
+            omega: 1.0,
+            interaction: true,
+            statistics: Statistics::Fermions,
+        };
+        assert_eq!(fermions.non_interacting_pair_density(1.0), None);
+    }
 
     #[test]
     fn potential_of_two_particles_in_two_dimensions() {

@@ -43,7 +43,43 @@ pub fn density_svg(path: &Path, o: &Observed, system: &System) -> Result<(), Err
         "One-body density, P = {}, D = {}, omega = {}",
         system.particles, system.dims, system.omega
     );
-    density_curves_svg(path, &title, system.dims, &[curve], reference.as_slice())
+    let y = density_axis(system.dims);
+    density_curves_svg(path, &title, &y, &[curve], reference.as_slice())
+}
+
+/// pair.svg of one run: P(r12) with its error band and, for distinguishable particles, the
+/// non-interacting ground state's.
+pub fn pair_svg(path: &Path, o: &Observed, system: &System) -> Result<(), Error> {
+    let h = &o.pair;
+    let curve = Curve {
+        label: "VMC (band: +- 1 error)".into(),
+        points: h
+            .centres
+            .iter()
+            .copied()
+            .zip(h.values.iter().copied())
+            .collect(),
+        errors: h.errors.clone(),
+    };
+    let r_max = h.centres.len() as f64 * h.width;
+    let reference: Option<Vec<(f64, f64)>> = (0..=200)
+        .map(|i| {
+            let r = r_max * i as f64 / 200.0;
+            system.non_interacting_pair_density(r).map(|v| (r, v))
+        })
+        .collect();
+    let reference = reference.map(|p| ("non-interacting".to_string(), p));
+    let title = format!(
+        "Pair-distance distribution P(r12), P = {}, D = {}, omega = {}",
+        system.particles, system.dims, system.omega
+    );
+    let y = "P(r12) (pairs per unit distance)";
+    density_curves_svg(path, &title, y, &[curve], reference.as_slice())
+}
+
+/// The y axis of a one-body density in `dims` dimensions.
+pub fn density_axis(dims: usize) -> String {
+    format!("rho(r) (particles per unit {})", volume_word(dims))
 }
 
 /// The non-interacting density on a fine grid over [0, r_max].
@@ -56,23 +92,24 @@ pub fn reference_curve(system: &System, r_max: f64) -> Option<Vec<(f64, f64)>> {
         .collect()
 }
 
-/// rho(r) curves with their error bands, and dashed references, in one figure.
+/// Curves against r (densities, P(r12)) with their error bands, and dashed references, in
+/// one figure; `y` names the y axis.
 pub fn density_curves_svg(
     path: &Path,
     title: &str,
-    dims: usize,
+    y: &str,
     curves: &[Curve],
     references: &[(String, Vec<(f64, f64)>)],
 ) -> Result<(), Error> {
     write_svg(path, (900, 600), |root| {
-        draw_curves(root, title, dims, curves, references)
+        draw_curves(root, title, y, curves, references)
     })
 }
 
 fn draw_curves(
     root: DrawingArea<SVGBackend<'_>, Shift>,
     title: &str,
-    dims: usize,
+    y: &str,
     curves: &[Curve],
     references: &[(String, Vec<(f64, f64)>)],
 ) -> Drawn {
@@ -119,7 +156,7 @@ fn draw_curves(
     chart
         .configure_mesh()
         .x_desc("r (natural units: hbar = m = e = 1)")
-        .y_desc(format!("rho(r) (particles per unit {})", volume_word(dims)))
+        .y_desc(y)
         .x_label_formatter(&label)
         .y_label_formatter(&label)
         .label_style(("sans-serif", 16))

@@ -16,7 +16,7 @@ mod reference;
 pub use console::{Bar, Console, stdout_failure, write_stderr, write_stdout};
 pub use convergence::{IterationPoint, convergence_plot, iteration_points};
 pub use csv::{csv_field, csv_quoted};
-pub use density_plot::{Curve, density_curves_svg, reference_curve};
+pub use density_plot::{Curve, density_axis, density_curves_svg, reference_curve};
 pub use history::{HistoryWriter, history_row_numbers};
 pub use input_file::{MAX_INPUT_BYTES, read_bytes, read_text};
 pub use observables::{observables_json, observables_lines, write_observables};

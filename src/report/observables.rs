@@ -135,6 +135,9 @@ pub fn write_observables(o: &Observed, system: &System, out: &OutputDir) -> Resu
         out.write("density2d.csv", text.as_bytes())?;
     }
     super::density_plot::density_svg(&out.file("density.svg"), o, system)?;
+    if o.pair_distance.is_some() {
+        super::density_plot::pair_svg(&out.file("pair.svg"), o, system)?;
+    }
     if let Some(g) = &o.grid {
         super::density_plot::density2d_svg(&out.file("density2d.svg"), g, system)?;
     }

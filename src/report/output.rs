@@ -16,7 +16,7 @@ pub const LOCK_FILE: &str = ".rbm-vmc.lock";
 /// Everything this program writes into an output directory, in one place. `OutputDir::file`
 /// (through which every writer names its file) refuses a name not listed here, so a new file
 /// cannot be missed by `--force`, which clears exactly these (and their `.tmp` twins).
-const OUTPUT_FILES: [&str; 24] = [
+const OUTPUT_FILES: [&str; 25] = [
     "result.json",
     "params.json",
     "history.csv",
@@ -35,6 +35,7 @@ const OUTPUT_FILES: [&str; 24] = [
     "density2d.csv",
     "density.svg",
     "density2d.svg",
+    "pair.svg",
     "validation.csv",
     "validation.md",
     "dmc.csv",

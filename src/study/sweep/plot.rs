@@ -2,7 +2,8 @@
 
 use crate::error::Error;
 use crate::report::{
-    Axes, Curve, OutputDir, Reference, Series, density_curves_svg, line_plot, reference_energy,
+    Axes, Curve, OutputDir, Reference, Series, density_axis, density_curves_svg, line_plot,
+    reference_energy,
 };
 
 use super::grid::{Sweep, plain};
@@ -59,7 +60,7 @@ fn density_overlay(
     density_curves_svg(
         &out.file("density.svg"),
         "One-body density rho(r) of the sweep's points (bands: +- 1 error)",
-        dims,
+        &density_axis(dims),
         &curves,
         &[],
     )?;
