@@ -124,8 +124,12 @@ pub fn density2d_csv(o: &Observed) -> Option<String> {
     Some(text)
 }
 
-/// Writes the observables' files and figures into `out`.
+/// Writes the observables' files and figures into `out` (on the writing process alone: the
+/// others' figures would race for the same temporary files).
 pub fn write_observables(o: &Observed, system: &System, out: &OutputDir) -> Result<(), Error> {
+    if !out.is_writable() {
+        return Ok(());
+    }
     out.write("density.csv", density_csv(o, system).as_bytes())?;
     // One particle has no pairs.
     if o.pair_distance.is_some() {
