@@ -428,3 +428,31 @@ fn the_population_control_bias_is_below_the_error() {
     let combined = (small.error.powi(2) + large.error.powi(2)).sqrt();
     common::assert_within("M against 4M", small.energy, large.energy, combined, 4.0);
 }
+
+/// One measured generation has no error bar: said on the console and in result.json.
+#[test]
+fn a_run_too_short_for_an_error_says_so() {
+    let dir = scratch("dmc-short");
+    let out = dir.join("out");
+    let o = run(&[
+        "dmc",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "walkers=10",
+        "--set",
+        "dmc.generations=1",
+        "--set",
+        "dmc.block=1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("warning: the error cannot be estimated"));
+    let result = read_json(&out.join("result.json"));
+    assert!(
+        result["warning"]
+            .as_str()
+            .unwrap()
+            .contains("dmc.generations")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

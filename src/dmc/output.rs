@@ -104,6 +104,12 @@ pub(super) fn write_results(
     if let Some(reason) = stopped {
         result["reason"] = json!(reason);
     }
+    if !o.error.is_finite() && stopped.is_none() {
+        let warning = "the error cannot be estimated from so few measured generations (it \
+                       needs at least two): run more dmc.generations";
+        console.warn(warning);
+        result["warning"] = json!(warning);
+    }
     if let Some(r) = &reference {
         result["reference"] = r.compare(o.energy, o.error, console);
     }
