@@ -84,12 +84,12 @@ impl Progress for Scaled<'_> {
 
 /// FNV-1a over the parameters' bits: equal on every member exactly when the parameters are.
 fn fingerprint(params: &Params) -> u64 {
-    params.theta().iter().fold(0xcbf2_9ce4_8422_2325, |h, t| {
-        t.to_bits()
-            .to_le_bytes()
-            .iter()
-            .fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-    })
+    let bytes: Vec<u8> = params
+        .theta()
+        .iter()
+        .flat_map(|t| t.to_bits().to_le_bytes())
+        .collect();
+    crate::checksum::fnv1a(&bytes)
 }
 
 /// Moments as one vector of f64 for a single all-reduce (counts stay exact below 2^53).
