@@ -1,10 +1,10 @@
 // Importance sampling: Langevin proposal y = x + DT v + sqrt(DT) xi (D = 1/2, F = 2 v) with v
 // the drift grad ln psi limited per particle, and the Green's-function ratio in the
-// Metropolis-Hastings test. Rust twin: `Chain::importance` and `limit_drift` in
+// Metropolis-Hastings test. Rust twin: `langevin_proposal` and `limit_drift` in
 // src/engine/cpu/chain.rs (same draws, same order).
 
 // Particle k's drift from `v` (g or gy), limited: v 2 / (1 + sqrt(1 + 2 |v|^2 DT)).
-fn limited_drift(v: ptr<private, array<f32, M>>, k: u32) -> vec3<f32> {
+fn limit_drift(v: ptr<private, array<f32, M>>, k: u32) -> vec3<f32> {
     var out = vec3<f32>(0.0);
     for (var d = 0u; d < D; d++) {
         out[d] = (*v)[k * D + d];
@@ -20,7 +20,7 @@ fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
     }
     y = x;
     for (var k = start / D; k < (start + len) / D; k++) {
-        let v = limited_drift(&g, k);
+        let v = limit_drift(&g, k);
         for (var d = 0u; d < D; d++) {
             let m = k * D + d;
             y[m] = x[m] + DT * v[d] + sqrt(DT) * draw_normal(rng);
@@ -31,8 +31,8 @@ fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
     // ln G(x|y) - ln G(y|x), G(y|x) = exp(-|y - x - DT v(x)|^2 / (2 DT)).
     var ln_green = 0.0;
     for (var k = start / D; k < (start + len) / D; k++) {
-        let vx = limited_drift(&g, k);
-        let vy = limited_drift(&gy, k);
+        let vx = limit_drift(&g, k);
+        let vy = limit_drift(&gy, k);
         for (var d = 0u; d < D; d++) {
             let m = k * D + d;
             let forward = y[m] - x[m] - DT * vx[d];

@@ -121,7 +121,8 @@ fn reset(walker: u32, step: vec2<u32>) {
     refresh();
 }
 
-// Adds one measurement d = E_L - shift and the O_i (Rust twin: `Walker::measure`).
+// Adds one measurement d = E_L - shift and the O_i (Rust twin: `accumulate` in
+// src/engine/cpu/mod.rs, after `Walker::local_energy`).
 fn accumulate(d: f32) {
     sums[0] += d;
     sums[1] += d * d;

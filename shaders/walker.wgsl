@@ -62,7 +62,7 @@ fn coulomb() -> f32 {
 var<private> e_parts: vec3<f32>;
 
 // E_L = -1/2 sum_m (l_m + g_m^2) + V at the walker, with the factors' Laplacians l and
-// gradients g summed (Rust twin: `Walker::measure`).
+// gradients g summed (Rust twin: `Walker::local_energy`).
 fn local_energy() -> f32 {
     let laplacian = measure_laplacian();
     var g2 = 0.0;

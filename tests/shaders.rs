@@ -82,7 +82,7 @@ fn cpu_values(spec: &EngineSpec, params: &Params, x: &[f64]) -> Values {
     let mut walker = Walker::new(&spec.wavefunction, &spec.system, params);
     walker.load(x);
     let (ln_psi, drift) = (walker.ln_psi(), walker.drift().to_vec());
-    let energy = walker.measure();
+    let energy = walker.local_energy();
     Values {
         ln_psi,
         energy,

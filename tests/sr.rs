@@ -126,7 +126,7 @@ impl Reweighting {
         for (x, ln_ref) in self.positions.iter().zip(&self.ln_ref) {
             walker.load(x);
             let w = (2.0 * (walker.ln_psi() - ln_ref)).exp();
-            sum_we += w * walker.measure();
+            sum_we += w * walker.local_energy();
             sum_w += w;
         }
         sum_we / sum_w

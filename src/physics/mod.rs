@@ -220,7 +220,7 @@ mod tests {
             let mut fresh = Walker::new(&c.wf, &c.sys, &c.params);
             fresh.load(walker.x());
             assert!(close(fresh.ln_psi(), walker.ln_psi(), 1e-9), "{}", c.label);
-            let (e_inc, e_fresh) = (walker.measure(), fresh.measure());
+            let (e_inc, e_fresh) = (walker.local_energy(), fresh.local_energy());
             assert!(
                 close(e_inc, e_fresh, 1e-8),
                 "{}: {e_inc} vs {e_fresh}",

@@ -276,8 +276,8 @@ impl<'a> Walker<'a> {
         self.ln_psi = self.ln_psi_y;
     }
 
-    /// E_L at x, and the O_i into `o()`.
-    pub fn measure(&mut self) -> f64 {
+    /// E_L at x, and the O_i into `o()` (WGSL twin: `local_energy` in shaders/walker.wgsl).
+    pub fn local_energy(&mut self) -> f64 {
         let mut laplacian = self.rbm.measure(
             self.params,
             &self.x,

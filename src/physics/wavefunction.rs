@@ -64,7 +64,7 @@ impl Wavefunction {
     pub fn local_energy(&self, system: &System, params: &Params, x: &[f64], o: &mut [f64]) -> f64 {
         let mut walker = Walker::new(self, system, params);
         walker.load(x);
-        let e = walker.measure();
+        let e = walker.local_energy();
         o.copy_from_slice(walker.o());
         e
     }

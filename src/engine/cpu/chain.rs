@@ -163,7 +163,7 @@ impl<'a> Chain<'a> {
 
     /// Local energy at the current position; fills the O_i.
     pub fn measure(&mut self) -> f64 {
-        self.walker.measure()
+        self.walker.local_energy()
     }
 }
 

@@ -197,7 +197,7 @@ impl DmcWalkers {
                     let mut walker = Walker::new(&spec.wavefunction, &spec.system, params);
                     for (e, x) in energies.iter_mut().zip(xs.chunks(m)) {
                         walker.load(x);
-                        *e = walker.measure();
+                        *e = walker.local_energy();
                     }
                 });
         });
@@ -245,7 +245,7 @@ impl DmcWalkers {
                                 &mut sums,
                             );
                         }
-                        let after = walker.measure();
+                        let after = walker.local_energy();
                         x.copy_from_slice(walker.x());
                         let factor = branching.factor(*e, after);
                         // A walker whose numbers broke down leaves the population.

@@ -528,7 +528,7 @@ impl Group {
         sick.iter().filter(|&&l| l < valid).count()
     }
 
-    /// E_L at x, with the O_i into `o` and the parts into `parts` (`Walker::measure`).
+    /// E_L at x, with the O_i into `o` and the parts into `parts` (`Walker::local_energy`).
     #[inline(always)]
     fn measure(&mut self, rbm: &LanePsi, spec: &EngineSpec) -> V {
         let laplacian = rbm.measure(&self.x, &self.q, &self.s, &mut self.grad, &mut self.o);
@@ -849,7 +849,7 @@ mod tests {
                 for (g, &want) in group.g.iter().zip(walker.drift()) {
                     close(&format!("{case} drift"), g.0[l], want);
                 }
-                close(&format!("{case} E_L"), e.0[l], walker.measure());
+                close(&format!("{case} E_L"), e.0[l], walker.local_energy());
                 for (o, &want) in group.o.iter().zip(walker.o()) {
                     close(&format!("{case} O"), o.0[l], want);
                 }
