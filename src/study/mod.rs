@@ -1,9 +1,11 @@
 //! The studies users run beyond one optimisation: throughput benchmarks, batch sweeps and the validation against reference energies.
 
 pub mod bench;
+mod check;
 pub mod sweep;
 pub mod validate;
 
 pub use bench::{BenchOptions, EngineRequest, bench};
+pub use check::check_report;
 pub use sweep::{Mode, Row, Sweep, run_sweep};
 pub use validate::{ValidateOptions, validate};
