@@ -20,6 +20,7 @@ pub mod sampler;
 pub mod stats;
 pub mod study;
 pub mod team;
+pub mod wgsl;
 
 pub use config::Config;
 pub use engine::{Engine, EngineSpec, Moments};

@@ -12,7 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::cpu::ROUND_MAGIC;
+/// Adding 1.5 * 2^52 rounds an f64 of magnitude below 2^51 to the nearest integer (ties to
+/// even), and leaves that integer in the low bits of the sum's representation (the bins here,
+/// and the lanes' exp and sin/cos).
+pub(crate) const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
 
 /// Scalars summed per sample, in this order (the GPU's partial sums use the same).
 pub const SCALARS: usize = 6;

@@ -14,7 +14,6 @@ pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
 use self::chain::{Chain, checks_health};
 pub use self::dmc::{Branching, DmcWalkers, GenerationSums};
-pub(crate) use self::lanes::ROUND_MAGIC;
 pub use self::lanes::{L as LANES, Simd};
 use std::sync::{Mutex, MutexGuard};
 

@@ -30,20 +30,8 @@ pub const SERIES_CHUNK: u32 = 16;
 const _: () = assert!(SCALARS as u32 <= SERIES_CHUNK + 1 && SERIES_CHUNK <= WORKGROUP);
 const _: () = assert!(WORKGROUP.is_power_of_two());
 
-/// A piece of WGSL source: where it comes from, and its text.
-pub type Part = (&'static str, &'static str);
-
-/// The `Part` of a file in shaders/, its text compiled in; the crate root anchors the path,
-/// so the sampler table can name its files too.
-macro_rules! shader_file {
-    ($name:literal) => {
-        (
-            concat!("shaders/", $name),
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $name)),
-        )
-    };
-}
-pub(crate) use shader_file;
+pub use crate::wgsl::Part;
+use crate::wgsl::shader_file;
 
 const RNG: Part = shader_file!("rng.wgsl");
 const WALKER: Part = shader_file!("walker.wgsl");

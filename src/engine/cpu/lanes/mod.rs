@@ -13,7 +13,6 @@ mod simd;
 mod stream;
 
 pub use self::simd::L;
-pub(crate) use self::simd::ROUND_MAGIC;
 use self::simd::{Mask, U, V, exp, ln};
 use self::stream::LaneStream;
 use super::{ChunkOut, SegmentJob, chain::checks_health};

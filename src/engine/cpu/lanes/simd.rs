@@ -12,6 +12,7 @@
 
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
+use crate::engine::observables::ROUND_MAGIC;
 use crate::rng::{PHILOX_M, philox_bump_key};
 
 /// Walkers per lane group: 8 AVX-512 registers of f64 per value. Wider groups than one
@@ -244,10 +245,6 @@ impl AddAssign for V {
         *self = *self + other;
     }
 }
-
-/// Adding 1.5 * 2^52 rounds an f64 of magnitude below 2^51 to the nearest integer (ties to
-/// even), and leaves that integer in the low bits of the sum's representation.
-pub(crate) const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
 
 /// ln 2 split so that n LN2_HI is exact for the n of `exp` and `ln` (fdlibm's ln2_hi, ln2_lo).
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
