@@ -728,6 +728,13 @@ impl Config {
         int_range("dmc.generations", d.generations as usize, 1, 1 << 30)?;
         int_range("dmc.equilibration", d.equilibration as usize, 0, 1 << 30)?;
         int_range("dmc.block", d.block as usize, 1, d.generations as usize)?;
+        if !d.generations.is_multiple_of(d.block) {
+            return Err(Error::input(format!(
+                "config: `dmc.block` = {}: must divide `dmc.generations` = {} (dmc.csv has a row \
+                 per block, and its last row's running mean is the result's)",
+                d.block, d.generations
+            )));
+        }
         positive("dmc.cutoff", d.cutoff)?;
         Ok(())
     }
@@ -1452,6 +1459,10 @@ mod tests {
                 "dmc.block",
             ),
             (json!({"dmc": {"cutoff": 0.0}}), "dmc.cutoff"),
+            (
+                json!({"dmc": {"generations": 215, "block": 20}}),
+                "must divide `dmc.generations`",
+            ),
             (json!({"dmc": {"moves": "some"}}), "dmc.moves"),
         ];
         for (value, needle) in cases {

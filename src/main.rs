@@ -532,6 +532,12 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             let c = &args.common;
             let ctx = context(c.output.dir.quiet, &args.budget)?;
             if let Some(dir) = &resume {
+                if matches!(c.engine.engine, Some(EngineArg::Gpu)) {
+                    return Err(Error::input(
+                        "the GPU engine does not run diffusion Monte Carlo yet; resume on the \
+                         CPU (leave out --engine gpu)",
+                    ));
+                }
                 let out = OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?;
                 return rbm_vmc::dmc::resume(&out, c.engine.threads, &ctx).map(|_| ());
             }

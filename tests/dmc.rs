@@ -123,7 +123,7 @@ fn the_dmc_command_writes_its_files_and_refuses_bad_input() {
     let result = read_json(&out.join("result.json"));
     assert_eq!(result["method"], "dmc");
     assert_eq!(result["status"], "completed");
-    assert_eq!(result["generations"], 120);
+    assert_eq!(result["generations_done"], 120);
     assert_eq!(result["reference"]["energy"], 3.0);
     for key in ["energy", "error", "tau_eff", "acceptance", "weight_spread"] {
         assert!(result[key].is_number(), "{key}: {result}");
@@ -344,6 +344,12 @@ fn stopped_and_resumed_runs_match_uninterrupted_ones() {
     assert_refused(&o, "is complete", "resume of a finished run");
     let o = run(&["dmc", "--resume", dir.to_str().unwrap()]);
     assert_refused(&o, "dmc --resume", "resume without a checkpoint");
+    let o = run(&["dmc", "--resume", part.to_str().unwrap(), "--engine", "gpu"]);
+    assert_refused(
+        &o,
+        "does not run diffusion Monte Carlo",
+        "resume on the GPU",
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -384,6 +390,26 @@ fn sweeps_run_dmc_at_every_point() {
     }
     let point = read_json(&out.join("points/0001/result.json"));
     assert_eq!(point["method"], "dmc");
+    // A time step beyond a point's 1/omega is refused before any point runs.
+    let bad = json!({"config": {"engine": "cpu"}, "grid": {"system.omega": [1.0, 2.0]},
+                     "dmc": null, "mode": "dmc"});
+    let mut bad = bad;
+    bad.as_object_mut().unwrap().remove("dmc");
+    bad["config"]["dmc"] = json!({"time_step": 0.6});
+    std::fs::write(&file, bad.to_string()).unwrap();
+    let refused = dir.join("refused");
+    let o = run(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--out",
+        refused.to_str().unwrap(),
+    ]);
+    assert_refused(
+        &o,
+        "point 1 (system.omega=2",
+        "a DMC sweep with tau > 1/omega",
+    );
+    assert!(!refused.join("points").exists(), "no point ran");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -454,5 +480,52 @@ fn a_run_too_short_for_an_error_says_so() {
             .unwrap()
             .contains("dmc.generations")
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The energy cutoff follows the trap's energy scale: at omega = 10 the default cutoff gives
+/// the energy of an effectively unlimited one (unscaled, 0.2 sqrt(P / tau), it clamped the
+/// branching: 23.90(10) against 23.47(10)).
+#[test]
+fn the_cutoff_scales_with_the_trap() {
+    let value = |cutoff: f64| {
+        json!({"system": {"omega": 10.0}, "walkers": 400,
+               "dmc": {"time_step": 0.002, "generations": 2000, "equilibration": 300,
+                       "cutoff": cutoff}})
+    };
+    let default = dmc_of("cutoff-default", value(0.2));
+    let unlimited = dmc_of("cutoff-unlimited", value(1e6));
+    let combined = default.error.hypot(unlimited.error);
+    common::assert_within("omega 10", default.energy, unlimited.energy, combined, 4.0);
+}
+
+/// A trial function far from the ground state (random RBM parameters at omega = 100, where
+/// their scale is large against the trap length) puts many local energies beyond the cutoff:
+/// the energy is then biased toward the trial function's, and the run says so.
+#[test]
+fn a_clamped_branching_is_warned_about() {
+    let dir = scratch("dmc-clamped");
+    let out = dir.join("out");
+    let o = run(&[
+        "dmc",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "system.omega=100",
+        "--set",
+        "walkers=100",
+        "--set",
+        "dmc.time_step=0.001",
+        "--set",
+        "dmc.generations=200",
+        "--set",
+        "dmc.equilibration=50",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let result = read_json(&out.join("result.json"));
+    let warning = result["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("beyond the cutoff"), "{result}");
+    assert!(result["clamped_rate"].as_f64().unwrap() > 0.01);
     std::fs::remove_dir_all(&dir).unwrap();
 }

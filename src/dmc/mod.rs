@@ -46,6 +46,9 @@ const CHECKPOINT_EVERY: u32 = 500;
 /// faithfully.
 const LOW_ACCEPTANCE: f64 = 0.9;
 
+/// More local energies beyond the cutoff than this share is warned about.
+const MAX_CLAMPED: f64 = 0.01;
+
 /// More walkers lost (non-finite local energy) than this fraction in one generation is a
 /// breakdown.
 const MAX_LOST_FRACTION: f64 = 0.01;
@@ -89,6 +92,9 @@ pub struct TimeStepRun {
     pub tau_eff: f64,
     #[serde(deserialize_with = "null_as_nan")]
     pub weight_spread: f64,
+    /// The share of the measured local energies beyond the cutoff from the reference.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub clamped_rate: f64,
     /// Generations done (equilibration included).
     pub generations: u32,
 }
@@ -261,9 +267,6 @@ fn advance(
         }
         bar.finish();
         let outcome = run.outcome();
-        if outcome.acceptance < LOW_ACCEPTANCE {
-            console.warn(&low_acceptance(&outcome));
-        }
         // Generations are numbered across the time steps: each has random streams of its own.
         let before = run.before + run.done;
         state.rows.extend(run.rows);
@@ -389,13 +392,28 @@ fn bosonic_warning(config: &Config) -> Option<String> {
     })
 }
 
-fn low_acceptance(run: &TimeStepRun) -> String {
-    format!(
-        "acceptance {:.3} is below {LOW_ACCEPTANCE}: dmc.time_step = {} is too large for \
-         these moves (the time-step error grows with it); use a smaller dmc.time_step",
-        run.acceptance,
-        crate::report::compact(run.time_step)
-    )
+/// What makes a time step's energy doubtful: an acceptance below `LOW_ACCEPTANCE` (too large
+/// a time step), or many local energies beyond the cutoff (the branching clamped: a trial
+/// function far from the ground state, or too small a cutoff).
+fn run_warnings(run: &TimeStepRun) -> Vec<String> {
+    let tau = crate::report::compact(run.time_step);
+    let mut warnings = Vec::new();
+    if run.acceptance < LOW_ACCEPTANCE {
+        warnings.push(format!(
+            "acceptance {:.3} is below {LOW_ACCEPTANCE}: dmc.time_step = {tau} is too large for \
+             these moves (the time-step error grows with it); use a smaller dmc.time_step",
+            run.acceptance
+        ));
+    }
+    if run.clamped_rate > MAX_CLAMPED {
+        warnings.push(format!(
+            "{:.1} % of the local energies at dmc.time_step = {tau} lay beyond the cutoff, which \
+             biases the energy toward the trial function's: improve the trial function (`run` \
+             first, then `dmc --from`) or raise dmc.cutoff",
+            100.0 * run.clamped_rate
+        ));
+    }
+    warnings
 }
 
 /// The generations of a run: the population's energies, the trial and reference energies,
@@ -435,7 +453,10 @@ impl Generations {
         let start_energy = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
         Self {
             tau,
-            cutoff: config.dmc.cutoff * (config.system.particles as f64 / tau).sqrt(),
+            // Zen et al.'s 0.2 sqrt(N / tau) in Hartree units; in the trap's units the energy
+            // scale is omega: sqrt(P omega / tau) (at omega = 1 the same number).
+            cutoff: config.dmc.cutoff
+                * (config.system.particles as f64 * config.system.omega / tau).sqrt(),
             walkers: config.walkers as f64,
             equilibration: config.dmc.equilibration,
             block: config.dmc.block,
@@ -575,13 +596,14 @@ impl Generations {
             node_crossing_rate: m.node_crossings / m.proposed,
             tau_eff: self.tau_eff(),
             weight_spread: self.spread_sum / generations,
+            clamped_rate: m.clamped / (self.walkers * generations),
             generations: self.done,
         }
     }
 }
 
 /// Blocks that a blocking level must keep for its error to count in `generation_error`.
-const MIN_BLOCKS: usize = 16;
+const MIN_BLOCKS: usize = 8;
 
 /// The error of the mean of a series of generation energies: the largest over the blocking
 /// levels that keep at least `MIN_BLOCKS` blocks, and at least automated blocking's. A DMC

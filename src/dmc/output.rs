@@ -104,11 +104,19 @@ pub(super) fn write_results(
     if let Some(reason) = stopped {
         result["reason"] = json!(reason);
     }
+    let mut warnings: Vec<String> = o.runs.iter().flat_map(super::run_warnings).collect();
     if !o.error.is_finite() && stopped.is_none() {
-        let warning = "the error cannot be estimated from so few measured generations (it \
-                       needs at least two): run more dmc.generations";
-        console.warn(warning);
-        result["warning"] = json!(warning);
+        warnings.push(
+            "the error cannot be estimated from so few measured generations (it needs at least \
+             two): run more dmc.generations"
+                .into(),
+        );
+    }
+    for w in &warnings {
+        console.warn(w);
+    }
+    if !warnings.is_empty() {
+        result["warning"] = json!(warnings.join("; "));
     }
     if let Some(r) = &reference {
         result["reference"] = r.compare(o.energy, o.error, console);
@@ -177,8 +185,9 @@ fn run_json(run: &TimeStepRun) -> Value {
         "acceptance": run.acceptance,
         "node_crossing_rate": run.node_crossing_rate,
         "weight_spread": run.weight_spread,
+        "clamped_rate": run.clamped_rate,
         "start_energy": run.start_energy,
-        "generations": run.generations,
+        "generations_done": run.generations,
     })
 }
 

@@ -17,7 +17,11 @@ impl Reference {
     /// Prints how `energy +- error` compares with the reference, and returns the comparison
     /// for result.json.
     pub fn compare(&self, energy: f64, error: f64, console: &super::Console) -> serde_json::Value {
-        let sigmas = (energy - self.energy) / error;
+        // An exact match has no error bar to count in: 0, not 0/0.
+        let sigmas = match energy - self.energy {
+            0.0 => 0.0,
+            difference => difference / error,
+        };
         console.line(&format!(
             "reference {} ({}): difference {:+.6} = {:+.1} sigma",
             self.energy,

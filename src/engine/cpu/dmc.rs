@@ -64,11 +64,13 @@ pub struct GenerationSums {
     pub diffusion_proposed: f64,
     /// Walkers whose local energy became non-finite (their weight is set to 0).
     pub lost: f64,
+    /// Walkers whose new local energy lay beyond the cutoff from the reference.
+    pub clamped: f64,
 }
 
 impl GenerationSums {
     /// The sums as numbers, for adding them over processes, and back.
-    pub fn to_array(&self) -> [f64; 9] {
+    pub fn to_array(&self) -> [f64; 10] {
         [
             self.weight,
             self.weighted_energy,
@@ -79,10 +81,11 @@ impl GenerationSums {
             self.diffusion_accepted,
             self.diffusion_proposed,
             self.lost,
+            self.clamped,
         ]
     }
 
-    pub fn from_array(a: [f64; 9]) -> Self {
+    pub fn from_array(a: [f64; 10]) -> Self {
         let [
             weight,
             weighted_energy,
@@ -93,6 +96,7 @@ impl GenerationSums {
             diffusion_accepted,
             diffusion_proposed,
             lost,
+            clamped,
         ] = a;
         Self {
             weight,
@@ -104,6 +108,7 @@ impl GenerationSums {
             diffusion_accepted,
             diffusion_proposed,
             lost,
+            clamped,
         }
     }
 
@@ -117,6 +122,7 @@ impl GenerationSums {
         self.diffusion_accepted += o.diffusion_accepted;
         self.diffusion_proposed += o.diffusion_proposed;
         self.lost += o.lost;
+        self.clamped += o.clamped;
     }
 }
 
@@ -254,6 +260,8 @@ impl DmcWalkers {
                         *e = after;
                         if alive {
                             sums.weighted_energy += *w * after;
+                            let beyond = (after - branching.reference).abs() > branching.cutoff;
+                            sums.clamped += beyond as u8 as f64;
                         } else {
                             sums.lost += 1.0;
                         }

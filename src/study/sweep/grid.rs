@@ -208,6 +208,12 @@ impl Sweep {
                 }
                 other => other,
             })?;
+            if let (Mode::Dmc, Some(why)) = (file.mode, config.dmc_time_step_problem()) {
+                return Err(Error::input(format!(
+                    "config {label}: {}",
+                    why.trim_start_matches("config: ")
+                )));
+            }
             if config.production.steps == 0 {
                 return Err(Error::input(format!(
                     "config {label}: `production.steps` = 0, but every sweep point ends with a \
