@@ -321,6 +321,13 @@ impl ConfigArgs {
     fn load_run(&self, dir: &Path) -> Result<(Config, PathBuf), Error> {
         let result = dir.join("result.json");
         let mut value = rbm_vmc::config::read_json(&result, "result")?;
+        if value["method"] == "dmc" {
+            return Err(Error::input(format!(
+                "{} is the directory of a `dmc` run, which keeps no parameters; give --from the \
+                 directory of the `run` it measured",
+                dir.display()
+            )));
+        }
         let mut config = value
             .get_mut("config")
             .filter(|c| c.is_object())

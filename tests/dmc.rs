@@ -198,6 +198,15 @@ fn dmc_from_a_run_uses_its_config_and_parameters() {
     assert_eq!(result["config"]["system"]["omega"], 0.5);
     let config: Config = serde_json::from_value(result["config"].clone()).unwrap();
     assert_eq!(config.walkers, 64);
+    // A dmc run keeps no parameters: --from it says so.
+    let o = run(&[
+        "dmc",
+        "--from",
+        out.to_str().unwrap(),
+        "--out",
+        dir.join("again").to_str().unwrap(),
+    ]);
+    assert_refused(&o, "directory of a `dmc` run", "dmc --from a dmc run");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -81,7 +81,7 @@ pub fn read_params(
     if let Some(made_for) = file.system.as_ref().filter(|s| *s != system) {
         return Err(Error::input(format!(
             "parameters file {origin} was made for {}, but the config describes {}; measure \
-             a run's parameters with its own config by `rbm-vmc sample --from RUN_DIR`, or \
+             a run's parameters with its own config by `--from RUN_DIR` (`sample` or `dmc`), or \
              remove \"system\" from the file to use its numbers anyway",
             describe(made_for),
             describe(system)
@@ -164,7 +164,7 @@ pub fn read_params(
 
 fn describe(s: &System) -> String {
     format!(
-        "{} {} particles in {}D at omega = {}{}",
+        "{} particles ({}) in {}D at omega = {}{}",
         s.particles,
         serde_json::json!(s.statistics).as_str().unwrap_or_default(),
         s.dims,
