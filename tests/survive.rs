@@ -380,14 +380,7 @@ fn assert_clear_verdict(o: &Output, what: &str) -> i32 {
         "{what}: exit {code:?}: {stderr}"
     );
     if matches!(code, Some(1 | 2)) {
-        let errors: Vec<&str> = stderr
-            .lines()
-            .filter(|l| !l.starts_with("warning: "))
-            .collect();
-        assert!(
-            errors.len() == 1 && errors[0].starts_with("error: "),
-            "{what}: {stderr}"
-        );
+        common::assert_one_error_line(&stderr, what);
     }
     assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     code.unwrap()

@@ -27,16 +27,7 @@ pub struct Curve {
 /// density.svg of one run: its rho(r) with the error band and the non-interacting density.
 pub fn density_svg(path: &Path, o: &Observed, system: &System) -> Result<(), Error> {
     let h = &o.radial;
-    let curve = Curve {
-        label: "VMC (band: +- 1 error)".into(),
-        points: h
-            .centres
-            .iter()
-            .copied()
-            .zip(h.values.iter().copied())
-            .collect(),
-        errors: h.errors.clone(),
-    };
+    let curve = measured_curve(h);
     let r_max = h.centres.len() as f64 * h.width;
     let reference = reference_curve(system, r_max).map(|p| ("non-interacting".to_string(), p));
     let title = format!(
@@ -51,16 +42,7 @@ pub fn density_svg(path: &Path, o: &Observed, system: &System) -> Result<(), Err
 /// non-interacting ground state's.
 pub fn pair_svg(path: &Path, o: &Observed, system: &System) -> Result<(), Error> {
     let h = &o.pair;
-    let curve = Curve {
-        label: "VMC (band: +- 1 error)".into(),
-        points: h
-            .centres
-            .iter()
-            .copied()
-            .zip(h.values.iter().copied())
-            .collect(),
-        errors: h.errors.clone(),
-    };
+    let curve = measured_curve(h);
     let r_max = h.centres.len() as f64 * h.width;
     let reference: Option<Vec<(f64, f64)>> = (0..=200)
         .map(|i| {
@@ -75,6 +57,20 @@ pub fn pair_svg(path: &Path, o: &Observed, system: &System) -> Result<(), Error>
     );
     let y = "P(r12) (pairs per unit distance)";
     density_curves_svg(path, &title, y, &[curve], reference.as_slice())
+}
+
+/// A measured histogram as a curve with its error band.
+fn measured_curve(h: &Histogram) -> Curve {
+    Curve {
+        label: "VMC (band: +- 1 error)".into(),
+        points: h
+            .centres
+            .iter()
+            .copied()
+            .zip(h.values.iter().copied())
+            .collect(),
+        errors: h.errors.clone(),
+    }
 }
 
 /// The y axis of a one-body density in `dims` dimensions.

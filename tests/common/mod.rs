@@ -315,6 +315,12 @@ pub fn covariance_of_rows(rows: &[Vec<f64>]) -> Vec<f64> {
 pub fn assert_failed(o: &std::process::Output, what: &str) -> String {
     let stderr = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{what}: {stderr}");
+    assert_one_error_line(&stderr, what);
+    stderr
+}
+
+/// `stderr` holds one `error:` line besides its warnings.
+pub fn assert_one_error_line(stderr: &str, what: &str) {
     let errors: Vec<&str> = stderr
         .lines()
         .filter(|l| !l.starts_with("warning: "))
@@ -323,5 +329,4 @@ pub fn assert_failed(o: &std::process::Output, what: &str) -> String {
         errors.len() == 1 && errors[0].starts_with("error: "),
         "{what}: {stderr}"
     );
-    stderr
 }
