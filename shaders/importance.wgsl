@@ -12,8 +12,10 @@ fn limit_drift(v: ptr<private, array<f32, M>>, k: u32) -> vec3<f32> {
     return out * (2.0 / (1.0 + sqrt(1.0 + 2.0 * DT * dot(out, out))));
 }
 
-// Moves the `len` coordinates from `start` (whole particles); returns 1 when accepted.
-fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
+// The Langevin proposal of the `len` coordinates from `start` (whole particles) into y, with
+// the factors' caches and the drift gy at y; returns the log of the Metropolis-Hastings ratio
+// |psi(y)|^2 G(x|y) / (|psi(x)|^2 G(y|x)). Rust twin: `langevin_proposal`.
+fn langevin_proposal(rng: ptr<function, Stream>, start: u32, len: u32) -> f32 {
     if (len != M) {
         // A single particle: its drift at x now (other particles may have moved since).
         fill_drift(false, start, len);
@@ -40,9 +42,19 @@ fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
             ln_green += (forward * forward - backward * backward) / (2.0 * DT);
         }
     }
-    if (metropolis_test(rng, 2.0 * (ln_psi_y - ln_psi) + ln_green)) {
-        accept(start, len);
-        g = gy;
+    return 2.0 * (ln_psi_y - ln_psi) + ln_green;
+}
+
+// Takes the proposal: x, the caches and the drift at y.
+fn accept_proposal(start: u32, len: u32) {
+    accept(start, len);
+    g = gy;
+}
+
+// Moves the `len` coordinates from `start` (whole particles); returns 1 when accepted.
+fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
+    if (metropolis_test(rng, langevin_proposal(rng, start, len))) {
+        accept_proposal(start, len);
         return 1u;
     }
     return 0u;

@@ -9,6 +9,11 @@
 
 var<private> dinv: array<f32, DINV>;
 var<private> ln_det: f32;
+// The sign of det_up det_down (the nodes are where it changes), at x and at an
+// all-coordinate proposal; `built_sign` is the last slater_build's.
+var<private> sign_det: f32;
+var<private> sign_det_y: f32;
+var<private> built_sign: f32;
 // All-coordinate proposals: the inverse at y. Single-particle ones: the orbitals at the
 // moved particle's new position and the determinant ratio.
 var<private> dinv_y: array<f32, DINV>;
@@ -68,7 +73,8 @@ fn orbital_derivatives(l: u32) -> vec4<f32> {
 }
 
 // Inverts `work` into out[base ..] by Gauss-Jordan elimination with partial pivoting;
-// returns ln |det| (-inf when singular). Rust twin: `slater::invert`.
+// returns ln |det| (-inf when singular) and multiplies built_sign by the sign of det.
+// Rust twin: `slater::invert`.
 fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
     for (var i = 0u; i < nb; i++) {
         for (var j = 0u; j < nb; j++) {
@@ -90,6 +96,7 @@ fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
             return bitcast<f32>(0xff800000u);
         }
         if (pivot != col) {
+            built_sign = -built_sign;
             for (var j = 0u; j < nb; j++) {
                 let t = work[pivot * NB + j];
                 work[pivot * NB + j] = work[col * NB + j];
@@ -101,6 +108,7 @@ fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
         }
         let value = work[col * NB + col];
         ln += log(abs(value));
+        built_sign *= sign(value);
         let scale = 1.0 / value;
         for (var j = 0u; j < nb; j++) {
             work[col * NB + j] *= scale;
@@ -122,6 +130,7 @@ fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
 // Both determinants at `pos` from scratch, their inverses into `out`; ln |det_up det_down|.
 fn slater_build(pos: ptr<private, array<f32, M>>, out: ptr<private, array<f32, DINV>>) -> f32 {
     var ln = 0.0;
+    built_sign = 1.0;
     for (var b = 0u; b < 2u; b++) {
         for (var i = 0u; i < nb; i++) {
             hermite_at(pos, b * NB + i);
@@ -139,6 +148,7 @@ fn slater_build(pos: ptr<private, array<f32, M>>, out: ptr<private, array<f32, D
 fn slater_propose(start: u32, len: u32) -> f32 {
     if (!SINGLE_MOVES) {
         ln_det_y = slater_build(&y, &dinv_y);
+        sign_det_y = built_sign;
         return ln_det_y;
     }
     let k = start / D;
@@ -160,8 +170,10 @@ fn slater_accept(start: u32, len: u32) {
     ln_det = ln_det_y;
     if (!SINGLE_MOVES) {
         dinv = dinv_y;
+        sign_det = sign_det_y;
         return;
     }
+    sign_det *= sign(ratio_y);
     let k = start / D;
     let base = (k / NB) * NB2;
     let i = k % NB;
@@ -183,7 +195,17 @@ fn slater_accept(start: u32, len: u32) {
 
 fn slater_refresh() -> f32 {
     ln_det = slater_build(&x, &dinv);
+    sign_det = built_sign;
     return ln_det;
+}
+
+// Whether the proposal changes the sign of the determinants: crosses a node of psi (Rust
+// twin: `Walker::proposal_crosses_node`).
+fn slater_crosses_node() -> bool {
+    if (SINGLE_MOVES) {
+        return ratio_y < 0.0;
+    }
+    return sign_det_y != sign_det;
 }
 
 // sum_l grad phi_l Dinv_li / ratio for particle k (block row i) at the last `hermite_at`.

@@ -32,28 +32,6 @@ struct Job {
 }
 
 @group(0) @binding(0) var<uniform> job: Job;
-@group(0) @binding(1) var<storage, read> theta: array<f32>;
-
-// The parameters, copied to private memory once per dispatch (by begin()) where they are few
-// (THETA_IN_PRIVATE: K <= MAX_PRIVATE_THETA): every step reads each of them, and a storage
-// read per use costs more than the copy. The factors read them through theta_at.
-var<private> theta_private: array<f32, KP>;
-
-// Called first by begin().
-fn load_theta() {
-    if (THETA_IN_PRIVATE) {
-        for (var i = 0u; i < K; i++) {
-            theta_private[i] = theta[i];
-        }
-    }
-}
-
-fn theta_at(i: u32) -> f32 {
-    if (THETA_IN_PRIVATE) {
-        return theta_private[i];
-    }
-    return theta[i];
-}
 @group(0) @binding(2) var<storage, read_write> positions: array<f32>;
 @group(0) @binding(3) var<storage, read_write> walker_energy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partials: array<f32>;
@@ -97,11 +75,6 @@ fn hist_slot(group: u32, b: u32, i: u32) -> u32 {
 fn step_index(k: u32) -> vec2<u32> {
     let lo = job.step_lo + k + 1u;
     return vec2<u32>(lo, job.step_hi + select(0u, 1u, lo < job.step_lo));
-}
-
-fn is_finite(v: f32) -> bool {
-    // By the bits: the compiler may assume no inf/NaN in float comparisons.
-    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
 }
 
 fn healthy() -> bool {

@@ -86,3 +86,8 @@ fn metropolis_test(rng: ptr<function, Stream>, ln_ratio: f32) -> bool {
     }
     return draw_acceptance(rng) < exp(ln_ratio);
 }
+
+fn is_finite(v: f32) -> bool {
+    // By the bits: the compiler may assume no inf/NaN in float comparisons.
+    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}

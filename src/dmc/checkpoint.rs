@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checksum::fnv1a_hex;
 use crate::config::{Config, read_json};
-use crate::engine::DmcWalkers;
+use crate::engine::Population;
 use crate::error::Error;
 use crate::physics::Params;
 use crate::report::OutputDir;
@@ -53,16 +53,14 @@ pub(super) fn write(
     config: &Config,
     params: &Params,
     state: &DmcState,
-    walkers: &DmcWalkers,
+    walkers: &dyn Population,
     seconds: f64,
     team: &dyn Team,
     out: &OutputDir,
 ) -> Result<(), Error> {
     // Every process sends its walkers; the first writes.
-    let (positions, energies) = (
-        team.gather(&walkers.positions),
-        team.gather(&walkers.energies),
-    );
+    let mine = walkers.walkers()?;
+    let (positions, energies) = (team.gather(&mine.positions), team.gather(&mine.energies));
     if !out.is_writable() {
         return Ok(());
     }

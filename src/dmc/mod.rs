@@ -26,7 +26,8 @@ use crate::config::{Config, EngineChoice};
 use crate::control::StopReason;
 use crate::driver::{Context, Outcome, measured_params, plan};
 use crate::engine::{
-    Branching, DmcWalkers, Engine, EngineSpec, GenerationSums, Measure, cpu_engine,
+    Branching, DmcWalkers, Engine, EngineSpec, GenerationSums, GpuDmc, GpuEngine, Measure,
+    Population, cpu_engine, gpu, gpu_adapter,
 };
 use crate::error::Error;
 use crate::physics::{Params, Statistics};
@@ -136,12 +137,6 @@ pub fn dmc(
     out: &OutputDir,
     ctx: &Context,
 ) -> Result<DmcOutcome, Error> {
-    if config.engine == EngineChoice::Gpu {
-        return Err(Error::input(
-            "the GPU engine does not run diffusion Monte Carlo yet; use --engine cpu (auto \
-             takes the CPU for dmc)",
-        ));
-    }
     if let Some(why) = config.dmc_time_step_problem() {
         return Err(Error::input(why));
     }
@@ -163,12 +158,69 @@ pub fn dmc(
         )));
     }
     let spec = local_spec(config, ctx.team.as_ref());
-    let threads = local_threads(config, ctx.team.as_ref());
-    let positions = thermalised(config, &spec, &params, threads, ctx)?;
-    let walkers = DmcWalkers::new(spec, config.dmc_moves(), positions, &params, threads)?;
-    let energies = ctx.team.gather(&walkers.energies);
+    let (choice, why) = choose_engine(config, ctx.team.as_ref())?;
+    let positions = thermalised(config, &spec, &params, &choice, ctx)?;
+    let tau = config.dmc.time_step.0[0];
+    let walkers = population(config, spec, &choice, &params, tau, positions, None)?;
+    let energies = ctx.team.gather(&walkers.walkers()?.energies);
     let state = DmcState::start(config, &energies);
-    advance(config, &params, walkers, state, out, ctx)
+    advance(config, &params, walkers, &why, state, out, ctx)
+}
+
+/// The engine a DMC run takes: the CPU with its threads, or a GPU adapter.
+enum Choice {
+    Cpu(usize),
+    Gpu(wgpu::Adapter),
+}
+
+/// The engine `engine` asks for in this process, and the reason shown beside it: `auto`
+/// takes a real GPU when there is one, `gpu` any adapter (lavapipe included).
+fn choose_engine(config: &Config, team: &dyn Team) -> Result<(Choice, String), Error> {
+    let name = config.gpu.adapter.as_deref();
+    let cpu = Choice::Cpu(local_threads(config, team));
+    Ok(match config.engine {
+        EngineChoice::Cpu => (cpu, String::new()),
+        EngineChoice::Gpu => (
+            Choice::Gpu(gpu_adapter(name, team.local_rank())?),
+            String::new(),
+        ),
+        EngineChoice::Auto => match gpu::choose(name, false, team.local_rank()) {
+            Some(adapter) => (Choice::Gpu(adapter), " (auto)".into()),
+            None => (cpu, " (auto: no GPU)".into()),
+        },
+    })
+}
+
+/// This process's population on the chosen engine, at `positions` with the local energies
+/// `energies` (else measured), for the first time step `tau`.
+fn population(
+    config: &Config,
+    spec: EngineSpec,
+    choice: &Choice,
+    params: &Params,
+    tau: f64,
+    positions: Vec<f64>,
+    energies: Option<Vec<f64>>,
+) -> Result<Box<dyn Population>, Error> {
+    let moves = config.dmc_moves();
+    Ok(match (choice, energies) {
+        (Choice::Cpu(threads), None) => {
+            Box::new(DmcWalkers::new(spec, moves, positions, params, *threads)?)
+        }
+        (Choice::Cpu(threads), Some(energies)) => Box::new(DmcWalkers::restore(
+            spec, moves, positions, energies, params, *threads,
+        )?),
+        (Choice::Gpu(adapter), energies) => Box::new(GpuDmc::new(
+            &spec,
+            moves,
+            tau,
+            adapter,
+            &config.gpu,
+            params,
+            &positions,
+            energies.as_deref(),
+        )?),
+    })
 }
 
 /// `rbm-vmc dmc --resume DIR`: continues the run in `out` from its checkpoint, on `threads`
@@ -199,14 +251,18 @@ pub fn resume(out: &OutputDir, threads: Option<usize>, ctx: &Context) -> Result<
             "the DMC checkpoint holds fewer walkers than its config",
         ));
     };
-    let walkers = DmcWalkers::restore(
+    let (choice, why) = choose_engine(&config, ctx.team.as_ref())?;
+    let tau = checkpoint.state.current.as_ref().map_or(0.0, |run| run.tau);
+    let walkers = population(
+        &config,
         spec,
-        config.dmc_moves(),
+        &choice,
+        &params,
+        tau,
         positions.to_vec(),
-        energies.to_vec(),
-        local_threads(&config, ctx.team.as_ref()),
+        Some(energies.to_vec()),
     )?;
-    advance(&config, &params, walkers, checkpoint.state, out, ctx)
+    advance(&config, &params, walkers, &why, checkpoint.state, out, ctx)
 }
 
 /// Runs the generations from `state` to the end of the last time step, with checkpoints
@@ -214,20 +270,22 @@ pub fn resume(out: &OutputDir, threads: Option<usize>, ctx: &Context) -> Result<
 fn advance(
     config: &Config,
     params: &Params,
-    mut walkers: DmcWalkers,
+    mut walkers: Box<dyn Population>,
+    why: &str,
     mut state: DmcState,
     out: &OutputDir,
     ctx: &Context,
 ) -> Result<DmcOutcome, Error> {
     let (console, team) = (&ctx.console, ctx.team.as_ref());
     console.line(&format!(
-        "engine: cpu ({} walkers{}, f64; the GPU engine does not run DMC yet)",
-        config.walkers,
+        "engine: {}{why}{}",
+        walkers.describe(),
         match team.size() {
             1 => String::new(),
-            n => format!(" over {n} processes"),
+            n => format!(", one of {n} processes ({} walkers in all)", config.walkers),
         }
     ));
+    let walkers = walkers.as_mut();
     let start = Instant::now();
     let seconds = |state: &DmcState| state.seconds_before + start.elapsed().as_secs_f64();
     let taus = &config.dmc.time_step.0;
@@ -245,10 +303,10 @@ fn advance(
                 bar.finish();
                 state.current = Some(run);
                 let seconds = seconds(&state);
-                checkpoint::write(config, params, &state, &walkers, seconds, team, out)?;
+                checkpoint::write(config, params, &state, walkers, seconds, team, out)?;
                 return Err(stop(reason, config, &state, seconds, out)?);
             }
-            if let Err(e) = run.next(&mut walkers, params, team) {
+            if let Err(e) = run.next(walkers, team) {
                 bar.finish();
                 if let Error::Diverged(why) = &e {
                     write_failure(config, why, out)?;
@@ -261,7 +319,7 @@ fn advance(
             bar.inc(1);
             if run.done.is_multiple_of(CHECKPOINT_EVERY) && run.done < total {
                 state.current = Some(run);
-                checkpoint::write(config, params, &state, &walkers, seconds(&state), team, out)?;
+                checkpoint::write(config, params, &state, walkers, seconds(&state), team, out)?;
                 run = state.current.take().expect("just set");
             }
         }
@@ -271,13 +329,13 @@ fn advance(
         let before = run.before + run.done;
         state.rows.extend(run.rows);
         state.runs.push(outcome);
-        let energies = team.gather(&walkers.energies);
+        let energies = team.gather(&walkers.walkers()?.energies);
         state.current = taus
             .get(i + 1)
             .map(|&tau| Generations::new(config, tau, before, &energies));
     }
     let seconds = seconds(&state);
-    checkpoint::write(config, params, &state, &walkers, seconds, team, out)?;
+    checkpoint::write(config, params, &state, walkers, seconds, team, out)?;
     let outcome = estimate(state.runs, seconds);
     write_results(config, &outcome, &state.rows, None, out, console)?;
     Ok(outcome)
@@ -364,10 +422,13 @@ fn thermalised(
     config: &Config,
     spec: &EngineSpec,
     params: &Params,
-    threads: usize,
+    choice: &Choice,
     ctx: &Context,
 ) -> Result<Vec<f64>, Error> {
-    let mut engine = cpu_engine(spec.clone(), config, threads)?;
+    let mut engine: Box<dyn Engine> = match choice {
+        Choice::Cpu(threads) => Box::new(cpu_engine(spec.clone(), config, *threads)?),
+        Choice::Gpu(adapter) => Box::new(GpuEngine::new(spec.clone(), adapter, &config.gpu)?),
+    };
     let steps = config.sampler.thermalisation;
     let bar = ctx.console.bar(
         "thermalise",
@@ -486,12 +547,7 @@ impl Generations {
     /// One generation: moves and weights, the comb, the estimators.
     /// Over several processes each moves its share of the walkers; the sums are added and
     /// the comb runs over the whole population (every process gathers it).
-    fn next(
-        &mut self,
-        walkers: &mut DmcWalkers,
-        params: &Params,
-        team: &dyn Team,
-    ) -> Result<(), Error> {
+    fn next(&mut self, walkers: &mut dyn Population, team: &dyn Team) -> Result<(), Error> {
         let generation = self.done + 1;
         let stream = (self.before + generation) as u64;
         let branching = Branching {
@@ -501,7 +557,7 @@ impl Generations {
             reference: self.reference,
             cutoff: self.cutoff,
         };
-        let mut sums = walkers.generation(params, stream, &branching).to_array();
+        let mut sums = walkers.generation(stream, &branching)?.to_array();
         team.sum(&mut sums);
         let sums = GenerationSums::from_array(sums);
         if sums.lost > MAX_LOST_FRACTION * self.walkers {
@@ -513,9 +569,7 @@ impl Generations {
                 crate::report::compact(self.tau)
             )));
         }
-        let u = StepStream::at_block(self.seed, 0, stream, DMC_COMB_BLOCK).uniform();
-        let weights = team.gather(&walkers.weights);
-        let slots = comb(&weights, u, weights.len()).ok_or_else(|| {
+        let collapsed = || {
             Error::Diverged(format!(
                 "generation {generation}: the total weight of the population is {} (it \
                  collapsed or exploded); the trial function or dmc.time_step = {} breaks the \
@@ -523,11 +577,21 @@ impl Generations {
                 sums.weight,
                 crate::report::compact(self.tau)
             ))
-        })?;
-        let first = walkers.first_walker() as usize;
-        let mine = &slots[first..first + walkers.weights.len()];
-        let positions = team.gather(&walkers.positions);
-        walkers.resample(mine, &positions, &team.gather(&walkers.energies));
+        };
+        if !(sums.weight.is_finite() && sums.weight > 0.0) {
+            return Err(collapsed());
+        }
+        let u = StepStream::at_block(self.seed, 0, stream, DMC_COMB_BLOCK).uniform();
+        if team.size() > 1 || !walkers.comb_in_place(u)? {
+            // The comb over the whole population: every process gathers it.
+            let mine = walkers.walkers()?;
+            let weights = team.gather(&mine.weights);
+            let slots = comb(&weights, u, weights.len()).ok_or_else(collapsed)?;
+            let first = walkers.first_walker() as usize;
+            let slots = &slots[first..first + mine.weights.len()];
+            let positions = team.gather(&mine.positions);
+            walkers.resample(slots, &positions, &team.gather(&mine.energies))?;
+        }
         let energy = sums.weighted_energy / sums.weight;
         self.series.push(energy);
         self.all.add(&sums);

@@ -3,15 +3,17 @@
 
 mod cpu;
 mod distributed;
+pub mod dmc;
 pub mod gpu;
 mod moments;
 pub mod observables;
 
-pub use cpu::{Branching, CpuEngine, DmcWalkers, GenerationSums, LANES, REFRESH_EVERY, Simd};
+pub use cpu::{CpuEngine, DmcWalkers, LANES, REFRESH_EVERY, Simd};
 pub use distributed::DistributedEngine;
 #[cfg(feature = "mpi")]
 use distributed::InjectedFault;
-pub use gpu::GpuEngine;
+pub use dmc::{Branching, GenerationSums, Population, Walkers};
+pub use gpu::{GpuDmc, GpuEngine};
 pub use moments::{Accumulator, Metric, MetricSubset, Moments};
 pub use observables::{ObservableSums, ObservablesSpec};
 

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::chain::{langevin_proposal, metropolis_test, move_ranges};
 use crate::engine::EngineSpec;
+use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers};
 use crate::error::Error;
 use crate::physics::{Params, Walker};
 use crate::rng::{DMC_BLOCK, StepStream};
@@ -20,119 +21,15 @@ use crate::sampler::Moves;
 /// Walkers per chunk of a generation.
 const CHUNK: usize = 64;
 
-/// What a generation needs besides the walkers.
-#[derive(Clone, Copy, Debug)]
-pub struct Branching {
-    /// The time step tau of the moves.
-    pub tau: f64,
-    /// The effective time step of the weights (tau times the accepted share of the diffusion).
-    pub tau_eff: f64,
-    /// The trial energy E_T.
-    pub trial_energy: f64,
-    /// The reference energy E_ref of the cutoff, and the cutoff E_cut.
-    pub reference: f64,
-    pub cutoff: f64,
-}
-
-impl Branching {
-    /// S(E_L) = E_ref + clamp(E_L - E_ref, -E_cut, E_cut) (Zen et al. 2016).
-    fn limited(&self, energy: f64) -> f64 {
-        self.reference + (energy - self.reference).clamp(-self.cutoff, self.cutoff)
-    }
-
-    /// The weight factor of a step from local energy `before` to `after`.
-    pub fn factor(&self, before: f64, after: f64) -> f64 {
-        let average = 0.5 * (self.limited(before) + self.limited(after));
-        (-self.tau_eff * (average - self.trial_energy)).exp()
-    }
-}
-
-/// A generation's sums over the walkers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GenerationSums {
-    /// Sum of the weights, of weight x E_L, and of the squared weights.
-    pub weight: f64,
-    pub weighted_energy: f64,
-    pub weight_squared: f64,
-    pub accepted: f64,
-    pub proposed: f64,
-    /// Proposals refused because they crossed a node of psi.
-    pub node_crossings: f64,
-    /// Sums over proposals of p |dR|^2 and |dR|^2 (p the acceptance probability): their
-    /// ratio times tau is the effective time step.
-    pub diffusion_accepted: f64,
-    pub diffusion_proposed: f64,
-    /// Walkers whose local energy became non-finite (their weight is set to 0).
-    pub lost: f64,
-    /// Walkers whose new local energy lay beyond the cutoff from the reference.
-    pub clamped: f64,
-}
-
-impl GenerationSums {
-    /// The sums as numbers, for adding them over processes, and back.
-    pub fn to_array(&self) -> [f64; 10] {
-        [
-            self.weight,
-            self.weighted_energy,
-            self.weight_squared,
-            self.accepted,
-            self.proposed,
-            self.node_crossings,
-            self.diffusion_accepted,
-            self.diffusion_proposed,
-            self.lost,
-            self.clamped,
-        ]
-    }
-
-    pub fn from_array(a: [f64; 10]) -> Self {
-        let [
-            weight,
-            weighted_energy,
-            weight_squared,
-            accepted,
-            proposed,
-            node_crossings,
-            diffusion_accepted,
-            diffusion_proposed,
-            lost,
-            clamped,
-        ] = a;
-        Self {
-            weight,
-            weighted_energy,
-            weight_squared,
-            accepted,
-            proposed,
-            node_crossings,
-            diffusion_accepted,
-            diffusion_proposed,
-            lost,
-            clamped,
-        }
-    }
-
-    pub fn add(&mut self, o: &Self) {
-        self.weight += o.weight;
-        self.weighted_energy += o.weighted_energy;
-        self.weight_squared += o.weight_squared;
-        self.accepted += o.accepted;
-        self.proposed += o.proposed;
-        self.node_crossings += o.node_crossings;
-        self.diffusion_accepted += o.diffusion_accepted;
-        self.diffusion_proposed += o.diffusion_proposed;
-        self.lost += o.lost;
-        self.clamped += o.clamped;
-    }
-}
-
 /// The walkers of a diffusion Monte Carlo run on the CPU: positions, local energies, weights.
 pub struct DmcWalkers {
     spec: EngineSpec,
     moves: Moves,
-    pub positions: Vec<f64>,
-    pub energies: Vec<f64>,
-    pub weights: Vec<f64>,
+    params: Params,
+    positions: Vec<f64>,
+    energies: Vec<f64>,
+    weights: Vec<f64>,
+    threads: usize,
     pool: rayon::ThreadPool,
 }
 
@@ -147,14 +44,9 @@ impl DmcWalkers {
         threads: usize,
     ) -> Result<Self, Error> {
         let energies = vec![0.0; spec.walkers as usize];
-        let mut ensemble = Self::restore(spec, moves, positions, energies, threads)?;
-        ensemble.measure(params);
+        let mut ensemble = Self::restore(spec, moves, positions, energies, params, threads)?;
+        ensemble.measure();
         Ok(ensemble)
-    }
-
-    /// Global index of this process's first walker.
-    pub fn first_walker(&self) -> u32 {
-        self.spec.first_walker
     }
 
     /// Walkers at `positions` with the local energies `energies` they had (a checkpoint's:
@@ -164,6 +56,7 @@ impl DmcWalkers {
         moves: Moves,
         positions: Vec<f64>,
         energies: Vec<f64>,
+        params: &Params,
         threads: usize,
     ) -> Result<Self, Error> {
         let walkers = spec.walkers as usize;
@@ -184,17 +77,19 @@ impl DmcWalkers {
         Ok(Self {
             spec,
             moves,
+            params: params.clone(),
             positions,
             energies,
             weights: vec![1.0; walkers],
+            threads: pool.current_num_threads(),
             pool,
         })
     }
 
     /// The local energies at the current positions.
-    fn measure(&mut self, params: &Params) {
+    fn measure(&mut self) {
         let (spec, m) = (&self.spec, self.spec.coordinates());
-        let positions = &self.positions;
+        let (positions, params) = (&self.positions, &self.params);
         self.pool.install(|| {
             self.energies
                 .par_chunks_mut(CHUNK)
@@ -208,17 +103,28 @@ impl DmcWalkers {
                 });
         });
     }
+}
 
-    /// Generation `generation` (1-based): every walker makes its moves with the stream of
-    /// (its slot, the generation), then its weight takes the branching factor. Returns the
-    /// sums over the walkers, with the weights and energies after the moves.
-    pub fn generation(
+impl Population for DmcWalkers {
+    fn describe(&self) -> String {
+        format!(
+            "cpu ({} walkers on {} threads, f64)",
+            self.spec.walkers, self.threads
+        )
+    }
+
+    fn first_walker(&self) -> u32 {
+        self.spec.first_walker
+    }
+
+    /// Every walker makes its moves with the stream of (its slot, the generation), then its
+    /// weight takes the branching factor.
+    fn generation(
         &mut self,
-        params: &Params,
         generation: u64,
         branching: &Branching,
-    ) -> GenerationSums {
-        let spec = &self.spec;
+    ) -> Result<GenerationSums, Error> {
+        let (spec, params) = (&self.spec, &self.params);
         let m = spec.coordinates();
         let moves = move_ranges(self.moves, spec.system.particles, spec.system.dims);
         let chunks: Vec<GenerationSums> = self.pool.install(|| {
@@ -276,12 +182,23 @@ impl DmcWalkers {
         for chunk in &chunks {
             total.add(chunk);
         }
-        total
+        Ok(total)
     }
 
-    /// Replaces this process's walkers by the walkers `slots` of the whole population (its
-    /// `positions` and `energies`, as the comb chose them), each with weight 1.
-    pub fn resample(&mut self, slots: &[u32], positions: &[f64], energies: &[f64]) {
+    fn walkers(&self) -> Result<Walkers, Error> {
+        Ok(Walkers {
+            positions: self.positions.clone(),
+            energies: self.energies.clone(),
+            weights: self.weights.clone(),
+        })
+    }
+
+    fn resample(
+        &mut self,
+        slots: &[u32],
+        positions: &[f64],
+        energies: &[f64],
+    ) -> Result<(), Error> {
         let m = self.spec.coordinates();
         self.positions = slots
             .iter()
@@ -293,6 +210,7 @@ impl DmcWalkers {
             .collect();
         self.energies = slots.iter().map(|&j| energies[j as usize]).collect();
         self.weights.fill(1.0);
+        Ok(())
     }
 }
 
@@ -408,24 +326,5 @@ mod tests {
             }
         }
         assert_eq!(accepted_somewhere, (true, true), "both outcomes tested");
-    }
-
-    /// The branching factor: exp(-tau_eff ((S(E) + S(E')) / 2 - E_T)), with S clamping
-    /// E - E_ref to +- E_cut.
-    #[test]
-    fn the_branching_factor_averages_and_cuts_the_energies() {
-        let b = Branching {
-            tau: 0.01,
-            tau_eff: 0.009,
-            trial_energy: 3.0,
-            reference: 3.1,
-            cutoff: 2.0,
-        };
-        let expected = (-0.009f64 * ((3.2 + 2.9) / 2.0 - 3.0)).exp();
-        assert!((b.factor(3.2, 2.9) - expected).abs() < 1e-15);
-        // E_L far beyond the cutoff counts as E_ref +- E_cut.
-        let cut = (-0.009f64 * ((5.1 + 1.1) / 2.0 - 3.0)).exp();
-        assert!((b.factor(1e6, -1e6) - cut).abs() < 1e-15);
-        assert!(b.factor(f64::NAN, 3.0).is_nan());
     }
 }

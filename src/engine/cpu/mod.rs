@@ -13,7 +13,7 @@ use rayon::prelude::*;
 pub use self::chain::REFRESH_EVERY;
 pub(crate) use self::chain::initial_position;
 use self::chain::{Chain, checks_health};
-pub use self::dmc::{Branching, DmcWalkers, GenerationSums};
+pub use self::dmc::DmcWalkers;
 pub use self::lanes::{L as LANES, Simd};
 use std::sync::{Mutex, MutexGuard};
 

@@ -1,4 +1,5 @@
-//! Host mirrors of the WGSL uniform structs: `Job` in shaders/walk.wgsl and `Reduce` in
+//! Host mirrors of the WGSL uniform structs: `Job` in shaders/walk.wgsl, `DmcJob` (`Job` in
+//! shaders/dmc.wgsl), `CombJob` (`Comb` in shaders/comb.wgsl) and `Reduce` in
 //! shaders/reduce.wgsl. Keep the field names, order and types identical (a test compares
 //! the layouts with naga's reflection of the shaders).
 
@@ -36,6 +37,42 @@ pub struct Job {
     pub metric_per_walker: u32,
     /// Blocks the call's observables are cut into (`FLAG_OBSERVE`).
     pub obs_blocks: u32,
+}
+
+/// One dispatch of the DMC generation kernel (shaders/dmc.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct DmcJob {
+    pub walkers: u32,
+    pub first_walker: u32,
+    /// The generation's index (64-bit, low and high word): its random streams.
+    pub generation_lo: u32,
+    pub generation_hi: u32,
+    pub groups_x: u32,
+    pub groups: u32,
+    pub slater_n: u32,
+    /// 0: only measure E_L at the positions (the start); 1: a generation.
+    pub moves: u32,
+    /// The branching factor's settings (`Branching`).
+    pub tau_eff: f32,
+    pub trial_energy: f32,
+    pub reference: f32,
+    pub cutoff: f32,
+}
+
+/// Components of the DMC kernel's per-workgroup sums (`GenerationSums::to_array`).
+pub const DMC_SUMS: usize = 10;
+
+/// One comb on the device (shaders/comb.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct CombJob {
+    pub walkers: u32,
+    pub groups_x: u32,
+    /// Blocks of the scan (SCAN_WG walkers each).
+    pub blocks: u32,
+    /// The comb's uniform draw.
+    pub u: f32,
 }
 
 pub const FLAG_MEASURE: u32 = 1;

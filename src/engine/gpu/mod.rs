@@ -6,11 +6,13 @@
 //! kernels bound to those buffers, and the timestamp queries.
 
 mod device;
+mod dmc;
 pub mod layout;
 mod reduce;
 pub mod shader;
 
 pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose, devices_report};
+pub use dmc::GpuDmc;
 
 use wgpu::util::DeviceExt;
 

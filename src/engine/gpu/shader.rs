@@ -35,6 +35,7 @@ use crate::wgsl::shader_file;
 
 const RNG: Part = shader_file!("rng.wgsl");
 const WALKER: Part = shader_file!("walker.wgsl");
+const THETA: Part = shader_file!("theta.wgsl");
 const RBM: Part = shader_file!("rbm.wgsl");
 const JASTROW: Part = shader_file!("jastrow.wgsl");
 const SLATER: Part = shader_file!("slater.wgsl");
@@ -42,6 +43,11 @@ const WALK: Part = shader_file!("walk.wgsl");
 const MOVES: Part = shader_file!("moves.wgsl");
 const REDUCE: Part = shader_file!("reduce.wgsl");
 const METRIC: Part = shader_file!("metric.wgsl");
+const DMC: Part = shader_file!("dmc.wgsl");
+const COMB: Part = shader_file!("comb.wgsl");
+
+/// Walkers per block of the comb's scan (comb.wgsl: a workgroup each).
+pub const SCAN_WORKGROUP: u32 = 256;
 
 /// The constants the host and every kernel share, from their Rust definitions: the WGSL
 /// files carry no copies.
@@ -137,8 +143,45 @@ pub fn metric_source() -> String {
 
 /// The walk kernel's source for `spec`.
 pub fn walk_source(spec: &EngineSpec) -> String {
-    let wf = &spec.wavefunction;
     let sampler = spec.sampler.kind.info();
+    let mut tail = Vec::new();
+    if let Step::Moves { .. } = sampler.step {
+        tail.push(MOVES);
+    }
+    tail.extend([sampler.wgsl, WALK]);
+    walker_source(spec, &tail)
+}
+
+/// The DMC generation kernel's source for `spec`, whose sampler must be importance sampling
+/// at DT = tau (the moves are its Langevin proposals).
+pub fn dmc_source(spec: &EngineSpec) -> String {
+    assert_eq!(spec.sampler.kind, crate::sampler::SamplerKind::Importance);
+    let sums = format!(
+        "const DMC_SUMS: u32 = {}u;\nconst DMC_BLOCK: u32 = {}u;\n",
+        super::layout::DMC_SUMS,
+        crate::rng::DMC_BLOCK
+    );
+    walker_source(
+        spec,
+        &[
+            spec.sampler.kind.info().wgsl,
+            ("generated DMC constants", &sums),
+            DMC,
+        ],
+    )
+}
+
+/// The comb kernels' source for walkers of `coordinates` coordinates.
+pub fn comb_source(coordinates: usize) -> String {
+    let header =
+        format!("const M: u32 = {coordinates}u;\nconst SCAN_WG: u32 = {SCAN_WORKGROUP}u;\n");
+    assemble(&[("generated comb constants", &header), COMB])
+}
+
+/// A kernel on one walker per invocation: the shared constants, the run's header, the
+/// walker, the factors of `spec` with their glue, then `tail` (the sampler and the kernel).
+fn walker_source(spec: &EngineSpec, tail: &[(&str, &str)]) -> String {
+    let wf = &spec.wavefunction;
     let shared = shared_constants();
     let header = header(spec);
     let glue = glue(wf.jastrow.is_some(), wf.slater.is_some());
@@ -147,6 +190,7 @@ pub fn walk_source(spec: &EngineSpec) -> String {
         ("generated run constants", header.as_str()),
         RNG,
         WALKER,
+        THETA,
         RBM,
     ];
     if wf.jastrow.is_some() {
@@ -156,11 +200,7 @@ pub fn walk_source(spec: &EngineSpec) -> String {
         parts.push(SLATER);
     }
     parts.push(("generated glue", glue.as_str()));
-    if let Step::Moves { .. } = sampler.step {
-        parts.push(MOVES);
-    }
-    parts.push(sampler.wgsl);
-    parts.push(WALK);
+    parts.extend(tail);
     assemble(&parts)
 }
 
@@ -214,11 +254,13 @@ enum Combine {
     Each,
     /// The calls' sum, after this text (an assignment or `return`).
     Sum(&'static str),
+    /// Whether any call is true (false without calls).
+    Any,
 }
 
 /// The functions walker.wgsl and the samplers call: (signature, statements first, the
 /// RBM's / the Jastrow factor's / the determinants' call (empty: none), how they combine).
-const HOOKS: [(&str, &str, [&str; 3], Combine); 7] = [
+const HOOKS: [(&str, &str, [&str; 3], Combine); 8] = [
     (
         "begin()",
         "load_theta();",
@@ -273,6 +315,13 @@ const HOOKS: [(&str, &str, [&str; 3], Combine); 7] = [
         ["rbm_log_derivatives(d)", "jastrow_log_derivatives(d)", ""],
         Combine::Each,
     ),
+    // The RBM and the Jastrow factor are positive: only the determinants have nodes.
+    (
+        "crosses_node() -> bool",
+        "",
+        ["", "", "slater_crosses_node()"],
+        Combine::Any,
+    ),
 ];
 
 /// The glue functions for the factors present (the RBM always is).
@@ -289,6 +338,10 @@ fn glue(jastrow: bool, slater: bool) -> String {
             .collect();
         let body = match combine {
             Combine::Sum(lead) => format!("{lead} {};", calls.join(" + ")),
+            Combine::Any => format!(
+                "return false{};",
+                calls.iter().map(|c| format!(" || {c}")).collect::<String>()
+            ),
             Combine::Each => calls
                 .iter()
                 .map(|c| format!("{c};"))

@@ -1,0 +1,444 @@
+//! Diffusion Monte Carlo on the GPU: the population resident in storage buffers, a
+//! generation per dispatch of the DMC kernel (shaders/dmc.wgsl: the moves, the fixed-node
+//! test and the weights, in f32), its sums reduced on the device and read back as ten
+//! numbers, and the stochastic comb on the device (shaders/comb.wgsl: a scan of the weights
+//! and a gather into second buffers). Only the sums and, per comb, nothing at all come back
+//! to the host; the walkers are read only for checkpoints. The same Philox streams as the
+//! CPU population (`DmcWalkers`), so the two follow the same moves walker by walker.
+
+use wgpu::util::DeviceExt;
+
+use super::layout::{CombJob, DMC_SUMS, DmcJob};
+use super::reduce::{Reduction, SPAN};
+use super::shader::{self, SCAN_WORKGROUP, WORKGROUP};
+use super::{Gpu, bind_group, built, compute_pipeline, grid, pass, reduce_pipeline};
+use crate::config::GpuConfig;
+use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers};
+use crate::engine::{EngineSpec, Sampler, check_host_memory};
+use crate::error::Error;
+use crate::physics::Params;
+use crate::sampler::{Moves, SamplerKind};
+
+/// The buffers of the population and of the comb.
+struct Buffers {
+    job: wgpu::Buffer,
+    comb: wgpu::Buffer,
+    theta: wgpu::Buffer,
+    positions: wgpu::Buffer,
+    energies: wgpu::Buffer,
+    weights: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    sums: wgpu::Buffer,
+    /// The comb's running sums: within blocks, and the blocks' offsets (then the total).
+    cumulative: wgpu::Buffer,
+    offsets: wgpu::Buffer,
+    /// Where the comb gathers to, copied back over `positions` and `energies`.
+    positions_out: wgpu::Buffer,
+    energies_out: wgpu::Buffer,
+    readback: wgpu::Buffer,
+}
+
+/// The comb's three kernels with their bindings.
+struct CombKernels {
+    scan_blocks: wgpu::ComputePipeline,
+    scan_offsets: wgpu::ComputePipeline,
+    gather: wgpu::ComputePipeline,
+    bind: [wgpu::BindGroup; 3],
+}
+
+/// A DMC population on the GPU.
+pub struct GpuDmc {
+    spec: EngineSpec,
+    gpu: Gpu,
+    buffers: Buffers,
+    /// The generation kernel and its bindings, for the time step `tau` (a constant of the
+    /// kernel, as DT is of importance sampling's).
+    generation: wgpu::ComputePipeline,
+    generation_bind: wgpu::BindGroup,
+    tau: f64,
+    sums: Reduction,
+    comb: CombKernels,
+    groups: u32,
+}
+
+/// `spec` with the moves of DMC: importance sampling's Langevin proposals at time step
+/// `tau`, all coordinates at once or one particle after another.
+fn dmc_spec(spec: &EngineSpec, moves: Moves, tau: f64) -> EngineSpec {
+    EngineSpec {
+        sampler: Sampler {
+            kind: SamplerKind::Importance,
+            moves,
+            dt: tau,
+            ..spec.sampler
+        },
+        observables: None,
+        ..spec.clone()
+    }
+}
+
+impl GpuDmc {
+    /// The population of `spec` (this process's walkers) at `positions` on `adapter`, moved
+    /// by `moves` at the time step `tau`, with the local energies `energies` they had (a
+    /// checkpoint's) or, without them, measured on the device; weights 1.
+    pub fn new(
+        spec: &EngineSpec,
+        moves: Moves,
+        tau: f64,
+        adapter: &wgpu::Adapter,
+        options: &GpuConfig,
+        params: &Params,
+        positions: &[f64],
+        energies: Option<&[f64]>,
+    ) -> Result<Self, Error> {
+        let spec = dmc_spec(spec, moves, tau);
+        super::GpuEngine::check_fits(&spec, adapter, options)?;
+        let walkers = spec.walkers as u64;
+        let m = spec.coordinates() as u64;
+        check_host_memory(
+            walkers * (m + 2) * 12,
+            &format!("the DMC population of {walkers} walkers"),
+            "use fewer walkers",
+        )?;
+        let gpu = Gpu::open(adapter)?;
+        let groups = (walkers as u32).div_ceil(WORKGROUP);
+        let buffers = Self::buffers(&gpu, &spec, groups, params, positions)?;
+        let device = &gpu.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let reduce_source = shader::reduce_source();
+        let reduce = reduce_pipeline(device, &reduce_source);
+        let sums = Reduction::new(
+            device,
+            &reduce,
+            [&buffers.partials, &buffers.sums],
+            groups,
+            DMC_SUMS as u32,
+            SPAN,
+        );
+        let comb_source = shader::comb_source(spec.coordinates());
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("comb"),
+            source: wgpu::ShaderSource::Wgsl(comb_source.as_str().into()),
+        });
+        let [scan_blocks, scan_offsets, gather] =
+            ["scan_blocks", "scan_offsets", "gather"].map(|e| compute_pipeline(device, &module, e));
+        let b = &buffers;
+        // Each kernel binds the prefix of the bindings it uses (comb.wgsl).
+        let all = [
+            &b.comb,
+            &b.offsets,
+            &b.weights,
+            &b.cumulative,
+            &b.positions,
+            &b.energies,
+            &b.positions_out,
+            &b.energies_out,
+        ];
+        let bind = [(&scan_blocks, 4), (&scan_offsets, 2), (&gather, 8)]
+            .map(|(p, used)| bind_group(device, p, &all[..used]));
+        built(&gpu, scope, &[&reduce_source, &comb_source], None)?;
+        let (generation, generation_bind) = Self::generation_kernel(&gpu, &spec, &buffers)?;
+        let mut population = Self {
+            spec,
+            gpu,
+            buffers,
+            generation,
+            generation_bind,
+            tau,
+            sums,
+            comb: CombKernels {
+                scan_blocks,
+                scan_offsets,
+                gather,
+                bind,
+            },
+            groups,
+        };
+        match energies {
+            Some(energies) => population.write_energies(energies)?,
+            None => {
+                population.dispatch(0, None)?;
+            }
+        }
+        Ok(population)
+    }
+
+    fn buffers(
+        gpu: &Gpu,
+        spec: &EngineSpec,
+        groups: u32,
+        params: &Params,
+        positions: &[f64],
+    ) -> Result<Buffers, Error> {
+        let walkers = spec.walkers as u64;
+        let m = spec.coordinates() as u64;
+        if positions.len() as u64 != walkers * m {
+            return Err(Error::input(format!(
+                "the DMC population holds {} coordinates; its config needs {walkers} walkers \
+                 x {m} coordinates",
+                positions.len()
+            )));
+        }
+        let device = &gpu.device;
+        let storage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let sized = |label: &str, bytes: u64, usage: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(16),
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let init = |label: &str, values: &[f32]| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(values),
+                usage: storage,
+            })
+        };
+        let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+        let theta: Vec<f32> = params.theta().iter().map(|&v| v as f32).collect();
+        let x: Vec<f32> = positions.iter().map(|&v| v as f32).collect();
+        let blocks = (walkers as u32).div_ceil(SCAN_WORKGROUP) as u64;
+        Ok(Buffers {
+            job: sized("dmc job", size_of::<DmcJob>() as u64, uniform),
+            comb: sized("comb job", size_of::<CombJob>() as u64, uniform),
+            theta: init("theta", &theta),
+            positions: init("positions", &x),
+            energies: sized("energies", walkers * 4, storage),
+            weights: sized("weights", walkers * 4, storage),
+            partials: sized("dmc partials", groups as u64 * DMC_SUMS as u64 * 4, storage),
+            sums: sized("dmc sums", DMC_SUMS as u64 * 4, storage),
+            cumulative: sized("comb cumulative", walkers * 4, storage),
+            offsets: sized("comb offsets", (blocks + 1) * 4, storage),
+            positions_out: sized("comb positions", walkers * m * 4, storage),
+            energies_out: sized("comb energies", walkers * 4, storage),
+            readback: sized(
+                "dmc readback",
+                DMC_SUMS as u64 * 4,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            ),
+        })
+    }
+
+    /// Compiles the generation kernel for `spec` (its time step) and binds the buffers.
+    fn generation_kernel(
+        gpu: &Gpu,
+        spec: &EngineSpec,
+        b: &Buffers,
+    ) -> Result<(wgpu::ComputePipeline, wgpu::BindGroup), Error> {
+        let device = &gpu.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let source = shader::dmc_source(spec);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("dmc"),
+            source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
+        });
+        let pipeline = compute_pipeline(device, &module, "generation");
+        let bind = bind_group(
+            device,
+            &pipeline,
+            &[
+                &b.job,
+                &b.theta,
+                &b.positions,
+                &b.energies,
+                &b.weights,
+                &b.partials,
+            ],
+        );
+        built(gpu, scope, &[&source], None)?;
+        Ok((pipeline, bind))
+    }
+
+    /// One dispatch of the generation kernel: generation `generation` with `branching`, or
+    /// (without) the local energies at the positions. Returns the reduced sums.
+    fn dispatch(
+        &mut self,
+        generation: u64,
+        branching: Option<&Branching>,
+    ) -> Result<GenerationSums, Error> {
+        let (x, y) = grid(
+            self.groups,
+            self.gpu.limits.max_compute_workgroups_per_dimension,
+        );
+        let f = |v: f64| v as f32;
+        let job = DmcJob {
+            walkers: self.spec.walkers,
+            first_walker: self.spec.first_walker,
+            generation_lo: generation as u32,
+            generation_hi: (generation >> 32) as u32,
+            groups_x: x,
+            groups: self.groups,
+            slater_n: self
+                .spec
+                .wavefunction
+                .slater
+                .as_ref()
+                .map_or(0, |s| s.n as u32),
+            moves: branching.is_some() as u32,
+            tau_eff: branching.map_or(0.0, |b| f(b.tau_eff)),
+            trial_energy: branching.map_or(0.0, |b| f(b.trial_energy)),
+            reference: branching.map_or(0.0, |b| f(b.reference)),
+            cutoff: branching.map_or(0.0, |b| f(b.cutoff)),
+        };
+        let q = &self.gpu.queue;
+        q.write_buffer(&self.buffers.job, 0, bytemuck::bytes_of(&job));
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        pass(
+            &mut encoder,
+            &self.generation,
+            &self.generation_bind,
+            (x, y),
+            None,
+        );
+        let components = DMC_SUMS as u32;
+        self.sums
+            .record(q, &mut encoder, components, (1, components), 0);
+        let bytes = DMC_SUMS as u64 * 4;
+        encoder.copy_buffer_to_buffer(&self.buffers.sums, 0, &self.buffers.readback, 0, bytes);
+        q.submit([encoder.finish()]);
+        let slice = self.buffers.readback.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.gpu.wait("running a DMC generation")?;
+        let sums: [f64; DMC_SUMS] = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::engine(format!("reading the DMC sums: {e}")))?;
+            let values: &[f32] = bytemuck::cast_slice(&view);
+            std::array::from_fn(|i| values[i] as f64)
+        };
+        self.buffers.readback.unmap();
+        let mut sums = GenerationSums::from_array(sums);
+        // The kernel sums w (E_L - reference) against f32 rounding.
+        sums.weighted_energy += branching.map_or(0.0, |b| b.reference) * sums.weight;
+        Ok(sums)
+    }
+
+    fn write_energies(&mut self, energies: &[f64]) -> Result<(), Error> {
+        if energies.len() != self.spec.walkers as usize {
+            return Err(Error::input(format!(
+                "the DMC population holds {} energies; its config needs {} walkers",
+                energies.len(),
+                self.spec.walkers
+            )));
+        }
+        let q = &self.gpu.queue;
+        let values: Vec<f32> = energies.iter().map(|&v| v as f32).collect();
+        q.write_buffer(&self.buffers.energies, 0, bytemuck::cast_slice(&values));
+        let ones = vec![1.0f32; energies.len()];
+        q.write_buffer(&self.buffers.weights, 0, bytemuck::cast_slice(&ones));
+        Ok(())
+    }
+
+    /// Reads `len` f32 values of `buffer` as f64.
+    fn read(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f64>, Error> {
+        let bytes = (len as u64 * 4).max(4);
+        let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dmc walkers readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, len as u64 * 4);
+        self.gpu.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.gpu.wait("reading the DMC walkers")?;
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| Error::engine(format!("reading the DMC walkers: {e}")))?;
+        let values: &[f32] = bytemuck::cast_slice(&view);
+        Ok(values[..len].iter().map(|&v| v as f64).collect())
+    }
+}
+
+impl Population for GpuDmc {
+    fn describe(&self) -> String {
+        format!(
+            "gpu ({}, {} walkers, f32)",
+            self.gpu.summary.label(),
+            self.spec.walkers
+        )
+    }
+
+    fn first_walker(&self) -> u32 {
+        self.spec.first_walker
+    }
+
+    fn generation(
+        &mut self,
+        generation: u64,
+        branching: &Branching,
+    ) -> Result<GenerationSums, Error> {
+        if branching.tau != self.tau {
+            self.spec = dmc_spec(&self.spec, self.spec.sampler.moves, branching.tau);
+            (self.generation, self.generation_bind) =
+                Self::generation_kernel(&self.gpu, &self.spec, &self.buffers)?;
+            self.tau = branching.tau;
+        }
+        self.dispatch(generation, Some(branching))
+    }
+
+    fn walkers(&self) -> Result<Walkers, Error> {
+        let n = self.spec.walkers as usize;
+        let b = &self.buffers;
+        Ok(Walkers {
+            positions: self.read(&b.positions, n * self.spec.coordinates())?,
+            energies: self.read(&b.energies, n)?,
+            weights: self.read(&b.weights, n)?,
+        })
+    }
+
+    fn resample(
+        &mut self,
+        slots: &[u32],
+        positions: &[f64],
+        energies: &[f64],
+    ) -> Result<(), Error> {
+        let m = self.spec.coordinates();
+        let x: Vec<f32> = slots
+            .iter()
+            .flat_map(|&j| positions[j as usize * m..(j as usize + 1) * m].iter())
+            .map(|&v| v as f32)
+            .collect();
+        let chosen: Vec<f64> = slots.iter().map(|&j| energies[j as usize]).collect();
+        self.gpu
+            .queue
+            .write_buffer(&self.buffers.positions, 0, bytemuck::cast_slice(&x));
+        self.write_energies(&chosen)
+    }
+
+    /// The comb on the device: the scan of the weights, the slots' gather, and the gathered
+    /// walkers copied back. The weights buffer keeps the generation's weights: the kernel
+    /// starts every generation from unit weights without reading it.
+    fn comb_in_place(&mut self, u: f64) -> Result<bool, Error> {
+        let walkers = self.spec.walkers;
+        let blocks = walkers.div_ceil(SCAN_WORKGROUP);
+        let max_x = self.gpu.limits.max_compute_workgroups_per_dimension;
+        let (x, y) = grid(blocks, max_x);
+        let job = CombJob {
+            walkers,
+            groups_x: x,
+            blocks,
+            u: u as f32,
+        };
+        let q = &self.gpu.queue;
+        q.write_buffer(&self.buffers.comb, 0, bytemuck::bytes_of(&job));
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        let c = &self.comb;
+        pass(&mut encoder, &c.scan_blocks, &c.bind[0], (x, y), None);
+        pass(&mut encoder, &c.scan_offsets, &c.bind[1], (1, 1), None);
+        pass(&mut encoder, &c.gather, &c.bind[2], (x, y), None);
+        let b = &self.buffers;
+        let m = self.spec.coordinates() as u64;
+        let n = walkers as u64;
+        encoder.copy_buffer_to_buffer(&b.positions_out, 0, &b.positions, 0, n * m * 4);
+        encoder.copy_buffer_to_buffer(&b.energies_out, 0, &b.energies, 0, n * 4);
+        q.submit([encoder.finish()]);
+        self.gpu.check("combing the DMC population")?;
+        Ok(true)
+    }
+}
