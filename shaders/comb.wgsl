@@ -1,12 +1,18 @@
 // The stochastic comb on the device: the running sums C_j of the weights (a scan per block of
-// WG walkers, then a scan of the blocks' totals), then for every slot k the walker j with
+// SCAN_WG walkers, then a scan of the blocks' totals), then for every slot k the walker j with
 // C_{j-1} < (k + u) W / M <= C_j, whose position and energy it gathers. Rust twin:
 // `dmc::comb` (src/dmc/comb.rs); owner: src/engine/gpu/dmc.rs, whose `CombJob` mirrors
 // `Comb` (src/engine/gpu/layout.rs).
 //
-// Bindings (each kernel binds a prefix of them): 0 comb (uniform), 1 offsets (the blocks'
-// exclusive running totals, then W at [blocks]), 2 weights, 3 cumulative (C_j within its
-// block), 4 positions, 5 energies, 6 positions_out, 7 energies_out.
+// Precision: at a million walkers an f32 running sum keeps a tenth of a walker's weight, which
+// would move the teeth by that much. So the blocks' offsets are kept in slot units (the
+// spacing W / M) as an integer and a fraction in [0, 1), and a slot's tooth, k + u in those
+// units, is compared with them exactly; within a block the sums are small and f32 holds them.
+//
+// Bindings (each kernel binds a prefix of them): 0 comb (uniform), 1 offsets ([0] the spacing,
+// then per block b <= blocks at 1 + 2b the integer part of its start in slot units (the bits
+// of a u32) and at 2 + 2b the fraction; scan_blocks leaves the block's total there), 2 weights,
+// 3 cumulative (C_j within its block), 4 positions, 5 energies, 6 positions_out, 7 energies_out.
 
 struct Comb {
     walkers: u32,
@@ -29,6 +35,7 @@ var<workgroup> scan: array<f32, SCAN_WG>;
 // Inclusive scan of `value` over the workgroup's SCAN_WG threads (Hillis-Steele). Called in
 // uniform control flow.
 fn scan_workgroup(lid: u32, value: f32) -> f32 {
+    workgroupBarrier();
     scan[lid] = value;
     for (var width = 1u; width < SCAN_WG; width *= 2u) {
         workgroupBarrier();
@@ -43,7 +50,7 @@ fn scan_workgroup(lid: u32, value: f32) -> f32 {
     return scan[lid];
 }
 
-// Block b = workgroup: C_j within the block, and the block's total into offsets[b].
+// Block b = workgroup: C_j within the block, and the block's total into its fraction slot.
 @compute @workgroup_size(SCAN_WG)
 fn scan_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let b = wid.y * comb.groups_x + wid.x;
@@ -60,12 +67,23 @@ fn scan_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         cumulative[j] = c;
     }
     if (lid == SCAN_WG - 1u) {
-        offsets[b] = c;
+        offsets[2u + 2u * b] = c;
     }
 }
 
-// One workgroup: the blocks' totals in offsets turn into their exclusive running sums, and
-// offsets[blocks] into W. Each thread takes a run of consecutive blocks.
+// An offset in slot units: an integer and a fraction in [0, 1).
+struct Slots {
+    whole: u32,
+    part: f32,
+}
+
+fn carried(s: Slots) -> Slots {
+    let c = floor(s.part);
+    return Slots(s.whole + u32(c), s.part - c);
+}
+
+// One workgroup: the spacing W / M, and every block's start (and at `blocks` the total) in
+// slot units. Each thread takes a run of consecutive blocks.
 @compute @workgroup_size(SCAN_WG)
 fn scan_offsets(@builtin(local_invocation_index) lid: u32) {
     let run = (comb.blocks + SCAN_WG - 1u) / SCAN_WG;
@@ -73,51 +91,84 @@ fn scan_offsets(@builtin(local_invocation_index) lid: u32) {
     let end = min(first + run, comb.blocks);
     var total = 0.0;
     for (var b = first; b < end; b++) {
-        total += offsets[b];
+        total += offsets[2u + 2u * b];
     }
-    let after = scan_workgroup(lid, total);
-    var running = after - total;
+    scan_workgroup(lid, total);
+    let spacing = scan[SCAN_WG - 1u] / f32(comb.walkers);
+    var mine = Slots(0u, 0.0);
     for (var b = first; b < end; b++) {
-        let t = offsets[b];
-        offsets[b] = running;
-        running += t;
+        mine = carried(Slots(mine.whole, mine.part + offsets[2u + 2u * b] / spacing));
+    }
+    // Whole slots below 2^24 (the host's limit on walkers) are exact in f32.
+    let whole = u32(scan_workgroup(lid, f32(mine.whole))) - mine.whole;
+    let part = scan_workgroup(lid, mine.part) - mine.part;
+    var at = carried(Slots(whole, part));
+    for (var b = first; b < end; b++) {
+        let length = offsets[2u + 2u * b] / spacing;
+        offsets[1u + 2u * b] = bitcast<f32>(at.whole);
+        offsets[2u + 2u * b] = at.part;
+        at = carried(Slots(at.whole, at.part + length));
     }
     if (lid == SCAN_WG - 1u) {
-        offsets[comb.blocks] = after;
+        offsets[0] = spacing;
+        offsets[1u + 2u * comb.blocks] = bitcast<f32>(at.whole);
+        offsets[2u + 2u * comb.blocks] = at.part;
     }
 }
 
-fn running_sum(j: u32) -> f32 {
-    return offsets[j / SCAN_WG] + cumulative[j];
+fn block_start(b: u32) -> Slots {
+    return Slots(bitcast<u32>(offsets[1u + 2u * b]), offsets[2u + 2u * b]);
 }
 
-// Slot k takes the first walker whose running sum reaches its tooth; a tooth past the last
-// sum (rounding) takes the last walker with weight, as the Rust comb does.
+// The last walker from `j` down with weight (the first when none has).
+fn weighted_at_or_before(j: u32) -> u32 {
+    var i = j;
+    while (i > 0u && !(weights[i] > 0.0)) {
+        i -= 1u;
+    }
+    return i;
+}
+
+// Slot k's tooth is k + u in slot units: its block is the first whose end reaches it, and in
+// the block the first walker whose running sum does. A tooth past the last sum (rounding)
+// takes the last walker with weight, as the Rust comb does.
 @compute @workgroup_size(SCAN_WG)
 fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let k = (wid.y * comb.groups_x + wid.x) * SCAN_WG + lid;
     if (k >= comb.walkers) {
         return;
     }
-    let spacing = offsets[comb.blocks] / f32(comb.walkers);
-    let tooth = (f32(k) + comb.u) * spacing;
     var lo = 0u;
-    var hi = comb.walkers;
+    var hi = comb.blocks;
     while (lo < hi) {
         let mid = (lo + hi) / 2u;
-        if (running_sum(mid) >= tooth) {
+        let end = block_start(mid + 1u);
+        if (end.whole > k || (end.whole == k && end.part >= comb.u)) {
             hi = mid;
         } else {
             lo = mid + 1u;
         }
     }
-    var j = lo;
-    if (j == comb.walkers) {
-        j = comb.walkers - 1u;
-        while (j > 0u && !(weights[j] > 0.0)) {
-            j -= 1u;
+    var j = comb.walkers - 1u;
+    if (lo < comb.blocks) {
+        let start = block_start(lo);
+        // The tooth within the block, in weights; above 0 so that it never takes a walker
+        // without weight at the block's start.
+        let local = max((f32(k - start.whole) + (comb.u - start.part)) * offsets[0], 1e-30);
+        let last = min((lo + 1u) * SCAN_WG, comb.walkers) - 1u;
+        var a = lo * SCAN_WG;
+        var z = last + 1u;
+        while (a < z) {
+            let mid = (a + z) / 2u;
+            if (cumulative[mid] >= local) {
+                z = mid;
+            } else {
+                a = mid + 1u;
+            }
         }
+        j = min(a, last);
     }
+    j = weighted_at_or_before(j);
     for (var m = 0u; m < M; m++) {
         positions_out[k * M + m] = positions[j * M + m];
     }

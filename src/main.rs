@@ -539,14 +539,9 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             let c = &args.common;
             let ctx = context(c.output.dir.quiet, &args.budget)?;
             if let Some(dir) = &resume {
-                if matches!(c.engine.engine, Some(EngineArg::Gpu)) {
-                    return Err(Error::input(
-                        "the GPU engine does not run diffusion Monte Carlo yet; resume on the \
-                         CPU (leave out --engine gpu)",
-                    ));
-                }
                 let out = OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?;
-                return rbm_vmc::dmc::resume(&out, c.engine.threads, &ctx).map(|_| ());
+                let engine = c.engine.engine.map(EngineArg::choice);
+                return rbm_vmc::dmc::resume(&out, engine, c.engine.threads, &ctx).map(|_| ());
             }
             let (config, params, inputs) = args.load()?;
             let out = c.output.dir.open(team, &inputs)?;

@@ -6,8 +6,11 @@ mod common;
 
 use common::{assert_refused, rbm_vmc as run, read_json, scratch, text};
 use rbm_vmc::config::Config;
-use rbm_vmc::dmc::{DmcOutcome, dmc};
+use rbm_vmc::dmc::{DmcOutcome, comb, dmc};
 use rbm_vmc::driver::{Context, initial_params};
+use rbm_vmc::engine::{
+    Branching, DmcWalkers, Engine, EngineSpec, GpuDmc, Measure, Population, Walkers,
+};
 use rbm_vmc::report::OutputDir;
 use serde_json::{Value, json};
 
@@ -22,22 +25,127 @@ fn dmc_of(name: &str, value: Value) -> DmcOutcome {
 }
 
 /// The non-interacting closed shell of 6 electrons with its exact trial function: E_L = 10
-/// everywhere, so every weight factor is the same, and DMC returns 10 with no spread.
+/// everywhere, so every weight factor is the same, and DMC returns 10 with no spread: to
+/// rounding in f64 on the CPU, and to f32 rounding on the GPU.
 #[test]
 fn an_exact_trial_function_gives_the_exact_energy_with_constant_weights() {
-    let o = dmc_of(
-        "exact",
-        json!({"system": {"particles": 6, "statistics": "fermions", "interaction": false},
-               "wavefunction": {"init_scale": 0.0},
-               "walkers": 128, "sampler": {"thermalisation": 100},
-               "dmc": {"generations": 40, "equilibration": 10, "block": 10}}),
-    );
-    let run = &o.runs[0];
-    assert!((o.energy - 10.0).abs() < 1e-9, "{}", o.energy);
-    assert!(run.series.iter().all(|e| (e - 10.0).abs() < 1e-9));
-    assert!(o.error < 1e-9, "{}", o.error);
-    assert!(run.weight_spread < 1e-9, "{}", run.weight_spread);
-    assert!(run.acceptance > 0.99, "{}", run.acceptance);
+    let engines = [("cpu", 1e-9), ("gpu", 1e-4)];
+    for (engine, tolerance) in engines {
+        if engine == "gpu" && common::adapter().is_none() {
+            continue;
+        }
+        let o = dmc_of(
+            "exact",
+            json!({"system": {"particles": 6, "statistics": "fermions", "interaction": false},
+                   "wavefunction": {"init_scale": 0.0}, "engine": engine,
+                   "walkers": 128, "sampler": {"thermalisation": 100},
+                   "dmc": {"generations": 40, "equilibration": 10, "block": 10}}),
+        );
+        let run = &o.runs[0];
+        assert!(o.engine.starts_with(engine), "{}", o.engine);
+        assert!(
+            (o.energy - 10.0).abs() < tolerance,
+            "{engine}: {}",
+            o.energy
+        );
+        assert!(run.series.iter().all(|e| (e - 10.0).abs() < tolerance));
+        assert!(o.error < tolerance, "{engine}: {}", o.error);
+        assert!(
+            run.weight_spread < tolerance,
+            "{engine}: {}",
+            run.weight_spread
+        );
+        assert!(run.acceptance > 0.99, "{engine}: {}", run.acceptance);
+    }
+}
+
+/// The GPU population (f32) against the CPU's (f64) from the same walkers: the same moves
+/// walker by walker, the same weights and sums to f32 rounding, generation after generation
+/// (both combed alike, by the CPU weights' comb), for all-electron moves of two electrons and
+/// single-electron moves of six fermions across the determinant's nodes.
+#[test]
+fn gpu_generations_follow_the_cpu_walker_by_walker() {
+    let Some(adapter) = common::adapter() else {
+        return;
+    };
+    // Six fermions at a long time step, so that some moves reach a node.
+    let cases = [
+        (json!({"wavefunction": {"jastrow": "pade"}}), 0.02),
+        (
+            json!({"system": {"particles": 6, "statistics": "fermions"},
+                   "wavefunction": {"jastrow": "pade"}}),
+            0.2,
+        ),
+    ];
+    for (value, tau) in cases {
+        let config = common::config(value.clone());
+        let label = value.to_string();
+        let spec = EngineSpec {
+            walkers: 150,
+            ..EngineSpec::from_config(&config)
+        };
+        let params = initial_params(&config).unwrap();
+        // Walkers from |psi|^2, at f32 numbers: both engines start from the same points.
+        let mut vmc = common::cpu(&config);
+        vmc.sample(&params, 200, Measure::Nothing, &()).unwrap();
+        let positions: Vec<f64> = vmc.state().unwrap().positions[..150 * spec.coordinates()]
+            .iter()
+            .map(|&v| v as f32 as f64)
+            .collect();
+        let moves = config.dmc_moves();
+        let mut cpu = DmcWalkers::new(spec.clone(), moves, positions.clone(), &params, 1).unwrap();
+        let mut gpu = GpuDmc::new(
+            &spec,
+            (moves, tau),
+            &adapter,
+            &config.gpu,
+            &params,
+            (&positions, None),
+        )
+        .unwrap();
+        let agree = |a: &Walkers, b: &Walkers, what: &str| {
+            let m = spec.coordinates();
+            let close = (0..150)
+                .filter(|&w| {
+                    let near = |p: f64, q: f64| (p - q).abs() <= 1e-3 * (1.0 + p.abs());
+                    (w * m..(w + 1) * m).all(|k| near(a.positions[k], b.positions[k]))
+                        && near(a.energies[w], b.energies[w])
+                        && near(a.weights[w], b.weights[w])
+                })
+                .count();
+            assert!(close >= 145, "{label} {what}: {close} of 150 walkers agree");
+        };
+        let (start_cpu, start_gpu) = (cpu.walkers().unwrap(), gpu.walkers().unwrap());
+        agree(&start_cpu, &start_gpu, "start");
+        let start = start_cpu.energies.iter().sum::<f64>() / 150.0;
+        let mut nodes = 0.0;
+        for generation in 1..=4u64 {
+            let branching = Branching {
+                tau,
+                tau_eff: tau,
+                trial_energy: start,
+                reference: start,
+                cutoff: 0.2 * (spec.system.particles as f64 / tau).sqrt(),
+            };
+            let a = cpu.generation(generation, &branching).unwrap();
+            let b = gpu.generation(generation, &branching).unwrap();
+            let (x, y) = (cpu.walkers().unwrap(), gpu.walkers().unwrap());
+            agree(&x, &y, &format!("generation {generation}"));
+            let relative = |p: f64, q: f64| (p - q).abs() / p.abs().max(1.0);
+            assert!(relative(a.weight, b.weight) < 1e-3, "{label}: {a:?} {b:?}");
+            assert!(relative(a.weighted_energy, b.weighted_energy) < 1e-3);
+            assert_eq!(a.proposed, b.proposed);
+            assert!((a.accepted - b.accepted).abs() <= 5.0, "{a:?} {b:?}");
+            assert!((a.node_crossings - b.node_crossings).abs() <= 5.0);
+            nodes += a.node_crossings;
+            let slots = comb(&x.weights, 0.5, 150).unwrap();
+            cpu.resample(&slots, &x.positions, &x.energies).unwrap();
+            gpu.resample(&slots, &y.positions, &y.energies).unwrap();
+        }
+        if spec.system.particles == 6 {
+            assert!(nodes > 0.0, "{label}: no move reached a node");
+        }
+    }
 }
 
 /// Two electrons have no node: DMC from RBM x Padé-Jastrow finds Taut's exact 3, below the
@@ -61,6 +169,37 @@ fn two_electrons_reach_the_exact_energy_below_the_trial_function() {
         vmc.error
     );
     assert_eq!(o.runs[0].node_crossing_rate, 0.0, "no determinant, no node");
+}
+
+/// DMC on the GPU, the population and its comb on the device: two electrons reach Taut's 3
+/// and six the fixed-node energy, as on the CPU (short runs, so loose tolerances).
+#[test]
+fn the_gpu_engine_reaches_the_same_energies() {
+    if common::adapter().is_none() {
+        return;
+    }
+    let two = dmc_of(
+        "gpu-two",
+        json!({"wavefunction": {"jastrow": "pade", "init_scale": 0.0}, "walkers": 400,
+               "engine": "gpu", "dmc": {"time_step": 0.02, "generations": 1500,
+               "equilibration": 150}}),
+    );
+    assert!(two.engine.starts_with("gpu"), "{}", two.engine);
+    common::assert_within("GPU DMC, two electrons", two.energy, 3.0, two.error, 4.0);
+    let six = dmc_of(
+        "gpu-six",
+        json!({"system": {"particles": 6, "statistics": "fermions"},
+               "wavefunction": {"jastrow": "pade", "init_scale": 0.0}, "walkers": 256,
+               "engine": "gpu", "dmc": {"generations": 400, "equilibration": 100}}),
+    );
+    common::assert_within(
+        "GPU DMC, six electrons",
+        six.energy,
+        20.1597,
+        six.error,
+        4.0,
+    );
+    assert!(six.runs[0].node_crossing_rate > 0.0);
 }
 
 /// Six electrons: the determinant's nodes give the published fixed-node energy 20.1597(2)
@@ -137,11 +276,7 @@ fn the_dmc_command_writes_its_files_and_refuses_bad_input() {
             .starts_with("<svg")
     );
 
-    let refused: [(&[&str], &str); 4] = [
-        (
-            &["--engine", "gpu"],
-            "does not run diffusion Monte Carlo yet",
-        ),
+    let refused: [(&[&str], &str); 3] = [
         (&["--set", "dmc.time_step=0"], "dmc.time_step"),
         (&["--set", "dmc.time_step=5"], "at most 1 / omega"),
         (&["--set", "dmc.block=1000"], "dmc.block"),
@@ -353,12 +488,34 @@ fn stopped_and_resumed_runs_match_uninterrupted_ones() {
     assert_refused(&o, "is complete", "resume of a finished run");
     let o = run(&["dmc", "--resume", dir.to_str().unwrap()]);
     assert_refused(&o, "dmc --resume", "resume without a checkpoint");
-    let o = run(&["dmc", "--resume", part.to_str().unwrap(), "--engine", "gpu"]);
-    assert_refused(
-        &o,
-        "does not run diffusion Monte Carlo",
-        "resume on the GPU",
-    );
+    // A run stopped on the CPU goes on on the GPU from the same walkers, to the same energy
+    // within the errors.
+    if common::adapter().is_some() {
+        let moved = dir.join("moved");
+        let mut args = vec![
+            "dmc",
+            "--out",
+            moved.to_str().unwrap(),
+            "--max-seconds",
+            "0.2",
+        ];
+        args.extend(settings);
+        assert_eq!(run(&args).status.code(), Some(130));
+        let o = run(&[
+            "dmc",
+            "-q",
+            "--resume",
+            moved.to_str().unwrap(),
+            "--engine",
+            "gpu",
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let c = read_json(&moved.join("result.json"));
+        assert!(c["engine"].as_str().unwrap().starts_with("gpu"), "{c}");
+        let (e, sigma) = (c["energy"].as_f64().unwrap(), c["error"].as_f64().unwrap());
+        let reference = a["energy"].as_f64().unwrap();
+        common::assert_within("resumed on the GPU", e, reference, sigma * 2f64.sqrt(), 5.0);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -66,6 +66,8 @@ pub struct DmcOutcome {
     /// The extrapolation E(tau) = E0 + c1 tau (+ c2 tau^2 from 4 time steps), with several.
     pub fit: Option<Fit>,
     pub seconds: f64,
+    /// The engine that ran the generations (`Population::describe`).
+    pub engine: String,
 }
 
 /// What the generations at one time step found (NaN, written as null, where nothing was
@@ -122,7 +124,7 @@ impl DmcOutcome {
             production: Some(estimate),
             warning: None,
             observables: None,
-            engine: "cpu (DMC)".into(),
+            engine: format!("{} (DMC)", self.engine),
             seconds: self.seconds,
         }
     }
@@ -212,22 +214,29 @@ fn population(
         )?),
         (Choice::Gpu(adapter), energies) => Box::new(GpuDmc::new(
             &spec,
-            moves,
-            tau,
+            (moves, tau),
             adapter,
             &config.gpu,
             params,
-            &positions,
-            energies.as_deref(),
+            (&positions, energies.as_deref()),
         )?),
     })
 }
 
-/// `rbm-vmc dmc --resume DIR`: continues the run in `out` from its checkpoint, on `threads`
-/// threads when given (the numbers do not depend on it), exactly as if it had not stopped.
-pub fn resume(out: &OutputDir, threads: Option<usize>, ctx: &Context) -> Result<DmcOutcome, Error> {
+/// `rbm-vmc dmc --resume DIR`: continues the run in `out` from its checkpoint, on `engine`
+/// and `threads` when given. On the CPU the numbers do not depend on the threads: the run
+/// ends exactly as if it had not stopped; a change of engine continues from the same walkers.
+pub fn resume(
+    out: &OutputDir,
+    engine: Option<EngineChoice>,
+    threads: Option<usize>,
+    ctx: &Context,
+) -> Result<DmcOutcome, Error> {
     let checkpoint = checkpoint::read(out)?;
     let mut config = checkpoint.config;
+    if let Some(engine) = engine {
+        config.engine = engine;
+    }
     if let Some(threads) = threads {
         config.threads = threads;
         config.validate()?;
@@ -285,6 +294,7 @@ fn advance(
             n => format!(", one of {n} processes ({} walkers in all)", config.walkers),
         }
     ));
+    let engine = walkers.describe();
     let walkers = walkers.as_mut();
     let start = Instant::now();
     let seconds = |state: &DmcState| state.seconds_before + start.elapsed().as_secs_f64();
@@ -304,12 +314,12 @@ fn advance(
                 state.current = Some(run);
                 let seconds = seconds(&state);
                 checkpoint::write(config, params, &state, walkers, seconds, team, out)?;
-                return Err(stop(reason, config, &state, seconds, out)?);
+                return Err(stop(reason, config, &state, seconds, &engine, out)?);
             }
             if let Err(e) = run.next(walkers, team) {
                 bar.finish();
                 if let Error::Diverged(why) = &e {
-                    write_failure(config, why, out)?;
+                    write_failure(config, why, &engine, out)?;
                 }
                 return Err(e);
             }
@@ -336,7 +346,7 @@ fn advance(
     }
     let seconds = seconds(&state);
     checkpoint::write(config, params, &state, walkers, seconds, team, out)?;
-    let outcome = estimate(state.runs, seconds);
+    let outcome = estimate(state.runs, seconds, engine);
     write_results(config, &outcome, &state.rows, None, out, console)?;
     Ok(outcome)
 }
@@ -367,7 +377,7 @@ impl DmcState {
 
 /// The estimate from the runs: the one time step's energy, or the extrapolation to tau = 0
 /// (linear; quadratic from 4 time steps), weighted by the errors.
-fn estimate(runs: Vec<TimeStepRun>, seconds: f64) -> DmcOutcome {
+fn estimate(runs: Vec<TimeStepRun>, seconds: f64, engine: String) -> DmcOutcome {
     let (energy, error, fit) = match runs.as_slice() {
         [one] => (one.energy, one.error, None),
         many => {
@@ -391,6 +401,7 @@ fn estimate(runs: Vec<TimeStepRun>, seconds: f64) -> DmcOutcome {
         runs,
         fit,
         seconds,
+        engine,
     }
 }
 
@@ -706,6 +717,7 @@ fn stop(
     config: &Config,
     state: &DmcState,
     seconds: f64,
+    engine: &str,
     out: &OutputDir,
 ) -> Result<Error, Error> {
     let mut runs = state.runs.clone();
@@ -713,7 +725,7 @@ fn stop(
     let done: u32 = runs.iter().map(|r| r.generations).sum();
     let mut rows = state.rows.clone();
     rows.extend(state.current.iter().flat_map(|r| r.rows.iter().cloned()));
-    let outcome = estimate(runs, seconds);
+    let outcome = estimate(runs, seconds, engine.to_string());
     let console = crate::report::Console::new(true);
     write_results(config, &outcome, &rows, Some(reason), out, &console)?;
     let total =

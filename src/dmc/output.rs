@@ -75,7 +75,7 @@ pub(super) fn write_results(
         "energy": o.energy,
         "error": o.error,
         "walkers": config.walkers,
-        "engine": "cpu",
+        "engine": o.engine,
         "seconds": o.seconds,
         "config": config,
         "provenance": crate::report::provenance(),
@@ -142,12 +142,17 @@ pub(super) fn write_results(
 }
 
 /// result.json of a run whose numbers broke down: status "diverged", the reason, no energy.
-pub(super) fn write_failure(config: &Config, why: &str, out: &OutputDir) -> Result<(), Error> {
+pub(super) fn write_failure(
+    config: &Config,
+    why: &str,
+    engine: &str,
+    out: &OutputDir,
+) -> Result<(), Error> {
     let result = json!({
         "method": "dmc",
         "status": "diverged",
         "reason": why,
-        "engine": "cpu",
+        "engine": engine,
         "config": config,
         "provenance": crate::report::provenance(),
     });

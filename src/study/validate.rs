@@ -448,11 +448,7 @@ fn run_case(
     let outcome = match case.method {
         Method::Optimise => driver::run(&config, &dir, &ctx),
         Method::Sample => driver::sample(&config, None, &dir, &ctx),
-        Method::Dmc => {
-            // The GPU engine does not run DMC yet: these cases run on the CPU.
-            config.engine = EngineChoice::Cpu;
-            crate::dmc::dmc(&config, None, &dir, &ctx).map(|o| o.as_outcome(&config))
-        }
+        Method::Dmc => crate::dmc::dmc(&config, None, &dir, &ctx).map(|o| o.as_outcome(&config)),
     };
     let seconds = start.elapsed().as_secs_f64();
     Ok(match outcome {

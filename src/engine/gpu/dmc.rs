@@ -19,6 +19,9 @@ use crate::error::Error;
 use crate::physics::Params;
 use crate::sampler::{Moves, SamplerKind};
 
+/// Most walkers of one population: the comb counts slots in f32 (comb.wgsl).
+const MAX_WALKERS: u32 = 1 << 24;
+
 /// The buffers of the population and of the comb.
 struct Buffers {
     job: wgpu::Buffer,
@@ -77,21 +80,25 @@ fn dmc_spec(spec: &EngineSpec, moves: Moves, tau: f64) -> EngineSpec {
 }
 
 impl GpuDmc {
-    /// The population of `spec` (this process's walkers) at `positions` on `adapter`, moved
-    /// by `moves` at the time step `tau`, with the local energies `energies` they had (a
+    /// The population of `spec` (this process's walkers) on `adapter`, moved by `moves` at
+    /// the time step `tau`, at `positions` with the local energies `energies` they had (a
     /// checkpoint's) or, without them, measured on the device; weights 1.
     pub fn new(
         spec: &EngineSpec,
-        moves: Moves,
-        tau: f64,
+        (moves, tau): (Moves, f64),
         adapter: &wgpu::Adapter,
         options: &GpuConfig,
         params: &Params,
-        positions: &[f64],
-        energies: Option<&[f64]>,
+        (positions, energies): (&[f64], Option<&[f64]>),
     ) -> Result<Self, Error> {
         let spec = dmc_spec(spec, moves, tau);
         super::GpuEngine::check_fits(&spec, adapter, options)?;
+        if spec.walkers > MAX_WALKERS {
+            return Err(Error::input(format!(
+                "the GPU engine's DMC takes at most {MAX_WALKERS} walkers per process; use \
+                 fewer, or several processes (mpirun)"
+            )));
+        }
         let walkers = spec.walkers as u64;
         let m = spec.coordinates() as u64;
         check_host_memory(
@@ -211,7 +218,7 @@ impl GpuDmc {
             partials: sized("dmc partials", groups as u64 * DMC_SUMS as u64 * 4, storage),
             sums: sized("dmc sums", DMC_SUMS as u64 * 4, storage),
             cumulative: sized("comb cumulative", walkers * 4, storage),
-            offsets: sized("comb offsets", (blocks + 1) * 4, storage),
+            offsets: sized("comb offsets", (2 * blocks + 3) * 4, storage),
             positions_out: sized("comb positions", walkers * m * 4, storage),
             energies_out: sized("comb energies", walkers * 4, storage),
             readback: sized(
@@ -440,5 +447,94 @@ impl Population for GpuDmc {
         q.submit([encoder.finish()]);
         self.gpu.check("combing the DMC population")?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::dmc::comb;
+    use crate::engine::gpu::test_adapter;
+    use crate::rng::StepStream;
+
+    /// The device's comb against the Rust comb: the same walker in every slot, except where
+    /// a tooth falls within f32 rounding (1e-6 W) of a running sum, at awkward sizes (1 walker, a
+    /// partial block, more blocks than the offsets scan has threads) and with weights that
+    /// are zero inside and at the end of the population.
+    #[test]
+    fn the_device_comb_picks_the_walkers_the_rust_comb_picks() {
+        let Some(adapter) = test_adapter() else {
+            return;
+        };
+        let config = Config::default();
+        let params = Params::zeros(config.wavefunction().layout);
+        let mut stream = StepStream::new(3, 0, 1);
+        for walkers in [1u32, 1000, 70_001] {
+            let spec = EngineSpec {
+                walkers,
+                ..EngineSpec::from_config(&config)
+            };
+            let m = spec.coordinates();
+            // Walker j stands at x_0 = j: the gathered positions name the chosen walkers.
+            let positions: Vec<f64> = (0..walkers as usize * m)
+                .map(|k| if k % m == 0 { (k / m) as f64 } else { 0.5 })
+                .collect();
+            let mut population = GpuDmc::new(
+                &spec,
+                (Moves::All, 0.01),
+                &adapter,
+                &config.gpu,
+                &params,
+                (&positions, None),
+            )
+            .unwrap();
+            let weights: Vec<f64> = (0..walkers as usize)
+                .map(|j| match j % 7 {
+                    _ if walkers > 1 && j + 3 >= walkers as usize => 0.0,
+                    3 => 0.0,
+                    _ => (2.0 * stream.uniform()) as f32 as f64,
+                })
+                .collect();
+            let values: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
+            let b = &population.buffers;
+            population
+                .gpu
+                .queue
+                .write_buffer(&b.weights, 0, bytemuck::cast_slice(&values));
+            let u = stream.uniform();
+            assert!(population.comb_in_place(u).unwrap());
+            let chosen: Vec<usize> = population
+                .walkers()
+                .unwrap()
+                .positions
+                .chunks(m)
+                .map(|x| x[0] as usize)
+                .collect();
+            let expected = comb(&weights, u, walkers as usize).unwrap();
+            let total: f64 = weights.iter().sum();
+            let mut running = vec![0.0];
+            for w in &weights {
+                running.push(running.last().unwrap() + w);
+            }
+            let mut differ = 0;
+            for (k, (&got, &want)) in chosen.iter().zip(&expected).enumerate() {
+                assert!(
+                    weights[got] > 0.0,
+                    "slot {k} took walker {got} without weight"
+                );
+                if got != want as usize {
+                    differ += 1;
+                    let tooth = (k as f64 + u) * total / walkers as f64;
+                    let boundary = running[got.min(want as usize) + 1];
+                    assert!(
+                        (tooth - boundary).abs() < 1e-6 * total,
+                        "{walkers} walkers, slot {k}: {got} against {want}"
+                    );
+                }
+            }
+            // The f32 total alone moves the last teeth by about 1e-7 W.
+            assert!(differ * 1000 <= walkers as usize, "{differ} slots differ");
+        }
     }
 }

@@ -489,7 +489,7 @@ fn header(spec: &EngineSpec) -> String {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::engine::gpu::layout::{Job, Products, Reduce};
+    use crate::engine::gpu::layout::{CombJob, DmcJob, Job, Products, Reduce};
 
     fn spec(overrides: &[&str]) -> EngineSpec {
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
@@ -596,6 +596,16 @@ mod tests {
             }
         }
         valid(&reduce_source(), "reduce");
+        // The DMC generation kernel for each factor set and move mode, and the comb.
+        for extra in factors.into_iter().chain([&[][..]]) {
+            for moves in ["sampler.moves=all", "sampler.moves=single"] {
+                let mut overrides: Vec<&str> = extra.to_vec();
+                overrides.extend(["sampler.kind=importance", moves]);
+                let label = format!("dmc {}", overrides.join(" "));
+                valid(&dmc_source(&spec(&overrides)), &label);
+            }
+        }
+        valid(&comb_source(6), "comb");
     }
 
     /// The glue sums exactly the factors present.
@@ -680,6 +690,38 @@ mod tests {
                 ("metric_every", offset_of!(Job, metric_every)),
                 ("metric_per_walker", offset_of!(Job, metric_per_walker)),
                 ("obs_blocks", offset_of!(Job, obs_blocks)),
+            ],
+        );
+        let dmc = valid(&dmc_source(&spec(&["sampler.kind=importance"])), "dmc");
+        assert_layout(
+            &dmc,
+            "Job",
+            size_of::<DmcJob>(),
+            &[
+                ("walkers", offset_of!(DmcJob, walkers)),
+                ("first_walker", offset_of!(DmcJob, first_walker)),
+                ("generation_lo", offset_of!(DmcJob, generation_lo)),
+                ("generation_hi", offset_of!(DmcJob, generation_hi)),
+                ("groups_x", offset_of!(DmcJob, groups_x)),
+                ("groups", offset_of!(DmcJob, groups)),
+                ("slater_n", offset_of!(DmcJob, slater_n)),
+                ("moves", offset_of!(DmcJob, moves)),
+                ("tau_eff", offset_of!(DmcJob, tau_eff)),
+                ("trial_energy", offset_of!(DmcJob, trial_energy)),
+                ("reference", offset_of!(DmcJob, reference)),
+                ("cutoff", offset_of!(DmcJob, cutoff)),
+            ],
+        );
+        let comb = valid(&comb_source(4), "comb");
+        assert_layout(
+            &comb,
+            "Comb",
+            size_of::<CombJob>(),
+            &[
+                ("walkers", offset_of!(CombJob, walkers)),
+                ("groups_x", offset_of!(CombJob, groups_x)),
+                ("blocks", offset_of!(CombJob, blocks)),
+                ("u", offset_of!(CombJob, u)),
             ],
         );
         let metric = valid(&metric_source(), "metric");
