@@ -302,15 +302,23 @@ fn bench_over_ranks_reports_parallel_efficiency() {
 
 /// DMC over 1 and 2 ranks: each rank moves its share of the walkers with the streams of their
 /// global slots, the sums are added and the comb runs over the whole population, so the
-/// ranks walk the one-process population to rounding (its dmc.csv rows agree closely); a run
-/// stopped on 2 ranks resumes on 1 with every walker.
+/// ranks walk the one-process population to rounding (its dmc.csv rows agree closely: to
+/// f64 rounding on the CPU, to f32 rounding on the GPU, where one rank combs on the device
+/// and two on the host); a run stopped on 2 ranks resumes on 1 with every walker.
 #[test]
 fn dmc_over_ranks_follows_one_rank() {
-    let dir = scratch("mpi-dmc");
+    dmc_over_ranks("cpu", 1e-9);
+    if common::adapter().is_some() {
+        dmc_over_ranks("gpu", 1e-4);
+    }
+}
+
+fn dmc_over_ranks(engine: &str, tolerance: f64) {
+    let dir = scratch(&format!("mpi-dmc-{engine}"));
     let settings = [
         "-q",
         "--engine",
-        "cpu",
+        engine,
         "--set",
         "walkers=101",
         "--set",
@@ -344,7 +352,11 @@ fn dmc_over_ranks_follows_one_rank() {
     let (first1, r1) = &energies[0];
     let (first2, r2) = &energies[1];
     // The first block of generations: the same population up to the order of the sums.
-    assert!((first1 - first2).abs() < 1e-9, "{first1} vs {first2}");
+    assert!(
+        (first1 - first2).abs() < tolerance,
+        "{engine}: {first1} vs {first2}"
+    );
+    assert!(r2["engine"].as_str().unwrap().starts_with(engine), "{r2}");
     let (e1, e2) = (
         r1["energy"].as_f64().unwrap(),
         r2["energy"].as_f64().unwrap(),
