@@ -7,9 +7,10 @@
 //! `cargo run --release --example observables_overhead -- [cpu|gpu] [KEY=VALUE]...`
 
 use rbm_vmc::config::Config;
+use rbm_vmc::driver::cpu_engine;
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::gpu::choose;
-use rbm_vmc::engine::{Engine, EngineSpec, GpuEngine, Measure, cpu_engine};
+use rbm_vmc::engine::{Engine, EngineSpec, GpuEngine, Measure};
 use std::time::Instant;
 
 fn main() {

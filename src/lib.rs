@@ -10,6 +10,7 @@ pub mod dmc;
 pub mod driver;
 pub mod engine;
 pub mod error;
+pub mod input_file;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub mod optimiser;
@@ -17,9 +18,11 @@ pub mod physics;
 pub mod report;
 pub mod rng;
 pub mod sampler;
+pub mod spec;
 pub mod stats;
 pub mod study;
 pub mod team;
+pub mod text;
 pub mod wgsl;
 
 pub use config::Config;

@@ -238,11 +238,11 @@ fn other_systems_keep_the_scalar_engine() {
     ] {
         let config = common::config(case.clone());
         let engine =
-            rbm_vmc::engine::cpu_engine(EngineSpec::from_config(&config), &config, config.threads)
+            rbm_vmc::driver::cpu_engine(EngineSpec::from_config(&config), &config, config.threads)
                 .unwrap();
         assert!(!engine.describe().contains("lanes"), "{case}");
     }
     let config = common::config(json!({}));
-    let engine = rbm_vmc::engine::cpu_engine(EngineSpec::from_config(&config), &config, 1).unwrap();
+    let engine = rbm_vmc::driver::cpu_engine(EngineSpec::from_config(&config), &config, 1).unwrap();
     assert!(engine.describe().contains("lanes"));
 }

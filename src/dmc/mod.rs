@@ -24,10 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, EngineChoice};
 use crate::control::StopReason;
-use crate::driver::{Context, Outcome, measured_params, plan};
-use crate::engine::{
-    Branching, DmcWalkers, Engine, EngineSpec, GenerationSums, Measure, cpu_engine,
-};
+use crate::driver::{Context, Outcome, cpu_engine, measured_params, plan};
+use crate::engine::{Branching, DmcWalkers, Engine, EngineSpec, GenerationSums, Measure};
 use crate::error::Error;
 use crate::physics::{Params, Statistics};
 use crate::report::OutputDir;

@@ -607,7 +607,7 @@ fn check_f32_scales(spec: &EngineSpec) -> Result<(), Error> {
         Some((name, v)) => Err(Error::input(format!(
             "the GPU engine computes in f32, which cannot hold {name} = {}; use --engine cpu \
              (f64), or an omega nearer 1 (natural units)",
-            crate::report::compact(v)
+            crate::text::compact(v)
         ))),
         None => Ok(()),
     }
