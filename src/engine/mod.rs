@@ -44,8 +44,8 @@ pub struct EngineSpec {
     /// processes): random streams derive from the global index.
     pub first_walker: u32,
     pub seed: u64,
-    /// Observables beyond the energy (measured only in calls made while `observe` is on);
-    /// `None`: switched off.
+    /// Observables beyond the energy (measured only in `Measure::Production` calls); `None`:
+    /// switched off.
     pub observables: Option<ObservablesSpec>,
 }
 
@@ -127,11 +127,19 @@ pub enum Measure {
     /// As `Energy`, and the sums for the metric S over the samples `MetricSubset` picks with
     /// a target of `samples` (SR).
     EnergyAndMetric { samples: u32 },
+    /// As `Energy`, and the observables beyond the energy (`EngineSpec::observables`, where
+    /// switched on): production only, they cost time.
+    Production,
 }
 
 impl Measure {
     pub fn any(self) -> bool {
         self != Measure::Nothing
+    }
+
+    /// Whether the call measures the observables beyond the energy.
+    pub fn observes(self) -> bool {
+        self == Measure::Production
     }
 
     /// The subset of the `measurements` per walker of `walkers` walkers that enters S.
@@ -161,11 +169,6 @@ pub trait Engine {
         measure: Measure,
         progress: &dyn Progress,
     ) -> Result<Moments, Error>;
-
-    /// Measure the observables beyond the energy (`spec().observables`) in the measured
-    /// `sample` calls that follow, until turned off: production only, they cost time.
-    /// Engines without observables ignore it.
-    fn observe(&mut self, _on: bool) {}
 
     /// Device time of the last `sample` call's kernels, where the engine can measure it.
     fn kernel_seconds(&self) -> Option<f64> {

@@ -561,8 +561,6 @@ pub struct GpuEngine {
     steps_done: u64,
     /// Subtracted from E_L before f32 sums: the last energy measured.
     shift: Option<f64>,
-    /// Measure the observables (`Engine::observe`).
-    observing: bool,
 }
 
 /// What a batch's readback holds, in f64 where the host sums it.
@@ -670,7 +668,6 @@ impl GpuEngine {
             kernel_seconds: None,
             steps_done: 0,
             shift: None,
-            observing: false,
         })
     }
 
@@ -991,7 +988,7 @@ impl Engine for GpuEngine {
         let mut moments = Moments::zeros(self.spec.parameters(), 0);
         moments.series.reserve(call_measurements as usize);
         let observing = match &self.spec.observables {
-            Some(o) if self.observing && call_measurements > 0 => Some(o.clone()),
+            Some(o) if measure.observes() && call_measurements > 0 => Some(o.clone()),
             _ => None,
         };
         if let Some(o) = &observing {
@@ -1019,10 +1016,6 @@ impl Engine for GpuEngine {
             self.shift = Some(moments.energy / moments.samples as f64).filter(|e| e.is_finite());
         }
         Ok(moments)
-    }
-
-    fn observe(&mut self, on: bool) {
-        self.observing = on;
     }
 
     fn kernel_seconds(&self) -> Option<f64> {
