@@ -6,12 +6,12 @@
 //! kernels bound to those buffers, and the timestamp queries.
 
 mod device;
-pub mod layout;
+pub(crate) mod layout;
 mod metric;
 mod observables;
 mod plan;
 mod reduce;
-pub mod shader;
+pub(crate) mod shader;
 
 pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose, devices_report};
 
