@@ -253,7 +253,7 @@ fn walk_scalar(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut)
                 out.sums.resets += chain.check_health(step) as u64;
             }
             if measuring {
-                let e = chain.measure();
+                let e = chain.local_energy();
                 accumulate(&mut out.sums, chain.o(), e);
                 out.energies[i] += e;
                 out.sums.series[next] += e;
