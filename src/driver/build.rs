@@ -1,6 +1,12 @@
 //! Engine construction from the config: which engine a run gets and why, the adapter a GPU
 //! engine runs on, and what a GPU engine would refuse. The caller prints the choice; the
 //! engines below know nothing of the console.
+//!
+//! Adding an engine takes:
+//! - a type in src/engine/ that implements `Engine`, built from an `EngineSpec`;
+//! - a variant of `EngineChoice` (`engine` in the config) and of `EngineArg` in main.rs
+//!   (`--engine`), and its arm in `build_local`, with the choice as the console shows it;
+//! - tests of its agreement with the CPU engine, as tests/gpu_engine.rs has for the GPU.
 
 use std::rc::Rc;
 

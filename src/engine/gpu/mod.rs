@@ -4,6 +4,11 @@
 //! the host finishes in f64. Set up in three parts, as wgpu's `repeated_compute` example
 //! does: the sizes (`BufferSizes`, computed once) and the buffers allocated by them, the
 //! kernels bound to those buffers, and the timestamp queries.
+//!
+//! A `sample` call is planned, then executed: `plan` lays out its dispatches (jobs, flags,
+//! readbacks) without a device, `execute` encodes and submits them and adds each batch's
+//! readback to the moments. What a call measures beyond the energy lives beside: the metric
+//! for SR in `metric`, the observables in `observables`, the device reductions in `reduce`.
 
 mod device;
 pub(crate) mod layout;
