@@ -865,28 +865,42 @@ impl GpuEngine {
 
     /// Positions of the first `count` walkers, as f64.
     fn read_positions(&self, count: u32) -> Result<Vec<f64>, Error> {
-        let m = self.spec.coordinates() as u64;
-        let bytes = count as u64 * m * 4;
+        let bytes = count as u64 * self.spec.coordinates() as u64 * 4;
+        let values = self.read_f32(
+            &self.buffers.positions,
+            0,
+            bytes,
+            "reading walker positions",
+        )?;
+        Ok(values.iter().map(|&v| v as f64).collect())
+    }
+
+    /// The f32 values in `bytes` bytes of `source` from `offset`, through a staging buffer of
+    /// their own; `doing` names the read in errors.
+    fn read_f32(
+        &self,
+        source: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+        doing: &str,
+    ) -> Result<Vec<f32>, Error> {
         let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("positions readback"),
+            label: Some(doing),
             size: bytes.max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&self.buffers.positions, 0, &staging, 0, bytes);
+        encoder.copy_buffer_to_buffer(source, offset, &staging, 0, bytes);
         self.gpu.queue.submit([encoder.finish()]);
         let slice = staging.slice(..);
         slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.gpu.wait("reading walker positions")?;
+        self.gpu.wait(doing)?;
         let view = slice
             .get_mapped_range()
-            .map_err(|e| Error::engine(format!("reading walker positions: {e}")))?;
+            .map_err(|e| Error::engine(format!("{doing}: {e}")))?;
         let values: &[f32] = bytemuck::cast_slice(&view);
-        Ok(values[..(count as u64 * m) as usize]
-            .iter()
-            .map(|&v| v as f64)
-            .collect())
+        Ok(values[..(bytes / 4) as usize].to_vec())
     }
 
     /// A first shift: the mean local energy of up to 256 walkers where they stand.

@@ -139,27 +139,11 @@ impl GpuEngine {
     /// `obs`.
     fn read_walker_means(&self, obs: &mut ObservableSums, measurements: u32) -> Result<(), Error> {
         let walkers = self.sizes.walkers;
-        let offset = walkers * 4;
-        let bytes = walkers * SCALARS as u64 * 4;
-        let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("walker sums readback"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        let (offset, bytes) = (walkers * 4, walkers * SCALARS as u64 * 4);
         let source = &self.buffers.walker_energy;
-        encoder.copy_buffer_to_buffer(source, offset, &staging, 0, bytes);
-        self.gpu.queue.submit([encoder.finish()]);
-        let slice = staging.slice(..);
-        slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.gpu.wait("reading the walkers' observables")?;
-        let view = slice
-            .get_mapped_range()
-            .map_err(|e| Error::engine(format!("reading the walkers' observables: {e}")))?;
-        let sums: &[f32] = bytemuck::cast_slice(&view);
+        let sums = self.read_f32(source, offset, bytes, "reading the walkers' observables")?;
         let n = measurements as f64;
-        for walker in sums.chunks_exact(SCALARS).take(walkers as usize) {
+        for walker in sums.chunks_exact(SCALARS) {
             let means: [f64; SCALARS] = std::array::from_fn(|c| walker[c] as f64 / n);
             obs.walkers.push(&means);
         }
