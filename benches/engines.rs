@@ -159,9 +159,13 @@ fn observables(c: &mut Criterion) {
                 _ => continue,
             };
             engine.sample(&params, 100, Measure::Nothing, &()).unwrap();
-            engine.observe(observing);
+            let measure = if observing {
+                Measure::Production
+            } else {
+                Measure::Energy
+            };
             group.bench_function(format!("{engine_kind}/{label}"), |b| {
-                b.iter(|| engine.sample(&params, STEPS, Measure::Energy, &()).unwrap())
+                b.iter(|| engine.sample(&params, STEPS, measure, &()).unwrap())
             });
         }
     }

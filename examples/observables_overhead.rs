@@ -7,9 +7,10 @@
 //! `cargo run --release --example observables_overhead -- [cpu|gpu] [KEY=VALUE]...`
 
 use rbm_vmc::config::Config;
+use rbm_vmc::driver::cpu_engine;
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::gpu::choose;
-use rbm_vmc::engine::{Engine, EngineSpec, GpuEngine, Measure, cpu_engine};
+use rbm_vmc::engine::{Engine, EngineSpec, GpuEngine, Measure};
 use std::time::Instant;
 
 fn main() {
@@ -41,9 +42,13 @@ fn main() {
     let mut times: [[Vec<f64>; 2]; 2] = Default::default();
     for _ in 0..rounds {
         for observing in [false, true] {
-            engine.observe(observing);
+            let measure = if observing {
+                Measure::Production
+            } else {
+                Measure::Energy
+            };
             let (cpu, wall) = (cpu_seconds(), Instant::now());
-            engine.sample(&params, steps, Measure::Energy, &()).unwrap();
+            engine.sample(&params, steps, measure, &()).unwrap();
             times[observing as usize][0].push(cpu_seconds() - cpu);
             times[observing as usize][1].push(wall.elapsed().as_secs_f64());
         }

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::physics::{Form, Jastrow, Layout, Rbm, Slater, Statistics, System, Wavefunction};
-use crate::report::compact;
 use crate::sampler::{Moves, SamplerKind, Step};
+use crate::text::compact;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -550,10 +550,10 @@ impl Config {
     }
 
     /// What the engines histogram, with the ranges resolved; `None` when switched off.
-    pub fn observables_spec(&self) -> Option<crate::engine::ObservablesSpec> {
+    pub fn observables_spec(&self) -> Option<crate::spec::ObservablesSpec> {
         let o = &self.observables;
         let r_max = o.r_max.unwrap_or(4.0 / self.system.omega.sqrt());
-        o.enabled.then(|| crate::engine::ObservablesSpec {
+        o.enabled.then(|| crate::spec::ObservablesSpec {
             radial_bins: o.radial_bins,
             r_max,
             pair_bins: o.pair_bins,
@@ -693,7 +693,7 @@ impl Config {
             }
         }
         if let Some(spec) = self.observables_spec() {
-            let max = crate::engine::observables::MAX_BINS;
+            let max = crate::spec::MAX_BINS;
             if spec.bins() > max {
                 return Err(Error::input(format!(
                     "config: the observables' histograms have {} bins in all (radial_bins + \
@@ -1029,7 +1029,7 @@ fn refuse_output_files(value: &Value, path: &Path) -> Result<(), Error> {
 }
 
 pub fn read_json(path: &Path, what: &str) -> Result<Value, Error> {
-    let text = crate::report::read_text(path, what)?;
+    let text = crate::input_file::read_text(path, what)?;
     let value = serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("{what} {} is not valid JSON: {e}", path.display())))?;
     refuse_duplicate_keys(&text, what, path)?;

@@ -4,8 +4,9 @@
 mod common;
 
 use common::{
-    CLOSED_SHELLS, METROPOLIS_SAMPLERS, SAMPLERS, assert_rbm_energy, assert_within, biases_only,
-    config, cpu, exact_case, fermion_case, hidden_biases, measure, optimise_then_measure,
+    CLOSED_SHELLS, assert_rbm_energy, assert_within, biases_only, config, cpu, exact_case,
+    fermion_case, hidden_biases, measure, metropolis_samplers, needs_sqrt, optimise_then_measure,
+    samplers,
 };
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::{Engine, Measure, MetricSubset};
@@ -20,8 +21,8 @@ fn non_interacting_ground_state_is_exact_for_every_sampler_and_form() {
     for (particles, dims, hidden) in [(2, 2, 2), (3, 1, 1), (1, 3, 3)] {
         for omega in [1.0, 0.5] {
             for form in ["direct", "sqrt"] {
-                for (kind, moves) in SAMPLERS {
-                    if kind == "gibbs" && form == "direct" {
+                for (kind, moves) in samplers() {
+                    if needs_sqrt(kind) && form == "direct" {
                         continue;
                     }
                     let extra = json!({"walkers": 37, "seed": 5});
@@ -47,7 +48,7 @@ fn non_interacting_ground_state_is_exact_for_every_sampler_and_form() {
 #[test]
 fn non_interacting_fermions_in_closed_shells_are_exact() {
     for (particles, dims, exact) in CLOSED_SHELLS {
-        for sampler in METROPOLIS_SAMPLERS {
+        for sampler in metropolis_samplers() {
             let c = fermion_case(particles, dims, sampler, json!({"walkers": 24, "seed": 8}));
             let params = initial_params(&c).unwrap();
             let e = measure(&mut cpu(&c), &params, 30, 100);
@@ -109,7 +110,7 @@ fn six_electrons_are_bounded_by_diffusion_monte_carlo() {
 /// E_L = 1/4 + 3 x^2 / 8 per coordinate, so <E_L> = 0.625 per coordinate.
 #[test]
 fn sqrt_form_gives_0_625_per_coordinate() {
-    for (kind, moves) in SAMPLERS {
+    for (kind, moves) in samplers() {
         let c = config(json!({
             "system": {"particles": 2, "dims": 2, "interaction": false},
             "wavefunction": {"hidden": 2, "sigma": 1.0, "form": "sqrt"},
@@ -127,9 +128,9 @@ fn sqrt_form_gives_0_625_per_coordinate() {
 fn two_electrons_at_zero_parameters_match_the_analytic_energies() {
     let direct = 2.0 + (std::f64::consts::PI / 2.0).sqrt();
     let sqrt = 2.5 + std::f64::consts::PI.sqrt() / 2.0;
-    for (kind, moves) in SAMPLERS {
+    for (kind, moves) in samplers() {
         for (form, exact) in [("direct", direct), ("sqrt", sqrt)] {
-            if kind == "gibbs" && form == "direct" {
+            if needs_sqrt(kind) && form == "direct" {
                 continue;
             }
             let c = config(json!({

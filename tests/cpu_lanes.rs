@@ -129,8 +129,7 @@ fn every_instruction_set_gives_the_same_numbers() {
             .iter()
             .map(|&simd| {
                 let mut e = engine(&spec, Some(simd));
-                e.observe(true);
-                let m = e.sample(&params, 100, Measure::Energy, &()).unwrap();
+                let m = e.sample(&params, 100, Measure::Production, &()).unwrap();
                 (m, e.state().unwrap().positions)
             })
             .collect();
@@ -161,17 +160,21 @@ fn metric_rows_and_observables_agree_with_the_scalar_engine() {
         }
         let spec = EngineSpec::from_config(&config);
         let params = params(&config);
-        let mut runs = [engine(&spec, Some(Simd::best())), engine(&spec, None)].map(|mut e| {
-            e.observe(true);
-            let measure = Measure::EnergyAndMetric { samples: 64 };
-            e.sample(&params, 40, measure, &()).unwrap()
-        });
-        let scalar = runs[1].clone();
-        let lanes = &mut runs[0];
-        assert_agree(&format!("metric and observables, {case}"), lanes, &scalar);
+        // A call with the metric, then a production call with the observables.
+        let [lanes, scalar] =
+            [engine(&spec, Some(Simd::best())), engine(&spec, None)].map(|mut e| {
+                let measure = Measure::EnergyAndMetric { samples: 64 };
+                let metric = e.sample(&params, 40, measure, &()).unwrap();
+                (
+                    metric,
+                    e.sample(&params, 40, Measure::Production, &()).unwrap(),
+                )
+            });
+        assert_agree(&format!("metric, {case}"), &lanes.0, &scalar.0);
+        assert_agree(&format!("observables, {case}"), &lanes.1, &scalar.1);
         let (a, b) = (
-            lanes.metric.as_ref().unwrap(),
-            scalar.metric.as_ref().unwrap(),
+            lanes.0.metric.as_ref().unwrap(),
+            scalar.0.metric.as_ref().unwrap(),
         );
         assert_eq!(a.samples, b.samples);
         assert!(a.samples > 0);
@@ -179,8 +182,8 @@ fn metric_rows_and_observables_agree_with_the_scalar_engine() {
             close("metric", *x, *y);
         }
         let (a, b) = (
-            lanes.observables.as_ref().unwrap(),
-            scalar.observables.as_ref().unwrap(),
+            lanes.1.observables.as_ref().unwrap(),
+            scalar.1.observables.as_ref().unwrap(),
         );
         let counted: f64 = a.blocks.iter().flat_map(|x| &x.counts).sum();
         assert!(counted > 0.0, "{case}");
@@ -238,11 +241,11 @@ fn other_systems_keep_the_scalar_engine() {
     ] {
         let config = common::config(case.clone());
         let engine =
-            rbm_vmc::engine::cpu_engine(EngineSpec::from_config(&config), &config, config.threads)
+            rbm_vmc::driver::cpu_engine(EngineSpec::from_config(&config), &config, config.threads)
                 .unwrap();
         assert!(!engine.describe().contains("lanes"), "{case}");
     }
     let config = common::config(json!({}));
-    let engine = rbm_vmc::engine::cpu_engine(EngineSpec::from_config(&config), &config, 1).unwrap();
+    let engine = rbm_vmc::driver::cpu_engine(EngineSpec::from_config(&config), &config, 1).unwrap();
     assert!(engine.describe().contains("lanes"));
 }

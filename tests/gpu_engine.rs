@@ -5,8 +5,9 @@
 mod common;
 
 use common::{
-    CLOSED_SHELLS, METROPOLIS_SAMPLERS, SAMPLERS, assert_rbm_energy, assert_within, biases_only,
-    config, cpu, exact_case, fermion_case, gpu, hidden_biases, measure, optimise_then_measure,
+    CLOSED_SHELLS, assert_rbm_energy, assert_within, biases_only, config, cpu, exact_case,
+    fermion_case, gpu, hidden_biases, measure, metropolis_samplers, needs_sqrt,
+    optimise_then_measure, samplers, takes_single,
 };
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::{Engine, Measure, WalkerState};
@@ -18,8 +19,8 @@ use serde_json::{Value, json};
 fn non_interacting_ground_state_is_exact_on_the_gpu() {
     for (particles, dims, hidden) in [(2, 2, 2), (3, 1, 0), (1, 3, 3)] {
         for form in ["direct", "sqrt"] {
-            for (kind, moves) in SAMPLERS {
-                if kind == "gibbs" && form == "direct" {
+            for (kind, moves) in samplers() {
+                if needs_sqrt(kind) && form == "direct" {
                     continue;
                 }
                 let omega = 0.5;
@@ -50,10 +51,11 @@ fn non_interacting_ground_state_is_exact_on_the_gpu() {
 /// the larger shells with one each (each shader variant costs seconds to build on lavapipe).
 #[test]
 fn non_interacting_fermions_in_closed_shells_are_exact_on_the_gpu() {
+    let metropolis = metropolis_samplers();
     for (i, (particles, dims, exact)) in CLOSED_SHELLS.into_iter().enumerate() {
         let samplers = match i {
-            0 => &METROPOLIS_SAMPLERS[..],
-            _ => &METROPOLIS_SAMPLERS[i..i + 1],
+            0 => &metropolis[..],
+            _ => &metropolis[i..i + 1],
         };
         for &sampler in samplers {
             let extra = json!({"walkers": 16, "seed": 8});
@@ -83,8 +85,8 @@ fn non_interacting_fermions_in_closed_shells_are_exact_on_the_gpu() {
 fn two_electrons_at_zero_parameters_match_the_analytic_energies_on_the_gpu() {
     let direct = 2.0 + (std::f64::consts::PI / 2.0).sqrt();
     let sqrt = 2.5 + std::f64::consts::PI.sqrt() / 2.0;
-    for (kind, moves) in SAMPLERS {
-        let (form, exact) = if kind == "gibbs" {
+    for (kind, moves) in samplers() {
+        let (form, exact) = if needs_sqrt(kind) {
             ("sqrt", sqrt)
         } else {
             ("direct", direct)
@@ -109,23 +111,25 @@ fn two_electrons_at_zero_parameters_match_the_analytic_energies_on_the_gpu() {
 fn gpu_walkers_follow_their_cpu_twins() {
     // The plain RBM with every sampler; then the Jastrow factor with a trained width, and
     // six fermions with it, with the Metropolis-type samplers.
-    let plain = SAMPLERS.map(|s| (s, json!({"system": {"particles": 3, "dims": 2}})));
-    let jastrow = METROPOLIS_SAMPLERS.map(|s| {
+    let plain = samplers()
+        .into_iter()
+        .map(|s| (s, json!({"system": {"particles": 3, "dims": 2}})));
+    let jastrow = metropolis_samplers().into_iter().map(|s| {
         let wf = json!({"jastrow": "pade", "train_sigma": true, "sigma": 0.9});
         (
             s,
             json!({"system": {"particles": 3, "dims": 2}, "wavefunction": wf}),
         )
     });
-    let fermions = METROPOLIS_SAMPLERS.map(|s| {
+    let fermions = metropolis_samplers().into_iter().map(|s| {
         let system = json!({"particles": 6, "dims": 2, "statistics": "fermions"});
         (
             s,
             json!({"system": system, "wavefunction": {"jastrow": "pade"}}),
         )
     });
-    for ((kind, moves), extra) in plain.into_iter().chain(jastrow).chain(fermions) {
-        let form = if kind == "gibbs" { "sqrt" } else { "direct" };
+    for ((kind, moves), extra) in plain.chain(jastrow).chain(fermions) {
+        let form = if needs_sqrt(kind) { "sqrt" } else { "direct" };
         let mut value = json!({
             "wavefunction": {"hidden": 3, "form": form, "init_scale": 0.3},
             "sampler": {"kind": kind, "moves": moves, "dt": 0.1, "measure_every": 2},
@@ -291,7 +295,7 @@ fn cpu_and_gpu_agree_on_energy_and_gradient() {
         ),
     ];
     for (i, (mut value, kind)) in cases.into_iter().enumerate() {
-        let moves = if i % 2 == 1 && kind != "gibbs" {
+        let moves = if i % 2 == 1 && takes_single(kind) {
             "single"
         } else {
             "all"

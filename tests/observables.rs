@@ -18,9 +18,9 @@ use std::f64::consts::PI;
 /// Thermalises without observables, then measures `steps` steps with them.
 fn observe(engine: &mut dyn Engine, params: &Params, steps: u32) -> (Estimate, Observed) {
     engine.sample(params, 300, Measure::Nothing, &()).unwrap();
-    engine.observe(true);
-    let m = engine.sample(params, steps, Measure::Energy, &()).unwrap();
-    engine.observe(false);
+    let m = engine
+        .sample(params, steps, Measure::Production, &())
+        .unwrap();
     let spec = engine.spec().clone();
     let o = Observed::from_sums(
         m.observables.as_ref().expect("observables measured"),
@@ -297,30 +297,22 @@ fn observables_are_measured_only_when_asked() {
     let c = two_electrons(5);
     let mut engine = cpu(&c);
     let params = Params::zeros(Layout::rbm(4, 2));
-    let observed = |engine: &mut dyn Engine, measure: bool| {
-        let measure = if measure {
-            Measure::Energy
-        } else {
-            Measure::Nothing
-        };
+    let observed = |engine: &mut dyn Engine, measure: Measure| {
         let m = engine.sample(&params, 20, measure, &()).unwrap();
         m.observables.map(|o| o.blocks)
     };
-    assert!(observed(&mut engine, true).is_none());
-    engine.observe(true);
-    assert!(observed(&mut engine, false).is_none());
-    let blocks = observed(&mut engine, true).unwrap();
+    assert!(observed(&mut engine, Measure::Energy).is_none());
+    assert!(observed(&mut engine, Measure::Nothing).is_none());
+    let blocks = observed(&mut engine, Measure::Production).unwrap();
     assert_eq!(blocks.len(), 20);
     assert!(blocks.iter().all(|b| b.samples == 256.0));
     assert_binned_every(&c, &blocks);
     if let Some(mut g) = gpu(&c) {
-        g.observe(true);
-        assert_binned_every(&c, &observed(&mut g, true).unwrap());
+        assert_binned_every(&c, &observed(&mut g, Measure::Production).unwrap());
     }
     let off = config(json!({"observables": {"enabled": false}, "walkers": 4}));
     let mut engine = cpu(&off);
-    engine.observe(true);
-    assert!(observed(&mut engine, true).is_none());
+    assert!(observed(&mut engine, Measure::Production).is_none());
 }
 
 #[test]
@@ -389,9 +381,10 @@ fn walker_means_add_up_to_the_block_sums() {
     let mut engines: Vec<Box<dyn Engine>> = vec![Box::new(cpu(&c))];
     engines.extend(gpu(&c).map(|g| Box::new(g) as Box<dyn Engine>));
     for engine in &mut engines {
-        engine.observe(true);
         for steps in [100, 37] {
-            let m = engine.sample(&params, steps, Measure::Energy, &()).unwrap();
+            let m = engine
+                .sample(&params, steps, Measure::Production, &())
+                .unwrap();
             let measurements = m.samples as f64 / m.walkers as f64;
             let obs = m.observables.unwrap();
             let w = &obs.walkers;

@@ -11,9 +11,8 @@ use rbm_vmc::Params;
 use rbm_vmc::config::Config;
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::EngineSpec;
-use rbm_vmc::engine::gpu::layout::Job;
-use rbm_vmc::engine::gpu::{Gpu, shader};
 use rbm_vmc::physics::Walker;
+use rbm_vmc::testing::{Gpu, Job, walk_source};
 use serde_json::json;
 use wgpu::util::DeviceExt;
 
@@ -121,7 +120,7 @@ fn read(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<f64> {
 fn gpu_values(gpu: &Gpu, spec: &EngineSpec, params: &Params, points: &[f64]) -> Vec<Values> {
     let (m, k) = (spec.coordinates(), spec.parameters());
     let count = points.len() / m;
-    let source = shader::walk_source(spec) + PROBE;
+    let source = walk_source(spec) + PROBE;
     let device = &gpu.device;
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {

@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, EngineChoice};
 use crate::control::StopReason;
-use crate::driver::{Context, Outcome, measured_params, plan};
+use crate::driver::{Context, Outcome, cpu_engine, gpu_adapter, measured_params, plan};
 use crate::engine::{
     Branching, DmcWalkers, Engine, EngineSpec, GenerationSums, GpuDmc, GpuEngine, Measure,
-    Population, cpu_engine, gpu, gpu_adapter,
+    Population, gpu,
 };
 use crate::error::Error;
 use crate::physics::{Params, Statistics};

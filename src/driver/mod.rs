@@ -3,6 +3,7 @@
 //! results. Only `Engine` and `Moments` are seen here, so every engine runs the same
 //! procedure.
 
+mod build;
 mod checks;
 mod endings;
 mod result;
@@ -17,9 +18,7 @@ use serde_json::Value;
 use crate::checkpoint::{RunState, read_checkpoint};
 use crate::config::{Config, EngineChoice};
 use crate::control::{Control, StopReason};
-use crate::engine::{
-    CpuEngine, Engine, EngineSpec, LANES, Measure, build_engine, check_host_memory, cpu_engine,
-};
+use crate::engine::{CpuEngine, Engine, EngineSpec, LANES, Measure, check_host_memory};
 use crate::error::Error;
 use crate::optimiser::Optimiser;
 use crate::physics::Params;
@@ -27,6 +26,7 @@ use crate::report::{Console, OutputDir, read_params, read_text};
 use crate::stats::{Estimate, Observed};
 use crate::team::{Team, solo};
 
+pub use build::{Built, build_engine, check_gpu_fits, cpu_engine, gpu_adapter};
 pub use result::RunStatus;
 use session::Session;
 
@@ -212,6 +212,13 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
+/// The engine the config asks for, with the choice and its reason on the console.
+fn chosen_engine(config: &Config, ctx: &Context) -> Result<Box<dyn Engine>, Error> {
+    let built = build_engine(config, &ctx.team)?;
+    ctx.console.line(&format!("engine: {}", built.choice));
+    Ok(built.engine)
+}
+
 fn warn_physics(config: &Config, console: &Console) {
     for w in config.physics_warnings() {
         console.warn(&w);
@@ -223,7 +230,7 @@ fn warn_physics(config: &Config, console: &Console) {
 pub fn run(config: &Config, out: &OutputDir, ctx: &Context) -> Result<Outcome, Error> {
     plan(config)?;
     warn_physics(config, &ctx.console);
-    let engine = build_engine(config, &ctx.console, &ctx.team)?;
+    let engine = chosen_engine(config, ctx)?;
     run_on(engine, config, out, ctx)
 }
 
@@ -267,7 +274,7 @@ pub fn resume(
         config.gpu.adapter = adapter;
     }
     config.validate()?;
-    let mut engine = build_engine(&config, &ctx.console, &ctx.team)?;
+    let mut engine = chosen_engine(&config, ctx)?;
     engine.set_state(&state)?;
     // A stop during thermalisation left the rest of it to do (checked when read).
     let thermalisation = if checkpoint.iteration == 0 {
@@ -329,7 +336,7 @@ pub fn sample(
     plan(config)?;
     warn_physics(config, &ctx.console);
     let params = measured_params(config, params_file)?;
-    let engine = build_engine(config, &ctx.console, &ctx.team)?;
+    let engine = chosen_engine(config, ctx)?;
     Session::sampling(RunState::start(config, params), engine, out, ctx)
         .complete(config.sampler.thermalisation)
 }

@@ -316,10 +316,8 @@ impl<'a> Session<'a> {
             .ctx
             .console
             .bar("production", walkers * steps as u64, "walker-steps");
-        self.engine.observe(true);
-        let moments = self.cancellable_sample(steps, Measure::Energy, &bar, Phase::Production);
-        self.engine.observe(false);
-        let moments = moments?;
+        let moments =
+            self.cancellable_sample(steps, Measure::Production, &bar, Phase::Production)?;
         let e = Estimate::from_moments(&moments);
         let spec = self.engine.spec();
         self.observed = match (&moments.observables, &spec.observables) {

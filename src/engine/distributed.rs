@@ -40,10 +40,6 @@ impl Engine for InjectedFault {
         self.0.spec()
     }
 
-    fn observe(&mut self, on: bool) {
-        self.0.observe(on)
-    }
-
     fn sample(
         &mut self,
         _: &Params,
@@ -207,10 +203,6 @@ impl Engine for DistributedEngine {
         let mut flat = flatten(&local);
         self.team.sum(&mut flat);
         Ok(unflatten(&flat, self.spec.parameters(), &local))
-    }
-
-    fn observe(&mut self, on: bool) {
-        self.local.observe(on)
     }
 
     fn kernel_seconds(&self) -> Option<f64> {

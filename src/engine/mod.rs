@@ -11,20 +11,16 @@ pub mod observables;
 pub use cpu::{CpuEngine, DmcWalkers, LANES, REFRESH_EVERY, Simd};
 pub use distributed::DistributedEngine;
 #[cfg(feature = "mpi")]
-use distributed::InjectedFault;
+pub(crate) use distributed::InjectedFault;
 pub use dmc::{Branching, GenerationSums, Population, Walkers};
 pub use gpu::{GpuDmc, GpuEngine};
 pub use moments::{Accumulator, Metric, MetricSubset, Moments};
 pub use observables::{ObservableSums, ObservablesSpec};
 
-use std::rc::Rc;
-
-use crate::config::{Config, EngineChoice};
+use crate::config::Config;
 use crate::error::Error;
 use crate::physics::{Params, System, Wavefunction};
-use crate::report::Console;
 use crate::sampler::{Moves, SamplerKind};
-use crate::team::{Team, share};
 
 /// A sampler with its settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,8 +46,8 @@ pub struct EngineSpec {
     /// processes): random streams derive from the global index.
     pub first_walker: u32,
     pub seed: u64,
-    /// Observables beyond the energy (measured only in calls made while `observe` is on);
-    /// `None`: switched off.
+    /// Observables beyond the energy (measured only in `Measure::Production` calls); `None`:
+    /// switched off.
     pub observables: Option<ObservablesSpec>,
 }
 
@@ -133,11 +129,19 @@ pub enum Measure {
     /// As `Energy`, and the sums for the metric S over the samples `MetricSubset` picks with
     /// a target of `samples` (SR).
     EnergyAndMetric { samples: u32 },
+    /// As `Energy`, and the observables beyond the energy (`EngineSpec::observables`, where
+    /// switched on): production only, they cost time.
+    Production,
 }
 
 impl Measure {
     pub fn any(self) -> bool {
         self != Measure::Nothing
+    }
+
+    /// Whether the call measures the observables beyond the energy.
+    pub fn observes(self) -> bool {
+        self == Measure::Production
     }
 
     /// The subset of the `measurements` per walker of `walkers` walkers that enters S.
@@ -167,11 +171,6 @@ pub trait Engine {
         measure: Measure,
         progress: &dyn Progress,
     ) -> Result<Moments, Error>;
-
-    /// Measure the observables beyond the energy (`spec().observables`) in the measured
-    /// `sample` calls that follow, until turned off: production only, they cost time.
-    /// Engines without observables ignore it.
-    fn observe(&mut self, _on: bool) {}
 
     /// Device time of the last `sample` call's kernels, where the engine can measure it.
     fn kernel_seconds(&self) -> Option<f64> {
@@ -222,121 +221,4 @@ pub(crate) fn check_state(spec: &EngineSpec, state: &WalkerState) -> Result<(), 
         )));
     }
     Ok(())
-}
-
-/// Builds the engine the config asks for and says which one it is and why: `auto` takes a
-/// real GPU when there is one (falling back to the CPU if it cannot run this system there),
-/// `gpu` any adapter including CPU implementations such as lavapipe. In a team of several
-/// processes each runs its share of the walkers (`DistributedEngine`), with its CPU share of
-/// the machine's cores (unless `threads` is set) and its own GPU where there are several.
-pub fn build_engine(
-    config: &Config,
-    console: &Console,
-    team: &Rc<dyn Team>,
-) -> Result<Box<dyn Engine>, Error> {
-    let spec = EngineSpec::from_config(config);
-    if team.size() == 1 {
-        return build_local(spec, config, config.threads, 0, console);
-    }
-    if (config.walkers as usize) < team.size() {
-        return Err(Error::input(format!(
-            "`walkers` = {} cannot be split over {} processes: use at least one walker each",
-            config.walkers,
-            team.size()
-        )));
-    }
-    let (first_walker, walkers) = share(config.walkers, team.rank(), team.size());
-    let local = EngineSpec {
-        walkers,
-        first_walker,
-        ..spec.clone()
-    };
-    let threads = match config.threads {
-        0 => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            (cores / team.local_size()).max(1)
-        }
-        n => n,
-    };
-    let engine = build_local(local, config, threads, team.local_rank(), console)?;
-    #[cfg(feature = "mpi")]
-    let engine: Box<dyn Engine> =
-        if std::env::var("RBM_VMC_FAULT_RANK").is_ok_and(|r| r == team.rank().to_string()) {
-            Box::new(InjectedFault(engine))
-        } else {
-            engine
-        };
-    Ok(Box::new(DistributedEngine::new(engine, team.clone(), spec)))
-}
-
-/// The adapter `--engine gpu` runs on: among those named like `name` (any, without a name)
-/// the real GPUs, else the CPU implementations such as lavapipe; the `nth` of them (modulo
-/// their count), so that processes on one machine take distinct GPUs.
-pub fn gpu_adapter(name: Option<&str>, nth: usize) -> Result<wgpu::Adapter, Error> {
-    gpu::choose(name, false, nth)
-        .or_else(|| gpu::choose(name, true, nth))
-        .ok_or_else(|| {
-            Error::input(match name {
-                Some(name) => {
-                    format!("no GPU adapter named like `{name}`; `rbm-vmc devices` lists them")
-                }
-                None => format!("no GPU adapter found: {}", gpu::NO_ADAPTER_HELP),
-            })
-        })
-}
-
-/// For `--engine gpu`, what building the engine would refuse, without opening a device: no
-/// adapter by that name, or a run beyond its limits (`rbm-vmc check`).
-pub fn check_gpu_fits(config: &Config) -> Result<(), Error> {
-    if config.engine != EngineChoice::Gpu {
-        return Ok(());
-    }
-    let adapter = gpu_adapter(config.gpu.adapter.as_deref(), 0)?;
-    GpuEngine::check_fits(&EngineSpec::from_config(config), &adapter, &config.gpu)
-}
-
-/// The CPU engine for `spec` with `threads` threads, in lanes unless `cpu_lanes` is off.
-pub fn cpu_engine(spec: EngineSpec, config: &Config, threads: usize) -> Result<CpuEngine, Error> {
-    CpuEngine::new(spec, threads)?.with_lanes(config.cpu_lanes.then(Simd::best))
-}
-
-/// One process's engine; `gpu_index` picks among several matching adapters.
-fn build_local(
-    spec: EngineSpec,
-    config: &Config,
-    threads: usize,
-    gpu_index: usize,
-    console: &Console,
-) -> Result<Box<dyn Engine>, Error> {
-    let adapter_name = config.gpu.adapter.as_deref();
-    let cpu = |reason: String| -> Result<Box<dyn Engine>, Error> {
-        let engine = cpu_engine(spec.clone(), config, threads)?;
-        console.line(&format!("engine: {}{reason}", engine.describe()));
-        Ok(Box::new(engine))
-    };
-    match config.engine {
-        EngineChoice::Cpu => cpu(String::new()),
-        EngineChoice::Gpu => {
-            let adapter = gpu_adapter(adapter_name, gpu_index)?;
-            let engine = GpuEngine::new(spec.clone(), &adapter, &config.gpu)?;
-            console.line(&format!("engine: {}", engine.describe()));
-            Ok(Box::new(engine))
-        }
-        EngineChoice::Auto => match gpu::choose(adapter_name, false, gpu_index) {
-            None => cpu(match gpu::choose(adapter_name, true, 0) {
-                Some(soft) => format!(
-                    " (auto: no GPU; {} is a CPU implementation, used only with --engine gpu)",
-                    soft.get_info().name
-                ),
-                None => " (auto: no GPU adapter found)".into(),
-            }),
-            Some(adapter) => match GpuEngine::new(spec.clone(), &adapter, &config.gpu) {
-                Ok(engine) => {
-                    console.line(&format!("engine: {} (auto)", engine.describe()));
-                    Ok(Box::new(engine))
-                }
-                Err(e) => cpu(format!(" (auto: the GPU cannot run this: {e})")),
-            },
-        },
-    }
 }

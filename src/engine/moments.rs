@@ -31,8 +31,8 @@ pub struct Moments {
     pub resets: u64,
     /// Sums for the metric S over the subset of samples `MetricSubset` picks, when asked for.
     pub metric: Option<Metric>,
-    /// Observables beyond the energy, per block of the call (production calls of an engine
-    /// told to `observe`; absent otherwise).
+    /// Observables beyond the energy, per block of the call (`Measure::Production` calls of
+    /// an engine whose spec has them; absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observables: Option<ObservableSums>,
 }

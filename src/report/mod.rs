@@ -5,7 +5,6 @@ mod convergence;
 mod csv;
 mod density_plot;
 mod history;
-mod input_file;
 mod observables;
 mod output;
 mod params_file;
@@ -18,7 +17,6 @@ pub use convergence::{IterationPoint, convergence_plot, iteration_points};
 pub use csv::{csv_field, csv_quoted};
 pub use density_plot::{Curve, density_axis, density_curves_svg, reference_curve};
 pub use history::{HistoryWriter, history_row_numbers};
-pub use input_file::{MAX_INPUT_BYTES, read_bytes, read_text};
 pub use observables::{observables_json, observables_lines, write_observables};
 pub use output::{LOCK_FILE, OutputDir, write_atomic};
 pub use params_file::{params_to_json, read_params};
@@ -26,11 +24,6 @@ pub use plot::{Axes, Series, line_plot};
 pub use provenance::{command_started, cpu_model, provenance};
 pub use reference::{Reference, reference_energy};
 
-/// `v` as a user would write it: 1e-160 rather than 0.000...0001.
-pub fn compact(v: f64) -> String {
-    if v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
-        format!("{v:e}")
-    } else {
-        v.to_string()
-    }
-}
+// Ground-layer helpers that the report's users reach through it.
+pub use crate::input_file::{MAX_INPUT_BYTES, read_bytes, read_text};
+pub use crate::text::compact;

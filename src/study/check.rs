@@ -4,8 +4,7 @@
 use std::path::Path;
 
 use crate::config::{Config, read_json};
-use crate::driver;
-use crate::engine::check_gpu_fits;
+use crate::driver::{self, check_gpu_fits};
 use crate::error::Error;
 
 use super::{Mode, Sweep};

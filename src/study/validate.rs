@@ -386,7 +386,7 @@ pub fn validate(
     config.gpu.adapter = options.adapter.clone();
     config.validate()?;
     if options.engine == EngineChoice::Gpu {
-        crate::engine::gpu_adapter(options.adapter.as_deref(), 0)?;
+        crate::driver::gpu_adapter(options.adapter.as_deref(), 0)?;
     }
     console.line(&format!(
         "validate: {} reference systems ({}); each case's files are in {}",

@@ -3,6 +3,7 @@
 
 use rbm_vmc::config::Config;
 use rbm_vmc::engine::{CpuEngine, Engine, EngineSpec, Measure};
+use rbm_vmc::sampler::{SamplerInfo, SamplerKind, Step};
 use rbm_vmc::{Estimate, Params};
 use serde_json::Value;
 
@@ -59,14 +60,41 @@ pub fn assert_within(label: &str, value: f64, expected: f64, sigma: f64, k: f64)
     );
 }
 
-/// The sampler settings every test iterates over: (kind, moves, form-compatible).
-pub const SAMPLERS: [(&str, &str); 5] = [
-    ("metropolis", "all"),
-    ("metropolis", "single"),
-    ("importance", "all"),
-    ("importance", "single"),
-    ("gibbs", "all"),
-];
+/// Every sampler setting the table allows, as (sampler.kind, sampler.moves), in
+/// `SamplerKind::ALL` order: each kind with its moves of every coordinate, and of one
+/// particle at a time where its steps are moves.
+pub fn samplers() -> Vec<(&'static str, &'static str)> {
+    SamplerKind::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            let info = kind.info();
+            let moves: &[&'static str] = match info.step {
+                Step::Moves { .. } => &["all", "single"],
+                Step::Whole { .. } => &["all"],
+            };
+            moves.iter().map(move |&m| (info.name, m))
+        })
+        .collect()
+}
+
+/// The table's row of the sampler `kind` names.
+pub fn sampler_info(kind: &str) -> SamplerInfo {
+    SamplerKind::ALL
+        .into_iter()
+        .map(SamplerKind::info)
+        .find(|info| info.name == kind)
+        .expect("a sampler of the table")
+}
+
+/// Whether the sampler `kind` needs `wavefunction.form` = "sqrt".
+pub fn needs_sqrt(kind: &str) -> bool {
+    sampler_info(kind).needs_sqrt.is_some()
+}
+
+/// Whether the sampler `kind` takes `sampler.moves` = "single".
+pub fn takes_single(kind: &str) -> bool {
+    matches!(sampler_info(kind).step, Step::Moves { .. })
+}
 
 /// Whether the GPU tests must run (CI sets RBM_VMC_REQUIRE_GPU=1) rather than skip.
 pub fn gpu_required() -> bool {
@@ -195,13 +223,14 @@ pub fn exact_case(
 /// Closed shells of non-interacting fermions: (particles, dims, exact energy / omega).
 pub const CLOSED_SHELLS: [(usize, usize, f64); 3] = [(6, 2, 10.0), (12, 2, 28.0), (8, 3, 18.0)];
 
-/// The Metropolis-type samplers (the ones a Slater determinant or a Jastrow factor allows).
-pub const METROPOLIS_SAMPLERS: [(&str, &str); 4] = [
-    ("metropolis", "all"),
-    ("metropolis", "single"),
-    ("importance", "all"),
-    ("importance", "single"),
-];
+/// The samplers a Slater determinant or a Jastrow factor allows (those not `rbm_alone`).
+pub fn metropolis_samplers() -> Vec<(&'static str, &'static str)> {
+    let rbm_alone = |kind: &str| sampler_info(kind).rbm_alone;
+    samplers()
+        .into_iter()
+        .filter(|&(kind, _)| !rbm_alone(kind))
+        .collect()
+}
 
 /// Closed-shell fermions without interaction at a = w = 0 (the exact ground state).
 pub fn fermion_case(

@@ -162,7 +162,7 @@ impl<'a> Chain<'a> {
     }
 
     /// Local energy at the current position; fills the O_i.
-    pub fn measure(&mut self) -> f64 {
+    pub fn local_energy(&mut self) -> f64 {
         self.walker.local_energy()
     }
 }

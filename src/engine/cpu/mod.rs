@@ -45,8 +45,6 @@ pub struct CpuEngine {
     steps_done: u64,
     pool: rayon::ThreadPool,
     threads: usize,
-    /// Measure the observables (`Engine::observe`).
-    observing: bool,
     /// Walk `lanes::L` walkers at a time with these instructions (where `lanes::supports`
     /// the system); `None`: one at a time.
     lanes: Option<Simd>,
@@ -80,7 +78,6 @@ impl CpuEngine {
             steps_done: 0,
             pool,
             threads,
-            observing: false,
             lanes,
         })
     }
@@ -256,7 +253,7 @@ fn walk_scalar(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut)
                 out.sums.resets += chain.check_health(step) as u64;
             }
             if measuring {
-                let e = chain.measure();
+                let e = chain.local_energy();
                 accumulate(&mut out.sums, chain.o(), e);
                 out.energies[i] += e;
                 out.sums.series[next] += e;
@@ -425,7 +422,7 @@ impl Engine for CpuEngine {
         let mut metric = subset.map(|_| Metric::zeros(self.spec.parameters()));
         total.series.reserve(measurements);
         let mut walker_energy = vec![0.0; self.spec.walkers as usize];
-        let observing = self.observing && measurements > 0 && self.spec.observables.is_some();
+        let observing = measure.observes() && measurements > 0 && self.spec.observables.is_some();
         let mut walker_observed = match observing {
             true => vec![[0.0; SCALARS]; self.spec.walkers as usize],
             false => Vec::new(),
@@ -501,10 +498,6 @@ impl Engine for CpuEngine {
             }
         }
         Ok(total)
-    }
-
-    fn observe(&mut self, on: bool) {
-        self.observing = on;
     }
 
     fn state(&self) -> Result<WalkerState, Error> {

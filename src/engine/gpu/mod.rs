@@ -4,28 +4,34 @@
 //! the host finishes in f64. Set up in three parts, as wgpu's `repeated_compute` example
 //! does: the sizes (`BufferSizes`, computed once) and the buffers allocated by them, the
 //! kernels bound to those buffers, and the timestamp queries.
+//!
+//! A `sample` call is planned, then executed: `plan` lays out its dispatches (jobs, flags,
+//! readbacks) without a device, `execute` encodes and submits them and adds each batch's
+//! readback to the moments. What a call measures beyond the energy lives beside: the metric
+//! for SR in `metric`, the observables in `observables`, the device reductions in `reduce`.
 
 mod device;
 mod dmc;
-pub mod layout;
+pub(crate) mod layout;
+mod metric;
+mod observables;
+mod plan;
 mod reduce;
-pub mod shader;
+pub(crate) mod shader;
 
 pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose, devices_report};
 pub use dmc::GpuDmc;
 
 use wgpu::util::DeviceExt;
 
-use self::layout::{
-    FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_OBSERVE, FLAG_RESET_PARTIALS,
-    HIST_COPIES, Job, Products, components, reduced_components,
-};
+use self::layout::{HIST_COPIES, Job, components, reduced_components};
+use self::metric::MetricBuffers;
+use self::plan::{Batch, Call, Dispatch, call_measurements, plan};
 use self::reduce::{Reduction, SPAN};
 use self::shader::WORKGROUP;
-use super::observables::{MAX_BLOCKS, ObservableSums, ObservablesSpec, SCALARS};
+use super::observables::{MAX_BLOCKS, SCALARS};
 use super::{
-    Engine, EngineSpec, Measure, Metric, MetricSubset, Moments, Progress, WalkerState,
-    check_host_memory, check_state,
+    Engine, EngineSpec, Measure, Moments, Progress, WalkerState, check_host_memory, check_state,
 };
 use crate::config::GpuConfig;
 use crate::engine::cpu::initial_position;
@@ -40,9 +46,6 @@ pub const MAX_GPU_PARAMETERS: usize = 1024;
 
 /// Series entries (workgroups x measurements) one dispatch may write.
 const MAX_SERIES_PARTS: u64 = 1 << 24;
-
-/// Sample rows one dispatch of the metric kernel adds (llvmpipe's loop cap).
-const METRIC_ROWS_PER_DISPATCH: u32 = 16_384;
 
 /// Every size the engine's buffers and dispatches follow, computed once from the spec and
 /// the adapter (as vello's `BufferSizes`): the limit checks and the allocation read the
@@ -236,20 +239,6 @@ fn initial_positions(spec: &EngineSpec) -> Result<Vec<f32>, Error> {
         }
     }
     Ok(initial)
-}
-
-/// SR's buffers, made on the first call that asks for the metric (and grown when a call
-/// needs more rows): the O rows the walk kernel writes, the shift, the products, and their
-/// readback.
-struct MetricBuffers {
-    rows: usize,
-    /// Bound to the walk kernels (a kernel compiled later binds it too).
-    o_rows: wgpu::Buffer,
-    shift: wgpu::Buffer,
-    job: wgpu::Buffer,
-    products: wgpu::Buffer,
-    readback: wgpu::Buffer,
-    bind: wgpu::BindGroup,
 }
 
 /// A walk kernel with its bindings.
@@ -579,16 +568,59 @@ pub struct GpuEngine {
     steps_done: u64,
     /// Subtracted from E_L before f32 sums: the last energy measured.
     shift: Option<f64>,
-    /// Measure the observables (`Engine::observe`).
-    observing: bool,
 }
 
-/// Work since the last readback.
-#[derive(Default)]
-struct Batch {
-    dispatches: u32,
-    steps: u64,
-    measurements: u32,
+/// What a batch's readback holds, in f64 where the host sums it.
+struct BatchSums {
+    /// The reduced partial sums (`layout::reduced_components`, then any block scalars).
+    partials: Vec<f64>,
+    /// The batch's series: shifted energy sums over the walkers, one per measurement.
+    series: Vec<f32>,
+    /// Walkers found with a non-finite state and reset (`Moments::resets`).
+    resets: u32,
+    kernel_seconds: Option<f64>,
+}
+
+impl BatchSums {
+    /// Adds the batch (of `walkers` walkers making `moves_per_step` moves a step, E_L
+    /// shifted by `shift`) to `moments`, un-shifted; the walker means with the call's
+    /// `last` batch.
+    fn add_to(
+        &self,
+        moments: &mut Moments,
+        batch: &Batch,
+        shift: f64,
+        last: bool,
+        walkers: f64,
+        moves_per_step: f64,
+    ) {
+        let (p, k) = (&self.partials, moments.o.len());
+        let samples = walkers * batch.measurements as f64;
+        let (sum_d, sum_d2) = (p[0], p[1]);
+        moments.samples += samples as u64;
+        moments.energy += sum_d + samples * shift;
+        moments.energy_sq += sum_d2 + 2.0 * shift * sum_d + samples * shift * shift;
+        moments.accepted += p[2].round();
+        moments.attempted += walkers * batch.steps as f64 * moves_per_step;
+        let (o, eo) = p[5..].split_at(k);
+        for i in 0..k {
+            moments.o[i] += o[i];
+            moments.energy_o[i] += eo[i] + shift * o[i];
+        }
+        moments
+            .series
+            .extend(self.series.iter().map(|&v| v as f64 + walkers * shift));
+        moments.resets += self.resets as u64;
+        if let Some(obs) = moments.observables.as_mut() {
+            observables::add_block_scalars(obs, p, k);
+        }
+        if last && moments.samples > 0 {
+            let (wm, wm2) = (p[3], p[4]);
+            moments.walker_means.count += walkers as u64;
+            moments.walker_means.sum += wm + walkers * shift;
+            moments.walker_means.sum_sq += wm2 + 2.0 * shift * wm + walkers * shift * shift;
+        }
+    }
 }
 
 /// The kernels compute in f32 and take the system's scales as f32 constants: each must be a
@@ -609,7 +641,7 @@ fn check_f32_scales(spec: &EngineSpec) -> Result<(), Error> {
         Some((name, v)) => Err(Error::input(format!(
             "the GPU engine computes in f32, which cannot hold {name} = {}; use --engine cpu \
              (f64), or an omega nearer 1 (natural units)",
-            crate::report::compact(v)
+            crate::text::compact(v)
         ))),
         None => Ok(()),
     }
@@ -643,7 +675,6 @@ impl GpuEngine {
             kernel_seconds: None,
             steps_done: 0,
             shift: None,
-            observing: false,
         })
     }
 
@@ -699,25 +730,21 @@ impl GpuEngine {
         Ok(bytes)
     }
 
-    /// Reduces the partials, reads them with the batch's series and the counters, and adds
-    /// them (un-shifted, in f64) to `moments`.
-    fn flush(
-        &self,
-        moments: &mut Moments,
-        batch: &Batch,
-        shift: f64,
-        last: bool,
-    ) -> Result<Option<f64>, Error> {
-        let k = self.spec.parameters();
-        // The observing kernel's partials carry the observables' scalars too.
-        let mut r = reduced_components(k) as u32;
-        if moments.observables.is_some() {
-            r += (SCALARS * MAX_BLOCKS as usize) as u32;
+    /// Reduces the batch's partials and reads them with its series, the counters and the
+    /// timestamps (the observing kernel's partials carry the observables' scalars too);
+    /// refuses a batch whose loops the driver cut short.
+    fn read_batch(&self, batch: &Batch, observing: bool) -> Result<BatchSums, Error> {
+        let mut r = reduced_components(self.spec.parameters());
+        if observing {
+            r += SCALARS * MAX_BLOCKS as usize;
         }
         let q = &self.gpu.queue;
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         // Partials are laid out group-major, r components per workgroup.
-        self.kernels.partials.record(q, &mut encoder, r, (1, r), 0);
+        let components = r as u32;
+        self.kernels
+            .partials
+            .record(q, &mut encoder, components, (1, components), 0);
         let b = &self.buffers;
         let l = self.sizes.readback();
         encoder.copy_buffer_to_buffer(&b.partials_out, 0, &b.readback, l.partials, r as u64 * 4);
@@ -746,278 +773,136 @@ impl GpuEngine {
             )));
         }
         q.write_buffer(&b.counters, 0, &[0u8; 8]);
-
-        let p: Vec<f64> = floats[..r as usize].iter().map(|&v| v as f64).collect();
-        let walkers = self.spec.walkers as f64;
-        let samples = walkers * batch.measurements as f64;
-        let (sum_d, sum_d2) = (p[0], p[1]);
-        moments.samples += samples as u64;
-        moments.energy += sum_d + samples * shift;
-        moments.energy_sq += sum_d2 + 2.0 * shift * sum_d + samples * shift * shift;
-        moments.accepted += p[2].round();
-        moments.attempted += walkers * batch.steps as f64 * self.moves_per_step();
-        let (o, eo) = p[5..].split_at(k);
-        for i in 0..k {
-            moments.o[i] += o[i];
-            moments.energy_o[i] += eo[i] + shift * o[i];
-        }
         let first = (l.series / 4) as usize;
-        let series = &floats[first..first + batch.measurements as usize];
-        moments
-            .series
-            .extend(series.iter().map(|&v| v as f64 + walkers * shift));
-        moments.resets += counters[1] as u64;
-        if let Some(obs) = moments.observables.as_mut() {
-            let base = reduced_components(k);
-            for (b, block) in obs.blocks.iter_mut().enumerate() {
-                for (c, s) in block.scalars.iter_mut().enumerate() {
-                    *s += p[base + b * SCALARS + c];
-                }
-            }
-        }
-        if last && moments.samples > 0 {
-            let (wm, wm2) = (p[3], p[4]);
-            moments.walker_means.count += walkers as u64;
-            moments.walker_means.sum += wm + walkers * shift;
-            moments.walker_means.sum_sq += wm2 + 2.0 * shift * wm + walkers * shift * shift;
-        }
-        Ok(kernel_seconds)
+        Ok(BatchSums {
+            partials: floats[..r].iter().map(|&v| v as f64).collect(),
+            series: floats[first..first + batch.measurements as usize].to_vec(),
+            resets: counters[1],
+            kernel_seconds,
+        })
     }
 
-    /// The subset of this call's samples that enters the metric, with the buffers for its O
-    /// rows ready: `MetricSubset`'s rule, with a smaller target where the device's buffers
-    /// cannot hold 2 x target rows of K values.
-    fn prepare_metric(
-        &mut self,
-        subset: MetricSubset,
-        measure: Measure,
-        measurements: u32,
-    ) -> Result<MetricSubset, Error> {
-        let k = self.spec.parameters().max(1) as u64;
-        let limits = &self.gpu.limits;
-        let limit = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size);
-        let max_rows = (limit / (4 * k)) as usize;
-        let subset = match measure {
-            Measure::EnergyAndMetric { samples } if subset.rows() > max_rows => {
-                let target = (max_rows / 2).min(samples as usize).max(1) as u32;
-                MetricSubset::new(self.spec.walkers, measurements, target)
-            }
-            _ => subset,
-        };
-        if self
-            .metric
-            .as_ref()
-            .is_some_and(|m| m.rows >= subset.rows())
-        {
-            return Ok(subset);
-        }
-        let rows = subset.rows();
-        let width = k + 1;
-        let device = &self.gpu.device;
-        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let buffer = |label: &str, bytes: u64, usage: wgpu::BufferUsages| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes.max(4),
-                usage,
-                mapped_at_creation: false,
-            })
-        };
-        use wgpu::BufferUsages as U;
-        let o_rows = buffer("metric rows", rows as u64 * k * 4, U::STORAGE);
-        let shift = buffer("metric shift", k * 4, U::STORAGE | U::COPY_DST);
-        let job = buffer(
-            "metric job",
-            std::mem::size_of::<Products>() as u64,
-            U::UNIFORM | U::COPY_DST,
-        );
-        let products = buffer(
-            "metric products",
-            width * width * 4,
-            U::STORAGE | U::COPY_SRC,
-        );
-        let readback = buffer(
-            "metric readback",
-            width * width * 4,
-            U::MAP_READ | U::COPY_DST,
-        );
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::engine(format!(
-                "cannot allocate the metric's {rows} rows of {k} parameters on {}: {e}",
-                self.gpu.summary.label()
-            )));
-        }
-        let k = &mut self.kernels;
-        let bind = bind_group(device, &k.products, &[&job, &o_rows, &shift, &products]);
-        for walk in std::iter::once(&mut k.walk).chain(k.observing_walk.as_mut()) {
-            walk.bind = walk_bind_group(device, &walk.pipeline, &self.buffers, &o_rows);
-        }
-        self.metric = Some(MetricBuffers {
-            rows,
-            o_rows,
-            shift,
-            job,
-            products,
-            readback,
-            bind,
-        });
-        Ok(subset)
+    /// Reads a batch and adds its sums to `moments`; its kernels' seconds where timed.
+    fn flush(
+        &self,
+        moments: &mut Moments,
+        batch: &Batch,
+        shift: f64,
+        last: bool,
+    ) -> Result<Option<f64>, Error> {
+        let sums = self.read_batch(batch, moments.observables.is_some())?;
+        let walkers = self.spec.walkers as f64;
+        sums.add_to(moments, batch, shift, last, walkers, self.moves_per_step());
+        Ok(sums.kernel_seconds)
     }
 
-    /// The metric's sums over the O rows the call wrote: products on the device about the
-    /// call's mean O (in f32), turned into raw sums in f64 here.
-    fn metric_sums(&self, moments: &Moments, subset: MetricSubset) -> Result<Metric, Error> {
-        let mb = self.metric.as_ref().expect("prepared for this call");
-        let k = self.spec.parameters();
-        let width = k + 1;
-        let n = moments.samples.max(1) as f64;
-        let shift: Vec<f32> = moments.o.iter().map(|o| (o / n) as f32).collect();
+    /// Uploads `params` and clears the counters for a call; the shift its kernels subtract
+    /// from E_L: the last energy measured, else (when the call measures) an estimate.
+    fn begin_call(&self, params: &Params, measure: bool) -> Result<f64, Error> {
+        let theta: Vec<f32> = params.theta().iter().map(|&t| t as f32).collect();
         let q = &self.gpu.queue;
-        q.write_buffer(&mb.shift, 0, bytemuck::cast_slice(&shift));
-        let rows = subset.rows() as u32;
-        // 64 x 64 outputs per workgroup (shaders/metric.wgsl).
-        let blocks = (width as u32).div_ceil(64);
-        let mut first = 0;
-        while first < rows {
-            let job = Products {
-                rows,
-                k: k as u32,
-                first_row: first,
-                row_count: METRIC_ROWS_PER_DISPATCH.min(rows - first),
-                accumulate: (first > 0) as u32,
-                ..Default::default()
-            };
-            q.write_buffer(&mb.job, 0, bytemuck::bytes_of(&job));
+        q.write_buffer(&self.buffers.theta, 0, bytemuck::cast_slice(&theta));
+        q.write_buffer(&self.buffers.counters, 0, &[0u8; 8]);
+        let shift = match (measure, self.shift) {
+            (_, Some(s)) => s,
+            (true, None) => self.estimate_shift(params)?,
+            (false, None) => 0.0,
+        };
+        // The kernels subtract the f32 shift: add back exactly that value.
+        Ok(shift as f32 as f64)
+    }
+
+    /// Runs the planned dispatches, adding each batch's sums to `moments`; stops with
+    /// `Error::Interrupted` between batches when `progress` says so.
+    fn execute(
+        &mut self,
+        dispatches: &[Dispatch],
+        moments: &mut Moments,
+        shift: f64,
+        progress: &dyn Progress,
+    ) -> Result<(), Error> {
+        let walk = match moments.observables {
+            Some(_) => self
+                .kernels
+                .observing_walk
+                .as_ref()
+                .expect("built to observe"),
+            None => &self.kernels.walk,
+        };
+        self.kernel_seconds = None;
+        let q = &self.gpu.queue;
+        for d in dispatches {
+            q.write_buffer(&self.buffers.job, 0, bytemuck::bytes_of(&d.job));
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            let timestamps = self.timing.as_ref().map(|t| t.writes(d.slot));
             pass(
                 &mut encoder,
-                &self.kernels.products,
-                &mb.bind,
-                (blocks, blocks),
-                None,
+                &walk.pipeline,
+                &walk.bind,
+                self.sizes.grid,
+                timestamps,
             );
+            if d.measurements > 0 {
+                // The series is measurement-major, a value per workgroup.
+                let strides = (self.sizes.groups, 1);
+                let series = &self.kernels.series;
+                series.record(q, &mut encoder, d.measurements, strides, d.series_offset);
+            }
             q.submit([encoder.finish()]);
-            first += job.row_count;
-        }
-        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-        let bytes = (width * width * 4) as u64;
-        encoder.copy_buffer_to_buffer(&mb.products, 0, &mb.readback, 0, bytes);
-        q.submit([encoder.finish()]);
-        let slice = mb.readback.slice(..);
-        slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.gpu.wait("computing the metric")?;
-        let p: Vec<f64> = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::engine(format!("reading back the metric: {e}")))?;
-            let values: &[f32] = bytemuck::cast_slice(&view);
-            values[..width * width].iter().map(|&v| v as f64).collect()
-        };
-        mb.readback.unmap();
-        // Raw sums from the centred ones: with u = o - c, sum o = s + n c and
-        // sum o o^T = P + c s^T + s c^T + n c c^T.
-        let c: Vec<f64> = shift.iter().map(|&v| v as f64).collect();
-        let rows = rows as f64;
-        let s: Vec<f64> = (0..k).map(|i| p[i * width + k]).collect();
-        let mut metric = Metric::zeros(k);
-        metric.samples = rows as u64;
-        for i in 0..k {
-            metric.o[i] = s[i] + rows * c[i];
-            for j in i..k {
-                metric.oo[i * k + j] =
-                    p[i * width + j] + c[i] * s[j] + s[i] * c[j] + rows * c[i] * c[j];
+            self.steps_done += d.job.steps as u64;
+            let Some(batch) = d.flush else {
+                continue;
+            };
+            // The shift applies to the whole call, so `last` marks the walker means.
+            if let Some(seconds) = self.flush(moments, &batch, shift, d.last())? {
+                *self.kernel_seconds.get_or_insert(0.0) += seconds;
             }
-        }
-        metric.mirror();
-        Ok(metric)
-    }
-
-    /// Adds the call's histogram counts (every copy's) to `obs`.
-    fn read_histograms(&self, obs: &mut ObservableSums) -> Result<(), Error> {
-        let bins = obs.blocks.first().map_or(0, |b| b.counts.len());
-        let per_block = HIST_COPIES as usize * bins;
-        let bytes = (obs.blocks.len() * per_block * 4) as u64;
-        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&self.buffers.hist, 0, &self.buffers.hist_readback, 0, bytes);
-        self.gpu.queue.submit([encoder.finish()]);
-        let slice = self.buffers.hist_readback.slice(..bytes);
-        slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.gpu.wait("reading the histograms")?;
-        {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::engine(format!("reading the histograms: {e}")))?;
-            let counts: &[u32] = bytemuck::cast_slice(&view);
-            for (block, copies) in obs.blocks.iter_mut().zip(counts.chunks(per_block)) {
-                for copy in copies.chunks(bins) {
-                    for (c, &n) in block.counts.iter_mut().zip(copy) {
-                        *c += n as f64;
-                    }
-                }
+            progress.advance(batch.steps * self.spec.walkers as u64);
+            if !d.last() && progress.cancelled() {
+                return Err(Error::Interrupted("sampling cancelled".into()));
             }
-        }
-        self.buffers.hist_readback.unmap();
-        Ok(())
-    }
-
-    /// Adds every walker's means of the observables' scalars over a call of `measurements`
-    /// measurements (its sums, which the walk kernel keeps after the walkers' energies) to
-    /// `obs`.
-    fn read_walker_means(&self, obs: &mut ObservableSums, measurements: u32) -> Result<(), Error> {
-        let walkers = self.sizes.walkers;
-        let offset = walkers * 4;
-        let bytes = walkers * SCALARS as u64 * 4;
-        let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("walker sums readback"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-        let source = &self.buffers.walker_energy;
-        encoder.copy_buffer_to_buffer(source, offset, &staging, 0, bytes);
-        self.gpu.queue.submit([encoder.finish()]);
-        let slice = staging.slice(..);
-        slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.gpu.wait("reading the walkers' observables")?;
-        let view = slice
-            .get_mapped_range()
-            .map_err(|e| Error::engine(format!("reading the walkers' observables: {e}")))?;
-        let sums: &[f32] = bytemuck::cast_slice(&view);
-        let n = measurements as f64;
-        for walker in sums.chunks_exact(SCALARS).take(walkers as usize) {
-            let means: [f64; SCALARS] = std::array::from_fn(|c| walker[c] as f64 / n);
-            obs.walkers.push(&means);
         }
         Ok(())
     }
 
     /// Positions of the first `count` walkers, as f64.
     fn read_positions(&self, count: u32) -> Result<Vec<f64>, Error> {
-        let m = self.spec.coordinates() as u64;
-        let bytes = count as u64 * m * 4;
+        let bytes = count as u64 * self.spec.coordinates() as u64 * 4;
+        let values = self.read_f32(
+            &self.buffers.positions,
+            0,
+            bytes,
+            "reading walker positions",
+        )?;
+        Ok(values.iter().map(|&v| v as f64).collect())
+    }
+
+    /// The f32 values in `bytes` bytes of `source` from `offset`, through a staging buffer of
+    /// their own; `doing` names the read in errors.
+    fn read_f32(
+        &self,
+        source: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+        doing: &str,
+    ) -> Result<Vec<f32>, Error> {
         let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("positions readback"),
+            label: Some(doing),
             size: bytes.max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&self.buffers.positions, 0, &staging, 0, bytes);
+        encoder.copy_buffer_to_buffer(source, offset, &staging, 0, bytes);
         self.gpu.queue.submit([encoder.finish()]);
         let slice = staging.slice(..);
         slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.gpu.wait("reading walker positions")?;
+        self.gpu.wait(doing)?;
         let view = slice
             .get_mapped_range()
-            .map_err(|e| Error::engine(format!("reading walker positions: {e}")))?;
+            .map_err(|e| Error::engine(format!("{doing}: {e}")))?;
         let values: &[f32] = bytemuck::cast_slice(&view);
-        Ok(values[..(count as u64 * m) as usize]
-            .iter()
-            .map(|&v| v as f64)
-            .collect())
+        Ok(values[..(bytes / 4) as usize].to_vec())
     }
 
     /// A first shift: the mean local energy of up to 256 walkers where they stand.
@@ -1115,189 +1000,43 @@ impl Engine for GpuEngine {
         progress: &dyn Progress,
     ) -> Result<Moments, Error> {
         let every = self.spec.sampler.measure_every;
-        let call_measurements = if measure.any() { steps / every } else { 0 };
+        let call_measurements = call_measurements(steps, every, measure.any());
         let subset = match measure.metric_subset(self.spec.walkers, call_measurements) {
             Some(subset) => Some(self.prepare_metric(subset, measure, call_measurements)?),
             None => None,
         };
-        let measure = measure.any();
-        let theta: Vec<f32> = params.theta().iter().map(|&t| t as f32).collect();
-        let q = &self.gpu.queue;
-        q.write_buffer(&self.buffers.theta, 0, bytemuck::cast_slice(&theta));
-        q.write_buffer(&self.buffers.counters, 0, &[0u8; 8]);
-        let shift = match (measure, self.shift) {
-            (_, Some(s)) => s,
-            (true, None) => self.estimate_shift(params)?,
-            (false, None) => 0.0,
-        };
-        // The kernels subtract the f32 shift: add back exactly that value.
-        let shift = shift as f32 as f64;
+        let shift = self.begin_call(params, measure.any())?;
         let mut moments = Moments::zeros(self.spec.parameters(), 0);
         moments.series.reserve(call_measurements as usize);
         let observing = match &self.spec.observables {
-            Some(o) if self.observing && call_measurements > 0 => Some(o.clone()),
+            Some(o) if measure.observes() && call_measurements > 0 => Some(o.clone()),
             _ => None,
         };
-        let obs_blocks = ObservablesSpec::blocks(call_measurements);
         if let Some(o) = &observing {
-            if self.kernels.observing_walk.is_none() {
-                let o_rows = self
-                    .metric
-                    .as_ref()
-                    .map_or(&self.buffers.no_rows, |m| &m.o_rows);
-                let walk = walk_kernel(
-                    &self.gpu,
-                    &self.spec,
-                    &self.buffers,
-                    o_rows,
-                    self.kernels.checks,
-                )?;
-                self.kernels.observing_walk = Some(walk);
-            }
-            // The kernel's block index m * blocks / measurements is a u32 product.
-            if call_measurements as u64 * MAX_BLOCKS as u64 > u32::MAX as u64 {
-                return Err(Error::input(format!(
-                    "{call_measurements} measurements per walker in one call are more than the \
-                     GPU engine's observables count ({}); use fewer production steps or a \
-                     larger sampler.measure_every",
-                    u32::MAX / MAX_BLOCKS
-                )));
-            }
-            let lengths = ObservablesSpec::block_lengths(call_measurements);
-            // The counts are u32: a bin of one copy could hold every particle (or pair) of
-            // its walkers in the block's binned measurements (at most ceil(length / n) of a
-            // run of `length` measurements are multiples of n).
-            let p = self.spec.system.particles as u64;
-            let per_sample = p.max(p * p.saturating_sub(1) / 2);
-            let longest = lengths.iter().copied().max().unwrap_or(0);
-            let binned = longest.div_ceil(o.histogram_every) as u64;
-            let groups_per_copy = self.sizes.groups.div_ceil(HIST_COPIES) as u64;
-            let walkers_per_copy = groups_per_copy * WORKGROUP as u64;
-            if walkers_per_copy * binned * per_sample > u32::MAX as u64 {
-                return Err(Error::input(format!(
-                    "{walkers_per_copy} walkers per histogram copy x {binned} binned \
-                     measurements per block x {per_sample} particles or pairs could overflow \
-                     the GPU's 32-bit histogram counts; use fewer production steps per call, \
-                     a larger observables.histogram_every, or the CPU engine"
-                )));
-            }
-            let mut obs = ObservableSums::zeros(o, call_measurements);
-            for (block, n) in obs.blocks.iter_mut().zip(lengths) {
-                block.samples = n as f64 * self.spec.walkers as f64;
-            }
-            moments.observables = Some(obs);
-            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-            encoder.clear_buffer(&self.buffers.hist, 0, None);
-            // The walkers' sums of the scalars, after their energies (the kernel adds to them).
-            let energies = self.sizes.walkers * 4;
-            encoder.clear_buffer(&self.buffers.walker_energy, energies, None);
-            q.submit([encoder.finish()]);
+            moments.observables = Some(self.begin_observing(o, call_measurements)?);
         }
-        let walk = match &observing {
-            Some(_) => self.kernels.observing_walk.as_ref().expect("built above"),
-            None => &self.kernels.walk,
+        let call = Call {
+            steps,
+            steps_done: self.steps_done,
+            measure: measure.any(),
+            observe: observing.is_some(),
+            subset,
+            shift: shift as f32,
         };
-        let mut batch = Batch::default();
-        self.kernel_seconds = None;
-        let mut done = 0u32;
-        while done < steps {
-            let len = self.sizes.steps_per_dispatch.min(steps - done);
-            let measurements = if measure {
-                (done + len) / every - done / every
-            } else {
-                0
-            };
-            let last = done + len == steps;
-            let mut flags = 0;
-            if measure {
-                flags |= FLAG_MEASURE;
-            }
-            if batch.dispatches == 0 {
-                flags |= FLAG_RESET_PARTIALS;
-            }
-            if done == 0 {
-                flags |= FLAG_FIRST_OF_CALL;
-            }
-            if last {
-                flags |= FLAG_LAST_OF_CALL;
-            }
-            if observing.is_some() {
-                flags |= FLAG_OBSERVE;
-            }
-            let job = Job {
-                walkers: self.spec.walkers,
-                steps: len,
-                step_lo: self.steps_done as u32,
-                step_hi: (self.steps_done >> 32) as u32,
-                call_step: done,
-                flags,
-                groups_x: self.sizes.grid.0,
-                groups: self.sizes.groups,
-                call_measurements,
-                first_walker: self.spec.first_walker,
-                shift: shift as f32,
-                slater_n: self
-                    .spec
-                    .wavefunction
-                    .slater
-                    .as_ref()
-                    .map_or(0, |s| s.n as u32),
-                metric_stride: subset.map_or(0, |s| s.walker_stride),
-                metric_every: subset.map_or(1, |s| s.every),
-                metric_per_walker: subset.map_or(0, |s| s.per_walker),
-                obs_blocks,
-            };
-            q.write_buffer(&self.buffers.job, 0, bytemuck::bytes_of(&job));
-            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-            let timestamps = self.timing.as_ref().map(|t| t.writes(batch.dispatches));
-            pass(
-                &mut encoder,
-                &walk.pipeline,
-                &walk.bind,
-                self.sizes.grid,
-                timestamps,
-            );
-            if measurements > 0 {
-                // The series is measurement-major, a value per workgroup.
-                let strides = (self.sizes.groups, 1);
-                let series = &self.kernels.series;
-                series.record(q, &mut encoder, measurements, strides, batch.measurements);
-            }
-            q.submit([encoder.finish()]);
-            self.steps_done += len as u64;
-            done += len;
-            batch.dispatches += 1;
-            batch.steps += len as u64;
-            batch.measurements += measurements;
-            if batch.dispatches == FLUSH_DISPATCHES || last {
-                // The shift applies to the whole call, so `last` marks the walker means.
-                if let Some(seconds) = self.flush(&mut moments, &batch, shift, last)? {
-                    *self.kernel_seconds.get_or_insert(0.0) += seconds;
-                }
-                progress.advance(batch.steps * self.spec.walkers as u64);
-                batch = Batch::default();
-                if !last && progress.cancelled() {
-                    return Err(Error::Interrupted("sampling cancelled".into()));
-                }
-            }
-        }
+        let dispatches = plan(&self.spec, &self.sizes, &call);
+        self.execute(&dispatches, &mut moments, shift, progress)?;
         if let Some(mut obs) = moments.observables.take() {
-            self.read_histograms(&mut obs)?;
-            self.read_walker_means(&mut obs, call_measurements)?;
+            self.finish_observing(&mut obs, call_measurements)?;
             moments.observables = Some(obs);
         }
         moments.walkers = self.spec.walkers as u64;
         if let Some(subset) = subset {
             moments.metric = Some(self.metric_sums(&moments, subset)?);
         }
-        if measure && moments.samples > 0 {
+        if measure.any() && moments.samples > 0 {
             self.shift = Some(moments.energy / moments.samples as f64).filter(|e| e.is_finite());
         }
         Ok(moments)
-    }
-
-    fn observe(&mut self, on: bool) {
-        self.observing = on;
     }
 
     fn kernel_seconds(&self) -> Option<f64> {

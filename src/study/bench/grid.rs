@@ -5,10 +5,10 @@ use std::rc::Rc;
 use std::str::FromStr;
 
 use crate::config::{Config, EngineChoice, MAX_THREADS};
+use crate::driver::{build_engine, gpu_adapter};
+use crate::engine::Engine;
 use crate::engine::gpu::AdapterSummary;
-use crate::engine::{Engine, build_engine, gpu_adapter};
 use crate::error::Error;
-use crate::report::Console;
 use crate::team::Team;
 
 /// An engine the user asked to benchmark: `cpu` (all threads), `cpu:N`, `gpu` (the adapter
@@ -132,7 +132,7 @@ impl Candidate {
         walkers: u32,
         team: &Rc<dyn Team>,
     ) -> Result<Result<Box<dyn Engine>, String>, Error> {
-        let built = build_engine(&self.config(base, walkers), &Console::new(true), team);
+        let built = build_engine(&self.config(base, walkers), team).map(|b| b.engine);
         let failed = team.any(built.is_err());
         match built {
             Err(Error::Input(why)) => Ok(Err(why)),
