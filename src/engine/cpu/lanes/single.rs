@@ -45,13 +45,7 @@ impl Group {
         let importance = sampler.kind == SamplerKind::Importance;
         let dt = sampler.dt;
         if importance {
-            self.particle_drift(psi, k, &range, false);
-            limit_drift(
-                &self.g[range.clone()],
-                dims,
-                dt,
-                &mut self.vx[range.clone()],
-            );
+            self.particle_drift(psi, k, &range, dt, false);
             let sqrt_dt = dt.sqrt();
             for m in range.clone() {
                 self.y[m] = self.x[m] + dt * self.vx[m] + sqrt_dt * rng.normal();
@@ -85,13 +79,7 @@ impl Group {
         let change = ln_psi_y - self.ln_psi;
         let mut ln_ratio = 2.0 * change;
         if importance {
-            self.particle_drift(psi, k, &range, true);
-            limit_drift(
-                &self.gy[range.clone()],
-                dims,
-                dt,
-                &mut self.vy[range.clone()],
-            );
+            self.particle_drift(psi, k, &range, dt, true);
             let mut ln_green = V::ZERO;
             for m in range.clone() {
                 let (x, y) = (self.x[m], self.y[m]);
@@ -127,13 +115,21 @@ impl Group {
         accept
     }
 
-    /// The drift of particle k (on `range`): at x into `g` (`Walker::drift_x`), or at the
-    /// proposal y into `gy` (`Walker::drift_at_y`).
+    /// The drift of particle k (on `range`) and its limit for time step `dt`: at x into `g`
+    /// and `vx` (`Walker::drift_x`), or at the proposal y into `gy` and `vy`
+    /// (`Walker::drift_at_y`).
     #[inline(always)]
-    fn particle_drift(&mut self, psi: &LanePsi, k: usize, range: &Range<usize>, at_y: bool) {
-        let (at, s, out) = match at_y {
-            false => (&self.x, &self.s, &mut self.g),
-            true => (&self.y, &self.sy, &mut self.gy),
+    fn particle_drift(
+        &mut self,
+        psi: &LanePsi,
+        k: usize,
+        range: &Range<usize>,
+        dt: f64,
+        at_y: bool,
+    ) {
+        let (at, s, out, limited) = match at_y {
+            false => (&self.x, &self.s, &mut self.g, &mut self.vx),
+            true => (&self.y, &self.sy, &mut self.gy, &mut self.vy),
         };
         for m in range.clone() {
             out[m] = psi.coordinate_terms(m, at[m], s).0;
@@ -153,5 +149,7 @@ impl Group {
             dets.particle_gradient(slater, k, &at[range.clone()], at_y, extra);
             add(&mut out[range.clone()], extra);
         }
+        let dims = range.len();
+        limit_drift(&out[range.clone()], dims, dt, &mut limited[range.clone()]);
     }
 }
