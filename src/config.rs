@@ -28,9 +28,9 @@ pub struct Config {
     /// CPU engine threads; 0 uses every core.
     pub threads: usize,
     /// CPU engine: walk the walkers in SIMD lanes where the lane engine supports the system
-    /// (the RBM, with or without the Padé-Jastrow factor, under all-coordinate Metropolis or
-    /// importance sampling); false keeps the scalar reference engine. Both walk the same
-    /// chains to rounding (README, Engines).
+    /// (Metropolis or importance sampling of the RBM, with or without the Padé-Jastrow
+    /// factor; with Slater determinants, single-particle moves); false keeps the scalar
+    /// reference engine. Both walk the same chains to rounding (README, Engines).
     pub cpu_lanes: bool,
     pub optimiser: OptimiserConfig,
     pub production: ProductionConfig,

@@ -1,6 +1,7 @@
 //! The CPU engine's lane path (64 walkers at a time in SIMD lanes) against the scalar
 //! reference engine: the same chains to rounding, from the same start, on every system and
-//! sampler the lane path takes; bit-identical results on every instruction set the CPU has.
+//! sampler the lane path takes (closed-shell fermions with single-particle moves among them);
+//! bit-identical results on every instruction set the CPU has.
 
 mod common;
 
@@ -13,10 +14,30 @@ use serde_json::{Value, json};
 /// Padé-Jastrow factor (2 electrons in 2D, 4 in 3D); the sqrt form with a trained
 /// width; 3 particles in 3D without interaction (an odd coordinate count, so Box-Muller's
 /// last pair is half used); 70 hidden units (two chunks of the softplus product) and none; walker
-/// counts that leave spare lanes; measurements every other step.
+/// counts that leave spare lanes; measurements every other step. Single-particle moves: 3
+/// particles in 3D with the Jastrow factor (normals of a Box-Muller pair split between two
+/// moves); closed-shell fermions, Slater x RBM x Jastrow, 6 and 20 electrons in 2D (one group
+/// and one with spare lanes, and one short group) and 8 in 3D; 250 steps cross three of the
+/// determinants' periodic refreshes.
 fn cases() -> Vec<Value> {
     let mut cases = Vec::new();
     for kind in ["metropolis", "importance"] {
+        let single = json!({"kind": kind, "moves": "single", "step": 0.8, "dt": 0.1});
+        cases.push(json!({
+            "sampler": single,
+            "system": {"particles": 3, "dims": 3, "omega": 0.5},
+            "wavefunction": {"jastrow": "pade", "hidden": 3},
+            "walkers": 11,
+        }));
+        for (particles, dims, walkers) in [(6, 2, 70), (20, 2, 37), (8, 3, 5)] {
+            cases.push(json!({
+                "sampler": single,
+                "system": {"particles": particles, "dims": dims, "statistics": "fermions"},
+                "wavefunction": {"jastrow": "pade", "hidden": 4, "sigma": "auto",
+                                 "train_sigma": true},
+                "walkers": walkers,
+            }));
+        }
         cases.push(json!({"sampler": {"kind": kind}, "walkers": 37}));
         cases.push(json!({
             "sampler": {"kind": kind, "measure_every": 2},
@@ -209,32 +230,48 @@ fn metric_rows_and_observables_agree_with_the_scalar_engine() {
     }
 }
 
+/// Resets on the default system, and of fermions with single-particle moves (the second
+/// walker in the group with spare lanes; the others keep their determinants and caches).
 #[test]
 fn a_non_finite_walker_is_reset_as_the_scalar_engine_resets_it() {
-    let config = common::config(json!({"walkers": 12, "sampler": {"kind": "metropolis"}}));
-    let spec = EngineSpec::from_config(&config);
-    let params = params(&config);
-    let [lanes, scalar] = [Some(Simd::best()), None].map(|simd| {
-        let mut e = engine(&spec, simd);
-        let mut state = e.state().unwrap();
-        state.positions[3 * 4 + 1] = f64::NAN;
-        state.positions[9 * 4] = f64::INFINITY;
-        e.set_state(&state).unwrap();
-        let m = e.sample(&params, 10, Measure::Energy, &()).unwrap();
-        (m, e.state().unwrap().positions)
+    let fermions = json!({
+        "walkers": 70,
+        "system": {"particles": 6, "statistics": "fermions"},
+        "sampler": {"moves": "single", "dt": 0.1},
+        "wavefunction": {"jastrow": "pade"},
     });
-    assert_eq!(lanes.0.resets, 2);
-    assert_agree("resets", &lanes.0, &scalar.0);
-    assert!(lanes.1.iter().all(|x| x.is_finite()));
-    for (x, y) in lanes.1.iter().zip(&scalar.1) {
-        close("reset positions", *x, *y);
+    for (case, sick) in [
+        (
+            json!({"walkers": 12, "sampler": {"kind": "metropolis"}}),
+            [3, 9],
+        ),
+        (fermions, [3, 65]),
+    ] {
+        let config = common::config(case.clone());
+        let spec = EngineSpec::from_config(&config);
+        let m = spec.coordinates();
+        let params = params(&config);
+        let [lanes, scalar] = [Some(Simd::best()), None].map(|simd| {
+            let mut e = engine(&spec, simd);
+            let mut state = e.state().unwrap();
+            state.positions[sick[0] * m + 1] = f64::NAN;
+            state.positions[sick[1] * m] = f64::INFINITY;
+            e.set_state(&state).unwrap();
+            let m = e.sample(&params, 70, Measure::Energy, &()).unwrap();
+            (m, e.state().unwrap().positions)
+        });
+        assert_eq!(lanes.0.resets, 2, "{case}");
+        assert_agree(&format!("resets, {case}"), &lanes.0, &scalar.0);
+        assert!(lanes.1.iter().all(|x| x.is_finite()));
+        for (x, y) in lanes.1.iter().zip(&scalar.1) {
+            close(&format!("reset positions, {case}"), *x, *y);
+        }
     }
 }
 
 #[test]
 fn other_systems_keep_the_scalar_engine() {
     for case in [
-        json!({"sampler": {"kind": "metropolis", "moves": "single"}}),
         json!({"system": {"statistics": "fermions", "particles": 6}}),
         json!({"sampler": {"kind": "gibbs"}, "wavefunction": {"form": "sqrt"}}),
         json!({"cpu_lanes": false}),
@@ -245,7 +282,14 @@ fn other_systems_keep_the_scalar_engine() {
                 .unwrap();
         assert!(!engine.describe().contains("lanes"), "{case}");
     }
-    let config = common::config(json!({}));
-    let engine = rbm_vmc::driver::cpu_engine(EngineSpec::from_config(&config), &config, 1).unwrap();
-    assert!(engine.describe().contains("lanes"));
+    for case in [
+        json!({}),
+        json!({"sampler": {"kind": "metropolis", "moves": "single"}}),
+        json!({"system": {"statistics": "fermions", "particles": 6}, "sampler": {"moves": "single"}}),
+    ] {
+        let config = common::config(case.clone());
+        let engine =
+            rbm_vmc::driver::cpu_engine(EngineSpec::from_config(&config), &config, 1).unwrap();
+        assert!(engine.describe().contains("lanes"), "{case}");
+    }
 }

@@ -1,5 +1,6 @@
 //! The lane engine: the CPU engine's fast path for the RBM, with or without the Padé-Jastrow
-//! factor, under all-coordinate Metropolis or importance sampling (`supports`). It walks `L`
+//! factor and the Slater determinants of closed-shell fermions, under Metropolis or importance
+//! sampling with all-coordinate or single-particle moves (`supports`). It walks `L`
 //! walkers of a chunk at once, structure of arrays, so that the f64 arithmetic, exp, ln and
 //! the Philox draws run as SIMD instructions; `walk_chunk` compiles the loop for AVX-512,
 //! AVX2 + FMA or the baseline, whichever the CPU has. Every lane does what the scalar `Chain`
@@ -9,11 +10,16 @@
 //! acceptance test lands within rounding of its threshold (a few times in 1e8 tests); from
 //! there that walker follows another, equally valid chain.
 
+mod jastrow;
 mod simd;
+mod single;
+mod slater;
 mod stream;
 
+use self::jastrow::LaneJastrow;
 pub use self::simd::L;
 use self::simd::{Mask, U, V, exp, ln};
+use self::slater::LaneDets;
 use self::stream::LaneStream;
 use super::{ChunkOut, SegmentJob, chain::checks_health};
 use crate::engine::EngineSpec;
@@ -21,13 +27,14 @@ use crate::engine::Sampler;
 use crate::engine::observables::{
     Histogram, INTERACTION, INVERSE_DISTANCE, KINETIC, PAIR_DISTANCE, SCALARS, SQUARE_RADIUS,
 };
-use crate::physics::{Jastrow, Params, SOFTPLUS_CHUNK, System, Wavefunction};
+use crate::physics::{Params, SOFTPLUS_CHUNK, Slater, System, Wavefunction};
 use crate::rng::{RESET_BLOCK, StepStream};
 use crate::sampler::{Moves, SamplerKind};
 
-/// Whether the lane engine runs `spec`: the RBM, with or without the Padé-Jastrow factor (no
-/// determinants), under all-coordinate Metropolis or importance sampling. The scalar engine
-/// runs the rest. The destructuring is exhaustive so that a new setting of the wave function,
+/// Whether the lane engine runs `spec`: the RBM, with or without the Padé-Jastrow factor,
+/// under Metropolis or importance sampling; with Slater determinants, single-particle moves
+/// only (an all-coordinate move rebuilds the determinants, which the lanes leave to the
+/// scalar engine). The scalar engine runs the rest. The destructuring is exhaustive so that a new setting of the wave function,
 /// system or sampler must be decided on here before it compiles.
 pub fn supports(spec: &EngineSpec) -> bool {
     let Wavefunction {
@@ -54,7 +61,7 @@ pub fn supports(spec: &EngineSpec) -> bool {
         SamplerKind::Metropolis | SamplerKind::Importance => true,
         SamplerKind::Gibbs => false,
     };
-    slater.is_none() && moves == Moves::All && kind_runs
+    kind_runs && (slater.is_none() || moves == Moves::Single)
 }
 
 /// Host memory a thread's lane group and sums take for `spec` (`CpuEngine::host_bytes`).
@@ -65,7 +72,8 @@ pub fn thread_bytes(spec: &EngineSpec) -> u64 {
         spec.parameters() as u64,
     );
     // Group: x, g, y, gy, vx, vy, grad (m each), q, s, qy, sy (n each), o (k); sums: 2k.
-    (7 * m + 4 * n + 3 * k) * L as u64 * 8
+    let dets = spec.wavefunction.slater.as_ref().map_or(0, LaneDets::bytes);
+    (7 * m + 4 * n + 3 * k) * L as u64 * 8 + dets
 }
 
 /// The instruction set a lane loop is compiled for. All give bit-identical results: the
@@ -145,7 +153,7 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
     let spec = job.spec;
     let m = spec.coordinates();
     let rbm = LanePsi::new(spec, job.params);
-    let mut group = Group::new(&rbm);
+    let mut group = Group::new(&rbm, spec);
     let mut sums = LaneSums::new(spec.parameters());
     let mut observed = LaneBlock::default();
     let walkers = xs.len() / m.max(1);
@@ -159,12 +167,12 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
         for (c, xc) in group.x.iter_mut().enumerate() {
             *xc = V(std::array::from_fn(|l| xs[lane_walker(l) * m + c]));
         }
-        group.refresh(&rbm);
+        group.refresh(&rbm, Mask::ALL);
         let mut next = 0;
         for k in 0..job.len {
             let step = job.steps_done + k as u64 + 1;
             let accepted = group.step(&rbm, spec, step);
-            sums.accepted += live.and(accepted).select(V::splat(1.0), V::ZERO);
+            sums.accepted += live.select(accepted, V::ZERO);
             let measuring = job.measured.get(next) == Some(&k);
             if checks_health(step, measuring, job.ends_call && k + 1 == job.len) {
                 out.sums.resets += group.check_health(&rbm, spec, step, valid) as u64;
@@ -199,8 +207,7 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
                 xs[lane_walker(l) * m + c] = xc.0[l];
             }
         }
-        // One all-coordinate move per step.
-        out.sums.attempted += (job.len as usize * valid) as f64;
+        out.sums.attempted += (job.len as usize * valid * group.moves_per_step) as f64;
         job.progress.advance(job.len as u64 * valid as u64);
     }
     sums.fold_into(&mut out.sums);
@@ -224,6 +231,7 @@ struct LanePsi<'a> {
     parameters: usize,
     rbm_len: usize,
     jastrow: Option<LaneJastrow<'a>>,
+    slater: Option<&'a Slater>,
 }
 
 impl<'a> LanePsi<'a> {
@@ -241,16 +249,16 @@ impl<'a> LanePsi<'a> {
             ln_sigma: p.layout().ln_sigma_index(),
             parameters: p.layout().len(),
             rbm_len: p.layout().rbm_len(),
-            jastrow: spec.wavefunction.jastrow.as_ref().map(|j| LaneJastrow {
-                j,
-                beta: p.beta().unwrap_or(0.0),
-                o_beta: p.layout().beta_index().expect("a Jastrow layout has beta"),
+            jastrow: spec.wavefunction.jastrow.as_ref().map(|j| {
+                let o_beta = p.layout().beta_index().expect("a Jastrow layout has beta");
+                LaneJastrow::new(j, p.beta().unwrap_or(0.0), o_beta)
             }),
+            slater: spec.wavefunction.slater.as_ref(),
         }
     }
 
-    /// ln psi at x with its fields, the sigmoids into `s`: the RBM's and the Jastrow
-    /// factor's (`Walker::refresh`, `Walker::propose`).
+    /// ln psi at an all-coordinate proposal x with its fields, the sigmoids into `s`: the
+    /// RBM's and the Jastrow factor's (`Walker::propose`).
     #[inline(always)]
     fn ln_psi_all(&self, x: &[V], q: &[V], s: &mut [V]) -> V {
         let ln_rbm = self.ln_psi(x, q, s);
@@ -372,12 +380,22 @@ impl<'a> LanePsi<'a> {
 /// `L` walkers: positions and caches at x, a proposal y beside them.
 struct Group {
     walkers: U,
+    /// Single-particle moves (one per particle and step), else one all-coordinate move.
+    single: bool,
+    moves_per_step: usize,
     x: Vec<V>,
     q: Vec<V>,
     s: Vec<V>,
+    /// ln psi and, for single-particle moves, its RBM and Jastrow parts.
     ln_psi: V,
-    /// The drift at x (kept current for importance sampling).
+    ln_rbm: V,
+    ln_j: V,
+    /// The determinants at x, for fermions.
+    dets: Option<LaneDets>,
+    /// The drift at x (kept current for importance sampling; for single-particle moves, on
+    /// the moving particle).
     g: Vec<V>,
+    /// The proposal; for single-particle moves equal to x but on the moving particle.
     y: Vec<V>,
     qy: Vec<V>,
     sy: Vec<V>,
@@ -396,16 +414,24 @@ struct Group {
 }
 
 impl Group {
-    fn new(rbm: &LanePsi) -> Self {
+    fn new(rbm: &LanePsi, spec: &EngineSpec) -> Self {
         let (m, n) = (rbm.m, rbm.n);
         let k = rbm.parameters;
         let zeros = |len| vec![V::ZERO; len];
+        let sampler = spec.sampler;
         Self {
             walkers: U([0; L]),
+            single: sampler.moves == Moves::Single,
+            moves_per_step: sampler
+                .kind
+                .moves_per_step(sampler.moves, spec.system.particles),
             x: zeros(m),
             q: zeros(n),
             s: zeros(n),
             ln_psi: V::ZERO,
+            ln_rbm: V::ZERO,
+            ln_j: V::ZERO,
+            dets: rbm.slater.map(LaneDets::new),
             g: zeros(m),
             y: zeros(m),
             qy: zeros(n),
@@ -421,17 +447,48 @@ impl Group {
         }
     }
 
-    /// Every cache from x.
+    /// Every cache from x in the lanes of `lanes` (`Walker::refresh`); the others keep theirs.
     #[inline(always)]
-    fn refresh(&mut self, rbm: &LanePsi) {
-        rbm.fields(&self.x, &mut self.q);
-        self.ln_psi = rbm.ln_psi_all(&self.x, &self.q, &mut self.s);
-        rbm.drift(&self.x, &self.s, &mut self.g);
+    fn refresh(&mut self, rbm: &LanePsi, lanes: Mask) {
+        // Built in the proposal's buffers, then taken where asked.
+        rbm.fields(&self.x, &mut self.qy);
+        let ln_rbm = rbm.ln_psi(&self.x, &self.qy, &mut self.sy);
+        let ln_j = rbm.jastrow.as_ref().map_or(V::ZERO, |j| j.ln_j(&self.x));
+        let take = |to: &mut [V], from: &[V]| {
+            for (t, &f) in to.iter_mut().zip(from) {
+                *t = lanes.select(f, *t);
+            }
+        };
+        take(&mut self.q, &self.qy);
+        take(&mut self.s, &self.sy);
+        self.ln_rbm = lanes.select(ln_rbm, self.ln_rbm);
+        self.ln_j = lanes.select(ln_j, self.ln_j);
+        let ln_det = match (rbm.slater, &mut self.dets) {
+            (Some(slater), Some(dets)) => dets.refresh(slater, &self.x, lanes),
+            _ => V::ZERO,
+        };
+        self.ln_psi = lanes.select(self.ln_rbm + self.ln_j + ln_det, self.ln_psi);
+        if self.single {
+            // The drift is computed move by move.
+            self.y.copy_from_slice(&self.x);
+        } else {
+            rbm.drift(&self.x, &self.s, &mut self.gy);
+            take(&mut self.g, &self.gy);
+        }
+    }
+
+    /// One Monte Carlo step (`Chain::mc_step`); returns each lane's accepted moves.
+    #[inline(always)]
+    fn step(&mut self, rbm: &LanePsi, spec: &EngineSpec, step: u64) -> V {
+        match self.single {
+            true => self.sweep(rbm, spec, step),
+            false => self.move_all(rbm, spec, step),
+        }
     }
 
     /// One all-coordinate move (`Chain::mc_step`); returns the lanes that accepted.
     #[inline(always)]
-    fn step(&mut self, rbm: &LanePsi, spec: &EngineSpec, step: u64) -> Mask {
+    fn move_all(&mut self, rbm: &LanePsi, spec: &EngineSpec, step: u64) -> V {
         let mut rng = LaneStream::new(spec.seed, self.walkers, step);
         let sampler = spec.sampler;
         let importance = sampler.kind == SamplerKind::Importance;
@@ -468,7 +525,7 @@ impl Group {
             ln_ratio += ln_green;
         }
         // Drawn for every lane: it is the step's last draw, so unused ones change nothing.
-        let u = rng.acceptance_uniform();
+        let u = rng.acceptance_uniform(Mask::ALL);
         let accept = ln_ratio.ge(V::ZERO).or(u.lt(exp(ln_ratio)));
         let take = |to: &mut [V], from: &[V]| {
             for (t, &f) in to.iter_mut().zip(from) {
@@ -482,7 +539,7 @@ impl Group {
             take(&mut self.g, &self.gy);
         }
         self.ln_psi = accept.select(ln_psi_y, self.ln_psi);
-        accept
+        accept.select(V::splat(1.0), V::ZERO)
     }
 
     /// Replaces the non-finite walkers among the first `valid` lanes by fresh draws
@@ -515,7 +572,8 @@ impl Group {
         for x in &self.x {
             finite = finite.and(x.is_finite());
         }
-        let sick: Vec<usize> = (0..L).filter(|&l| !finite.get(l)).collect();
+        let sick_lanes = finite.not();
+        let sick: Vec<usize> = (0..L).filter(|&l| sick_lanes.get(l)).collect();
         let spread = spec.initial_spread();
         for &l in &sick {
             let mut rng = StepStream::at_block(spec.seed, self.walkers.0[l], step, RESET_BLOCK);
@@ -523,14 +581,17 @@ impl Group {
                 x.0[l] = spread * rng.normal();
             }
         }
-        self.refresh(rbm);
+        self.refresh(rbm, sick_lanes);
         sick.iter().filter(|&&l| l < valid).count()
     }
 
     /// E_L at x, with the O_i into `o` and the parts into `parts` (`Walker::local_energy`).
     #[inline(always)]
     fn measure(&mut self, rbm: &LanePsi, spec: &EngineSpec) -> V {
-        let laplacian = rbm.measure(&self.x, &self.q, &self.s, &mut self.grad, &mut self.o);
+        let mut laplacian = rbm.measure(&self.x, &self.q, &self.s, &mut self.grad, &mut self.o);
+        if let (Some(slater), Some(dets)) = (rbm.slater, &mut self.dets) {
+            laplacian += dets.measure(slater, &self.x, &mut self.grad);
+        }
         let mut g2 = V::ZERO;
         for &g in &self.grad {
             g2 += g * g;
@@ -555,72 +616,6 @@ impl Group {
         };
         self.parts = [kinetic, trap, interaction];
         kinetic + potential
-    }
-}
-
-/// The Padé-Jastrow factor with this call's beta, for lanes (`Jastrow`, same operations in
-/// the same order).
-struct LaneJastrow<'a> {
-    j: &'a Jastrow,
-    beta: f64,
-    /// Where d ln psi / d beta goes in O.
-    o_beta: usize,
-}
-
-impl LaneJastrow<'_> {
-    /// (u, u', u'') of the Padé form a r / (1 + beta r) (`jastrow::pade`).
-    #[inline(always)]
-    fn pade(&self, a: f64, r: V) -> (V, V, V) {
-        let inv = 1.0 / (1.0 + self.beta * r);
-        let u1 = a * inv * inv;
-        (a * r * inv, u1, -2.0 * self.beta * u1 * inv)
-    }
-
-    /// |r_p - r_q|.
-    #[inline(always)]
-    fn distance(&self, x: &[V], p: usize, q: usize) -> V {
-        let d = self.j.dims;
-        let mut r2 = V::ZERO;
-        for k in 0..d {
-            let diff = x[p * d + k] - x[q * d + k];
-            r2 += diff * diff;
-        }
-        r2.sqrt()
-    }
-
-    #[inline(always)]
-    fn ln_j(&self, x: &[V]) -> V {
-        let mut sum = V::ZERO;
-        for p in 0..self.j.particles {
-            for q in p + 1..self.j.particles {
-                sum += self.pade(self.j.cusp(p, q), self.distance(x, p, q)).0;
-            }
-        }
-        sum
-    }
-
-    /// Adds grad ln J into `grad`; returns the Laplacian of ln J and d ln J / d beta
-    /// (`Jastrow::measure`).
-    #[inline(always)]
-    fn measure(&self, x: &[V], grad: &mut [V]) -> (V, V) {
-        let dims = self.j.dims;
-        let (mut laplacian, mut d_beta) = (V::ZERO, V::ZERO);
-        for p in 0..self.j.particles {
-            for q in p + 1..self.j.particles {
-                let r = self.distance(x, p, q);
-                let a = self.j.cusp(p, q);
-                let (_, u1, u2) = self.pade(a, r);
-                for k in 0..dims {
-                    let g = u1 * (x[p * dims + k] - x[q * dims + k]) / r;
-                    grad[p * dims + k] += g;
-                    grad[q * dims + k] = grad[q * dims + k] - g;
-                }
-                laplacian += 2.0 * (u2 + (dims as f64 - 1.0) * u1 / r);
-                let t = r / (1.0 + self.beta * r);
-                d_beta = d_beta - a * t * t;
-            }
-        }
-        (laplacian, d_beta)
     }
 }
 
@@ -829,12 +824,12 @@ mod tests {
                 *t += 0.1 * (i as f64 * 0.37).cos();
             }
             let rbm = LanePsi::new(&spec, &params);
-            let mut group = Group::new(&rbm);
+            let mut group = Group::new(&rbm, &spec);
             let mut rng = StepStream::new(1, 2, 3);
             for x in &mut group.x {
                 *x = V(std::array::from_fn(|_| rng.normal()));
             }
-            group.refresh(&rbm);
+            group.refresh(&rbm, Mask::ALL);
             let e = group.measure(&rbm, &spec);
             let mut walker = Walker::new(&spec.wavefunction, &spec.system, &params);
             for l in 0..L {

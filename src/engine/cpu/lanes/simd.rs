@@ -160,6 +160,9 @@ fn bitwise(bits: [u64; L], f: impl Fn(u64) -> u64) -> [u64; L] {
 }
 
 impl Mask {
+    /// Every lane set.
+    pub const ALL: Mask = Mask([u64::MAX; L]);
+
     #[inline(always)]
     pub fn from_fn(f: impl Fn(usize) -> bool) -> Mask {
         Mask(std::array::from_fn(|l| 0u64.wrapping_sub(f(l) as u64)))
@@ -177,6 +180,21 @@ impl Mask {
             out.0[l] = self.0[l] | other.0[l];
         }
         out
+    }
+
+    #[inline(always)]
+    pub fn not(self) -> Mask {
+        let mut out = self;
+        for l in 0..L {
+            out.0[l] = !self.0[l];
+        }
+        out
+    }
+
+    /// Whether any lane is set.
+    #[inline(always)]
+    pub fn any(self) -> bool {
+        self.0.iter().fold(0, |a, b| a | b) != 0
     }
 
     #[inline(always)]
