@@ -8,7 +8,8 @@ use crate::control::StopReason;
 use crate::error::Error;
 use crate::optimiser::StepReport;
 use crate::report::{
-    Console, OutputDir, observables_json, observables_lines, reference_energy, write_observables,
+    Console, OutputDir, observables_json, observables_lines, params_checksum, reference_energy,
+    write_observables,
 };
 use crate::stats::Estimate;
 
@@ -84,7 +85,12 @@ pub(super) fn report_result(
         );
         extend(
             &mut result,
-            json!({"samples": e.samples, "resets": e.resets, "gradient": e.gradient}),
+            json!({
+                "samples": e.samples,
+                "resets": e.resets,
+                "gradient": e.gradient,
+                "params_checksum": params_checksum(&outcome.params),
+            }),
         );
         if let Some(o) = &outcome.observables {
             for line in observables_lines(o) {

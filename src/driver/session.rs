@@ -10,7 +10,9 @@ use crate::control::{Control, StopReason};
 use crate::engine::{Engine, Measure, Moments, Progress};
 use crate::error::Error;
 use crate::optimiser::Optimiser;
-use crate::report::{Bar, HistoryWriter, OutputDir, history_row_numbers, iteration_points};
+use crate::report::{
+    Bar, HistoryWriter, OutputDir, history_row_numbers, iteration_points, vmc_trace_csv,
+};
 use crate::stats::{Estimate, Observed};
 
 use super::checks::{
@@ -321,6 +323,10 @@ impl<'a> Session<'a> {
         self.engine.observe(false);
         let moments = moments?;
         let e = Estimate::from_moments(&moments);
+        self.out.write(
+            "trace.csv",
+            vmc_trace_csv(&moments.ensemble_means()).as_bytes(),
+        )?;
         let spec = self.engine.spec();
         self.observed = match (&moments.observables, &spec.observables) {
             (Some(sums), Some(o)) => {

@@ -12,6 +12,7 @@ mod params_file;
 mod plot;
 mod provenance;
 mod reference;
+mod trace;
 
 pub use console::{Bar, Console, stdout_failure, write_stderr, write_stdout};
 pub use convergence::{IterationPoint, convergence_plot, iteration_points};
@@ -25,6 +26,10 @@ pub use params_file::{params_to_json, read_params};
 pub use plot::{Axes, Series, line_plot};
 pub use provenance::{command_started, cpu_model, provenance};
 pub use reference::{Reference, reference_energy};
+pub use trace::{
+    DMC_TRACE_HEADER, MAX_TRACE_ROWS, VMC_TRACE_HEADER, dmc_trace_csv, params_checksum, read_trace,
+    trace_block, vmc_trace_csv,
+};
 
 /// `v` as a user would write it: 1e-160 rather than 0.000...0001.
 pub fn compact(v: f64) -> String {
