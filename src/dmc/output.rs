@@ -11,7 +11,6 @@ use crate::error::Error;
 use crate::physics::Params;
 use crate::report::{
     Axes, Console, OutputDir, Series, compact, dmc_trace_csv, line_plot, params_checksum,
-    reference_energy,
 };
 
 use crate::stats::Fit;
@@ -69,7 +68,7 @@ pub(super) fn write_results(
     out: &OutputDir,
     console: &Console,
 ) -> Result<(), Error> {
-    let reference = reference_energy(&config.system());
+    let reference = config.reference();
     for run in &o.runs {
         console.line(&run_line(run, config));
     }

@@ -8,8 +8,7 @@ use crate::control::StopReason;
 use crate::error::Error;
 use crate::optimiser::StepReport;
 use crate::report::{
-    Console, OutputDir, observables_json, observables_lines, params_checksum, reference_energy,
-    write_observables,
+    Console, OutputDir, observables_json, observables_lines, params_checksum, write_observables,
 };
 use crate::stats::Estimate;
 
@@ -65,7 +64,7 @@ pub(super) fn report_result(
     out: &OutputDir,
     console: &Console,
 ) -> Result<(), Error> {
-    let reference = reference_energy(&config.system());
+    let reference = config.reference();
     let mut result = serde_json::to_value(status).expect("plain values");
     extend(
         &mut result,

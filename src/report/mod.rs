@@ -23,7 +23,7 @@ pub use input_file::{MAX_INPUT_BYTES, read_bytes, read_text};
 pub use observables::{observables_json, observables_lines, write_observables};
 pub use output::{LOCK_FILE, OutputDir, write_atomic};
 pub use params_file::{params_to_json, read_params};
-pub use plot::{Axes, Series, line_plot};
+pub use plot::{Axes, Series, line_plot, residual_plot};
 pub use provenance::{command_started, cpu_model, provenance};
 pub use reference::{Reference, reference_energy};
 pub use trace::{

@@ -19,7 +19,6 @@ use crate::dmc::{extrapolate, generation_error};
 use crate::error::Error;
 use crate::report::{
     Console, DMC_TRACE_HEADER, OutputDir, VMC_TRACE_HEADER, csv_quoted, read_text, read_trace,
-    reference_energy,
 };
 use crate::stats::blocking;
 
@@ -129,7 +128,7 @@ pub fn analyze(
         ));
         json["fit"] = json!({"coefficients": fit.coefficients, "chi_squared": fit.chi_squared});
     }
-    if let Some(r) = reference_energy(&first.config.system()) {
+    if let Some(r) = first.config.reference() {
         json["reference"] = r.compare(energy, error, console);
     }
     out.write(
