@@ -67,12 +67,13 @@ pub fn read_trace(text: &str, header: &str, what: &str) -> Result<Vec<[f64; 3]>,
 /// A checksum of the parameters a run measured, in result.json (`params_checksum`): runs
 /// that measured the same parameters (a `sample --from` run and its original) share it. The
 /// values are taken to 12 significant digits, as a parameters file read back may differ in
-/// the last bit (the width is stored as sigma, trained as ln sigma).
+/// the last bit (the width is stored as sigma, trained as ln sigma), and -0 as 0 (zero
+/// initial parameters are drawn as random numbers times 0).
 pub fn params_checksum(params: &Params) -> String {
     let text: String = params
         .theta()
         .iter()
-        .map(|t| format!("{t:.11e};"))
+        .map(|t| format!("{:.11e};", t + 0.0))
         .collect();
     fnv1a_hex(text.as_bytes())
 }

@@ -125,22 +125,13 @@ pub(super) fn plot(
             l if l.is_empty() => "VMC energy (bars: +- 1 error)".to_string(),
             l => l,
         };
-        let index = match series.iter().position(|s| s.label == label) {
-            Some(i) => i,
-            None => {
-                let mut s = Series::new(label, Vec::new());
-                s.bars = Some(Vec::new());
-                series.push(s);
-                series.len() - 1
-            }
-        };
-        let (energy, error) = (r.estimate.energy, r.estimate.error);
-        series[index].points.push((x_of(r), energy));
-        series[index]
-            .bars
-            .as_mut()
-            .expect("set above")
-            .push((energy - error, energy + error));
+        push_with_bar(
+            &mut series,
+            label,
+            x_of(r),
+            r.estimate.energy,
+            r.estimate.error,
+        );
     }
     series.iter_mut().for_each(sort_by_x);
     let xs: Vec<f64> = rows.iter().map(x_of).collect();
@@ -289,19 +280,7 @@ fn residual_series(
         let x = x_of(r);
         let difference = r.estimate.energy - reference.energy;
         let error = r.estimate.error.hypot(reference.error.unwrap_or(0.0));
-        let label = others(r);
-        let index = match groups.iter().position(|g| g.label == label) {
-            Some(i) => i,
-            None => {
-                let mut g = Series::new(label, Vec::new());
-                g.bars = Some(Vec::new());
-                groups.push(g);
-                groups.len() - 1
-            }
-        };
-        groups[index].points.push((x, difference));
-        let bars = groups[index].bars.as_mut().expect("set above");
-        bars.push((difference - error, difference + error));
+        push_with_bar(&mut groups, others(r), x, difference, error);
     }
     for g in &mut groups {
         sort_by_x(g);
@@ -309,6 +288,22 @@ fn residual_series(
         g.label.clear();
     }
     groups
+}
+
+/// Adds (x, y) with a bar of +- `error` to the series labelled `label`, new or not.
+fn push_with_bar(series: &mut Vec<Series>, label: String, x: f64, y: f64, error: f64) {
+    let index = match series.iter().position(|s| s.label == label) {
+        Some(i) => i,
+        None => {
+            let mut s = Series::new(label, Vec::new());
+            s.bars = Some(Vec::new());
+            series.push(s);
+            series.len() - 1
+        }
+    };
+    series[index].points.push((x, y));
+    let bars = series[index].bars.as_mut().expect("set above");
+    bars.push((y - error, y + error));
 }
 
 /// Orders a series' points (and their bars) by x.
