@@ -173,22 +173,15 @@ fn runs_of_one_system_and_parameters_merge_into_the_pooled_estimate() {
         &omega,
         &[&zero[..], &["--set", "system.omega=0.5"]].concat(),
     );
-    let o = rbm_vmc(&[
-        "analyze",
-        one.to_str().unwrap(),
-        omega.to_str().unwrap(),
-        "--out",
-        dir.join("refused").to_str().unwrap(),
-    ]);
-    assert_refused(&o, "`system.omega`", "another omega");
-    let o = rbm_vmc(&[
-        "analyze",
-        one.to_str().unwrap(),
-        original.to_str().unwrap(),
-        "--out",
-        dir.join("refused").to_str().unwrap(),
-    ]);
-    assert_refused(&o, "different parameters", "other parameters");
+    let refused = dir.join("refused");
+    for (other, needle) in [
+        (&omega, "`system.omega`"),
+        (&original, "different parameters"),
+    ] {
+        let (one, other) = (one.to_str().unwrap(), other.to_str().unwrap());
+        let o = rbm_vmc(&["analyze", one, other, "--out", refused.to_str().unwrap()]);
+        assert_refused(&o, needle, other);
+    }
     let o = rbm_vmc(&["analyze", dir.to_str().unwrap()]);
     assert_refused(&o, "result.json", "not a run");
 }
