@@ -70,6 +70,19 @@ fn analyze_of_one_run_reproduces_its_result() {
         part["samples"].as_f64().unwrap(),
         result["samples"].as_f64().unwrap()
     );
+    // The energy's parts, from parts.csv: result.json's values.
+    for name in ["kinetic", "trap", "interaction"] {
+        let (mine, run) = (&part["parts"][name], &result["observables"][name]);
+        assert!(close(
+            mine["value"].as_f64().unwrap(),
+            run["value"].as_f64().unwrap()
+        ));
+        let error = |m: &serde_json::Value| m["error"].as_f64().unwrap();
+        assert!(
+            error(mine) >= error(run),
+            "{name}: at least the run's own error"
+        );
+    }
     let csv = std::fs::read_to_string(dir.join("a/analysis.csv")).unwrap();
     assert!(
         csv.starts_with("run,time_step,samples,energy,error,"),

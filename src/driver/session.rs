@@ -11,7 +11,7 @@ use crate::engine::{Engine, Measure, Moments, Progress};
 use crate::error::Error;
 use crate::optimiser::Optimiser;
 use crate::report::{
-    Bar, HistoryWriter, OutputDir, history_row_numbers, iteration_points, vmc_trace_csv,
+    Bar, HistoryWriter, OutputDir, history_row_numbers, iteration_points, write_vmc_trace,
 };
 use crate::stats::{Estimate, Observed};
 
@@ -323,10 +323,7 @@ impl<'a> Session<'a> {
         self.engine.observe(false);
         let moments = moments?;
         let e = Estimate::from_moments(&moments);
-        self.out.write(
-            "trace.csv",
-            vmc_trace_csv(&moments.ensemble_means()).as_bytes(),
-        )?;
+        write_vmc_trace(&moments, self.out)?;
         let spec = self.engine.spec();
         self.observed = match (&moments.observables, &spec.observables) {
             (Some(sums), Some(o)) => {

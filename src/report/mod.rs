@@ -27,8 +27,8 @@ pub use plot::{Axes, Series, line_plot, residual_plot};
 pub use provenance::{command_started, cpu_model, provenance};
 pub use reference::{Reference, reference_energy};
 pub use trace::{
-    DMC_TRACE_HEADER, MAX_TRACE_ROWS, VMC_TRACE_HEADER, dmc_trace_csv, params_checksum, read_trace,
-    trace_block, vmc_trace_csv,
+    DMC_TRACE_HEADER, MAX_TRACE_ROWS, PARTS_HEADER, VMC_TRACE_HEADER, dmc_trace_csv,
+    params_checksum, read_trace, write_vmc_trace,
 };
 
 /// `v` as a user would write it: 1e-160 rather than 0.000...0001.

@@ -16,7 +16,7 @@ pub const LOCK_FILE: &str = ".rbm-vmc.lock";
 /// Everything this program writes into an output directory, in one place. `OutputDir::file`
 /// (through which every writer names its file) refuses a name not listed here, so a new file
 /// cannot be missed by `--force`, which clears exactly these (and their `.tmp` twins).
-const OUTPUT_FILES: [&str; 28] = [
+const OUTPUT_FILES: [&str; 29] = [
     "result.json",
     "params.json",
     "history.csv",
@@ -43,6 +43,7 @@ const OUTPUT_FILES: [&str; 28] = [
     "timestep.svg",
     "dmc-checkpoint.json",
     "trace.csv",
+    "parts.csv",
     "analysis.json",
     "analysis.csv",
 ];

@@ -1,16 +1,23 @@
 //! trace.csv: a run's production series for `rbm-vmc analyze`. VMC: the ensemble-mean E_L
 //! per block of measurements (`measurement`: the block's first, per walker, 0-based;
 //! `measurements`: how many it averages). DMC: the weighted energy of every generation.
+//! parts.csv (VMC with observables): the energy's parts per time block of the observables,
+//! the at most `MAX_BLOCKS` blocks both engines sum them in.
 
 use crate::checksum::fnv1a_hex;
+use crate::engine::observables::{INTERACTION, KINETIC, TRAP};
+use crate::engine::{Moments, ObservablesSpec};
 use crate::error::Error;
 use crate::physics::Params;
+
+use super::OutputDir;
 
 /// Most rows of a VMC trace: about 1.3 MB however long the run.
 pub const MAX_TRACE_ROWS: usize = 1 << 15;
 
 pub const VMC_TRACE_HEADER: &str = "measurement,measurements,energy";
 pub const DMC_TRACE_HEADER: &str = "time_step,generation,energy";
+pub const PARTS_HEADER: &str = "measurement,measurements,kinetic,trap,interaction";
 
 /// Measurements per row of a trace of `measurements`: the smallest power of two that keeps
 /// it within `MAX_TRACE_ROWS` rows. A power of two, so that blocking the rows is blocking the
@@ -30,6 +37,35 @@ pub fn vmc_trace_csv(series: &[f64]) -> String {
     text
 }
 
+/// Writes a VMC production's trace.csv, and its parts.csv when it measured observables.
+pub fn write_vmc_trace(moments: &Moments, out: &OutputDir) -> Result<(), Error> {
+    out.write(
+        "trace.csv",
+        vmc_trace_csv(&moments.ensemble_means()).as_bytes(),
+    )?;
+    let Some(sums) = &moments.observables else {
+        return Ok(());
+    };
+    let measurements = moments.series.len() as u32;
+    let mut text = format!("{PARTS_HEADER}\n");
+    let mut first = 0;
+    for (block, length) in sums
+        .blocks
+        .iter()
+        .zip(ObservablesSpec::block_lengths(measurements))
+    {
+        let mean = |i: usize| block.scalars[i] / block.samples;
+        text += &format!(
+            "{first},{length},{},{},{}\n",
+            mean(KINETIC),
+            mean(TRAP),
+            mean(INTERACTION)
+        );
+        first += length;
+    }
+    out.write("parts.csv", text.as_bytes())
+}
+
 /// trace.csv of a DMC run: per time step, the energy of every generation (1-based, the
 /// equilibration included).
 pub fn dmc_trace_csv(runs: &[(f64, &[f64])]) -> String {
@@ -42,8 +78,12 @@ pub fn dmc_trace_csv(runs: &[(f64, &[f64])]) -> String {
     text
 }
 
-/// The rows of a trace with `header`: three numbers each. `what` names the file in errors.
-pub fn read_trace(text: &str, header: &str, what: &str) -> Result<Vec<[f64; 3]>, Error> {
+/// The rows of a trace with `header`: N numbers each. `what` names the file in errors.
+pub fn read_trace<const N: usize>(
+    text: &str,
+    header: &str,
+    what: &str,
+) -> Result<Vec<[f64; N]>, Error> {
     let mut lines = text.lines();
     if lines.next() != Some(header) {
         return Err(Error::input(format!(
@@ -54,9 +94,9 @@ pub fn read_trace(text: &str, header: &str, what: &str) -> Result<Vec<[f64; 3]>,
         .enumerate()
         .map(|(i, line)| {
             let fields: Vec<f64> = line.split(',').filter_map(|f| f.parse().ok()).collect();
-            <[f64; 3]>::try_from(fields).map_err(|_| {
+            <[f64; N]>::try_from(fields).map_err(|_| {
                 Error::input(format!(
-                    "{what}, line {}: `{line}` is not three numbers",
+                    "{what}, line {}: `{line}` is not {N} numbers",
                     i + 2
                 ))
             })
@@ -108,7 +148,7 @@ mod tests {
             .collect();
         let text = vmc_trace_csv(&series);
         assert!(text.len() < 2_000_000, "{} bytes", text.len());
-        let rows = read_trace(&text, VMC_TRACE_HEADER, "trace").unwrap();
+        let rows: Vec<[f64; 3]> = read_trace(&text, VMC_TRACE_HEADER, "trace").unwrap();
         assert!(rows.len() <= MAX_TRACE_ROWS);
         let n: f64 = rows.iter().map(|r| r[1]).sum();
         assert_eq!(n, 1e7);

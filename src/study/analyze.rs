@@ -18,9 +18,11 @@ use crate::config::{Config, read_json};
 use crate::dmc::{extrapolate, generation_error};
 use crate::error::Error;
 use crate::report::{
-    Console, DMC_TRACE_HEADER, OutputDir, VMC_TRACE_HEADER, csv_quoted, read_text, read_trace,
+    Console, DMC_TRACE_HEADER, OutputDir, PARTS_HEADER, VMC_TRACE_HEADER, csv_quoted, read_text,
+    read_trace,
 };
 use crate::stats::blocking;
+use crate::stats::observables::Value as Measured;
 
 /// An estimate of the energy from one run's trace (one time step's, for DMC), or pooled.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -36,6 +38,68 @@ pub struct Part {
     pub error_walkers: f64,
     /// Walkers x measurements (DMC: x measured generations) after the discarded rows.
     pub samples: f64,
+    /// The energy's parts, where the run measured them (parts.csv).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<EnergyParts>,
+}
+
+/// The energy's parts with their errors: from the spread of the time blocks of parts.csv
+/// (and, for a whole production, at least the run's own error).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct EnergyParts {
+    pub kinetic: Measured,
+    pub trap: Measured,
+    pub interaction: Measured,
+}
+
+impl EnergyParts {
+    /// The parts of the blocks (first measurement, measurements, kinetic, trap, interaction)
+    /// that start after the first `skip` measurements: means weighted by the blocks' lengths,
+    /// errors from their spread (a jackknife of a weighted mean).
+    fn from_blocks(rows: &[[f64; 5]], skip: f64) -> Option<Self> {
+        let rows: Vec<&[f64; 5]> = rows.iter().filter(|r| r[0] >= skip).collect();
+        let n: f64 = rows.iter().map(|r| r[1]).sum();
+        let g = rows.len() as f64;
+        let part = |i: usize| {
+            let value = rows.iter().map(|r| r[1] * r[i]).sum::<f64>() / n;
+            let spread: f64 = rows
+                .iter()
+                .map(|r| (r[1] / n * (r[i] - value)).powi(2))
+                .sum();
+            Measured {
+                value,
+                error: (spread * g / (g - 1.0)).sqrt(),
+            }
+        };
+        (!rows.is_empty()).then(|| Self {
+            kinetic: part(2),
+            trap: part(3),
+            interaction: part(4),
+        })
+    }
+
+    /// The parts of independent runs pooled as their energies are (`pool`); none unless
+    /// every run has them.
+    fn pooled(parts: &[&Part]) -> Option<Self> {
+        let all: Vec<(f64, EnergyParts)> = parts
+            .iter()
+            .map(|p| p.parts.map(|e| (p.samples, e)))
+            .collect::<Option<_>>()?;
+        let n: f64 = all.iter().map(|a| a.0).sum();
+        let pool = |f: fn(&EnergyParts) -> Measured| Measured {
+            value: all.iter().map(|(s, e)| s * f(e).value).sum::<f64>() / n,
+            error: all
+                .iter()
+                .map(|(s, e)| (s / n * f(e).error).powi(2))
+                .sum::<f64>()
+                .sqrt(),
+        };
+        Some(Self {
+            kinetic: pool(|e| e.kinetic),
+            trap: pool(|e| e.trap),
+            interaction: pool(|e| e.interaction),
+        })
+    }
 }
 
 /// One run read: where, its method, what must match to merge, and its parts.
@@ -144,15 +208,28 @@ pub fn analyze(
 
 fn part_line(p: &Part) -> String {
     let tau = p.time_step.map_or(String::new(), |t| format!("tau {t}: "));
+    let parts = p.parts.map_or(String::new(), |e| {
+        format!(
+            "; kinetic {:.6} +- {:.6}, trap {:.6} +- {:.6}, interaction {:.6} +- {:.6}",
+            e.kinetic.value,
+            e.kinetic.error,
+            e.trap.value,
+            e.trap.error,
+            e.interaction.value,
+            e.interaction.error
+        )
+    });
     format!(
-        "{tau}energy {:.6} +- {:.6} (blocking {:.6}, walker means {:.6}), {} samples",
+        "{tau}energy {:.6} +- {:.6} (blocking {:.6}, walker means {:.6}), {} samples{parts}",
         p.energy, p.error, p.error_blocking, p.error_walkers, p.samples
     )
 }
 
 /// analysis.csv: a row per run (and time step), then the pooled rows (`run` = "pooled").
 fn analysis_csv(a: &Analysis) -> String {
-    let mut text = "run,time_step,samples,energy,error,error_blocking,error_walkers\n".to_string();
+    let mut text = "run,time_step,samples,energy,error,error_blocking,error_walkers,kinetic,\
+                    kinetic_error,trap,trap_error,interaction,interaction_error\n"
+        .to_string();
     let number = |v: f64| match v.is_finite() {
         true => v.to_string(),
         false => String::new(),
@@ -163,15 +240,23 @@ fn analysis_csv(a: &Analysis) -> String {
         .flat_map(|r| r.parts.iter().map(|p| (r.dir.display().to_string(), p)))
         .chain(a.pooled.iter().map(|p| ("pooled".to_string(), p)));
     for (run, p) in rows {
+        let parts = p.parts.map_or(vec![f64::NAN; 6], |e| {
+            [e.kinetic, e.trap, e.interaction]
+                .iter()
+                .flat_map(|m| [m.value, m.error])
+                .collect()
+        });
+        let parts: Vec<String> = parts.into_iter().map(number).collect();
         text += &format!(
-            "{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{}\n",
             csv_quoted(&run),
             p.time_step.map_or(String::new(), number),
             p.samples,
             number(p.energy),
             number(p.error),
             number(p.error_blocking),
-            number(p.error_walkers)
+            number(p.error_walkers),
+            parts.join(",")
         );
     }
     text
@@ -198,6 +283,7 @@ pub fn pool(parts: &[&Part]) -> Part {
         error_blocking: combine(|p| p.error_blocking),
         error_walkers: combine(|p| p.error_walkers),
         samples: n,
+        parts: EnergyParts::pooled(parts),
     }
 }
 
@@ -229,11 +315,28 @@ fn read_run(dir: &Path, discard: usize) -> Result<Run, Error> {
         let rows = read_trace(&text, VMC_TRACE_HEADER, &what)?;
         let stored = result["error_walkers"].as_f64().unwrap_or(f64::NAN);
         let error_walkers = if discard == 0 { stored } else { f64::NAN };
-        vec![vmc_part(
-            &rows[discard.min(rows.len())..],
-            walkers,
-            error_walkers,
-        )]
+        let (skipped, kept) = rows.split_at(discard.min(rows.len()));
+        let mut part = vmc_part(kept, walkers, error_walkers);
+        let parts = dir.join("parts.csv");
+        if parts.is_file() {
+            let what = format!("energy parts {}", parts.display());
+            let blocks = read_trace(&read_text(&parts, "energy parts")?, PARTS_HEADER, &what)?;
+            let skip = skipped.iter().map(|r| r[1]).sum();
+            part.parts = EnergyParts::from_blocks(&blocks, skip);
+            // As for the energy: over the whole production the run's own error (the larger
+            // of its jackknife and its walker-means error) is known.
+            if let (Some(e), 0) = (&mut part.parts, discard) {
+                let stored = |name: &str| result["observables"][name]["error"].as_f64();
+                for (m, name) in [
+                    (&mut e.kinetic, "kinetic"),
+                    (&mut e.trap, "trap"),
+                    (&mut e.interaction, "interaction"),
+                ] {
+                    m.error = m.error.max(stored(name).unwrap_or(f64::NAN));
+                }
+            }
+        }
+        vec![part]
     };
     if parts.is_empty() || parts.iter().any(|p| p.samples == 0.0) {
         return Err(Error::input(format!(
@@ -270,6 +373,7 @@ fn vmc_part(rows: &[[f64; 3]], walkers: f64, error_walkers: f64) -> Part {
         error_blocking,
         error_walkers,
         samples: measurements * walkers,
+        parts: None,
     }
 }
 
@@ -294,6 +398,7 @@ fn dmc_parts(rows: &[[f64; 3]], skip: usize, walkers: f64) -> Vec<Part> {
                 error_blocking: blocking(measured).map_or(f64::NAN, |b| b.variance_of_mean.sqrt()),
                 error_walkers: f64::NAN,
                 samples: measured.len() as f64 * walkers,
+                parts: None,
             }
         })
         .collect()
@@ -374,6 +479,7 @@ mod tests {
             error_blocking: error,
             error_walkers: f64::NAN,
             samples,
+            parts: None,
         }
     }
 
