@@ -45,6 +45,14 @@ fn trace(dir: &Path) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Writes `sweep` to `file` and runs it into `out`.
+fn run_sweep(file: &Path, sweep: &serde_json::Value, out: &Path) -> std::path::PathBuf {
+    std::fs::write(file, sweep.to_string()).unwrap();
+    let (file, dir) = (file.to_str().unwrap(), out.to_str().unwrap());
+    ok(&["sweep", file, "-q", "--out", dir]);
+    out.to_path_buf()
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * b.abs().max(1.0)
 }
@@ -236,15 +244,7 @@ fn references_reach_the_sweep_table_and_figure() {
             {"system.omega": 1.0, "reference": {"energy": 3.01, "error": 0.002, "label": "mine"}},
         ],
     });
-    std::fs::write(&file, sweep.to_string()).unwrap();
-    let out = dir.join("out");
-    ok(&[
-        "sweep",
-        file.to_str().unwrap(),
-        "-q",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let out = run_sweep(&file, &sweep, &dir.join("out"));
     let mut csv = csv::Reader::from_path(out.join("sweep.csv")).unwrap();
     let header = csv.headers().unwrap().clone();
     let column = |name: &str| header.iter().position(|h| h == name).unwrap();
@@ -278,15 +278,7 @@ fn references_reach_the_sweep_table_and_figure() {
         "grid": {"walkers": [16, 32]},
         "mode": "production",
     });
-    std::fs::write(&file, fixed.to_string()).unwrap();
-    let out = dir.join("fixed");
-    ok(&[
-        "sweep",
-        file.to_str().unwrap(),
-        "-q",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let out = run_sweep(&file, &fixed, &dir.join("fixed"));
     let json = read_json(&out.join("sweep.json"));
     assert!(json[0].get("reference").is_none(), "{json}");
     let svg = std::fs::read_to_string(out.join("energy.svg")).unwrap();
