@@ -195,10 +195,12 @@ fn runs_of_one_system_and_parameters_merge_into_the_pooled_estimate() {
         &[&zero[..], &["--set", "system.omega=0.5"]].concat(),
     );
     let refused = dir.join("refused");
-    for (other, needle) in [
+    let pairs = [
         (&omega, "`system.omega`"),
         (&original, "different parameters"),
-    ] {
+        (&one, "given twice"),
+    ];
+    for (other, needle) in pairs {
         let (one, other) = (one.to_str().unwrap(), other.to_str().unwrap());
         let o = rbm_vmc(&["analyze", one, other, "--out", refused.to_str().unwrap()]);
         assert_refused(&o, needle, other);

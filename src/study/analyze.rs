@@ -138,6 +138,18 @@ pub fn analyze(
     out: &OutputDir,
     console: &Console,
 ) -> Result<Analysis, Error> {
+    for (i, dir) in dirs.iter().enumerate() {
+        let same = |other: &PathBuf| match (dir.canonicalize(), other.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => dir == other,
+        };
+        if dirs[..i].iter().any(same) {
+            return Err(Error::input(format!(
+                "{} is given twice: a run merged with itself would count twice",
+                dir.display()
+            )));
+        }
+    }
     let runs: Vec<Run> = dirs
         .iter()
         .map(|d| read_run(d, discard))
@@ -477,7 +489,7 @@ mod tests {
             energy,
             error,
             error_blocking: error,
-            error_walkers: f64::NAN,
+            error_walkers: error,
             samples,
             parts: None,
         }
