@@ -446,19 +446,19 @@ where
             entries.push((s.label.clone(), symbol));
             continue;
         }
+        let width = if s.reference { 1 } else { 2 };
+        let style = color.stroke_width(width);
+        match look.dash {
+            None => {
+                chart.draw_series(LineSeries::new(points.clone(), style))?;
+            }
+            Some((on, off)) => {
+                chart.draw_series(DashedLineSeries::new(points.clone(), on, off, style))?;
+            }
+        }
         // Unlabelled series are drawn but left out of the legend (a residual panel's, whose
         // colours are those of the panel above).
         if !s.label.is_empty() {
-            let width = if s.reference { 1 } else { 2 };
-            let style = color.stroke_width(width);
-            match look.dash {
-                None => {
-                    chart.draw_series(LineSeries::new(points.clone(), style))?;
-                }
-                Some((on, off)) => {
-                    chart.draw_series(DashedLineSeries::new(points.clone(), on, off, style))?;
-                }
-            }
             entries.push((
                 s.label.clone(),
                 Symbol::Line {
