@@ -80,7 +80,7 @@ fn analyze_of_one_run_reproduces_its_result() {
     );
     // The energy's parts, from parts.csv: result.json's values.
     for name in ["kinetic", "trap", "interaction"] {
-        let (mine, run) = (&part["parts"][name], &result["observables"][name]);
+        let (mine, run) = (&part["energy_parts"][name], &result["observables"][name]);
         assert!(close(
             mine["value"].as_f64().unwrap(),
             run["value"].as_f64().unwrap()

@@ -40,7 +40,7 @@ pub struct Part {
     pub samples: f64,
     /// The energy's parts, where the run measured them (parts.csv).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parts: Option<EnergyParts>,
+    pub energy_parts: Option<EnergyParts>,
 }
 
 /// The energy's parts with their errors: from the spread of the time blocks of parts.csv
@@ -83,7 +83,7 @@ impl EnergyParts {
     fn pooled(parts: &[&Part]) -> Option<Self> {
         let all: Vec<(f64, EnergyParts)> = parts
             .iter()
-            .map(|p| p.parts.map(|e| (p.samples, e)))
+            .map(|p| p.energy_parts.map(|e| (p.samples, e)))
             .collect::<Option<_>>()?;
         let n: f64 = all.iter().map(|a| a.0).sum();
         let pool = |f: fn(&EnergyParts) -> Measured| Measured {
@@ -220,7 +220,7 @@ pub fn analyze(
 
 fn part_line(p: &Part) -> String {
     let tau = p.time_step.map_or(String::new(), |t| format!("tau {t}: "));
-    let parts = p.parts.map_or(String::new(), |e| {
+    let parts = p.energy_parts.map_or(String::new(), |e| {
         format!(
             "; kinetic {:.6} +- {:.6}, trap {:.6} +- {:.6}, interaction {:.6} +- {:.6}",
             e.kinetic.value,
@@ -252,7 +252,7 @@ fn analysis_csv(a: &Analysis) -> String {
         .flat_map(|r| r.parts.iter().map(|p| (r.dir.display().to_string(), p)))
         .chain(a.pooled.iter().map(|p| ("pooled".to_string(), p)));
     for (run, p) in rows {
-        let parts = p.parts.map_or(vec![f64::NAN; 6], |e| {
+        let parts = p.energy_parts.map_or(vec![f64::NAN; 6], |e| {
             [e.kinetic, e.trap, e.interaction]
                 .iter()
                 .flat_map(|m| [m.value, m.error])
@@ -295,7 +295,7 @@ pub fn pool(parts: &[&Part]) -> Part {
         error_blocking: combine(|p| p.error_blocking),
         error_walkers: combine(|p| p.error_walkers),
         samples: n,
-        parts: EnergyParts::pooled(parts),
+        energy_parts: EnergyParts::pooled(parts),
     }
 }
 
@@ -334,10 +334,10 @@ fn read_run(dir: &Path, discard: usize) -> Result<Run, Error> {
             let what = format!("energy parts {}", parts.display());
             let blocks = read_trace(&read_text(&parts, "energy parts")?, PARTS_HEADER, &what)?;
             let skip = skipped.iter().map(|r| r[1]).sum();
-            part.parts = EnergyParts::from_blocks(&blocks, skip);
+            part.energy_parts = EnergyParts::from_blocks(&blocks, skip);
             // As for the energy: over the whole production the run's own error (the larger
             // of its jackknife and its walker-means error) is known.
-            if let (Some(e), 0) = (&mut part.parts, discard) {
+            if let (Some(e), 0) = (&mut part.energy_parts, discard) {
                 let stored = |name: &str| result["observables"][name]["error"].as_f64();
                 for (m, name) in [
                     (&mut e.kinetic, "kinetic"),
@@ -385,7 +385,7 @@ fn vmc_part(rows: &[[f64; 3]], walkers: f64, error_walkers: f64) -> Part {
         error_blocking,
         error_walkers,
         samples: measurements * walkers,
-        parts: None,
+        energy_parts: None,
     }
 }
 
@@ -410,7 +410,7 @@ fn dmc_parts(rows: &[[f64; 3]], skip: usize, walkers: f64) -> Vec<Part> {
                 error_blocking: blocking(measured).map_or(f64::NAN, |b| b.variance_of_mean.sqrt()),
                 error_walkers: f64::NAN,
                 samples: measured.len() as f64 * walkers,
-                parts: None,
+                energy_parts: None,
             }
         })
         .collect()
@@ -491,7 +491,7 @@ mod tests {
             error_blocking: error,
             error_walkers: error,
             samples,
-            parts: None,
+            energy_parts: None,
         }
     }
 
