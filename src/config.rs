@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::physics::{Form, Jastrow, Layout, Rbm, Slater, Statistics, System, Wavefunction};
+use crate::physics::{
+    Form, Jastrow, Layout, Rbm, Reference, Slater, Statistics, System, Wavefunction,
+    reference_energy,
+};
 use crate::sampler::{Moves, SamplerKind, Step};
 use crate::text::compact;
 
@@ -41,6 +44,56 @@ pub struct Config {
     pub observables: ObservablesConfig,
     /// Diffusion Monte Carlo (`rbm-vmc dmc`).
     pub dmc: DmcConfig,
+    /// The energy to compare with, instead of the built-in table's (`Config::reference`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceConfig>,
+}
+
+/// A reference energy given in the config: `"reference": 2.0` or `{"energy": 2.0, "error":
+/// 0.001, "label": "exact diagonalisation"}` (error and label optional).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct ReferenceConfig {
+    pub energy: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl TryFrom<Value> for ReferenceConfig {
+    type Error = String;
+
+    fn try_from(value: Value) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            energy: f64,
+            #[serde(default)]
+            error: Option<f64>,
+            #[serde(default)]
+            label: Option<String>,
+        }
+        let full = match value {
+            Value::Number(n) => Full {
+                energy: n.as_f64().unwrap_or(f64::NAN),
+                error: None,
+                label: None,
+            },
+            Value::Object(_) => serde_json::from_value(value).map_err(|e| e.to_string())?,
+            other => {
+                return Err(format!(
+                    "{other} is neither a number (the energy) nor an object {{\"energy\": .., \
+                     \"error\": .., \"label\": ..}}"
+                ));
+            }
+        };
+        Ok(Self {
+            energy: full.energy,
+            error: full.error,
+            label: full.label,
+        })
+    }
 }
 
 impl Default for Config {
@@ -61,6 +114,7 @@ impl Default for Config {
             gpu: GpuConfig::default(),
             observables: ObservablesConfig::default(),
             dmc: DmcConfig::default(),
+            reference: None,
         }
     }
 }
@@ -499,6 +553,23 @@ impl Config {
         }
     }
 
+    /// The energy results are compared with: the config's `reference`, else the built-in
+    /// table's for the system, where it knows one.
+    pub fn reference(&self) -> Option<Reference> {
+        match &self.reference {
+            Some(r) => Some(Reference {
+                energy: r.energy,
+                error: r.error,
+                source: r
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| "given in the config".into()),
+                exact: false,
+            }),
+            None => reference_energy(&self.system()),
+        }
+    }
+
     /// What makes a valid config describe no physical state, for a warning.
     pub fn physics_warnings(&self) -> Vec<String> {
         let s = &self.system;
@@ -584,6 +655,17 @@ impl Config {
                  1/|x1 - x2| diverges in one dimension for trial functions that do not vanish \
                  at coincidence; use dims 2 or 3, or interaction false",
             ));
+        }
+        if let Some(r) = &self.reference {
+            if !r.energy.is_finite() {
+                return Err(Error::input(format!(
+                    "config: `reference.energy` = {}: must be a finite number",
+                    compact(r.energy)
+                )));
+            }
+            if let Some(error) = r.error {
+                finite_non_negative("reference.error", error)?;
+            }
         }
         let w = &self.wavefunction;
         int_range("wavefunction.hidden", w.hidden, 0, MAX_HIDDEN)?;

@@ -44,10 +44,28 @@ enum Command {
     /// Run a grid of configs (a sweep file) one point after another; writes sweep.csv,
     /// sweep.json, each point's files and plots. `--resume` continues an interrupted sweep.
     Sweep(SweepArgs),
+    /// Reblock the production traces (trace.csv) of runs and merge the runs of one system
+    /// measured with one set of parameters; writes analysis.json and analysis.csv.
+    Analyze(AnalyzeArgs),
     /// Run the reference systems (exact, analytic, diffusion Monte Carlo) and check the
     /// energies against them within stated tolerances; writes validation.csv and
     /// validation.md, exit 1 when a case fails.
     Validate(ValidateArgs),
+}
+
+#[derive(Args, Debug)]
+struct AnalyzeArgs {
+    /// Output directories of `run`, `sample` or `dmc` runs (several: merged, when they share
+    /// the system and the parameters measured).
+    #[arg(required = true, value_name = "RUN_DIR")]
+    runs: Vec<PathBuf>,
+
+    /// Leave out the first N rows of every trace (DMC: N generations after dmc.equilibration).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    discard: usize,
+
+    #[command(flatten)]
+    dir: DirArgs,
 }
 
 #[derive(Args, Debug)]
@@ -359,7 +377,10 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
     // MPI starts only for the commands that split work (it costs a moment per process).
-    let splits_work = !matches!(cli.command, Command::Check(_) | Command::Devices);
+    let splits_work = !matches!(
+        cli.command,
+        Command::Check(_) | Command::Devices | Command::Analyze(_)
+    );
     let team = match if splits_work {
         team()
     } else {
@@ -604,6 +625,13 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             };
             in_dir(&out, |out| {
                 study::run_sweep(&sweep, &args.file, out, args.resume, &ctx)
+            })
+        }
+        Command::Analyze(args) => {
+            let console = Console::new(args.dir.quiet || !team.is_root());
+            let out = args.dir.open(team, &args.runs)?;
+            in_dir(&out, |out| {
+                study::analyze(&args.runs, args.discard, out, &console)
             })
         }
         Command::Validate(args) => {

@@ -142,7 +142,8 @@ fn sweep_writes_rows_and_plots_and_resume_skips_finished_points() {
     assert_eq!(
         lines[0],
         "index,walkers,sampler.kind,energy,error,error_blocking,error_walkers,variance,acceptance,\
-tau,kinetic,kinetic_error,trap,trap_error,interaction,interaction_error,virial_ratio,\
+tau,reference,difference_sigma,kinetic,kinetic_error,trap,trap_error,interaction,\
+interaction_error,virial_ratio,\
 virial_ratio_error,pair_distance,pair_distance_error,inverse_pair_distance,\
 inverse_pair_distance_error,square_radius,square_radius_error,density_outside,samples,\
 point_seconds,engine,status,warning"

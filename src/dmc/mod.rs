@@ -314,7 +314,7 @@ fn advance(
                 state.current = Some(run);
                 let seconds = seconds(&state);
                 checkpoint::write(config, params, &state, walkers, seconds, team, out)?;
-                return Err(stop(reason, config, &state, seconds, &engine, out)?);
+                return Err(stop(reason, config, params, &state, seconds, &engine, out)?);
             }
             if let Err(e) = run.next(walkers, team) {
                 bar.finish();
@@ -347,7 +347,7 @@ fn advance(
     let seconds = seconds(&state);
     checkpoint::write(config, params, &state, walkers, seconds, team, out)?;
     let outcome = estimate(state.runs, seconds, engine);
-    write_results(config, &outcome, &state.rows, None, out, console)?;
+    write_results(config, params, &outcome, &state.rows, None, out, console)?;
     Ok(outcome)
 }
 
@@ -378,23 +378,11 @@ impl DmcState {
 /// The estimate from the runs: the one time step's energy, or the extrapolation to tau = 0
 /// (linear; quadratic from 4 time steps), weighted by the errors.
 fn estimate(runs: Vec<TimeStepRun>, seconds: f64, engine: String) -> DmcOutcome {
-    let (energy, error, fit) = match runs.as_slice() {
-        [one] => (one.energy, one.error, None),
-        many => {
-            let degree = if many.len() >= 4 { 2 } else { 1 };
-            let column = |f: fn(&TimeStepRun) -> f64| many.iter().map(f).collect::<Vec<f64>>();
-            let fit = polynomial_fit(
-                &column(|r| r.time_step),
-                &column(|r| r.energy),
-                &column(|r| r.error),
-                degree,
-            );
-            match fit {
-                Some(fit) => (fit.coefficients[0], fit.covariance[0][0].sqrt(), Some(fit)),
-                None => (f64::NAN, f64::NAN, None),
-            }
-        }
-    };
+    let points: Vec<[f64; 3]> = runs
+        .iter()
+        .map(|r| [r.time_step, r.energy, r.error])
+        .collect();
+    let (energy, error, fit) = extrapolate(&points);
     DmcOutcome {
         energy,
         error,
@@ -402,6 +390,20 @@ fn estimate(runs: Vec<TimeStepRun>, seconds: f64, engine: String) -> DmcOutcome 
         fit,
         seconds,
         engine,
+    }
+}
+
+/// The energy and error at tau = 0 from (time step, energy, error) points: the one point's,
+/// or the fit E0 + c1 tau (+ c2 tau^2 from 4 points), weighted by the errors.
+pub fn extrapolate(points: &[[f64; 3]]) -> (f64, f64, Option<Fit>) {
+    if let [[_, energy, error]] = points {
+        return (*energy, *error, None);
+    }
+    let degree = if points.len() >= 4 { 2 } else { 1 };
+    let column = |i: usize| points.iter().map(|p| p[i]).collect::<Vec<f64>>();
+    match polynomial_fit(&column(0), &column(1), &column(2), degree) {
+        Some(fit) => (fit.coefficients[0], fit.covariance[0][0].sqrt(), Some(fit)),
+        None => (f64::NAN, f64::NAN, None),
     }
 }
 
@@ -686,7 +688,7 @@ const MIN_BLOCKS: usize = 8;
 /// reference energy's feedback adds more), where the automated choice of level can stop short
 /// of the plateau: the largest level error is the honest (if slightly conservative) one. NaN
 /// for fewer than two values.
-fn generation_error(series: &[f64]) -> f64 {
+pub fn generation_error(series: &[f64]) -> f64 {
     let automated = blocking(series).map_or(f64::NAN, |b| b.variance_of_mean.sqrt());
     let mut largest = automated;
     let mut block = 1;
@@ -715,6 +717,7 @@ fn spread(sums: &GenerationSums, walkers: f64) -> f64 {
 fn stop(
     reason: StopReason,
     config: &Config,
+    params: &Params,
     state: &DmcState,
     seconds: f64,
     engine: &str,
@@ -727,7 +730,7 @@ fn stop(
     rows.extend(state.current.iter().flat_map(|r| r.rows.iter().cloned()));
     let outcome = estimate(runs, seconds, engine.to_string());
     let console = crate::report::Console::new(true);
-    write_results(config, &outcome, &rows, Some(reason), out, &console)?;
+    write_results(config, params, &outcome, &rows, Some(reason), out, &console)?;
     let total =
         (config.dmc.equilibration + config.dmc.generations) * config.dmc.time_step.0.len() as u32;
     let dir = out.path().display();

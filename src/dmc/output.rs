@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::control::StopReason;
 use crate::error::Error;
-use crate::report::{Axes, Console, OutputDir, Series, compact, line_plot, reference_energy};
+use crate::physics::Params;
+use crate::report::{
+    Axes, Console, OutputDir, Series, compact, dmc_trace_csv, line_plot, params_checksum,
+};
 
 use crate::stats::Fit;
 use crate::stats::observables::null_as_nan;
@@ -58,13 +61,14 @@ fn csv(rows: &[DmcRow]) -> String {
 /// result.json (`stopped`: the reason a run ended early, its status then "stopped").
 pub(super) fn write_results(
     config: &Config,
+    params: &Params,
     o: &DmcOutcome,
     rows: &[DmcRow],
     stopped: Option<StopReason>,
     out: &OutputDir,
     console: &Console,
 ) -> Result<(), Error> {
-    let reference = reference_energy(&config.system());
+    let reference = config.reference();
     for run in &o.runs {
         console.line(&run_line(run, config));
     }
@@ -78,6 +82,7 @@ pub(super) fn write_results(
         "engine": o.engine,
         "seconds": o.seconds,
         "config": config,
+        "params_checksum": params_checksum(params),
         "provenance": crate::report::provenance(),
     });
     match (o.runs.as_slice(), &o.fit) {
@@ -119,9 +124,17 @@ pub(super) fn write_results(
         result["warning"] = json!(warnings.join("; "));
     }
     if let Some(r) = &reference {
-        result["reference"] = r.compare(o.energy, o.error, console);
+        let (line, comparison) = r.compare(o.energy, o.error);
+        console.line(&line);
+        result["reference"] = comparison;
     }
     out.write("dmc.csv", csv(rows).as_bytes())?;
+    let series: Vec<(f64, &[f64])> = o
+        .runs
+        .iter()
+        .map(|r| (r.time_step, r.series.as_slice()))
+        .collect();
+    out.write("trace.csv", dmc_trace_csv(&series).as_bytes())?;
     // The figures are written by the writing process alone, as every file.
     if out.is_writable() && !rows.is_empty() {
         plot(rows, reference.as_ref().map(|r| r.energy), out)?;

@@ -4,7 +4,7 @@
 use crate::control::StopReason;
 use crate::error::Error;
 use crate::physics::Params;
-use crate::report::{compact, params_to_json, reference_energy};
+use crate::report::{compact, params_to_json};
 
 use super::result::{RunStatus, report_result};
 use super::session::{Phase, Session};
@@ -65,11 +65,11 @@ impl Session<'_> {
         if points.is_empty() || !self.out.is_writable() {
             return Ok(());
         }
-        let reference = reference_energy(&self.run.config.system());
+        let reference = self.run.config.reference();
         crate::report::convergence_plot(
             &self.out.file("convergence.svg"),
             &points,
-            reference.as_ref().map(|r| (r.energy, r.source)),
+            reference.as_ref().map(|r| (r.energy, r.source.as_str())),
         )
     }
 

@@ -140,6 +140,7 @@ pub fn cost_shape(config: &Config) -> String {
     shape.checkpoint_every = 0;
     shape.observables = Default::default();
     shape.dmc = Default::default();
+    shape.reference = None;
     serde_json::to_string(&shape).expect("configs serialise")
 }
 

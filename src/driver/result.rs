@@ -8,7 +8,7 @@ use crate::control::StopReason;
 use crate::error::Error;
 use crate::optimiser::StepReport;
 use crate::report::{
-    Console, OutputDir, observables_json, observables_lines, reference_energy, write_observables,
+    Console, OutputDir, observables_json, observables_lines, params_checksum, write_observables,
 };
 use crate::stats::Estimate;
 
@@ -64,7 +64,7 @@ pub(super) fn report_result(
     out: &OutputDir,
     console: &Console,
 ) -> Result<(), Error> {
-    let reference = reference_energy(&config.system());
+    let reference = config.reference();
     let mut result = serde_json::to_value(status).expect("plain values");
     extend(
         &mut result,
@@ -84,7 +84,12 @@ pub(super) fn report_result(
         );
         extend(
             &mut result,
-            json!({"samples": e.samples, "resets": e.resets, "gradient": e.gradient}),
+            json!({
+                "samples": e.samples,
+                "resets": e.resets,
+                "gradient": e.gradient,
+                "params_checksum": params_checksum(&outcome.params),
+            }),
         );
         if let Some(o) = &outcome.observables {
             for line in observables_lines(o) {
@@ -97,7 +102,9 @@ pub(super) fn report_result(
             result["warning"] = json!(w);
         }
         if let Some(r) = &reference {
-            result["reference"] = r.compare(e.energy, e.error, console);
+            let (line, comparison) = r.compare(e.energy, e.error);
+            console.line(&line);
+            result["reference"] = comparison;
         }
     }
     if *status == RunStatus::Completed {

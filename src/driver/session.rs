@@ -10,7 +10,9 @@ use crate::control::{Control, StopReason};
 use crate::engine::{Engine, Measure, Moments, Progress};
 use crate::error::Error;
 use crate::optimiser::Optimiser;
-use crate::report::{Bar, HistoryWriter, OutputDir, history_row_numbers, iteration_points};
+use crate::report::{
+    Bar, HistoryWriter, OutputDir, history_row_numbers, iteration_points, write_vmc_trace,
+};
 use crate::stats::{Estimate, Observed};
 
 use super::checks::{
@@ -319,6 +321,7 @@ impl<'a> Session<'a> {
         let moments =
             self.cancellable_sample(steps, Measure::Production, &bar, Phase::Production)?;
         let e = Estimate::from_moments(&moments);
+        write_vmc_trace(&moments, self.out)?;
         let spec = self.engine.spec();
         self.observed = match (&moments.observables, &spec.observables) {
             (Some(sums), Some(o)) => {

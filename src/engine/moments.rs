@@ -47,6 +47,12 @@ impl Moments {
         }
     }
 
+    /// The series as ensemble means: the mean E_L over the walkers at each measurement.
+    pub fn ensemble_means(&self) -> Vec<f64> {
+        let walkers = self.walkers as f64;
+        self.series.iter().map(|s| s / walkers).collect()
+    }
+
     /// Adds another set of walkers measured over the same steps (e.g. another process's).
     pub fn add_walkers(&mut self, other: &Moments) {
         self.walkers += other.walkers;

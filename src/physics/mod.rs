@@ -4,6 +4,7 @@
 mod jastrow;
 mod params;
 mod rbm;
+mod reference;
 mod slater;
 mod system;
 mod walker;
@@ -12,6 +13,7 @@ mod wavefunction;
 pub use jastrow::Jastrow;
 pub use params::{Layout, Params};
 pub use rbm::{Form, Rbm, SOFTPLUS_CHUNK, sigmoid, softplus, softplus_and_sigmoid};
+pub use reference::{Reference, reference_energy};
 pub use slater::{Slater, SlaterState, closed_shell_counts};
 pub use system::System;
 pub use walker::Walker;

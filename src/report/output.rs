@@ -16,7 +16,7 @@ pub const LOCK_FILE: &str = ".rbm-vmc.lock";
 /// Everything this program writes into an output directory, in one place. `OutputDir::file`
 /// (through which every writer names its file) refuses a name not listed here, so a new file
 /// cannot be missed by `--force`, which clears exactly these (and their `.tmp` twins).
-const OUTPUT_FILES: [&str; 25] = [
+const OUTPUT_FILES: [&str; 29] = [
     "result.json",
     "params.json",
     "history.csv",
@@ -42,6 +42,10 @@ const OUTPUT_FILES: [&str; 25] = [
     "dmc.svg",
     "timestep.svg",
     "dmc-checkpoint.json",
+    "trace.csv",
+    "parts.csv",
+    "analysis.json",
+    "analysis.csv",
 ];
 
 /// The folders of a sweep's points and of validation's cases, each an output directory of its

@@ -24,6 +24,9 @@ pub struct Series {
     pub bars: Option<Vec<(f64, f64)>>,
     /// A reference curve: thin, grey, no markers.
     pub reference: bool,
+    /// A reference drawn as a mark at each point, without a line (references that differ
+    /// from point to point, known at some points only).
+    pub marks: bool,
 }
 
 impl Series {
@@ -33,6 +36,7 @@ impl Series {
             points,
             bars: None,
             reference: false,
+            marks: false,
         }
     }
 }
@@ -199,6 +203,7 @@ pub(crate) fn draw_legend(
             } => {
                 let style = color.stroke_width(width);
                 match dash {
+                    _ if width == 0 => {}
                     None => area.draw(&PathElement::new(vec![(x0, cy), (x1, cy)], style))?,
                     Some((on, off)) => area.draw(&DashedPathElement::new(
                         vec![(x0, cy), (x1, cy)],
@@ -256,10 +261,35 @@ pub(crate) fn svg_text(
 
 /// Writes `series` to an SVG file at `path`.
 pub fn line_plot(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Error> {
-    write_svg(path, (900, 600), |root| draw(root, axes, series))
+    write_svg(path, (900, 600), |root| {
+        draw(&root, axes, series)?;
+        Ok(root.present()?)
+    })
 }
 
-fn draw(root: DrawingArea<SVGBackend<'_>, Shift>, axes: &Axes, series: &[Series]) -> Drawn {
+/// `series` above a panel of `residuals` on the same x axis (the y axis titled `residual_y`).
+pub fn residual_plot(
+    path: &Path,
+    axes: &Axes,
+    series: &[Series],
+    residual_y: &str,
+    residuals: &[Series],
+) -> Result<(), Error> {
+    write_svg(path, (900, 900), |root| {
+        let (top, bottom) = root.split_vertically(600);
+        draw(&top, axes, series)?;
+        let below = Axes {
+            title: "",
+            y: residual_y,
+            log_y: false,
+            ..axes.clone()
+        };
+        draw(&bottom, &below, residuals)?;
+        Ok(root.present()?)
+    })
+}
+
+fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, axes: &Axes, series: &[Series]) -> Drawn {
     let usable = |&(x, y): &(f64, f64)| {
         x.is_finite() && y.is_finite() && (!axes.log_x || x > 0.0) && (!axes.log_y || y > 0.0)
     };
@@ -305,7 +335,7 @@ fn draw(root: DrawingArea<SVGBackend<'_>, Shift>, axes: &Axes, series: &[Series]
     };
 
     root.fill(&WHITE)?;
-    let mut builder = ChartBuilder::on(&root);
+    let mut builder = ChartBuilder::on(root);
     builder
         .caption(axes.title, ("sans-serif", 22))
         .margin(15)
@@ -346,7 +376,6 @@ fn draw(root: DrawingArea<SVGBackend<'_>, Shift>, axes: &Axes, series: &[Series]
             legend.clone(),
         )?,
     }
-    root.present()?;
     Ok(())
 }
 
@@ -403,6 +432,20 @@ where
         };
         let color = look.color;
         let points: Vec<(f64, f64)> = s.points.iter().copied().filter(&usable).collect();
+        if s.marks {
+            let color = RGBColor(80, 80, 80);
+            for &p in &points {
+                draw_marker(chart.plotting_area(), Marker::Cross, p, color)?;
+            }
+            let symbol = Symbol::Line {
+                color,
+                width: 0,
+                dash: None,
+                marker: Some(Marker::Cross),
+            };
+            entries.push((s.label.clone(), symbol));
+            continue;
+        }
         let width = if s.reference { 1 } else { 2 };
         let style = color.stroke_width(width);
         match look.dash {
@@ -413,15 +456,19 @@ where
                 chart.draw_series(DashedLineSeries::new(points.clone(), on, off, style))?;
             }
         }
-        entries.push((
-            s.label.clone(),
-            Symbol::Line {
-                color,
-                width,
-                dash: look.dash,
-                marker: (!s.reference).then_some(look.marker),
-            },
-        ));
+        // Unlabelled series are drawn but left out of the legend (a residual panel's, whose
+        // colours are those of the panel above).
+        if !s.label.is_empty() {
+            entries.push((
+                s.label.clone(),
+                Symbol::Line {
+                    color,
+                    width,
+                    dash: look.dash,
+                    marker: (!s.reference).then_some(look.marker),
+                },
+            ));
+        }
         if s.reference {
             continue;
         }

@@ -47,9 +47,8 @@ impl Estimate {
         let n = m.samples as f64;
         let energy = m.energy / n;
         let variance = (m.energy_sq / n - energy * energy).max(0.0);
-        let walkers = m.walkers as f64;
-        let series: Vec<f64> = m.series.iter().map(|s| s / walkers).collect();
-        let error_blocking = blocking(&series).map_or(f64::NAN, |b| b.variance_of_mean.sqrt());
+        let error_blocking =
+            blocking(&m.ensemble_means()).map_or(f64::NAN, |b| b.variance_of_mean.sqrt());
         let error_walkers = (m.walker_means.variance() / m.walker_means.count as f64).sqrt();
         // f64::max takes the other value when one is NaN.
         let error = error_blocking.max(error_walkers);

@@ -3,11 +3,11 @@
 use crate::error::Error;
 use crate::report::{
     Axes, Curve, OutputDir, Reference, Series, density_axis, density_curves_svg, line_plot,
-    reference_energy,
+    residual_plot,
 };
 
 use super::grid::{Sweep, plain};
-use super::row::Row;
+use super::row::{Row, point_reference};
 
 /// Most curves overlaid in the sweep's density.svg.
 const MAX_DENSITY_CURVES: usize = 8;
@@ -110,9 +110,11 @@ pub(super) fn plot(
                 .unwrap_or(0) as f64
         }
     };
+    // A swept reference is not a setting of the runs: it labels no series.
     let others = |r: &&Row| {
         sweep.keys[1..]
             .iter()
+            .filter(|k| !k.starts_with("reference"))
             .map(|k| format!("{k}={}", plain(&r.values[k])))
             .collect::<Vec<_>>()
             .join(", ")
@@ -123,34 +125,15 @@ pub(super) fn plot(
             l if l.is_empty() => "VMC energy (bars: +- 1 error)".to_string(),
             l => l,
         };
-        let index = match series.iter().position(|s| s.label == label) {
-            Some(i) => i,
-            None => {
-                let mut s = Series::new(label, Vec::new());
-                s.bars = Some(Vec::new());
-                series.push(s);
-                series.len() - 1
-            }
-        };
-        let (energy, error) = (r.estimate.energy, r.estimate.error);
-        series[index].points.push((x_of(r), energy));
-        series[index]
-            .bars
-            .as_mut()
-            .expect("set above")
-            .push((energy - error, energy + error));
+        push_with_bar(
+            &mut series,
+            label,
+            x_of(r),
+            r.estimate.energy,
+            r.estimate.error,
+        );
     }
-    for s in &mut series {
-        let mut pairs: Vec<((f64, f64), (f64, f64))> = s
-            .points
-            .iter()
-            .copied()
-            .zip(s.bars.take().unwrap_or_default())
-            .collect();
-        pairs.sort_by(|a, b| a.0.0.total_cmp(&b.0.0));
-        s.points = pairs.iter().map(|p| p.0).collect();
-        s.bars = Some(pairs.iter().map(|p| p.1).collect());
-    }
+    series.iter_mut().for_each(sort_by_x);
     let xs: Vec<f64> = rows.iter().map(x_of).collect();
     let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -164,33 +147,60 @@ pub(super) fn plot(
             .collect();
         format!("{} ({})", axis_label(first), names.join(", "))
     };
-    // The reference energy, where every point has the same one.
-    let references: Vec<Option<Reference>> = rows
+    // Each point's reference: one line where all share it, else a mark at each point that
+    // has one; and beneath, the points' differences from their references.
+    let each: Vec<Option<Reference>> = rows
         .iter()
-        .map(|r| reference_energy(&sweep.points[r.index].config.system()))
+        .map(|r| point_reference(sweep, r.index))
         .collect();
-    if let Some(Some(r)) = references.first()
-        && references.iter().all(|x| x.as_ref() == Some(r))
-    {
-        let mut line = Series::new(
-            format!("reference {} ({})", r.energy, r.source),
-            vec![(lo, r.energy), (hi, r.energy)],
-        );
-        line.reference = true;
-        series.push(line);
+    let residuals = residual_series(&rows, &each, &x_of, &others);
+    let references: Vec<(f64, &Reference)> = rows
+        .iter()
+        .zip(&each)
+        .filter_map(|(r, reference)| reference.as_ref().map(|reference| (x_of(r), reference)))
+        .collect();
+    match references.as_slice() {
+        [] => {}
+        [(_, r), rest @ ..] if rest.len() + 1 == rows.len() && rest.iter().all(|(_, x)| x == r) => {
+            let mut line = Series::new(
+                format!("reference {} ({})", r.energy, r.source),
+                vec![(lo, r.energy), (hi, r.energy)],
+            );
+            line.reference = true;
+            series.push(line);
+        }
+        many => {
+            let mut marks = Series::new(
+                "reference of each point",
+                many.iter().map(|(x, r)| (*x, r.energy)).collect(),
+            );
+            (marks.reference, marks.marks) = (true, true);
+            series.push(marks);
+        }
     }
     let title = format!("Energy against {}", axis_label(first));
-    line_plot(
-        &out.file("energy.svg"),
-        &Axes {
-            title: &title,
-            x: &x_label,
-            y: "energy (natural units)",
-            log_x: numeric && lo > 0.0 && hi / lo >= 16.0,
-            log_y: false,
-        },
-        &series,
-    )?;
+    let axes = Axes {
+        title: &title,
+        x: &x_label,
+        y: "energy (natural units)",
+        log_x: numeric && lo > 0.0 && hi / lo >= 16.0,
+        log_y: false,
+    };
+    if residuals.is_empty() {
+        line_plot(&out.file("energy.svg"), &axes, &series)?;
+    } else {
+        let mut zero = Series::new("", vec![(lo, 0.0), (hi, 0.0)]);
+        zero.reference = true;
+        let mut below = residuals;
+        below.push(zero);
+        residual_plot(
+            &out.file("energy.svg"),
+            &axes,
+            &series,
+            "E - E_ref (natural units)",
+            &below,
+        )?;
+    }
 
     if density_overlay(sweep, &rows, out, &others)? {
         written.push("density.svg");
@@ -251,6 +261,62 @@ pub(super) fn plot(
         }
     }
     Ok(written)
+}
+
+/// The differences E - E_ref of the points with a reference, one series per combination of
+/// the keys after the first, with the energy's error bars (the reference's added in
+/// quadrature).
+fn residual_series(
+    rows: &[&Row],
+    references: &[Option<Reference>],
+    x_of: &dyn Fn(&&Row) -> f64,
+    others: &dyn Fn(&&Row) -> String,
+) -> Vec<Series> {
+    let mut groups: Vec<Series> = Vec::new();
+    for (r, reference) in rows.iter().zip(references) {
+        let Some(reference) = reference else {
+            continue;
+        };
+        let x = x_of(r);
+        let difference = r.estimate.energy - reference.energy;
+        let error = r.estimate.error.hypot(reference.error.unwrap_or(0.0));
+        push_with_bar(&mut groups, others(r), x, difference, error);
+    }
+    for g in &mut groups {
+        sort_by_x(g);
+        // No legend: the series' colours are those of the panel above.
+        g.label.clear();
+    }
+    groups
+}
+
+/// Adds (x, y) with a bar of +- `error` to the series labelled `label`, new or not.
+fn push_with_bar(series: &mut Vec<Series>, label: String, x: f64, y: f64, error: f64) {
+    let index = match series.iter().position(|s| s.label == label) {
+        Some(i) => i,
+        None => {
+            let mut s = Series::new(label, Vec::new());
+            s.bars = Some(Vec::new());
+            series.push(s);
+            series.len() - 1
+        }
+    };
+    series[index].points.push((x, y));
+    let bars = series[index].bars.as_mut().expect("set above");
+    bars.push((y - error, y + error));
+}
+
+/// Orders a series' points (and their bars) by x.
+fn sort_by_x(s: &mut Series) {
+    let mut pairs: Vec<((f64, f64), (f64, f64))> = s
+        .points
+        .iter()
+        .copied()
+        .zip(s.bars.take().unwrap_or_default())
+        .collect();
+    pairs.sort_by(|a, b| a.0.0.total_cmp(&b.0.0));
+    s.points = pairs.iter().map(|p| p.0).collect();
+    s.bars = Some(pairs.iter().map(|p| p.1).collect());
 }
 
 /// An axis title for a config key: what it means, with the key.

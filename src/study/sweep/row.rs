@@ -9,12 +9,12 @@ use serde_json::{Map, Value};
 
 use crate::checksum::fnv1a_hex;
 use crate::error::Error;
-use crate::report::{csv_field, csv_quoted};
+use crate::report::{Reference, csv_field, csv_quoted};
 use crate::stats::Observed;
 use crate::stats::Summary;
 use crate::stats::observables::Value as Measured;
 
-use super::grid::{Sweep, plain};
+use super::grid::{Mode, Sweep, plain};
 
 /// One point done: completed with its estimate, or failed (numbers then NaN, written null).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -25,6 +25,13 @@ pub struct Row {
     #[serde(flatten)]
     pub estimate: Summary,
     pub samples: u64,
+    /// The point's reference energy (`point_reference`) and how far the energy lies from
+    /// it in combined error bars (absent where there is none, or the point failed: rows of
+    /// older versions keep their checksums).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difference_sigma: Option<f64>,
     /// Wall time of this point alone (`point_seconds` in sweep.csv).
     pub seconds: f64,
     pub engine: String,
@@ -121,6 +128,14 @@ impl Row {
         self.status == "completed"
     }
 
+    /// Fills `reference` and `difference_sigma` from the point's reference, if it has one.
+    pub(super) fn compare(&mut self, sweep: &Sweep) {
+        let reference = point_reference(sweep, self.index).filter(|_| self.completed());
+        self.reference = reference.as_ref().map(|r| r.energy);
+        self.difference_sigma =
+            reference.map(|r| r.difference_sigmas(self.estimate.energy, self.estimate.error));
+    }
+
     /// The checksum of the row's other fields (`checksum`).
     pub(super) fn seal(&self) -> String {
         let mut row = self.clone();
@@ -133,10 +148,32 @@ impl Row {
     }
 }
 
+/// The reference a point's energy is compared with: the config's `reference`, else the
+/// built-in ground-state energy where the point's trial function is meant to approach the
+/// ground state (optimised by the point, read from a parameters file, or projected by DMC).
+/// The energy of a fixed trial function (a `production` sweep at its initial parameters) is
+/// not expected to match it.
+pub(super) fn point_reference(sweep: &Sweep, index: usize) -> Option<Reference> {
+    let config = &sweep.points[index].config;
+    let ground_state = match sweep.mode {
+        Mode::Optimise => config.optimiser.iterations > 0,
+        Mode::Production => config.wavefunction.params.is_some(),
+        Mode::Dmc => true,
+    };
+    match config.reference.is_some() || ground_state {
+        true => config.reference(),
+        false => None,
+    }
+}
+
 /// The columns of sweep.csv after the swept keys.
 fn csv_tail() -> String {
-    format!("{},{CSV_REST}", Summary::CSV_HEADER)
+    format!("{},{REFERENCE_COLUMNS},{CSV_REST}", Summary::CSV_HEADER)
 }
+
+/// The columns after the estimate's: the point's reference energy and the difference in
+/// combined error bars (empty where there is no reference).
+const REFERENCE_COLUMNS: &str = "reference,difference_sigma";
 
 /// The columns after the estimate's: the observables' (named as in sweep.json), then the rest
 /// of the row (`point_seconds`: the point's own wall time, sweep.json's `seconds`; unlike
@@ -148,9 +185,7 @@ point_seconds,engine,status,warning";
 
 /// A row of sweep.csv; a failed point has its status and no numbers.
 pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
-    let values: Vec<String> = sweep
-        .keys
-        .iter()
+    let values: Vec<String> = csv_keys(sweep)
         .map(|k| {
             row.values
                 .get(k)
@@ -158,14 +193,17 @@ pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
         })
         .collect();
     let numbers = if row.completed() {
+        let known = |v: Option<f64>| finite(v.unwrap_or(f64::NAN));
         format!(
-            "{},{},{}",
+            "{},{},{},{},{}",
             row.estimate.csv(),
+            known(row.reference),
+            known(row.difference_sigma),
             RowObservables::fields(row.observables.as_ref()),
             row.samples
         )
     } else {
-        ",".repeat(Summary::CSV_HEADER.split(',').count() + OBSERVABLE_COLUMNS)
+        ",".repeat(Summary::CSV_HEADER.split(',').count() + 2 + OBSERVABLE_COLUMNS)
     };
     format!(
         "{},{},{numbers},{},{},{},{}\n",
@@ -178,9 +216,15 @@ pub(super) fn csv_line(sweep: &Sweep, row: &Row) -> String {
     )
 }
 
+/// The swept keys with a column of their own in sweep.csv: all but a swept `reference`,
+/// whose energy the `reference` column holds.
+fn csv_keys(sweep: &Sweep) -> impl Iterator<Item = &String> {
+    sweep.keys.iter().filter(|k| *k != "reference")
+}
+
 /// The header of sweep.csv: the index, the swept keys, the rest.
 pub(super) fn csv_header(sweep: &Sweep) -> String {
-    let keys: Vec<_> = sweep.keys.iter().map(|k| csv_field(k)).collect();
+    let keys: Vec<_> = csv_keys(sweep).map(|k| csv_field(k)).collect();
     format!("index,{},{}\n", keys.join(","), csv_tail())
 }
 

@@ -67,6 +67,7 @@ pub fn run_sweep(
         };
         for bytes in team.gather_bytes(&report).iter().filter(|b| !b.is_empty()) {
             let mut row: Row = serde_json::from_slice(bytes).expect("rows are sent as JSON");
+            row.compare(sweep);
             row.checksum = row.seal();
             append(&out.file("sweep.csv"), &csv_line(sweep, &row))?;
             let point = format!(
@@ -306,6 +307,8 @@ fn run_point(
                 values,
                 estimate: e.summary(),
                 samples: e.samples,
+                reference: None,
+                difference_sigma: None,
                 seconds,
                 engine: outcome.engine,
                 status: "completed".into(),
@@ -320,6 +323,8 @@ fn run_point(
             values,
             estimate: Summary::UNKNOWN,
             samples: 0,
+            reference: None,
+            difference_sigma: None,
             seconds,
             engine: String::new(),
             status: format!("failed: {why}"),

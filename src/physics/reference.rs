@@ -8,33 +8,38 @@ use crate::physics::{Statistics, System};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Reference {
     pub energy: f64,
-    pub source: &'static str,
+    /// The reference's own error, where it has one (a user's Monte Carlo value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<f64>,
+    pub source: String,
     /// Whether the value is exact (a variational energy may not lie below it).
     pub exact: bool,
 }
 
 impl Reference {
-    /// Prints how `energy +- error` compares with the reference, and returns the comparison
-    /// for result.json.
-    pub fn compare(&self, energy: f64, error: f64, console: &super::Console) -> serde_json::Value {
-        // An exact match has no error bar to count in: 0, not 0/0.
-        let sigmas = match energy - self.energy {
-            0.0 => 0.0,
-            difference => difference / error,
-        };
-        console.line(&format!(
+    /// How `energy +- error` compares with the reference: the console line, and the
+    /// comparison for result.json.
+    pub fn compare(&self, energy: f64, error: f64) -> (String, serde_json::Value) {
+        let sigmas = self.difference_sigmas(energy, error);
+        let line = format!(
             "reference {} ({}): difference {:+.6} = {:+.1} sigma",
             self.energy,
             self.source,
             energy - self.energy,
             sigmas
-        ));
-        serde_json::json!({
-            "energy": self.energy,
-            "source": self.source,
-            "exact": self.exact,
-            "difference_sigmas": sigmas,
-        })
+        );
+        let mut json = serde_json::to_value(self).expect("plain values");
+        json["difference_sigmas"] = serde_json::json!(sigmas);
+        (line, json)
+    }
+
+    /// (energy - reference) / sqrt(error^2 + reference error^2).
+    pub fn difference_sigmas(&self, energy: f64, error: f64) -> f64 {
+        // An exact match has no error bar to count in: 0, not 0/0.
+        match energy - self.energy {
+            0.0 => 0.0,
+            difference => difference / error.hypot(self.error.unwrap_or(0.0)),
+        }
     }
 }
 
@@ -89,10 +94,12 @@ pub fn reference_energy(system: &System) -> Option<Reference> {
     if !system.interaction {
         return Some(Reference {
             energy: system.non_interacting_energy(),
+            error: None,
             source: match system.statistics {
                 Statistics::Fermions => "exact, non-interacting closed shells",
                 Statistics::Distinguishable => "exact, non-interacting: P D omega / 2",
-            },
+            }
+            .into(),
             exact: true,
         });
     }
@@ -103,7 +110,8 @@ pub fn reference_energy(system: &System) -> Option<Reference> {
             .find(|&&(dims, omega, ..)| dims == system.dims && at(omega))
             .map(|&(_, _, energy, source, exact)| Reference {
                 energy,
-                source,
+                error: None,
+                source: source.into(),
                 exact,
             });
     }
@@ -115,7 +123,8 @@ pub fn reference_energy(system: &System) -> Option<Reference> {
         .find(|&&(particles, omega, _)| particles == system.particles && at(omega))
         .map(|&(_, _, energy)| Reference {
             energy,
-            source: "diffusion Monte Carlo (fixed node), closed-shell dot in 2D",
+            error: None,
+            source: "diffusion Monte Carlo (fixed node), closed-shell dot in 2D".into(),
             exact: false,
         })
 }
