@@ -72,8 +72,8 @@ struct AnalyzeArgs {
 struct ValidateArgs {
     /// Only the short cases (seconds on 2 CPU cores): exact non-interacting systems (fermions
     /// included), the two-electron dot with and without Jastrow and by DMC, 6 electrons.
-    /// Without it, 12 and 20 electrons, DMC of 6, and other trap frequencies are added (about
-    /// 2 minutes on 2 idle CPU cores; a GPU runs the large VMC ones with --engine gpu).
+    /// Without it, 12 and 20 electrons, DMC of 6, 12 and 20, and other trap frequencies are
+    /// added (about 2.5 minutes on 2 CPU cores; --engine gpu runs them on a GPU).
     #[arg(long)]
     quick: bool,
 

@@ -394,7 +394,7 @@ pub fn validate(
         if options.quick {
             "quick: seconds on 2 CPU cores"
         } else {
-            "full: about 2 minutes on 2 idle CPU cores, mostly 20 electrons and DMC of 6"
+            "full: about 2.5 minutes on 2 CPU cores, half of it DMC of 6, 12 and 20 electrons"
         },
         out.file("cases").display()
     ));
