@@ -120,30 +120,38 @@ fn block_start(b: u32) -> Slots {
     return Slots(bitcast<u32>(offsets[1u + 2u * b]), offsets[2u + 2u * b]);
 }
 
-// The last walker from `j` down with weight (the first when none has).
-fn weighted_at_or_before(j: u32) -> u32 {
+// The last walker from `j` down with weight, else the first after it.
+fn weighted_near(j: u32) -> u32 {
     var i = j;
     while (i > 0u && !(weights[i] > 0.0)) {
         i -= 1u;
     }
+    while (i + 1u < comb.walkers && !(weights[i] > 0.0)) {
+        i += 1u;
+    }
     return i;
 }
 
-// Slot k's tooth is k + u in slot units: its block is the first whose end reaches it, and in
-// the block the first walker whose running sum does. A tooth past the last sum (rounding)
-// takes the last walker with weight, as the Rust comb does.
+// Slot k's tooth is k + u in slot units, stretched by the scanned total L over M (the f32
+// spacing leaves L a little off M, by up to a slot near 2^24 walkers): its block is the first
+// whose end reaches it, and in the block the first walker whose running sum does. A tooth
+// past the last sum (rounding) takes the last walker with weight, as the Rust comb does.
 @compute @workgroup_size(SCAN_WG)
 fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let k = (wid.y * comb.groups_x + wid.x) * SCAN_WG + lid;
     if (k >= comb.walkers) {
         return;
     }
+    let total = block_start(comb.blocks);
+    let stretch = (f32(i32(total.whole) - i32(comb.walkers)) + total.part) / f32(comb.walkers);
+    let t = comb.u + (f32(k) + comb.u) * stretch;
+    let tooth = Slots(u32(max(i32(k) + i32(floor(t)), 0)), t - floor(t));
     var lo = 0u;
     var hi = comb.blocks;
     while (lo < hi) {
         let mid = (lo + hi) / 2u;
         let end = block_start(mid + 1u);
-        if (end.whole > k || (end.whole == k && end.part >= comb.u)) {
+        if (end.whole > tooth.whole || (end.whole == tooth.whole && end.part >= tooth.part)) {
             hi = mid;
         } else {
             lo = mid + 1u;
@@ -154,7 +162,8 @@ fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         let start = block_start(lo);
         // The tooth within the block, in weights; above 0 so that it never takes a walker
         // without weight at the block's start.
-        let local = max((f32(k - start.whole) + (comb.u - start.part)) * offsets[0], 1e-30);
+        let slots = f32(tooth.whole - start.whole) + (tooth.part - start.part);
+        let local = max(slots * offsets[0], 1e-30);
         let last = min((lo + 1u) * SCAN_WG, comb.walkers) - 1u;
         var a = lo * SCAN_WG;
         var z = last + 1u;
@@ -168,7 +177,7 @@ fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         }
         j = min(a, last);
     }
-    j = weighted_at_or_before(j);
+    j = weighted_near(j);
     for (var m = 0u; m < M; m++) {
         positions_out[k * M + m] = positions[j * M + m];
     }

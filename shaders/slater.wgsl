@@ -73,7 +73,8 @@ fn orbital_derivatives(l: u32) -> vec4<f32> {
 }
 
 // Inverts `work` into out[base ..] by Gauss-Jordan elimination with partial pivoting;
-// returns ln |det| (-inf when singular) and multiplies built_sign by the sign of det.
+// returns ln |det| (-inf when singular) and multiplies built_sign by the sign of det (a
+// singular block counts as sign 1, as in Rust).
 // Rust twin: `slater::invert`.
 fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
     for (var i = 0u; i < nb; i++) {
@@ -82,6 +83,7 @@ fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
         }
     }
     var ln = 0.0;
+    var sign_of_det = 1.0;
     for (var col = 0u; col < nb; col++) {
         var pivot = col;
         var best = abs(work[col * NB + col]);
@@ -96,7 +98,7 @@ fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
             return bitcast<f32>(0xff800000u);
         }
         if (pivot != col) {
-            built_sign = -built_sign;
+            sign_of_det = -sign_of_det;
             for (var j = 0u; j < nb; j++) {
                 let t = work[pivot * NB + j];
                 work[pivot * NB + j] = work[col * NB + j];
@@ -108,7 +110,7 @@ fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
         }
         let value = work[col * NB + col];
         ln += log(abs(value));
-        built_sign *= sign(value);
+        sign_of_det *= sign(value);
         let scale = 1.0 / value;
         for (var j = 0u; j < nb; j++) {
             work[col * NB + j] *= scale;
@@ -124,6 +126,7 @@ fn invert_into(out: ptr<private, array<f32, DINV>>, base: u32) -> f32 {
             }
         }
     }
+    built_sign *= sign_of_det;
     return ln;
 }
 

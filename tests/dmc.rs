@@ -62,19 +62,25 @@ fn an_exact_trial_function_gives_the_exact_energy_with_constant_weights() {
 /// The GPU population (f32) against the CPU's (f64) from the same walkers: the same moves
 /// walker by walker, the same weights and sums to f32 rounding, generation after generation
 /// (both combed alike, by the CPU weights' comb), for all-electron moves of two electrons and
-/// single-electron moves of six fermions across the determinant's nodes.
+/// single- and all-electron moves of six fermions across the determinants' nodes.
 #[test]
 fn gpu_generations_follow_the_cpu_walker_by_walker() {
     let Some(adapter) = common::adapter() else {
         return;
     };
-    // Six fermions at a long time step, so that some moves reach a node.
+    // Six fermions at long time steps, so that some moves reach a node: single-electron
+    // moves (the ratio's sign) and all-electron moves (the determinants' signs).
     let cases = [
         (json!({"wavefunction": {"jastrow": "pade"}}), 0.02),
         (
             json!({"system": {"particles": 6, "statistics": "fermions"},
                    "wavefunction": {"jastrow": "pade"}}),
             0.2,
+        ),
+        (
+            json!({"system": {"particles": 6, "statistics": "fermions"},
+                   "wavefunction": {"jastrow": "pade"}, "dmc": {"moves": "all"}}),
+            0.05,
         ),
     ];
     for (value, tau) in cases {

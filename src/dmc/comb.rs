@@ -17,7 +17,8 @@ pub fn comb(weights: &[f64], u: f64, slots: usize) -> Option<Vec<u32>> {
     let (mut j, mut upper) = (0, weights[0]);
     for k in 0..slots {
         let tooth = (k as f64 + u) * spacing;
-        while tooth > upper && j < last {
+        // A tooth on a running sum exactly (u = 0) passes walkers without weight too.
+        while (tooth > upper || weights[j] == 0.0) && j < last {
             j += 1;
             upper += weights[j];
         }

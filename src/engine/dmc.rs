@@ -127,11 +127,12 @@ pub trait Population {
         branching: &Branching,
     ) -> Result<GenerationSums, Error>;
 
-    /// The walkers' positions (walker-major), local energies and weights.
+    /// The walkers' positions (walker-major), local energies and weights (the last
+    /// generation's branching factors: the comb does not reset them).
     fn walkers(&self) -> Result<Walkers, Error>;
 
     /// Replaces the walkers by the walkers `slots` of the whole population (its
-    /// `positions` and `energies`, as the comb chose them), each with weight 1.
+    /// `positions` and `energies`, as the comb chose them).
     fn resample(&mut self, slots: &[u32], positions: &[f64], energies: &[f64])
     -> Result<(), Error>;
 

@@ -162,7 +162,8 @@ impl Population for DmcWalkers {
                         let factor = branching.factor(*e, after);
                         // A walker whose numbers broke down leaves the population.
                         let alive = after.is_finite() && factor.is_finite();
-                        *w = if alive { *w * factor } else { 0.0 };
+                        // Every generation starts from the comb's unit weights.
+                        *w = if alive { factor } else { 0.0 };
                         *e = after;
                         if alive {
                             sums.weighted_energy += *w * after;

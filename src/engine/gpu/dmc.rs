@@ -318,8 +318,8 @@ impl GpuDmc {
         };
         self.buffers.readback.unmap();
         let mut sums = GenerationSums::from_array(sums);
-        // The kernel sums w (E_L - reference) against f32 rounding.
-        sums.weighted_energy += branching.map_or(0.0, |b| b.reference) * sums.weight;
+        // The kernel sums w (E_L - reference) against f32 rounding, with the f32 reference.
+        sums.weighted_energy += branching.map_or(0.0, |b| f(b.reference) as f64) * sums.weight;
         Ok(sums)
     }
 
