@@ -42,7 +42,8 @@ enum Command {
     /// engines agree; writes bench.json, bench.csv and throughput.svg.
     Bench(BenchArgs),
     /// Run a grid of configs (a sweep file) one point after another; writes sweep.csv,
-    /// sweep.json, each point's files and plots. `--resume` continues an interrupted sweep.
+    /// sweep.json, each point's files and plots. `--resume` continues an interrupted sweep;
+    /// `--worker` shares the points with other processes, `--collect` writes the table.
     Sweep(SweepArgs),
     /// Run the reference systems (exact, analytic, diffusion Monte Carlo) and check the
     /// energies against them within stated tolerances; writes validation.csv and
@@ -143,6 +144,18 @@ struct SweepArgs {
     /// Continue the sweep in --out DIR, skipping the points it has finished.
     #[arg(long, requires = "out")]
     resume: bool,
+
+    /// Work the sweep in --out DIR together with other `--worker` processes (on this machine
+    /// or others sharing the file system): each runs points no other has claimed, a dead
+    /// worker's point is taken over, and the worker that finishes the last point writes the
+    /// table.
+    #[arg(long, requires = "out", conflicts_with_all = ["resume", "force"])]
+    worker: bool,
+
+    /// Write sweep.csv, sweep.json and the figures in --out DIR from the points finished so
+    /// far (by workers or an interrupted sweep); runs no point.
+    #[arg(long, requires = "out", conflicts_with_all = ["resume", "force", "worker"])]
+    collect: bool,
 
     #[command(flatten)]
     output: OutputArgs,
@@ -597,6 +610,13 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             let overrides = args.engine.overrides(&o.set);
             let sweep = Sweep::load(&args.file, &overrides)?;
             let ctx = context(o.dir.quiet, &args.budget)?;
+            if let (Some(dir), true) = (&o.dir.out, args.worker || args.collect) {
+                return if args.worker {
+                    study::sweep_worker(&sweep, &args.file, dir, &ctx)
+                } else {
+                    study::collect_sweep(&sweep, dir, &ctx)
+                };
+            }
             let out = match (&o.dir.out, args.resume) {
                 (Some(dir), true) => OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?,
                 _ => {
