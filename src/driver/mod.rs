@@ -7,6 +7,7 @@ mod checks;
 mod endings;
 mod result;
 mod session;
+mod tune;
 
 use std::path::Path;
 use std::rc::Rc;
@@ -29,6 +30,7 @@ use crate::team::{Team, solo};
 
 pub use result::RunStatus;
 use session::Session;
+pub use tune::target_acceptance;
 
 /// The starting parameters: the config's parameters file, or random ones from the seed
 /// (with the initial beta and width).
@@ -127,12 +129,12 @@ pub fn cost_shape(config: &Config) -> String {
     shape.walkers = shape.walkers.min(1024);
     shape.seed = 0;
     shape.system.omega = 1.0;
-    shape.wavefunction.sigma = crate::config::Sigma::Auto;
+    shape.wavefunction.sigma = crate::config::AutoValue::Auto;
     shape.wavefunction.params = None;
     shape.wavefunction.init_scale = 0.0;
     shape.wavefunction.jastrow_beta = 0.0;
-    shape.sampler.step = 1.0;
-    shape.sampler.dt = 1.0;
+    shape.sampler.step = crate::config::AutoValue::Auto;
+    shape.sampler.dt = crate::config::AutoValue::Auto;
     shape.sampler.thermalisation = 0;
     shape.steps_per_iteration = 1;
     shape.production.steps = 0;
