@@ -102,6 +102,10 @@ struct CheckArgs {
     /// Override a config value (dotted key, JSON value), as for `run`. Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+
+    /// Check `sample --from DIR`: the measurement of the run in DIR at its parameters.
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    from: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -229,10 +233,8 @@ struct RunArgs {
 
 #[derive(Args, Debug)]
 struct BudgetArgs {
-    /// Stop cleanly after this many seconds of wall time and exit 130, keeping what is done:
-    /// `run` finishes the iteration and writes a checkpoint (continue with `run --resume
-    /// DIR`), `sweep` keeps its finished points (continue with `sweep FILE --out DIR
-    /// --resume`), `sample` keeps no energy.
+    /// Stop cleanly after this many seconds of wall time and exit 130, keeping what is done
+    /// so far; the message says what that is and, where the command can continue, how.
     #[arg(long, value_name = "S")]
     max_seconds: Option<f64>,
 }
@@ -332,28 +334,7 @@ impl ConfigArgs {
     /// The config of the run in `dir` (its result.json), with this command's overrides, and
     /// the path of the run's parameters.
     fn load_run(&self, dir: &Path) -> Result<(Config, PathBuf), Error> {
-        let result = dir.join("result.json");
-        let mut value = rbm_vmc::config::read_json(&result, "result")?;
-        if value["method"] == "dmc" {
-            return Err(Error::input(format!(
-                "{} is the directory of a `dmc` run, which keeps no parameters; give --from the \
-                 directory of the `run` it measured",
-                dir.display()
-            )));
-        }
-        let mut config = value
-            .get_mut("config")
-            .filter(|c| c.is_object())
-            .map(serde_json::Value::take)
-            .ok_or_else(|| Error::input(format!("{} holds no `config`", result.display())))?;
-        // The run's own starting file is not what is measured.
-        config["wavefunction"]["params"] = serde_json::Value::Null;
-        let overrides = self.overrides();
-        for item in &overrides {
-            rbm_vmc::config::apply_override(&mut config, item)?;
-        }
-        let config = Config::from_value_set(config, &result.display().to_string(), &overrides)?;
-        Ok((config, dir.join("params.json")))
+        driver::run_config(dir, &self.overrides())
     }
 }
 
@@ -568,7 +549,8 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             })
         }
         Command::Check(args) => {
-            let report = study::check_report(args.config.as_deref(), &args.set)?;
+            let report =
+                study::check_report(args.config.as_deref(), &args.set, args.from.as_deref())?;
             if team.is_root() {
                 write_stdout(&report);
             }
@@ -738,6 +720,20 @@ mod tests {
             error(&["rbm-vmc", "sweep"]),
             "the following required arguments were not provided: <FILE> (see --help)"
         );
+    }
+
+    /// `sample` cannot continue, so its help names no --resume (the budget's help used to).
+    #[test]
+    fn sample_help_offers_no_resume() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("sample")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("--max-seconds"), "{help}");
+        assert!(!help.contains("--resume"), "{help}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! results. Only `Engine` and `Moments` are seen here, so every engine runs the same
 //! procedure.
 
+mod calibration;
 mod checks;
 mod endings;
 mod result;
@@ -11,16 +12,13 @@ mod tune;
 
 use std::path::Path;
 use std::rc::Rc;
-use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::checkpoint::{RunState, read_checkpoint};
 use crate::config::{Config, EngineChoice};
 use crate::control::{Control, StopReason};
-use crate::engine::{
-    CpuEngine, Engine, EngineSpec, LANES, Measure, build_engine, check_host_memory, cpu_engine,
-};
+use crate::engine::{CpuEngine, Engine, EngineSpec, build_engine, check_host_memory};
 use crate::error::Error;
 use crate::optimiser::Optimiser;
 use crate::physics::Params;
@@ -28,6 +26,7 @@ use crate::report::{Console, OutputDir, read_params, read_text};
 use crate::stats::{Estimate, Observed};
 use crate::team::{Team, solo};
 
+pub use calibration::{Calibration, PhaseCost, calibrate, run_config};
 pub use result::RunStatus;
 use session::Session;
 pub use tune::target_acceptance;
@@ -90,43 +89,13 @@ pub struct Plan {
     pub engine: &'static str,
 }
 
-/// Seconds per walker-step of `config` on the CPU engine with its thread setting, measured on
-/// at most 64 walkers per thread for about a quarter of a second (with E_L and every O_i
-/// measured);
-/// `None` for wave functions too large to calibrate quickly.
-pub fn calibrate(config: &Config) -> Result<Option<f64>, Error> {
-    const MAX_PARAMETERS: usize = 20_000;
-    let mut spec = EngineSpec::from_config(config);
-    if spec.parameters() > MAX_PARAMETERS {
-        return Ok(None);
-    }
-    // A lane group per thread, so that the estimate sees every thread at work.
-    let threads = match config.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        t => t,
-    };
-    spec.walkers = spec.walkers.min((LANES * threads).min(1024) as u32);
-    let mut engine = cpu_engine(spec.clone(), config, config.threads)?;
-    let params = initial_params(config)?;
-    engine.sample(&params, 10, Measure::Nothing, &())?;
-    let (mut steps, mut seconds, mut batch) = (0u64, 0.0, 10u32);
-    while seconds < 0.25 {
-        let start = Instant::now();
-        engine.sample(&params, batch, Measure::Energy, &())?;
-        seconds += start.elapsed().as_secs_f64();
-        steps += batch as u64;
-        batch = batch.saturating_mul(2).min(10_000);
-    }
-    Ok(Some(seconds / (steps as f64 * spec.walkers as f64)))
-}
-
 /// What the cost of a walker-step depends on: the config without the settings that only
 /// change the numbers (seed, omega, widths, step sizes, optimiser) or the number of steps,
-/// with the walkers as many as `calibrate` takes. Configs of one shape calibrate alike, so a
+/// with the walkers as many as `calibrate` takes (which the shape then keeps). Configs of one shape calibrate alike, so a
 /// sweep calibrates each shape once.
 pub fn cost_shape(config: &Config) -> String {
     let mut shape = config.clone();
-    shape.walkers = shape.walkers.min(1024);
+    shape.walkers = shape.walkers.min(calibration::MAX_WALKERS);
     shape.seed = 0;
     shape.system.omega = 1.0;
     shape.wavefunction.sigma = crate::config::AutoValue::Auto;

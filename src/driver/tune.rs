@@ -20,7 +20,7 @@ use crate::sampler::{SamplerKind, Step};
 use super::session::{Phase, Session};
 
 /// Rounds of tuning, each a share of the first half of thermalisation.
-const ROUNDS: u32 = 6;
+pub(super) const ROUNDS: u32 = 6;
 
 /// What result.json says about the sampling beyond the estimate.
 #[derive(Clone, Debug, Default)]
@@ -51,7 +51,7 @@ pub fn target_acceptance(kind: SamplerKind) -> f64 {
 }
 
 /// The key of the step size this config leaves to tuning, if any (Gibbs sampling has none).
-fn auto_key(config: &Config) -> Option<&'static str> {
+pub(super) fn auto_key(config: &Config) -> Option<&'static str> {
     let Step::Moves { tune, .. } = config.sampler.kind.info().step else {
         return None;
     };
