@@ -37,6 +37,10 @@ pub struct PhaseCost {
     /// Whether the observables beyond the energy were measured.
     pub observables: bool,
     pub seconds_per_walker_step: f64,
+    /// What a `sample` call costs beyond its steps (a determinant refresh, the threads'
+    /// start, the sums' reduction and readback): a run's calls are longer than the
+    /// calibration's, so the two are told apart by a fit.
+    pub seconds_per_call: f64,
 }
 
 /// What the calibration ran, and what it cost.
@@ -57,23 +61,30 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    fn rate(&self, phase: &str) -> f64 {
-        self.phases
+    /// Seconds of `calls` calls of `phase` making `steps` steps in all with `walkers`.
+    fn phase_seconds(&self, phase: &str, calls: u64, steps: u64, walkers: u32) -> f64 {
+        let p = self
+            .phases
             .iter()
             .find(|p| p.phase == phase)
-            .map_or(0.0, |p| p.seconds_per_walker_step)
+            .expect("every phase is calibrated");
+        calls as f64 * p.seconds_per_call
+            + steps as f64 * walkers as f64 * p.seconds_per_walker_step
     }
 
     /// Seconds of a run of `config` (of `iterations` optimisation iterations: `sample` and
     /// sweeps in production mode have none; DMC generations cost as production steps).
     pub fn seconds(&self, config: &Config, iterations: u32, production_steps: u64) -> f64 {
-        let w = config.walkers as f64;
-        let per_iteration = config.steps_per_iteration as f64 * self.rate("optimise") * w;
-        let builds = if self.tunes { ROUNDS as f64 } else { 0.0 };
-        self.build_seconds * (1.0 + builds)
-            + w * config.sampler.thermalisation as f64 * self.rate("thermalise")
-            + iterations as f64 * (per_iteration + self.update_seconds)
-            + w * production_steps as f64 * self.rate("production")
+        let w = config.walkers;
+        let rounds = if self.tunes { ROUNDS as u64 } else { 0 };
+        let thermalisation = config.sampler.thermalisation as u64;
+        let iterations = iterations as u64;
+        let optimisation = iterations * config.steps_per_iteration as u64;
+        self.build_seconds * (1 + rounds) as f64
+            + self.phase_seconds("thermalise", 1 + rounds, thermalisation, w)
+            + self.phase_seconds("optimise", iterations, optimisation, w)
+            + iterations as f64 * self.update_seconds
+            + self.phase_seconds("production", production_steps.min(1), production_steps, w)
     }
 }
 
@@ -101,25 +112,28 @@ pub fn calibrate(config: &Config, params: &Params) -> Result<Option<Calibration>
     let mut last = None;
     for (phase, measure, observables) in work {
         engine.observe(observables);
-        let (mut steps, mut seconds, mut batch) = (0u64, 0.0, 5u32);
-        while seconds < SECONDS_PER_PHASE {
+        // (steps, seconds) of calls of doubling length, at least three.
+        let mut calls: Vec<(f64, f64)> = Vec::new();
+        let mut batch = 5u32;
+        while calls.len() < 3 || calls.iter().map(|c| c.1).sum::<f64>() < SECONDS_PER_PHASE {
             let start = Instant::now();
             let moments = engine.sample(params, batch, measure, &())?;
             if measure.any() {
                 Estimate::from_moments(&moments);
             }
-            seconds += start.elapsed().as_secs_f64();
-            steps += batch as u64;
+            calls.push((batch as f64, start.elapsed().as_secs_f64()));
             batch = batch.saturating_mul(2).min(10_000);
             if phase == "optimise" {
                 last = Some(moments);
             }
         }
+        let (per_call, per_step) = per_call_and_step(&calls);
         phases.push(PhaseCost {
             phase,
             measure,
             observables,
-            seconds_per_walker_step: seconds / (steps as f64 * config.walkers as f64),
+            seconds_per_walker_step: per_step / config.walkers as f64,
+            seconds_per_call: per_call,
         });
     }
     engine.observe(false);
@@ -135,6 +149,25 @@ pub fn calibrate(config: &Config, params: &Params) -> Result<Option<Calibration>
         build_seconds,
         tunes: auto_key(&config).is_some(),
     }))
+}
+
+/// The least-squares line seconds = per_call + per_step x steps through the calls, with a
+/// per-call cost of at least 0 (timing noise can tilt the line the other way).
+fn per_call_and_step(calls: &[(f64, f64)]) -> (f64, f64) {
+    let n = calls.len() as f64;
+    let (sx, sy) = calls
+        .iter()
+        .fold((0.0, 0.0), |(sx, sy), (x, y)| (sx + x, sy + y));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f64 = calls.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    let sxy: f64 = calls.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let slope = sxy / sxx;
+    let intercept = my - slope * mx;
+    if intercept >= 0.0 && slope > 0.0 {
+        (intercept, slope)
+    } else {
+        (0.0, sy / sx)
+    }
 }
 
 /// The config of the run in `dir` (its result.json, with its tuned step size), with
@@ -161,4 +194,24 @@ pub fn run_config(dir: &Path, overrides: &[String]) -> Result<(Config, std::path
     }
     let config = Config::from_value_set(config, &result.display().to_string(), overrides)?;
     Ok((config, dir.join("params.json")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_split_into_a_cost_per_call_and_per_step() {
+        let calls: Vec<(f64, f64)> = [5.0, 10.0, 20.0, 40.0]
+            .iter()
+            .map(|&s| (s, 0.003 + 0.0001 * s))
+            .collect();
+        let (call, step) = per_call_and_step(&calls);
+        assert!((call - 0.003).abs() < 1e-12 && (step - 0.0001).abs() < 1e-12);
+        // A line through negative seconds per call: all the time goes to the steps.
+        assert_eq!(
+            per_call_and_step(&[(5.0, 0.5), (10.0, 2.0)]),
+            (0.0, 2.5 / 15.0)
+        );
+    }
 }
