@@ -222,7 +222,7 @@ impl<'a> Session<'a> {
 
     /// `steps` steps at the current parameters; when the run must stop, the call is given up
     /// and the run stopped (resumably) `during` this phase.
-    pub(super) fn cancellable_sample(
+    fn cancellable_sample(
         &mut self,
         steps: u32,
         measure: Measure,

@@ -1,5 +1,6 @@
 //! `sampler.step` and `sampler.dt` = "auto": the step size is tuned during the first half of
-//! thermalisation toward a target acceptance, then held fixed for the rest of the run.
+//! thermalisation (600 steps at most) toward a target acceptance, then held fixed for the
+//! rest of the run.
 //!
 //! The rule is a bisection on the acceptance over every walker of a round: a value whose
 //! acceptance is above the target is too small, one below too large; the next value is the
@@ -17,10 +18,14 @@ use crate::error::Error;
 use crate::report::Console;
 use crate::sampler::{SamplerKind, Step};
 
-use super::session::{Phase, Session};
+use super::session::Session;
 
 /// Rounds of tuning, each a share of the first half of thermalisation.
 pub(super) const ROUNDS: u32 = 6;
+
+/// Steps of a round at most: enough for the acceptance of even a few walkers, and short
+/// enough that the tuning, which a stop does not cut short, ends soon.
+const MAX_ROUND_STEPS: u32 = 100;
 
 /// What result.json says about the sampling beyond the estimate.
 #[derive(Clone, Debug, Default)]
@@ -104,14 +109,14 @@ fn next_value(
 
 impl Session<'_> {
     /// Tunes the config's "auto" step size in rounds over the first half of `thermalisation`
-    /// steps, rebuilding the engine (whose shaders take the step as a constant) around the
+    /// steps, 600 at most (a stop meanwhile takes effect after them), rebuilding the engine (whose shaders take the step as a constant) around the
     /// same walkers for each value; the run's config then holds the value, so checkpoints
     /// and result.json carry it. Returns the thermalisation steps left.
     pub(super) fn tune(&mut self, thermalisation: u32) -> Result<u32, Error> {
         let Some(key) = auto_key(&self.run.config) else {
             return Ok(thermalisation);
         };
-        let per_round = thermalisation / (2 * ROUNDS);
+        let per_round = (thermalisation / (2 * ROUNDS)).min(MAX_ROUND_STEPS);
         let rounds = if per_round == 0 { 0 } else { ROUNDS };
         let kind = self.run.config.sampler.kind;
         let target = target_acceptance(kind);
@@ -125,8 +130,12 @@ impl Session<'_> {
                 walkers * per_round as u64,
                 "walker-steps",
             );
-            let m =
-                self.cancellable_sample(per_round, Measure::Nothing, &bar, Phase::Thermalisation)?;
+            // Not cut short by a stop, which acts once the value is set: a run stopped and
+            // resumed then thermalises at the same value as one never stopped.
+            let m = self
+                .engine
+                .sample(&self.run.params, per_round, Measure::Nothing, &bar)?;
+            bar.finish();
             acceptance = m.accepted / m.attempted;
             value = next_value(value, acceptance, target, &mut low, &mut high);
             self.set_step_size(key, value)?;
