@@ -107,9 +107,17 @@ pub fn cost_shape(config: &Config) -> String {
     shape.sampler.thermalisation = 0;
     shape.steps_per_iteration = 1;
     shape.production.steps = 0;
-    shape.optimiser = Default::default();
+    // What an iteration and production measure stays: SR's metric, the observables.
+    shape.optimiser = crate::config::OptimiserConfig {
+        kind: config.optimiser.kind,
+        metric_samples: config.optimiser.metric_samples,
+        ..Default::default()
+    };
     shape.checkpoint_every = 0;
-    shape.observables = Default::default();
+    shape.observables = crate::config::ObservablesConfig {
+        enabled: config.observables.enabled,
+        ..Default::default()
+    };
     shape.dmc = Default::default();
     serde_json::to_string(&shape).expect("configs serialise")
 }
@@ -326,9 +334,11 @@ mod tests {
         ] {
             assert_eq!(load(alike), base, "{alike:?}");
         }
-        assert_eq!(load(&["walkers=5000"]), load(&["walkers=3000"]));
+        assert_eq!(load(&["walkers=30000"]), load(&["walkers=20000"]));
         for different in [
             &["system.particles=3"][..],
+            &["optimiser.kind=sr"],
+            &["observables.enabled=false"],
             &["sampler.kind=metropolis"],
             &["walkers=64"],
             &["wavefunction.hidden=4"],
