@@ -206,7 +206,8 @@ pub fn run(config: &Config, out: &OutputDir, ctx: &Context) -> Result<Outcome, E
     run_on(engine, config, out, ctx)
 }
 
-/// `run` on an engine built by the caller (for `spec` = the config's).
+/// `run` on an engine built by the caller (for `spec` = the config's); an "auto" step size
+/// replaces it by one built from the config once tuned.
 pub fn run_on(
     engine: Box<dyn Engine>,
     config: &Config,
