@@ -152,7 +152,7 @@ pub struct WavefunctionConfig {
     /// Hidden units N.
     pub hidden: usize,
     /// Width sigma of the Gaussian visible units (`"auto"`: the trap's ground state).
-    pub sigma: Sigma,
+    pub sigma: AutoValue,
     /// Optimise ln sigma with the other parameters.
     pub train_sigma: bool,
     pub form: Form,
@@ -170,7 +170,7 @@ impl Default for WavefunctionConfig {
     fn default() -> Self {
         Self {
             hidden: 2,
-            sigma: Sigma::Auto,
+            sigma: AutoValue::Auto,
             train_sigma: false,
             form: Form::Direct,
             jastrow: JastrowKind::None,
@@ -181,43 +181,44 @@ impl Default for WavefunctionConfig {
     }
 }
 
-/// The width of the RBM's Gaussian: a number, or `"auto"`, which matches the trap's ground
-/// state: sigma^2 = 1/omega for psi = F, 1/(2 omega) for psi = sqrt(F).
+/// A number, or `"auto"`: the width of the RBM's Gaussian (matching the trap's ground
+/// state: sigma^2 = 1/omega for psi = F, 1/(2 omega) for psi = sqrt(F)), or the sampler's
+/// step and time step (tuned during thermalisation toward a target acceptance).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Sigma {
+pub enum AutoValue {
     Auto,
     Value(f64),
 }
 
-impl Serialize for Sigma {
+impl Serialize for AutoValue {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Sigma::Auto => serializer.serialize_str("auto"),
-            Sigma::Value(v) => serializer.serialize_f64(*v),
+            AutoValue::Auto => serializer.serialize_str("auto"),
+            AutoValue::Value(v) => serializer.serialize_f64(*v),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Sigma {
+impl<'de> Deserialize<'de> for AutoValue {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;
         impl serde::de::Visitor<'_> for Visitor {
-            type Value = Sigma;
+            type Value = AutoValue;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a number > 0 or \"auto\"")
             }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Sigma, E> {
-                Ok(Sigma::Value(v))
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<AutoValue, E> {
+                Ok(AutoValue::Value(v))
             }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Sigma, E> {
-                Ok(Sigma::Value(v as f64))
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<AutoValue, E> {
+                Ok(AutoValue::Value(v as f64))
             }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Sigma, E> {
-                Ok(Sigma::Value(v as f64))
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AutoValue, E> {
+                Ok(AutoValue::Value(v as f64))
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Sigma, E> {
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AutoValue, E> {
                 match v {
-                    "auto" => Ok(Sigma::Auto),
+                    "auto" => Ok(AutoValue::Auto),
                     _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
                 }
             }
@@ -240,10 +241,10 @@ pub enum JastrowKind {
 pub struct SamplerConfig {
     pub kind: SamplerKind,
     pub moves: Moves,
-    /// Metropolis proposal width: y = x + step (u - 1/2).
-    pub step: f64,
-    /// Importance-sampling time step.
-    pub dt: f64,
+    /// Metropolis proposal width: y = x + step (u - 1/2) (`"auto"`: tuned).
+    pub step: AutoValue,
+    /// Importance-sampling time step (`"auto"`: tuned).
+    pub dt: AutoValue,
     /// Steps every walker makes before the first measurement.
     pub thermalisation: u32,
     /// Monte Carlo steps between measurements (K).
@@ -255,8 +256,8 @@ impl Default for SamplerConfig {
         Self {
             kind: SamplerKind::Importance,
             moves: Moves::All,
-            step: 1.0,
-            dt: 0.05,
+            step: AutoValue::Auto,
+            dt: AutoValue::Auto,
             thermalisation: 500,
             measure_every: 1,
         }
@@ -588,12 +589,27 @@ impl Config {
     /// The width sigma (initial, when trained), with `"auto"` resolved.
     pub fn sigma(&self) -> f64 {
         match self.wavefunction.sigma {
-            Sigma::Value(v) => v,
-            Sigma::Auto => match self.wavefunction.form {
+            AutoValue::Value(v) => v,
+            AutoValue::Auto => match self.wavefunction.form {
                 Form::Direct => (1.0 / self.system.omega).sqrt(),
                 Form::Sqrt => (0.5 / self.system.omega).sqrt(),
             },
         }
+    }
+
+    /// The Metropolis step and the importance-sampling time step, an `"auto"` one at the
+    /// start of its tuning: a step of the trap length, a time step of a tenth of the trap's
+    /// time scale 1/omega.
+    pub fn proposal_sizes(&self) -> (f64, f64) {
+        let omega = self.system.omega;
+        let resolve = |size: AutoValue, guess: f64| match size {
+            AutoValue::Value(v) => v,
+            AutoValue::Auto => guess,
+        };
+        (
+            resolve(self.sampler.step, omega.sqrt().recip()),
+            resolve(self.sampler.dt, 0.1 / omega),
+        )
     }
 
     /// The trial wave function the config describes (validated configs only).
@@ -669,7 +685,7 @@ impl Config {
         }
         let w = &self.wavefunction;
         int_range("wavefunction.hidden", w.hidden, 0, MAX_HIDDEN)?;
-        if let Sigma::Value(v) = w.sigma {
+        if let AutoValue::Value(v) = w.sigma {
             positive("wavefunction.sigma", v)?;
         }
         // sigma = "auto" with an absurd omega.
@@ -684,8 +700,11 @@ impl Config {
         self.validate_factors()?;
         self.validate_observables()?;
         let sm = &self.sampler;
-        positive("sampler.step", sm.step)?;
-        positive("sampler.dt", sm.dt)?;
+        for (key, size) in [("sampler.step", sm.step), ("sampler.dt", sm.dt)] {
+            if let AutoValue::Value(v) = size {
+                positive(key, v)?;
+            }
+        }
         int_range(
             "sampler.measure_every",
             sm.measure_every as usize,
@@ -1380,7 +1399,7 @@ mod tests {
     #[test]
     fn sigma_auto_follows_the_trap_and_the_form() {
         let c = load(json!({"system": {"omega": 0.25}})).unwrap();
-        assert_eq!(c.wavefunction.sigma, Sigma::Auto);
+        assert_eq!(c.wavefunction.sigma, AutoValue::Auto);
         assert!((c.sigma() - 2.0).abs() < 1e-15);
         let c = load(json!({"system": {"omega": 0.5}, "wavefunction": {"form": "sqrt"}})).unwrap();
         assert!((c.sigma() - 1.0).abs() < 1e-15);

@@ -42,7 +42,8 @@ enum Command {
     /// engines agree; writes bench.json, bench.csv and throughput.svg.
     Bench(BenchArgs),
     /// Run a grid of configs (a sweep file) one point after another; writes sweep.csv,
-    /// sweep.json, each point's files and plots. `--resume` continues an interrupted sweep.
+    /// sweep.json, each point's files and plots. `--resume` continues an interrupted sweep;
+    /// `--worker` shares the points with other processes, `--collect` writes the table.
     Sweep(SweepArgs),
     /// Reblock the production traces (trace.csv) of runs and merge the runs of one system
     /// measured with one set of parameters; writes analysis.json and analysis.csv.
@@ -119,6 +120,10 @@ struct CheckArgs {
     /// Override a config value (dotted key, JSON value), as for `run`. Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+
+    /// Check `sample --from DIR`: the measurement of the run in DIR at its parameters.
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    from: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -161,6 +166,18 @@ struct SweepArgs {
     /// Continue the sweep in --out DIR, skipping the points it has finished.
     #[arg(long, requires = "out")]
     resume: bool,
+
+    /// Work the sweep in --out DIR together with other `--worker` processes (on this machine
+    /// or others sharing the file system): each runs points no other has claimed, a dead
+    /// worker's point is taken over, and the worker that finishes the last point writes the
+    /// table.
+    #[arg(long, requires = "out", conflicts_with_all = ["resume", "force"])]
+    worker: bool,
+
+    /// Write sweep.csv, sweep.json and the figures in --out DIR from the points finished so
+    /// far (by workers or an interrupted sweep); runs no point.
+    #[arg(long, requires = "out", conflicts_with_all = ["resume", "force", "worker"])]
+    collect: bool,
 
     #[command(flatten)]
     output: OutputArgs,
@@ -234,10 +251,8 @@ struct RunArgs {
 
 #[derive(Args, Debug)]
 struct BudgetArgs {
-    /// Stop cleanly after this many seconds of wall time and exit 130, keeping what is done:
-    /// `run` finishes the iteration and writes a checkpoint (continue with `run --resume
-    /// DIR`), `sweep` keeps its finished points (continue with `sweep FILE --out DIR
-    /// --resume`), `sample` keeps no energy.
+    /// Stop cleanly after this many seconds of wall time and exit 130, keeping what is done
+    /// so far; the message says what that is and, where the command can continue, how.
     #[arg(long, value_name = "S")]
     max_seconds: Option<f64>,
 }
@@ -337,28 +352,7 @@ impl ConfigArgs {
     /// The config of the run in `dir` (its result.json), with this command's overrides, and
     /// the path of the run's parameters.
     fn load_run(&self, dir: &Path) -> Result<(Config, PathBuf), Error> {
-        let result = dir.join("result.json");
-        let mut value = rbm_vmc::config::read_json(&result, "result")?;
-        if value["method"] == "dmc" {
-            return Err(Error::input(format!(
-                "{} is the directory of a `dmc` run, which keeps no parameters; give --from the \
-                 directory of the `run` it measured",
-                dir.display()
-            )));
-        }
-        let mut config = value
-            .get_mut("config")
-            .filter(|c| c.is_object())
-            .map(serde_json::Value::take)
-            .ok_or_else(|| Error::input(format!("{} holds no `config`", result.display())))?;
-        // The run's own starting file is not what is measured.
-        config["wavefunction"]["params"] = serde_json::Value::Null;
-        let overrides = self.overrides();
-        for item in &overrides {
-            rbm_vmc::config::apply_override(&mut config, item)?;
-        }
-        let config = Config::from_value_set(config, &result.display().to_string(), &overrides)?;
-        Ok((config, dir.join("params.json")))
+        driver::run_config(dir, &self.overrides())
     }
 }
 
@@ -571,7 +565,8 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             })
         }
         Command::Check(args) => {
-            let report = study::check_report(args.config.as_deref(), &args.set)?;
+            let report =
+                study::check_report(args.config.as_deref(), &args.set, args.from.as_deref())?;
             if team.is_root() {
                 write_stdout(&report);
             }
@@ -613,6 +608,13 @@ fn execute(cli: Cli, stop: &Arc<AtomicBool>, team: &Rc<dyn Team>) -> Result<(), 
             let overrides = args.engine.overrides(&o.set);
             let sweep = Sweep::load(&args.file, &overrides)?;
             let ctx = context(o.dir.quiet, &args.budget)?;
+            if let (Some(dir), true) = (&o.dir.out, args.worker || args.collect) {
+                return if args.worker {
+                    study::sweep_worker(&sweep, &args.file, dir, &ctx)
+                } else {
+                    study::collect_sweep(&sweep, dir, &ctx)
+                };
+            }
             let out = match (&o.dir.out, args.resume) {
                 (Some(dir), true) => OutputDir::shared(team.as_ref(), || OutputDir::existing(dir))?,
                 _ => {
@@ -741,6 +743,20 @@ mod tests {
             error(&["rbm-vmc", "sweep"]),
             "the following required arguments were not provided: <FILE> (see --help)"
         );
+    }
+
+    /// `sample` cannot continue, so its help names no --resume (the budget's help used to).
+    #[test]
+    fn sample_help_offers_no_resume() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("sample")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("--max-seconds"), "{help}");
+        assert!(!help.contains("--resume"), "{help}");
     }
 
     #[test]

@@ -365,6 +365,8 @@ fn a_list_of_time_steps_is_extrapolated_to_zero() {
         "--set",
         "dmc.time_step=[0.08, 0.04, 0.02]",
         "--set",
+        "sampler.dt=0.05",
+        "--set",
         "wavefunction.jastrow=pade",
         "--set",
         "wavefunction.init_scale=0",

@@ -50,6 +50,8 @@ fn trajectory(overrides: serde_json::Value, iterations: u32) -> (Config, Vec<Par
     let mut value = json!({
         "walkers": 400, "steps_per_iteration": 200, "seed": 5, "threads": 2,
         "optimiser": {"iterations": iterations},
+        // The engine alone does not tune: the time step the comparison was made at.
+        "sampler": {"dt": 0.05},
     });
     rbm_vmc::config::merge(&mut value, &overrides);
     let c = config(value);

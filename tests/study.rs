@@ -208,6 +208,9 @@ point_seconds,engine,status,warning"
         serde_json::to_string(&kept).unwrap(),
     )
     .unwrap();
+    for dropped in [2, 3] {
+        std::fs::remove_file(out.join(format!("points/{dropped:04}/row.json"))).unwrap();
+    }
     let finished = std::fs::metadata(out.join("points/0000/result.json"))
         .unwrap()
         .modified()

@@ -129,6 +129,15 @@ pub(super) fn sampling_warning(
     ))
 }
 
+/// The production's frozen-sampling warning, for every sampler: an acceptance that says the
+/// walkers hardly move, else an autocorrelation time that leaves fewer than
+/// `MEASUREMENTS_PER_TAU` independent measurements per walker.
+pub(super) fn frozen_warning(kind: SamplerKind, e: &Estimate, walkers: u32) -> Option<String> {
+    sampling_warning(kind, e.acceptance)
+        .map(|(_, long)| long)
+        .or_else(|| correlation_warning(e, walkers))
+}
+
 /// A warning when the production's error bar cannot be estimated: one walker with one
 /// measurement (or too few of either) leaves no spread to measure.
 pub(super) fn error_warning(e: &Estimate) -> Option<String> {
@@ -182,7 +191,7 @@ const MEASUREMENTS_PER_TAU: f64 = 100.0;
 /// A warning when the production series is too short for its correlation time: a walker
 /// whose moves hardly change it (a time step far below the system's length scale, say) gives
 /// a tau as long as the series and a blocking error that means little.
-pub(super) fn correlation_warning(e: &Estimate, walkers: u32) -> Option<String> {
+fn correlation_warning(e: &Estimate, walkers: u32) -> Option<String> {
     let per_walker = e.samples as f64 / walkers.max(1) as f64;
     (e.tau * MEASUREMENTS_PER_TAU > per_walker).then(|| {
         format!(
@@ -278,6 +287,33 @@ mod tests {
                 .unwrap()
                 .contains("tau 100.0 measurements")
         );
+    }
+
+    /// Importance sampling at omega = 0.1 with dt = 0.05 (acceptance 0.9995, tau 68.7) is
+    /// warned about, by its acceptance and, were that lower, by its tau; the default run (its
+    /// measured numbers) is not; Gibbs sampling, which always accepts, by its tau alone.
+    #[test]
+    fn frozen_production_is_warned_about_and_the_default_run_is_not() {
+        let walkers = 1000;
+        let mut e = estimate(0.44, 0.001);
+        (e.acceptance, e.tau, e.samples) = (0.9995, 68.7, 2000 * 1000);
+        let why = frozen_warning(SamplerKind::Importance, &e, walkers).unwrap();
+        assert!(why.contains("raise sampler.dt"), "{why}");
+        e.acceptance = 0.99;
+        let why = frozen_warning(SamplerKind::Importance, &e, walkers).unwrap();
+        assert!(why.contains("autocorrelation time"), "{why}");
+        e.acceptance = 1.0;
+        assert!(frozen_warning(SamplerKind::Gibbs, &e, walkers).is_some());
+        let mut default_run = estimate(3.078, 0.0007);
+        (default_run.acceptance, default_run.tau) = (0.964, 1.33);
+        default_run.samples = 10_000_000;
+        for kind in SamplerKind::ALL {
+            assert_eq!(
+                frozen_warning(kind, &default_run, walkers),
+                None,
+                "{kind:?}"
+            );
+        }
     }
 
     #[test]

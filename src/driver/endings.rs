@@ -107,7 +107,14 @@ impl Session<'_> {
         };
         let failed = self.outcome(None, None);
         let status = RunStatus::Diverged(format!("{what}: {problem}"));
-        report_result(config, &failed, &status, self.out, &self.ctx.console)?;
+        report_result(
+            config,
+            &failed,
+            &status,
+            &self.notes,
+            self.out,
+            &self.ctx.console,
+        )?;
         Ok(Error::Diverged(message))
     }
 
@@ -133,6 +140,7 @@ impl Session<'_> {
             &self.run.config,
             &partial,
             &status,
+            &self.notes,
             self.out,
             &self.ctx.console,
         )?;

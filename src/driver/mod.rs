@@ -4,21 +4,22 @@
 //! procedure.
 
 mod build;
+mod calibration;
 mod checks;
 mod endings;
 mod result;
 mod session;
+mod tune;
 
 use std::path::Path;
 use std::rc::Rc;
-use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::checkpoint::{RunState, read_checkpoint};
 use crate::config::{Config, EngineChoice};
 use crate::control::{Control, StopReason};
-use crate::engine::{CpuEngine, Engine, EngineSpec, LANES, Measure, check_host_memory};
+use crate::engine::{CpuEngine, Engine, EngineSpec, check_host_memory};
 use crate::error::Error;
 use crate::optimiser::Optimiser;
 use crate::physics::Params;
@@ -27,8 +28,10 @@ use crate::stats::{Estimate, Observed};
 use crate::team::{Team, solo};
 
 pub use build::{Built, build_engine, check_gpu_fits, cpu_engine, gpu_adapter};
+pub use calibration::{Calibration, PhaseCost, calibrate, run_config};
 pub use result::RunStatus;
 use session::Session;
+pub use tune::target_acceptance;
 
 /// The starting parameters: the config's parameters file, or random ones from the seed
 /// (with the initial beta and width).
@@ -88,57 +91,35 @@ pub struct Plan {
     pub engine: &'static str,
 }
 
-/// Seconds per walker-step of `config` on the CPU engine with its thread setting, measured on
-/// at most 64 walkers per thread for about a quarter of a second (with E_L and every O_i
-/// measured);
-/// `None` for wave functions too large to calibrate quickly.
-pub fn calibrate(config: &Config) -> Result<Option<f64>, Error> {
-    const MAX_PARAMETERS: usize = 20_000;
-    let mut spec = EngineSpec::from_config(config);
-    if spec.parameters() > MAX_PARAMETERS {
-        return Ok(None);
-    }
-    // A lane group per thread, so that the estimate sees every thread at work.
-    let threads = match config.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        t => t,
-    };
-    spec.walkers = spec.walkers.min((LANES * threads).min(1024) as u32);
-    let mut engine = cpu_engine(spec.clone(), config, config.threads)?;
-    let params = initial_params(config)?;
-    engine.sample(&params, 10, Measure::Nothing, &())?;
-    let (mut steps, mut seconds, mut batch) = (0u64, 0.0, 10u32);
-    while seconds < 0.25 {
-        let start = Instant::now();
-        engine.sample(&params, batch, Measure::Energy, &())?;
-        seconds += start.elapsed().as_secs_f64();
-        steps += batch as u64;
-        batch = batch.saturating_mul(2).min(10_000);
-    }
-    Ok(Some(seconds / (steps as f64 * spec.walkers as f64)))
-}
-
 /// What the cost of a walker-step depends on: the config without the settings that only
 /// change the numbers (seed, omega, widths, step sizes, optimiser) or the number of steps,
-/// with the walkers as many as `calibrate` takes. Configs of one shape calibrate alike, so a
+/// with the walkers as many as `calibrate` takes (which the shape then keeps). Configs of one shape calibrate alike, so a
 /// sweep calibrates each shape once.
 pub fn cost_shape(config: &Config) -> String {
     let mut shape = config.clone();
-    shape.walkers = shape.walkers.min(1024);
+    shape.walkers = shape.walkers.min(calibration::MAX_WALKERS);
     shape.seed = 0;
     shape.system.omega = 1.0;
-    shape.wavefunction.sigma = crate::config::Sigma::Auto;
+    shape.wavefunction.sigma = crate::config::AutoValue::Auto;
     shape.wavefunction.params = None;
     shape.wavefunction.init_scale = 0.0;
     shape.wavefunction.jastrow_beta = 0.0;
-    shape.sampler.step = 1.0;
-    shape.sampler.dt = 1.0;
+    shape.sampler.step = crate::config::AutoValue::Auto;
+    shape.sampler.dt = crate::config::AutoValue::Auto;
     shape.sampler.thermalisation = 0;
     shape.steps_per_iteration = 1;
     shape.production.steps = 0;
-    shape.optimiser = Default::default();
+    // What an iteration and production measure stays: SR's metric, the observables.
+    shape.optimiser = crate::config::OptimiserConfig {
+        kind: config.optimiser.kind,
+        metric_samples: config.optimiser.metric_samples,
+        ..Default::default()
+    };
     shape.checkpoint_every = 0;
-    shape.observables = Default::default();
+    shape.observables = crate::config::ObservablesConfig {
+        enabled: config.observables.enabled,
+        ..Default::default()
+    };
     shape.dmc = Default::default();
     shape.reference = None;
     serde_json::to_string(&shape).expect("configs serialise")
@@ -235,7 +216,8 @@ pub fn run(config: &Config, out: &OutputDir, ctx: &Context) -> Result<Outcome, E
     run_on(engine, config, out, ctx)
 }
 
-/// `run` on an engine built by the caller (for `spec` = the config's).
+/// `run` on an engine built by the caller (for `spec` = the config's); an "auto" step size
+/// replaces it by one built from the config once tuned.
 pub fn run_on(
     engine: Box<dyn Engine>,
     config: &Config,
@@ -363,9 +345,11 @@ mod tests {
         ] {
             assert_eq!(load(alike), base, "{alike:?}");
         }
-        assert_eq!(load(&["walkers=5000"]), load(&["walkers=3000"]));
+        assert_eq!(load(&["walkers=30000"]), load(&["walkers=20000"]));
         for different in [
             &["system.particles=3"][..],
+            &["optimiser.kind=sr"],
+            &["observables.enabled=false"],
             &["sampler.kind=metropolis"],
             &["walkers=64"],
             &["wavefunction.hidden=4"],

@@ -13,6 +13,7 @@ use crate::report::{
 use crate::stats::Estimate;
 
 use super::Outcome;
+use super::tune::SamplingNotes;
 
 /// How a run ended. In result.json: `"status"` (`"completed"`, `"stopped"` or `"diverged"`),
 /// with a `"reason"` for the last two.
@@ -61,6 +62,7 @@ pub(super) fn report_result(
     config: &Config,
     outcome: &Outcome,
     status: &RunStatus,
+    notes: &SamplingNotes,
     out: &OutputDir,
     console: &Console,
 ) -> Result<(), Error> {
@@ -76,8 +78,17 @@ pub(super) fn report_result(
             "provenance": crate::report::provenance(),
         }),
     );
+    if let Some(tuned) = &notes.tuned {
+        result["tuned"] = json!(tuned);
+    }
     if let Some(e) = &outcome.production {
         console.line(&e.to_string());
+        if let Some(r) = notes.r_hat.filter(|r| r.is_finite()) {
+            console.line(&format!(
+                "R-hat {r:.4} (Gelman-Rubin over the walkers as chains; near 1 when they mix)"
+            ));
+            result["r_hat"] = json!(r);
+        }
         extend(
             &mut result,
             serde_json::to_value(e.summary()).expect("plain values"),

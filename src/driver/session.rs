@@ -13,13 +13,14 @@ use crate::optimiser::Optimiser;
 use crate::report::{
     Bar, HistoryWriter, OutputDir, history_row_numbers, iteration_points, write_vmc_trace,
 };
-use crate::stats::{Estimate, Observed};
+use crate::stats::{Estimate, Observed, r_hat};
 
 use super::checks::{
-    breakdown, correlation_warning, drift_without_gradient, error_warning, range_warning,
+    breakdown, drift_without_gradient, error_warning, frozen_warning, range_warning,
     sampling_warning,
 };
 use super::result::{RunStatus, iteration_line, report_result};
+use super::tune::{SamplingNotes, step_size};
 use super::{Context, Outcome};
 
 pub(super) struct Session<'a> {
@@ -42,6 +43,8 @@ pub(super) struct Session<'a> {
     warned: bool,
     /// The production run's observables beyond the energy.
     observed: Option<Observed>,
+    /// The tuned step size and the production's R-hat.
+    pub(super) notes: SamplingNotes,
 }
 
 /// The phases whose sampling calls a stop may cut short.
@@ -119,6 +122,7 @@ impl<'a> Session<'a> {
             best: None,
             warned: false,
             observed: None,
+            notes: SamplingNotes::default(),
         }
     }
 
@@ -146,6 +150,7 @@ impl<'a> Session<'a> {
     }
 
     fn go(&mut self, thermalisation: u32) -> Result<Outcome, Error> {
+        let thermalisation = self.tune(thermalisation)?;
         if thermalisation > 0 {
             let walkers = self.engine.spec().walkers as u64;
             let bar = self.ctx.console.bar(
@@ -179,6 +184,7 @@ impl<'a> Session<'a> {
             &self.run.config,
             &outcome,
             &RunStatus::Completed,
+            &self.notes,
             self.out,
             &self.ctx.console,
         )?;
@@ -193,9 +199,7 @@ impl<'a> Session<'a> {
         };
         let walkers = self.engine.spec().walkers;
         let particles = self.run.config.system.particles;
-        let sampling = sampling_warning(self.run.config.sampler.kind, e.acceptance)
-            .map(|(_, long)| long)
-            .or_else(|| correlation_warning(e, walkers));
+        let sampling = frozen_warning(self.run.config.sampler.kind, e, walkers);
         let range = self
             .observed
             .as_ref()
@@ -283,7 +287,8 @@ impl<'a> Session<'a> {
             if let Some(w) = &step.warning {
                 bar.warn(&format!("iteration {it}: {w}"));
             }
-            let row = writer.row(it, &e, &step, short, self.seconds())?;
+            let size = step_size(self.engine.spec());
+            let row = writer.row(it, &e, &step, short, self.seconds(), size)?;
             self.run.history.push(row);
             bar.line(&iteration_line(it, &e, &step, short));
             bar.set_message(format!("E = {:.5}", e.energy));
@@ -322,6 +327,7 @@ impl<'a> Session<'a> {
             self.cancellable_sample(steps, Measure::Production, &bar, Phase::Production)?;
         let e = Estimate::from_moments(&moments);
         write_vmc_trace(&moments, self.out)?;
+        self.notes.r_hat = Some(r_hat(&moments));
         let spec = self.engine.spec();
         self.observed = match (&moments.observables, &spec.observables) {
             (Some(sums), Some(o)) => {

@@ -54,14 +54,15 @@ pub struct EngineSpec {
 impl EngineSpec {
     pub fn from_config(config: &Config) -> Self {
         let s = &config.sampler;
+        let (step, dt) = config.proposal_sizes();
         Self {
             system: config.system(),
             wavefunction: config.wavefunction(),
             sampler: Sampler {
                 kind: s.kind,
                 moves: s.moves,
-                step: s.step,
-                dt: s.dt,
+                step,
+                dt,
                 measure_every: s.measure_every,
             },
             walkers: config.walkers,

@@ -118,6 +118,11 @@ impl Bar {
         self.bar.inc(n);
     }
 
+    /// How far along the bar is (another process may have done part of the work).
+    pub fn set_position(&self, done: u64) {
+        self.bar.set_position(done);
+    }
+
     pub fn set_message(&self, message: String) {
         self.bar.set_message(message);
     }

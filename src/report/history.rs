@@ -9,10 +9,12 @@ use crate::optimiser::StepReport;
 use crate::report::OutputDir;
 use crate::stats::{Estimate, Summary};
 
-/// The header of history.csv (`seconds`: the run's wall time so far, a running total).
+/// The header of history.csv (`seconds`: the run's wall time so far, a running total;
+/// `step_size`: the sampler's time step or step, tuned or given, empty for Gibbs sampling).
 fn history_header() -> String {
     format!(
-        "iteration,{},gradient_norm,step_norm,condition,learning_rate,resets,warning,seconds",
+        "iteration,{},gradient_norm,step_norm,condition,learning_rate,resets,warning,seconds,\
+         step_size",
         Summary::CSV_HEADER
     )
 }
@@ -53,16 +55,18 @@ impl HistoryWriter {
         step: &StepReport,
         warning: Option<&str>,
         seconds: f64,
+        step_size: Option<f64>,
     ) -> Result<String, Error> {
         let text = format!(
-            "{iteration},{},{},{},{},{},{},{},{seconds:.3}",
+            "{iteration},{},{},{},{},{},{},{},{seconds:.3},{}",
             e.summary().csv(),
             e.gradient_norm(),
             step.norm,
             step.condition.map_or(String::new(), |c| c.to_string()),
             step.learning_rate,
             e.resets,
-            super::csv_quoted(warning.unwrap_or_default())
+            super::csv_quoted(warning.unwrap_or_default()),
+            step_size.map_or(String::new(), |s| s.to_string())
         );
         self.line(&text)?;
         Ok(text)

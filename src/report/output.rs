@@ -16,7 +16,7 @@ pub const LOCK_FILE: &str = ".rbm-vmc.lock";
 /// Everything this program writes into an output directory, in one place. `OutputDir::file`
 /// (through which every writer names its file) refuses a name not listed here, so a new file
 /// cannot be missed by `--force`, which clears exactly these (and their `.tmp` twins).
-const OUTPUT_FILES: [&str; 29] = [
+const OUTPUT_FILES: [&str; 30] = [
     "result.json",
     "params.json",
     "history.csv",
@@ -25,6 +25,7 @@ const OUTPUT_FILES: [&str; 29] = [
     "sweep.csv",
     "sweep.json",
     "sweep-definition.json",
+    "row.json",
     "energy.svg",
     "error.svg",
     "bench.json",
@@ -49,8 +50,8 @@ const OUTPUT_FILES: [&str; 29] = [
 ];
 
 /// The folders of a sweep's points and of validation's cases, each an output directory of its
-/// own.
-const OUTPUT_FOLDERS: [&str; 2] = ["points", "cases"];
+/// own, and of the claims of a sweep's workers on its points.
+const OUTPUT_FOLDERS: [&str; 3] = ["points", "cases", "claims"];
 
 /// The walker files of checkpoints: `checkpoint-walkers-<iteration>-<...>.bin`.
 const WALKER_FILE_PREFIX: &str = "checkpoint-walkers-";
@@ -141,8 +142,32 @@ impl OutputDir {
         Self::locked(path.to_path_buf(), Vec::new())
     }
 
-    /// Takes the directory's lock; refused while another process holds it.
+    /// A sweep's directory that worker processes share (created if missing): each holds the
+    /// lock shared, so they exclude a plain `sweep` or `--resume` of it (which holds it
+    /// alone) but not each other. They coordinate through claim files.
+    pub fn for_workers(path: &Path) -> Result<Self, Error> {
+        if path.exists() && !path.is_dir() {
+            return Err(Error::input(format!(
+                "output {} exists and is not a directory",
+                path.display()
+            )));
+        }
+        fs::create_dir_all(path).map_err(|e| {
+            Error::input(format!(
+                "cannot create output directory {}: {e}",
+                path.display()
+            ))
+        })?;
+        Self::lock(path.to_path_buf(), Vec::new(), true)
+    }
+
     fn locked(path: PathBuf, created: Vec<PathBuf>) -> Result<Self, Error> {
+        Self::lock(path, created, false)
+    }
+
+    /// Takes the directory's lock, alone or `shared`; refused while another process holds it
+    /// in a way that excludes this one.
+    fn lock(path: PathBuf, created: Vec<PathBuf>, shared: bool) -> Result<Self, Error> {
         let lock_path = path.join(LOCK_FILE);
         let file = fs::OpenOptions::new()
             .read(true)
@@ -156,7 +181,12 @@ impl OutputDir {
                     lock_path.display()
                 ))
             })?;
-        match file.try_lock() {
+        let taken = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match taken {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 return Err(Error::input(format!(

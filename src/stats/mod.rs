@@ -171,6 +171,24 @@ impl Summary {
     }
 }
 
+/// Gelman-Rubin R-hat with each walker a chain: sqrt of the pooled variance estimate over the
+/// mean within-walker variance, from the sums of one `sample` call (the per-walker means and
+/// the energy's sums). Near 1 when the walkers sample the same distribution; well above when
+/// they stay in separate regions. NaN with fewer than two walkers or measurements each.
+pub fn r_hat(m: &Moments) -> f64 {
+    let chains = m.walker_means.count as f64;
+    let n = m.samples as f64 / chains;
+    if chains < 2.0 || n < 2.0 {
+        return f64::NAN;
+    }
+    // Between-chain variance over n (the variance of the walkers' means).
+    let between = m.walker_means.variance();
+    let total = m.energy_sq - m.energy * m.energy / m.samples as f64;
+    let within = (total - n * (chains - 1.0) * between) / (chains * (n - 1.0));
+    let pooled = (n - 1.0) / n * within + between;
+    (pooled / within).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +256,34 @@ mod tests {
         m.walker_means = Accumulator::default();
         let e = Estimate::from_moments(&m);
         assert!(e.error_walkers.is_nan() && e.error == e.error_blocking);
+    }
+
+    /// Walkers that sample one distribution give R-hat near 1; walkers stuck apart (half of
+    /// them offset by several standard deviations) give far more.
+    #[test]
+    fn r_hat_tells_mixing_walkers_from_stuck_ones() {
+        let mixing = ar1_moments(64, 1 << 12, 0.5, 3);
+        let r = r_hat(&mixing);
+        assert!((r - 1.0).abs() < 0.01, "{r}");
+        let mut stuck = ar1_moments(64, 1 << 12, 0.5, 3);
+        let shift = 3.0;
+        let mut means = Accumulator::default();
+        let n = (1 << 12) as f64;
+        // Shift every other walker's chain: its mean by `shift`, its squares to match.
+        let mut shifted = Moments::zeros(0, 0);
+        for w in 0..64 {
+            let chain = ar1(0.5, 1 << 12, 3000 + w);
+            let offset = if w % 2 == 0 { shift } else { 0.0 };
+            let sum: f64 = chain.iter().map(|x| x + offset).sum();
+            shifted.energy += sum;
+            shifted.energy_sq += chain.iter().map(|x| (x + offset).powi(2)).sum::<f64>();
+            means.push(sum / n);
+        }
+        (stuck.energy, stuck.energy_sq, stuck.walker_means) =
+            (shifted.energy, shifted.energy_sq, means);
+        let r = r_hat(&stuck);
+        assert!(r > 1.5, "{r}");
+        // One walker: no chains to compare.
+        assert!(r_hat(&ar1_moments(1, 64, 0.5, 1)).is_nan());
     }
 }

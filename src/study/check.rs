@@ -10,9 +10,17 @@ use crate::error::Error;
 use super::{Mode, Sweep};
 
 /// `rbm-vmc check` of a config file (or the built-in default) or a sweep file (one with
-/// `grid` or `points`): what it would run, its work, memory and estimated time, and the
-/// warnings, as printed; an error when it would not run.
-pub fn check_report(path: Option<&Path>, overrides: &[String]) -> Result<String, Error> {
+/// `grid` or `points`), or with `from` of a `sample --from` that run: what it would run, its
+/// work, memory and estimated time, and the warnings, as printed; an error when it would not
+/// run.
+pub fn check_report(
+    path: Option<&Path>,
+    overrides: &[String],
+    from: Option<&Path>,
+) -> Result<String, Error> {
+    if let Some(dir) = from {
+        return sample_report(dir, overrides);
+    }
     let sweep_file = match path {
         Some(path) => read_json(path, "config")?
             .as_object()
@@ -25,59 +33,91 @@ pub fn check_report(path: Option<&Path>, overrides: &[String]) -> Result<String,
     let config = Config::load(path, overrides)?;
     let plan = driver::plan(&config)?;
     check_gpu_fits(&config)?;
-    let threads = match config.threads {
-        0 => "every core".to_string(),
-        1 => "1 thread".to_string(),
-        n => format!("{n} threads"),
-    };
-    let time = match driver::calibrate(&config)? {
-        Some(rate) => format!(
-            "about {} on the CPU engine with {threads}, from a short calibration",
-            duration(rate * plan.walker_steps as f64)
-        ),
-        None => "no time estimate: too many parameters to calibrate quickly".into(),
-    };
+    let params = driver::initial_params(&config)?;
+    let time = estimate(&config, &params, |c, cal| {
+        cal.seconds(c, c.optimiser.iterations, c.production.steps as u64)
+    })?;
     Ok(format!("{}{time}\n", plan_report(&config, &plan)))
 }
 
-/// Every point of a sweep checked, with the work of the whole sweep and its estimated time on
-/// the CPU engine (each distinct cost shape calibrated briefly, once).
+/// `check --from DIR`: the `sample --from DIR` of a run, at its parameters.
+fn sample_report(dir: &Path, overrides: &[String]) -> Result<String, Error> {
+    let (config, params_file) = driver::run_config(dir, overrides)?;
+    let plan = driver::plan(&config)?;
+    check_gpu_fits(&config)?;
+    let params = driver::measured_params(&config, Some(&params_file))?;
+    let steps = config.sampler.thermalisation as u64 + config.production.steps as u64;
+    let time = estimate(&config, &params, |c, cal| {
+        cal.seconds(c, 0, c.production.steps as u64)
+    })?;
+    Ok(format!(
+        "sample of the run in {} at its parameters: {} walkers; {:.3e} walker-steps; about \
+         {:.1} MiB of host memory ({} engine)\n{time}\n",
+        dir.display(),
+        config.walkers,
+        (steps * config.walkers as u64) as f64,
+        plan.host_bytes as f64 / (1u64 << 20) as f64,
+        plan.engine
+    ))
+}
+
+/// The estimate's line: `seconds` of the calibration of `config` at `params`.
+fn estimate(
+    config: &Config,
+    params: &crate::physics::Params,
+    seconds: impl Fn(&Config, &driver::Calibration) -> f64,
+) -> Result<String, Error> {
+    Ok(match driver::calibrate(config, params)? {
+        Some(cal) => format!(
+            "about {} on {}, from a short calibration of its work",
+            duration(seconds(config, &cal)),
+            cal.engine
+        ),
+        None => "no time estimate: too many parameters to calibrate quickly".into(),
+    })
+}
+
+/// Every point of a sweep checked, with the work of the whole sweep and its estimated time
+/// (each distinct cost shape calibrated briefly, once).
 fn sweep_report(sweep: &Sweep) -> Result<String, Error> {
     let mut walker_steps = 0u128;
     let mut seconds = Some(0.0);
-    let mut rates = std::collections::HashMap::new();
+    let mut calibrations = std::collections::HashMap::new();
+    let mut engine = String::new();
     for point in &sweep.points {
-        let plan = driver::plan(&point.config)?;
-        check_gpu_fits(&point.config)?;
-        // A production sweep samples: thermalisation and production only.
-        let steps = match sweep.mode {
+        let c = &point.config;
+        let plan = driver::plan(c)?;
+        check_gpu_fits(c)?;
+        // A production sweep samples: thermalisation and production only; DMC's
+        // generations cost about as production steps.
+        let (iterations, production) = match sweep.mode {
+            Mode::Optimise => (c.optimiser.iterations, c.production.steps as u64),
+            Mode::Dmc => (
+                0,
+                (c.dmc.equilibration + c.dmc.generations) as u64 * c.dmc.time_step.0.len() as u64,
+            ),
+            Mode::Production => (0, c.production.steps as u64),
+        };
+        walker_steps += match sweep.mode {
             Mode::Optimise => plan.walker_steps,
-            Mode::Dmc => {
-                let c = &point.config;
-                let generations = (c.dmc.equilibration + c.dmc.generations) as u128
-                    * c.dmc.time_step.0.len() as u128;
-                c.walkers as u128 * (c.sampler.thermalisation as u128 + generations)
-            }
-            Mode::Production => {
-                let c = &point.config;
-                c.walkers as u128 * (c.sampler.thermalisation + c.production.steps) as u128
-            }
+            _ => c.walkers as u128 * (c.sampler.thermalisation as u128 + production as u128),
         };
-        walker_steps += steps;
-        let shape = driver::cost_shape(&point.config);
-        let rate = match rates.get(&shape) {
-            Some(rate) => *rate,
-            None => *rates
-                .entry(shape)
-                .or_insert(driver::calibrate(&point.config)?),
-        };
+        let shape = driver::cost_shape(c);
+        if !calibrations.contains_key(&shape) {
+            let params = driver::initial_params(c)?;
+            calibrations.insert(shape.clone(), driver::calibrate(c, &params)?);
+        }
+        let calibration = calibrations[&shape].as_ref();
+        if let Some(cal) = calibration {
+            engine.clone_from(&cal.engine);
+        }
         seconds = seconds
-            .zip(rate)
-            .map(|(total, rate)| total + rate * steps as f64);
+            .zip(calibration)
+            .map(|(total, cal)| total + cal.seconds(c, iterations, production));
     }
     let time = match seconds {
         Some(s) => format!(
-            "about {} on the CPU engine, from a short calibration of each kind of point",
+            "about {} on {engine}, from a short calibration of each kind of point",
             duration(s)
         ),
         None => "no time estimate: too many parameters to calibrate quickly".into(),

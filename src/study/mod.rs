@@ -10,4 +10,5 @@ pub use analyze::{Analysis, Part, analyze, pool};
 pub use bench::{BenchOptions, EngineRequest, bench};
 pub use check::check_report;
 pub use sweep::{Mode, Row, Sweep, run_sweep};
+pub use sweep::{collect as collect_sweep, run_worker as sweep_worker};
 pub use validate::{ValidateOptions, validate};
