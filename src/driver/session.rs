@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Instant;
 
 use crate::checkpoint::{CheckpointWriter, RunState};
+use crate::config::AutoValue;
 use crate::config::flat_width;
 use crate::control::{Control, StopReason};
 use crate::engine::{Engine, Measure, Moments, Progress};
@@ -15,12 +16,16 @@ use crate::report::{
 };
 use crate::stats::{Estimate, Observed, r_hat};
 
+use super::build_engine;
 use super::checks::{
     breakdown, drift_without_gradient, error_warning, frozen_warning, range_warning,
     sampling_warning,
 };
 use super::result::{RunStatus, iteration_line, report_result};
-use super::tune::{SamplingNotes, step_size};
+use super::tune::{
+    MAX_ROUND_STEPS, ROUNDS, SamplingNotes, Tuned, auto_key, next_value, step_size,
+    target_acceptance,
+};
 use super::{Context, Outcome};
 
 pub(super) struct Session<'a> {
@@ -370,5 +375,75 @@ impl<'a> Session<'a> {
                 self.best,
             )
         })
+    }
+}
+
+impl Session<'_> {
+    /// Tunes the config's "auto" step size in rounds over the first half of `thermalisation`
+    /// steps, 600 at most (a stop meanwhile takes effect after them), rebuilding the engine (whose shaders take the step as a constant) around the
+    /// same walkers for each value; the run's config then holds the value, so checkpoints
+    /// and result.json carry it. Returns the thermalisation steps left.
+    pub(super) fn tune(&mut self, thermalisation: u32) -> Result<u32, Error> {
+        let Some(key) = auto_key(&self.run.config) else {
+            return Ok(thermalisation);
+        };
+        let per_round = (thermalisation / (2 * ROUNDS)).min(MAX_ROUND_STEPS);
+        let rounds = if per_round == 0 { 0 } else { ROUNDS };
+        let kind = self.run.config.sampler.kind;
+        let target = target_acceptance(kind);
+        let mut value = step_size(self.engine.spec()).expect("a tuned sampler moves");
+        let (mut low, mut high) = (None, None);
+        let mut acceptance = f64::NAN;
+        let walkers = self.engine.spec().walkers as u64;
+        for round in 0..rounds {
+            let bar = self.ctx.console.bar(
+                &format!("tune {key} ({}/{rounds})", round + 1),
+                walkers * per_round as u64,
+                "walker-steps",
+            );
+            // Not cut short by a stop, which acts once the value is set: a run stopped and
+            // resumed then thermalises at the same value as one never stopped.
+            let m = self
+                .engine
+                .sample(&self.run.params, per_round, Measure::Nothing, &bar)?;
+            bar.finish();
+            acceptance = m.accepted / m.attempted;
+            value = next_value(value, acceptance, target, &mut low, &mut high);
+            self.set_step_size(key, value)?;
+        }
+        self.ctx.console.line(&format!(
+            "{key} = {} (tuned toward acceptance {target}; {})",
+            crate::report::compact(value),
+            if rounds == 0 {
+                "no tuning: thermalisation is too short, the value is the trap's scale".into()
+            } else {
+                format!("{acceptance:.3} in the last round")
+            }
+        ));
+        if rounds == 0 {
+            self.set_step_size(key, value)?;
+        }
+        self.notes.tuned = Some(Tuned {
+            key,
+            value,
+            target_acceptance: target,
+            acceptance,
+        });
+        Ok(thermalisation - rounds * per_round)
+    }
+
+    /// Holds `key` at `value` from now on: in the run's config and in a rebuilt engine that
+    /// continues the same walkers (their random streams follow their step count).
+    fn set_step_size(&mut self, key: &str, value: f64) -> Result<(), Error> {
+        let sampler = &mut self.run.config.sampler;
+        match key {
+            "sampler.dt" => sampler.dt = AutoValue::Value(value),
+            _ => sampler.step = AutoValue::Value(value),
+        }
+        let state = self.engine.state()?;
+        let mut engine = build_engine(&self.run.config, &self.ctx.team)?.engine;
+        engine.set_state(&state)?;
+        self.engine = engine;
+        Ok(())
     }
 }

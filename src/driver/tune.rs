@@ -12,20 +12,16 @@
 
 use serde::Serialize;
 
-use super::build_engine;
 use crate::config::{AutoValue, Config};
-use crate::engine::{EngineSpec, Measure};
-use crate::error::Error;
+use crate::engine::EngineSpec;
 use crate::sampler::{SamplerKind, Step};
-
-use super::session::Session;
 
 /// Rounds of tuning, each a share of the first half of thermalisation.
 pub(super) const ROUNDS: u32 = 6;
 
 /// Steps of a round at most: enough for the acceptance of even a few walkers, and short
 /// enough that the tuning, which a stop does not cut short, ends soon.
-const MAX_ROUND_STEPS: u32 = 100;
+pub(super) const MAX_ROUND_STEPS: u32 = 100;
 
 /// What result.json says about the sampling beyond the estimate.
 #[derive(Clone, Debug, Default)]
@@ -86,7 +82,7 @@ fn round_significant(x: f64, digits: i32) -> f64 {
 
 /// The next value to try after `value` gave `acceptance`, narrowing the bracket
 /// (`low`: accepted too often, `high`: too rarely).
-fn next_value(
+pub(super) fn next_value(
     value: f64,
     acceptance: f64,
     target: f64,
@@ -105,76 +101,6 @@ fn next_value(
         (None, None) => unreachable!("one side was just set"),
     };
     round_significant(next, 2)
-}
-
-impl Session<'_> {
-    /// Tunes the config's "auto" step size in rounds over the first half of `thermalisation`
-    /// steps, 600 at most (a stop meanwhile takes effect after them), rebuilding the engine (whose shaders take the step as a constant) around the
-    /// same walkers for each value; the run's config then holds the value, so checkpoints
-    /// and result.json carry it. Returns the thermalisation steps left.
-    pub(super) fn tune(&mut self, thermalisation: u32) -> Result<u32, Error> {
-        let Some(key) = auto_key(&self.run.config) else {
-            return Ok(thermalisation);
-        };
-        let per_round = (thermalisation / (2 * ROUNDS)).min(MAX_ROUND_STEPS);
-        let rounds = if per_round == 0 { 0 } else { ROUNDS };
-        let kind = self.run.config.sampler.kind;
-        let target = target_acceptance(kind);
-        let mut value = step_size(self.engine.spec()).expect("a tuned sampler moves");
-        let (mut low, mut high) = (None, None);
-        let mut acceptance = f64::NAN;
-        let walkers = self.engine.spec().walkers as u64;
-        for round in 0..rounds {
-            let bar = self.ctx.console.bar(
-                &format!("tune {key} ({}/{rounds})", round + 1),
-                walkers * per_round as u64,
-                "walker-steps",
-            );
-            // Not cut short by a stop, which acts once the value is set: a run stopped and
-            // resumed then thermalises at the same value as one never stopped.
-            let m = self
-                .engine
-                .sample(&self.run.params, per_round, Measure::Nothing, &bar)?;
-            bar.finish();
-            acceptance = m.accepted / m.attempted;
-            value = next_value(value, acceptance, target, &mut low, &mut high);
-            self.set_step_size(key, value)?;
-        }
-        self.ctx.console.line(&format!(
-            "{key} = {} (tuned toward acceptance {target}; {})",
-            crate::report::compact(value),
-            if rounds == 0 {
-                "no tuning: thermalisation is too short, the value is the trap's scale".into()
-            } else {
-                format!("{acceptance:.3} in the last round")
-            }
-        ));
-        if rounds == 0 {
-            self.set_step_size(key, value)?;
-        }
-        self.notes.tuned = Some(Tuned {
-            key,
-            value,
-            target_acceptance: target,
-            acceptance,
-        });
-        Ok(thermalisation - rounds * per_round)
-    }
-
-    /// Holds `key` at `value` from now on: in the run's config and in a rebuilt engine that
-    /// continues the same walkers (their random streams follow their step count).
-    fn set_step_size(&mut self, key: &str, value: f64) -> Result<(), Error> {
-        let sampler = &mut self.run.config.sampler;
-        match key {
-            "sampler.dt" => sampler.dt = AutoValue::Value(value),
-            _ => sampler.step = AutoValue::Value(value),
-        }
-        let state = self.engine.state()?;
-        let mut engine = build_engine(&self.run.config, &self.ctx.team)?.engine;
-        engine.set_state(&state)?;
-        self.engine = engine;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
