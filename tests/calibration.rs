@@ -46,7 +46,7 @@ fn calibration_runs_the_runs_own_work() {
         [
             ("thermalise", Measure::Nothing, false),
             ("optimise", optimise, false),
-            ("production", Measure::Energy, true),
+            ("production", Measure::Production, true),
         ]
     );
     assert!(cal.update_seconds > 0.0);
