@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One round of GPU figures for BENCHMARKS.md, in one go on a machine with a GPU: the adapters,
+# VMC ladders of the GPU against the all-core CPU lanes for 2, 6, 12 and 20 electrons
+# (importance sampling, a measurement every 4 steps for the fermions, E_L and every gradient
+# sum each step for two electrons), the cost of a DMC generation against a VMC step on the GPU
+# (the difference of two runs, so that start-up and shader compiling drop out), and the full
+# `validate` on the GPU. Everything lands in OUT; the console log is OUT/round.log.
+#
+#   benches/gpu-round.sh [BINARY] [OUT]
+#
+# The ladders' walker counts can be narrowed for a short round or a CPU adapter (lavapipe):
+# WALKERS_2E, WALKERS_FERMIONS (bench --walkers lists), BENCH_SECONDS, DMC_WALKERS_2E,
+# DMC_WALKERS_FERMIONS, DMC_STEPS ("S1 S2"), SKIP_VALIDATE=1.
+set -euo pipefail
+shopt -s inherit_errexit
+
+bin=${1:-target/release/rbm-vmc}
+out=${2:-runs/gpu-round}
+walkers_2e=${WALKERS_2E:-4096..4194304}
+walkers_fermions=${WALKERS_FERMIONS:-4096..1048576}
+seconds=${BENCH_SECONDS:-2}
+dmc_walkers_2e=${DMC_WALKERS_2E:-1048576}
+dmc_walkers_fermions=${DMC_WALKERS_FERMIONS:-65536}
+# S2 a multiple of S1 (the DMC block).
+read -r s1 s2 <<< "${DMC_STEPS:-100 400}"
+configs=$(dirname "$0")/../configs
+
+mkdir -p "$out"
+exec > >(tee "$out/round.log") 2>&1
+"$bin" devices
+
+echo "== VMC: GPU against the all-core CPU lanes"
+"$bin" bench --engines cpu,gpu --walkers "$walkers_2e" --seconds "$seconds" \
+  --set sampler.kind=importance --out "$out/bench-2e" --force
+for n in 6 12 20; do
+  "$bin" bench "$configs/fermions-$n.json" --engines cpu,gpu --walkers "$walkers_fermions" \
+    --seconds "$seconds" --set sampler.measure_every=4 --out "$out/bench-${n}e" --force
+done
+
+# Seconds of the command (wall).
+seconds_of() {
+  local start end
+  start=$(date +%s.%N)
+  "$@" > /dev/null
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc
+}
+
+echo "== DMC generation against VMC step on the GPU (seconds of $s2 - $s1 of each)"
+common=(--engine gpu -q --set wavefunction.jastrow=pade --set sampler.thermalisation=0
+  --set observables.enabled=false --out "$out/scratch" --force)
+for system in "2e:$dmc_walkers_2e:" \
+  "6e:$dmc_walkers_fermions:--set system.particles=6 --set system.statistics=fermions" \
+  "20e:$dmc_walkers_fermions:--set system.particles=20 --set system.statistics=fermions"; do
+  IFS=: read -r name walkers extra <<< "$system"
+  # shellcheck disable=SC2206
+  set_system=(--set "walkers=$walkers" $extra)
+  vmc() { seconds_of "$bin" sample "${common[@]}" "${set_system[@]}" --set "production.steps=$1"; }
+  dmc() {
+    seconds_of "$bin" dmc "${common[@]}" "${set_system[@]}" --set "dmc.generations=$1" \
+      --set dmc.equilibration=0 --set "dmc.block=$s1"
+  }
+  v2=$(vmc "$s2")
+  v1=$(vmc "$s1")
+  d2=$(dmc "$s2")
+  d1=$(dmc "$s1")
+  v=$(echo "$v2 - $v1" | bc)
+  d=$(echo "$d2 - $d1" | bc)
+  echo "$name, $walkers walkers: VMC $v s, DMC $d s for $((s2 - s1)) steps;" \
+    "DMC / VMC $(echo "scale=2; $d / $v" | bc);" \
+    "DMC $(echo "scale=3; $walkers * ($s2 - $s1) / $d" | bc) walker-generations/s"
+done
+rm -rf "$out/scratch"
+
+if [ "${SKIP_VALIDATE:-0}" != 1 ]; then
+  echo "== validate on the GPU"
+  start=$(date +%s.%N)
+  "$bin" validate --engine gpu --out "$out/validate" --force || true
+  echo "validate --engine gpu: $(echo "$(date +%s.%N) - $start" | bc) s"
+fi
