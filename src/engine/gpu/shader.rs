@@ -462,27 +462,33 @@ fn header(spec: &EngineSpec) -> String {
         ]);
     }
     if let Some(sl) = &wf.slater {
-        let degree = sl.orbitals.iter().flatten().copied().max().unwrap_or(0);
-        let orbitals: Vec<String> = sl
-            .orbitals
-            .iter()
-            .map(|q| format!("vec3<u32>({}u, {}u, {}u)", q[0], q[1], q[2]))
-            .collect();
-        lines.extend([
-            format!("const NB: u32 = {}u;", sl.n),
-            format!("const NB2: u32 = {}u;", sl.n * sl.n),
-            format!("const DINV: u32 = {}u;", 2 * sl.n * sl.n),
-            // At least H_0..H_2, which the derivative formulas index.
-            format!("const HD: u32 = {}u;", (degree + 1).max(3)),
-            format!("const OMEGA: f32 = {};", f32_lit(sl.omega)),
-            format!("const SQRT_OMEGA: f32 = {};", f32_lit(sl.omega.sqrt())),
-            format!(
-                "var<private> orbitals: array<vec3<u32>, NB> = array<vec3<u32>, NB>({});",
-                orbitals.join(", ")
-            ),
-        ]);
+        lines.extend(slater_header(sl));
     }
     lines.join("\n") + "\n"
+}
+
+/// The determinants' constants: block size, Hermite degrees, the orbital table.
+fn slater_header(sl: &crate::physics::Slater) -> [String; 7] {
+    let f32_lit = |v: f64| format!("{:e}f", v as f32);
+    let degree = sl.orbitals.iter().flatten().copied().max().unwrap_or(0);
+    let orbitals: Vec<String> = sl
+        .orbitals
+        .iter()
+        .map(|q| format!("vec3<u32>({}u, {}u, {}u)", q[0], q[1], q[2]))
+        .collect();
+    [
+        format!("const NB: u32 = {}u;", sl.n),
+        format!("const NB2: u32 = {}u;", sl.n * sl.n),
+        format!("const DINV: u32 = {}u;", 2 * sl.n * sl.n),
+        // At least H_0..H_2, which the derivative formulas index.
+        format!("const HD: u32 = {}u;", (degree + 1).max(3)),
+        format!("const OMEGA: f32 = {};", f32_lit(sl.omega)),
+        format!("const SQRT_OMEGA: f32 = {};", f32_lit(sl.omega.sqrt())),
+        format!(
+            "var<private> orbitals: array<vec3<u32>, NB> = array<vec3<u32>, NB>({});",
+            orbitals.join(", ")
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -521,36 +527,32 @@ mod tests {
                 "wavefunction.hidden=7",
             ],
         ];
-        let samplers = [
-            [
-                "sampler.kind=metropolis",
-                "sampler.moves=all",
-                "wavefunction.form=direct",
-            ],
-            [
-                "sampler.kind=metropolis",
-                "sampler.moves=single",
-                "wavefunction.form=sqrt",
-            ],
-            [
-                "sampler.kind=importance",
-                "sampler.moves=all",
-                "wavefunction.form=direct",
-            ],
-            [
-                "sampler.kind=importance",
-                "sampler.moves=single",
-                "wavefunction.form=direct",
-            ],
-            [
-                "sampler.kind=gibbs",
-                "sampler.moves=all",
-                "wavefunction.form=sqrt",
-            ],
-        ];
+        // Every sampler of the table with each of its move modes, in the form it needs
+        // (both forms across the modes where it takes either); whether it takes factors.
+        let samplers: Vec<([String; 3], bool)> = crate::sampler::SamplerKind::ALL
+            .into_iter()
+            .flat_map(|kind| {
+                let info = kind.info();
+                let moves: &[&str] = match info.step {
+                    Step::Moves { .. } => &["all", "single"],
+                    Step::Whole { .. } => &["all"],
+                };
+                moves.iter().enumerate().map(move |(i, m)| {
+                    let sqrt = info.needs_sqrt.is_some() || i == 1;
+                    let settings = [
+                        format!("sampler.kind={}", info.name),
+                        format!("sampler.moves={m}"),
+                        format!("wavefunction.form={}", if sqrt { "sqrt" } else { "direct" }),
+                    ];
+                    (settings, !info.rbm_alone)
+                })
+            })
+            .collect();
+        assert!(samplers.len() >= 5, "every sampler and move mode");
         for shape in &shapes {
-            for sampler in &samplers {
-                let mut overrides: Vec<&str> = shape.iter().chain(sampler).copied().collect();
+            for (sampler, _) in &samplers {
+                let mut overrides: Vec<&str> = shape.to_vec();
+                overrides.extend(sampler.iter().map(String::as_str));
                 overrides.push("system.interaction=false");
                 let label = overrides.join(" ");
                 valid(&walk_source(&spec(&overrides)), &label);
@@ -588,9 +590,9 @@ mod tests {
             ],
         ];
         for extra in factors {
-            for sampler in &samplers[..4] {
+            for (sampler, _) in samplers.iter().filter(|(_, factors)| *factors) {
                 let mut overrides: Vec<&str> = extra.to_vec();
-                overrides.extend(&sampler[..2]);
+                overrides.extend(sampler[..2].iter().map(String::as_str));
                 let label = overrides.join(" ");
                 valid(&walk_source(&spec(&overrides)), &label);
             }
