@@ -143,6 +143,21 @@ pub trait Population {
     }
 }
 
+/// The positions (`m` coordinates each) and energies of the walkers `slots` of a population:
+/// what a comb's choice leaves.
+pub fn chosen(slots: &[u32], positions: &[f64], energies: &[f64], m: usize) -> Walkers {
+    let at = |j: u32| j as usize;
+    Walkers {
+        positions: slots
+            .iter()
+            .flat_map(|&j| &positions[at(j) * m..(at(j) + 1) * m])
+            .copied()
+            .collect(),
+        energies: slots.iter().map(|&j| energies[at(j)]).collect(),
+        weights: vec![1.0; slots.len()],
+    }
+}
+
 /// One process's walkers as numbers.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Walkers {

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::chain::{langevin_proposal, metropolis_test, move_ranges};
 use crate::engine::EngineSpec;
-use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers};
+use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers, chosen};
 use crate::error::Error;
 use crate::physics::{Params, Walker};
 use crate::rng::{DMC_BLOCK, StepStream};
@@ -200,17 +200,9 @@ impl Population for DmcWalkers {
         positions: &[f64],
         energies: &[f64],
     ) -> Result<(), Error> {
-        let m = self.spec.coordinates();
-        self.positions = slots
-            .iter()
-            .flat_map(|&j| {
-                positions[j as usize * m..(j as usize + 1) * m]
-                    .iter()
-                    .copied()
-            })
-            .collect();
-        self.energies = slots.iter().map(|&j| energies[j as usize]).collect();
-        self.weights.fill(1.0);
+        let kept = chosen(slots, positions, energies, self.spec.coordinates());
+        (self.positions, self.energies, self.weights) =
+            (kept.positions, kept.energies, kept.weights);
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use super::reduce::{Reduction, SPAN};
 use super::shader::{self, SCAN_WORKGROUP, WORKGROUP};
 use super::{Gpu, bind_group, built, compute_pipeline, grid, pass, reduce_pipeline};
 use crate::config::GpuConfig;
-use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers};
+use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers, chosen};
 use crate::engine::{EngineSpec, Sampler, check_host_memory};
 use crate::error::Error;
 use crate::physics::Params;
@@ -405,17 +405,12 @@ impl Population for GpuDmc {
         positions: &[f64],
         energies: &[f64],
     ) -> Result<(), Error> {
-        let m = self.spec.coordinates();
-        let x: Vec<f32> = slots
-            .iter()
-            .flat_map(|&j| positions[j as usize * m..(j as usize + 1) * m].iter())
-            .map(|&v| v as f32)
-            .collect();
-        let chosen: Vec<f64> = slots.iter().map(|&j| energies[j as usize]).collect();
+        let kept = chosen(slots, positions, energies, self.spec.coordinates());
+        let x: Vec<f32> = kept.positions.iter().map(|&v| v as f32).collect();
         self.gpu
             .queue
             .write_buffer(&self.buffers.positions, 0, bytemuck::cast_slice(&x));
-        self.write_energies(&chosen)
+        self.write_energies(&kept.energies)
     }
 
     /// The comb on the device: the scan of the weights, the slots' gather, and the gathered
