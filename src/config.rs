@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::physics::{
-    Form, Jastrow, Layout, Rbm, Reference, Slater, Statistics, System, Wavefunction,
+    Form, Jastrow, Layout, PairForm, Rbm, Reference, Slater, Statistics, System, Wavefunction,
     reference_energy,
 };
 use crate::sampler::{Moves, SamplerKind, Step};
@@ -234,6 +234,19 @@ pub enum JastrowKind {
     None,
     /// exp( sum_{i<j} a_ij r_ij / (1 + beta r_ij) ) with the cusp a_ij fixed by D and the spins.
     Pade,
+    /// exp( sum_{i<j} beta_ij r_ij ), one beta per kind of spin pair, starting at the cusps.
+    Simple,
+}
+
+impl JastrowKind {
+    /// The Jastrow factor's pair function, `None` without the factor.
+    pub fn pair_form(self) -> Option<PairForm> {
+        match self {
+            JastrowKind::None => None,
+            JastrowKind::Pade => Some(PairForm::Pade),
+            JastrowKind::Simple => Some(PairForm::Simple),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -616,23 +629,23 @@ impl Config {
     pub fn wavefunction(&self) -> Wavefunction {
         let (s, w) = (&self.system, &self.wavefunction);
         let fermions = s.statistics == Statistics::Fermions;
-        let jastrow = w.jastrow == JastrowKind::Pade;
+        let up = fermions.then_some(s.particles / 2);
+        let jastrow = (w.jastrow.pair_form()).map(|f| Jastrow::new(s.particles, s.dims, up, f));
         Wavefunction {
             rbm: Rbm {
                 sigma: self.sigma(),
                 form: w.form,
             },
-            jastrow: jastrow
-                .then(|| Jastrow::new(s.particles, s.dims, fermions.then_some(s.particles / 2))),
             slater: fermions.then(|| {
                 Slater::closed_shell(s.particles, s.dims, s.omega).expect("validated closed shell")
             }),
             layout: Layout {
                 visible: s.particles * s.dims,
                 hidden: w.hidden,
-                jastrow,
+                jastrow: jastrow.as_ref().map_or(0, Jastrow::parameters),
                 train_sigma: w.train_sigma,
             },
+            jastrow,
         }
     }
 
@@ -901,25 +914,28 @@ impl Config {
 
     fn validate_factors(&self) -> Result<(), Error> {
         let (s, w) = (&self.system, &self.wavefunction);
-        if w.jastrow == JastrowKind::Pade {
+        if w.jastrow != JastrowKind::None {
+            let kind = serde_json::json!(w.jastrow);
             if !s.interaction {
-                return Err(Error::input(
-                    "config: `wavefunction.jastrow` = \"pade\" with `system.interaction` = false: \
+                return Err(Error::input(format!(
+                    "config: `wavefunction.jastrow` = {kind} with `system.interaction` = false: \
                      the Jastrow factor describes the Coulomb cusp; without interaction use \
-                     \"none\"",
-                ));
+                     \"none\""
+                )));
             }
             if s.dims == 1 {
-                return Err(Error::input(
-                    "config: `wavefunction.jastrow` = \"pade\" needs `system.dims` 2 or 3 (its \
-                     cusp 1/(D-1) diverges in one dimension)",
-                ));
+                return Err(Error::input(format!(
+                    "config: `wavefunction.jastrow` = {kind} needs `system.dims` 2 or 3 (the \
+                     cusp 1/(D-1) diverges in one dimension)"
+                )));
             }
-            positive("wavefunction.jastrow_beta", w.jastrow_beta)?;
+            if w.jastrow == JastrowKind::Pade {
+                positive("wavefunction.jastrow_beta", w.jastrow_beta)?;
+            }
             if s.particles < 2 {
-                return Err(Error::input(
-                    "config: `wavefunction.jastrow` = \"pade\" needs at least two particles",
-                ));
+                return Err(Error::input(format!(
+                    "config: `wavefunction.jastrow` = {kind} needs at least two particles"
+                )));
             }
         }
         if s.statistics == Statistics::Fermions

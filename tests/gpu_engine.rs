@@ -110,7 +110,8 @@ fn two_electrons_at_zero_parameters_match_the_analytic_energies_on_the_gpu() {
 #[test]
 fn gpu_walkers_follow_their_cpu_twins() {
     // The plain RBM with every sampler; then the Jastrow factor with a trained width, and
-    // six fermions with it, with the Metropolis-type samplers.
+    // six fermions with it, with the Metropolis-type samplers; the simple Jastrow factor's
+    // two betas with six fermions.
     let plain = samplers()
         .into_iter()
         .map(|s| (s, json!({"system": {"particles": 3, "dims": 2}})));
@@ -128,7 +129,10 @@ fn gpu_walkers_follow_their_cpu_twins() {
             json!({"system": system, "wavefunction": {"jastrow": "pade"}}),
         )
     });
-    for ((kind, moves), extra) in plain.chain(jastrow).chain(fermions) {
+    let simple = json!({"system": {"particles": 6, "dims": 2, "statistics": "fermions"},
+                        "wavefunction": {"jastrow": "simple"}});
+    let simple = [(("importance", "single"), simple)];
+    for ((kind, moves), extra) in plain.chain(jastrow).chain(fermions).chain(simple) {
         let form = if needs_sqrt(kind) { "sqrt" } else { "direct" };
         let mut value = json!({
             "wavefunction": {"hidden": 3, "form": form, "init_scale": 0.3},

@@ -233,6 +233,16 @@ fn shader_functions_match_their_f64_twins_at_fixed_points() {
             json!({"system": {"particles": 6, "dims": 2, "statistics": "fermions"},
                    "wavefunction": {"jastrow": "pade"}}),
         ),
+        (
+            "RBM with the simple Jastrow factor, 3-D",
+            json!({"system": {"particles": 3, "dims": 3},
+                   "wavefunction": {"jastrow": "simple", "train_sigma": true, "sigma": 0.9}}),
+        ),
+        (
+            "six fermions with the simple Jastrow factor (two betas)",
+            json!({"system": {"particles": 6, "dims": 2, "statistics": "fermions"},
+                   "wavefunction": {"jastrow": "simple"}}),
+        ),
     ];
     for (label, value) in cases {
         let config = config(value);

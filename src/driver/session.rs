@@ -287,8 +287,12 @@ impl<'a> Session<'a> {
             let short = warning.map(|(short, _)| short);
             let previous = self.run.params.clone();
             let optimiser = self.optimiser.as_mut().expect("checked above");
-            let step =
-                optimiser.step(&mut self.run.params, &e.gradient, moments.metric.as_ref())?;
+            let step = optimiser.step(
+                &self.run.config.wavefunction(),
+                &mut self.run.params,
+                &e.gradient,
+                moments.metric.as_ref(),
+            )?;
             if let Some(w) = &step.warning {
                 bar.warn(&format!("iteration {it}: {w}"));
             }

@@ -8,6 +8,7 @@ use crate::engine::EngineSpec;
 use crate::engine::ObservablesSpec;
 use crate::engine::REFRESH_EVERY;
 use crate::engine::observables::SCALARS;
+use crate::physics::PairForm;
 use crate::sampler::{Moves, Step};
 
 use super::layout::{
@@ -38,6 +39,8 @@ const WALKER: Part = shader_file!("walker.wgsl");
 const THETA: Part = shader_file!("theta.wgsl");
 const RBM: Part = shader_file!("rbm.wgsl");
 const JASTROW: Part = shader_file!("jastrow.wgsl");
+const PADE: Part = shader_file!("pade.wgsl");
+const SIMPLE_PAIR: Part = shader_file!("simple_pair.wgsl");
 const SLATER: Part = shader_file!("slater.wgsl");
 const WALK: Part = shader_file!("walk.wgsl");
 const MOVES: Part = shader_file!("moves.wgsl");
@@ -181,24 +184,18 @@ pub fn comb_source(coordinates: usize) -> String {
 /// A kernel on one walker per invocation: the shared constants, the run's header, the
 /// walker, the factors of `spec` with their glue, then `tail` (the sampler and the kernel).
 fn walker_source(spec: &EngineSpec, tail: &[(&str, &str)]) -> String {
-    let wf = &spec.wavefunction;
     let shared = shared_constants();
     let header = header(spec);
-    let glue = glue(wf.jastrow.is_some(), wf.slater.is_some());
+    let factors = factor_parts(&spec.wavefunction);
+    let glue = glue(&factors);
     let mut parts = vec![
         ("generated shared constants", shared.as_str()),
         ("generated run constants", header.as_str()),
         RNG,
         WALKER,
         THETA,
-        RBM,
     ];
-    if wf.jastrow.is_some() {
-        parts.push(JASTROW);
-    }
-    if wf.slater.is_some() {
-        parts.push(SLATER);
-    }
+    parts.extend(factors.iter().flat_map(|f| f.files.iter().copied()));
     parts.push(("generated glue", glue.as_str()));
     parts.extend(tail);
     assemble(&parts)
@@ -258,83 +255,110 @@ enum Combine {
     Any,
 }
 
-/// The functions walker.wgsl and the samplers call: (signature, statements first, the
-/// RBM's / the Jastrow factor's / the determinants' call (empty: none), how they combine).
-const HOOKS: [(&str, &str, [&str; 3], Combine); 8] = [
-    (
-        "begin()",
-        "load_theta();",
-        ["rbm_begin()", "jastrow_begin()", "slater_begin()"],
-        Combine::Each,
-    ),
+/// The functions walker.wgsl and the samplers call: (signature, statements first, the hook
+/// every factor may implement as `fn {prefix}_{hook}({arguments})`, how the calls combine).
+const HOOKS: [(&str, &str, &str, &str, Combine); 8] = [
+    ("begin()", "load_theta();", "begin", "", Combine::Each),
     (
         "propose(start: u32, len: u32)",
         "",
-        [
-            "rbm_propose(start, len)",
-            "jastrow_propose(start, len)",
-            "slater_propose(start, len)",
-        ],
+        "propose",
+        "start, len",
         Combine::Sum("ln_psi_y ="),
     ),
     (
         "accept(start: u32, len: u32)",
         "x = y; ln_psi = ln_psi_y;",
-        [
-            "rbm_accept()",
-            "jastrow_accept()",
-            "slater_accept(start, len)",
-        ],
+        "accept",
+        "start, len",
         Combine::Each,
     ),
     (
         "refresh_factors() -> f32",
         "",
-        ["rbm_refresh()", "jastrow_refresh()", "slater_refresh()"],
+        "refresh",
+        "",
         Combine::Sum("return"),
     ),
     (
         "drift(at_y: bool, k: u32) -> vec3<f32>",
         "",
-        [
-            "rbm_drift_particle(at_y, k)",
-            "jastrow_drift_particle(at_y, k)",
-            "slater_drift(at_y, k)",
-        ],
+        "drift",
+        "at_y, k",
         Combine::Sum("return"),
     ),
     (
         "measure_laplacian() -> f32",
         "",
-        ["rbm_measure()", "jastrow_measure()", "slater_measure()"],
+        "measure",
+        "",
         Combine::Sum("return"),
     ),
     (
         "log_derivatives(d: f32)",
         "",
-        ["rbm_log_derivatives(d)", "jastrow_log_derivatives(d)", ""],
+        "log_derivatives",
+        "d",
         Combine::Each,
     ),
-    // The RBM and the Jastrow factor are positive: only the determinants have nodes.
+    // Only a factor with nodes (the determinants) implements it.
     (
         "crosses_node() -> bool",
         "",
-        ["", "", "slater_crosses_node()"],
+        "crosses_node",
+        "",
         Combine::Any,
     ),
 ];
 
-/// The glue functions for the factors present (the RBM always is).
-fn glue(jastrow: bool, slater: bool) -> String {
-    let present = [true, jastrow, slater];
+/// A factor's WGSL: its files, and the prefix of its hook functions.
+struct FactorPart {
+    prefix: &'static str,
+    files: Vec<Part>,
+}
+
+impl FactorPart {
+    /// Whether the factor implements `hook` (a function `{prefix}_{hook}` in its files).
+    fn implements(&self, hook: &str) -> bool {
+        let name = format!("fn {}_{hook}(", self.prefix);
+        self.files.iter().any(|(_, text)| text.contains(&name))
+    }
+}
+
+/// The WGSL factor list of `wf`, in the order of psi: the twin of `Wavefunction::factors`.
+fn factor_parts(wf: &crate::physics::Wavefunction) -> Vec<FactorPart> {
+    let mut parts = vec![FactorPart {
+        prefix: "rbm",
+        files: vec![RBM],
+    }];
+    if let Some(j) = &wf.jastrow {
+        let pair = match j.form {
+            PairForm::Pade => PADE,
+            PairForm::Simple => SIMPLE_PAIR,
+        };
+        parts.push(FactorPart {
+            prefix: "jastrow",
+            files: vec![pair, JASTROW],
+        });
+    }
+    if wf.slater.is_some() {
+        parts.push(FactorPart {
+            prefix: "slater",
+            files: vec![SLATER],
+        });
+    }
+    parts
+}
+
+/// The glue functions: each hook calls the factors that implement it.
+fn glue(factors: &[FactorPart]) -> String {
     let mut out =
         String::from("// Generated by src/engine/gpu/shader.rs: the factors of this run.\n");
-    for (signature, first, calls, combine) in &HOOKS {
-        let calls: Vec<&str> = calls
+    for (signature, first, hook, arguments, combine) in &HOOKS {
+        let calls: Vec<String> = factors
             .iter()
-            .zip(present)
-            .filter(|(c, p)| *p && !c.is_empty())
-            .map(|(c, _)| *c)
+            .filter(|f| f.implements(hook))
+            .map(|f| format!("{}_{hook}({arguments})", f.prefix))
             .collect();
         let body = match combine {
             Combine::Sum(lead) => format!("{lead} {};", calls.join(" + ")),
@@ -451,11 +475,10 @@ fn header(spec: &EngineSpec) -> String {
     ];
     lines.extend(observables_header(spec));
     if let Some(j) = &wf.jastrow {
+        let range = layout.jastrow_range();
         lines.extend([
-            format!(
-                "const BETA_INDEX: u32 = {}u;",
-                layout.beta_index().expect("a Jastrow layout has beta")
-            ),
+            format!("const JASTROW_INDEX: u32 = {}u;", range.start),
+            format!("const JASTROW_K: u32 = {}u;", range.len()),
             format!("const UP: u32 = {}u;", j.up),
             format!("const A_SAME: f32 = {};", f32_lit(j.a_same)),
             format!("const A_OPPOSITE: f32 = {};", f32_lit(j.a_opposite)),
