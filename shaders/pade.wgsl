@@ -18,6 +18,6 @@ fn pair(i: u32, j: u32, r: f32) -> vec3<f32> {
 
 // d u / d beta = -a r^2 / (1 + beta r)^2, into jastrow_o.
 fn pair_derivatives(i: u32, j: u32, r: f32) {
-    let t = r / (1.0 + beta * r);
-    jastrow_o[0] -= cusp(i, j) * t * t;
+    let t = 1.0 / (1.0 + beta * r);
+    jastrow_o[0] -= cusp(i, j) * r * r * t * t;
 }

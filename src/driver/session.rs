@@ -288,7 +288,7 @@ impl<'a> Session<'a> {
             let previous = self.run.params.clone();
             let optimiser = self.optimiser.as_mut().expect("checked above");
             let step = optimiser.step(
-                &self.run.config.wavefunction(),
+                &self.engine.spec().wavefunction,
                 &mut self.run.params,
                 &e.gradient,
                 moments.metric.as_ref(),
@@ -375,7 +375,7 @@ impl<'a> Session<'a> {
             breakdown(
                 e,
                 self.engine.spec().walkers,
-                self.run.config.system().energy_lower_bound(),
+                self.engine.spec().system.energy_lower_bound(),
                 self.best,
             )
         })
