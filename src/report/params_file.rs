@@ -40,10 +40,10 @@ enum Betas {
 }
 
 impl Betas {
-    fn into_vec(self) -> Vec<f64> {
+    fn to_vec(&self) -> Vec<f64> {
         match self {
-            Betas::One(b) => vec![b],
-            Betas::List(list) => list,
+            Betas::One(b) => vec![*b],
+            Betas::List(list) => list.clone(),
         }
     }
 }
@@ -137,40 +137,12 @@ pub fn read_params(
     if let Some((m, row)) = file.w.iter().enumerate().find(|(_, r)| r.len() != hidden) {
         return Err(shape_error(format!("`w[{m}]` has {} entries", row.len())));
     }
+    let betas = jastrow_params(&file, wf, default_jastrow)
+        .map_err(|why| Error::input(format!("parameters file {origin} {why}")))?;
     let mut theta = file.a;
     theta.extend(file.b);
     theta.extend(file.w.into_iter().flatten());
-    // Files of older versions name no form: their beta is Padé's.
-    let made_with = file.jastrow.or(file.beta.as_ref().map(|_| PairForm::Pade));
-    match (&wf.jastrow, made_with) {
-        (Some(j), Some(form)) if form != j.form => {
-            return Err(Error::input(format!(
-                "parameters file {origin} was made with `wavefunction.jastrow` = {}, but the \
-                 config has {}",
-                serde_json::json!(form),
-                serde_json::json!(j.form)
-            )));
-        }
-        (Some(j), _) => {
-            let betas = file.beta.map_or(default_jastrow.to_vec(), Betas::into_vec);
-            if betas.len() != j.parameters() {
-                return Err(shape_error(format!(
-                    "`beta` has {} entries where the Jastrow factor has {}",
-                    betas.len(),
-                    j.parameters()
-                )));
-            }
-            theta.extend(betas);
-        }
-        (None, Some(form)) => {
-            return Err(Error::input(format!(
-                "parameters file {origin} has Jastrow parameters, but the config has \
-                 `wavefunction.jastrow` = \"none\"; set it to {}",
-                serde_json::json!(form)
-            )));
-        }
-        (None, None) => {}
-    }
+    theta.extend(betas);
     let sigma = wf.rbm.sigma;
     if let Some(s) = file.sigma {
         if !(s.is_finite() && s > 0.0) {
@@ -212,6 +184,41 @@ pub fn read_params(
         )));
     }
     Ok(Params::from_theta(layout, theta).expect("shape checked above"))
+}
+
+/// The Jastrow parameters of a parameters file for `wf` (its defaults where the file has
+/// none), or why they do not fit (a phrase after the file's name).
+fn jastrow_params(
+    file: &ParamsFile,
+    wf: &Wavefunction,
+    default_jastrow: &[f64],
+) -> Result<Vec<f64>, String> {
+    // Files of older versions name no form: their beta is Padé's.
+    let made_with = file.jastrow.or(file.beta.as_ref().map(|_| PairForm::Pade));
+    match (&wf.jastrow, made_with) {
+        (Some(j), Some(form)) if form != j.form => Err(format!(
+            "was made with `wavefunction.jastrow` = {}, but the config has {}",
+            serde_json::json!(form),
+            serde_json::json!(j.form)
+        )),
+        (Some(j), _) => {
+            let betas = file.beta.as_ref().map_or(default_jastrow.to_vec(), Betas::to_vec);
+            if betas.len() != j.parameters() {
+                return Err(format!(
+                    "has {} entries in `beta`, where the config's Jastrow factor has {}",
+                    betas.len(),
+                    j.parameters()
+                ));
+            }
+            Ok(betas)
+        }
+        (None, Some(form)) => Err(format!(
+            "has Jastrow parameters, but the config has `wavefunction.jastrow` = \"none\"; set \
+             it to {}",
+            serde_json::json!(form)
+        )),
+        (None, None) => Ok(vec![]),
+    }
 }
 
 fn describe(s: &System) -> String {
