@@ -388,6 +388,10 @@ pub struct GpuConfig {
     /// slower (4x on an H200), for a driver that fails to build the kernel without them.
     /// Absent: only beyond 512 parameters, where NVIDIA's driver failed.
     pub runtime_checks: Option<bool>,
+    /// Unroll the determinants' loops over the orbitals in the walk and DMC kernels
+    /// (constant bounds, so their arrays can stay in registers). Absent: up to 6 orbitals
+    /// per spin block (12 electrons).
+    pub unroll_orbitals: Option<bool>,
 }
 
 /// The observables measured in production besides the energy: the energy's parts, pair
