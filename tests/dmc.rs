@@ -5,11 +5,13 @@
 mod common;
 
 use common::{assert_refused, rbm_vmc as run, read_json, scratch, text};
+use rbm_vmc::Params;
 use rbm_vmc::config::Config;
 use rbm_vmc::dmc::{DmcOutcome, comb, dmc};
 use rbm_vmc::driver::{Context, initial_params};
 use rbm_vmc::engine::{
-    Branching, DmcWalkers, Engine, EngineSpec, GpuDmc, Measure, Population, Walkers,
+    Branching, DmcWalkers, Engine, EngineSpec, GenerationSums, GpuDmc, Measure, Population, Simd,
+    Walkers,
 };
 use rbm_vmc::report::OutputDir;
 use serde_json::{Value, json};
@@ -59,18 +61,11 @@ fn an_exact_trial_function_gives_the_exact_energy_with_constant_weights() {
     }
 }
 
-/// The GPU population (f32) against the CPU's (f64) from the same walkers: the same moves
-/// walker by walker, the same weights and sums to f32 rounding, generation after generation
-/// (both combed alike, by the CPU weights' comb), for all-electron moves of two electrons and
-/// single- and all-electron moves of six fermions across the determinants' nodes.
-#[test]
-fn gpu_generations_follow_the_cpu_walker_by_walker() {
-    let Some(adapter) = common::adapter() else {
-        return;
-    };
-    // Six fermions at long time steps, so that some moves reach a node: single-electron
-    // moves (the ratio's sign) and all-electron moves (the determinants' signs).
-    let cases = [
+/// Populations compared walker by walker: two electrons with all-electron moves, and six
+/// fermions at long time steps, so that some moves reach a node: single-electron moves (the
+/// ratio's sign) and all-electron moves (the determinants' signs); with their time steps.
+fn following_cases() -> [(Value, f64); 3] {
+    [
         (json!({"wavefunction": {"jastrow": "pade"}}), 0.02),
         (
             json!({"system": {"particles": 6, "statistics": "fermions"},
@@ -82,22 +77,75 @@ fn gpu_generations_follow_the_cpu_walker_by_walker() {
                    "wavefunction": {"jastrow": "pade"}, "dmc": {"moves": "all"}}),
             0.05,
         ),
-    ];
-    for (value, tau) in cases {
+    ]
+}
+
+/// 150 walkers of `config` (so that the third lane group has spare lanes) from |psi|^2, each
+/// coordinate through `round`; their spec and the config's initial parameters.
+fn start_of(config: &Config, round: impl Fn(f64) -> f64) -> (EngineSpec, Params, Vec<f64>) {
+    let spec = EngineSpec {
+        walkers: 150,
+        ..EngineSpec::from_config(config)
+    };
+    let params = initial_params(config).unwrap();
+    let mut vmc = common::cpu(config);
+    vmc.sample(&params, 200, Measure::Nothing, &()).unwrap();
+    let positions = vmc.state().unwrap().positions[..150 * spec.coordinates()]
+        .iter()
+        .map(|&v| round(v))
+        .collect();
+    (spec, params, positions)
+}
+
+/// Four generations at `tau` of two populations from the same walkers, both combed alike by
+/// the first's weights; `agree` checks each generation's walkers and sums. Six fermions must
+/// meet a node.
+fn follow(
+    (a, b): (&mut dyn Population, &mut dyn Population),
+    spec: &EngineSpec,
+    tau: f64,
+    agree: impl Fn(&str, (&Walkers, &GenerationSums), (&Walkers, &GenerationSums)),
+) {
+    let (start_a, start_b) = (a.walkers().unwrap(), b.walkers().unwrap());
+    let none = GenerationSums::default();
+    agree("start", (&start_a, &none), (&start_b, &none));
+    let start = start_a.energies.iter().sum::<f64>() / 150.0;
+    let mut nodes = 0.0;
+    for generation in 1..=4u64 {
+        let branching = Branching {
+            tau,
+            tau_eff: tau,
+            trial_energy: start,
+            reference: start,
+            cutoff: 0.2 * (spec.system.particles as f64 / tau).sqrt(),
+        };
+        let sa = a.generation(generation, &branching).unwrap();
+        let sb = b.generation(generation, &branching).unwrap();
+        let (x, y) = (a.walkers().unwrap(), b.walkers().unwrap());
+        agree(&format!("generation {generation}"), (&x, &sa), (&y, &sb));
+        assert_eq!(sa.proposed, sb.proposed);
+        nodes += sa.node_crossings;
+        let slots = comb(&x.weights, 0.5, 150).unwrap();
+        a.resample(&slots, &x.positions, &x.energies).unwrap();
+        b.resample(&slots, &y.positions, &y.energies).unwrap();
+    }
+    if spec.system.particles == 6 {
+        assert!(nodes > 0.0, "no move reached a node");
+    }
+}
+
+/// The GPU population (f32) against the CPU's (f64) from the same walkers: the same moves
+/// walker by walker, the same weights and sums to f32 rounding, generation after generation.
+#[test]
+fn gpu_generations_follow_the_cpu_walker_by_walker() {
+    let Some(adapter) = common::adapter() else {
+        return;
+    };
+    for (value, tau) in following_cases() {
         let config = common::config(value.clone());
         let label = value.to_string();
-        let spec = EngineSpec {
-            walkers: 150,
-            ..EngineSpec::from_config(&config)
-        };
-        let params = initial_params(&config).unwrap();
-        // Walkers from |psi|^2, at f32 numbers: both engines start from the same points.
-        let mut vmc = common::cpu(&config);
-        vmc.sample(&params, 200, Measure::Nothing, &()).unwrap();
-        let positions: Vec<f64> = vmc.state().unwrap().positions[..150 * spec.coordinates()]
-            .iter()
-            .map(|&v| v as f32 as f64)
-            .collect();
+        // At f32 numbers: both engines start from the same points.
+        let (spec, params, positions) = start_of(&config, |v| v as f32 as f64);
         let moves = config.dmc_moves();
         let mut cpu = DmcWalkers::new(spec.clone(), moves, positions.clone(), &params, 1).unwrap();
         let mut gpu = GpuDmc::new(
@@ -109,48 +157,79 @@ fn gpu_generations_follow_the_cpu_walker_by_walker() {
             (&positions, None),
         )
         .unwrap();
-        let agree = |a: &Walkers, b: &Walkers, what: &str| {
-            let m = spec.coordinates();
-            let close = (0..150)
-                .filter(|&w| {
-                    let near = |p: f64, q: f64| (p - q).abs() <= 1e-3 * (1.0 + p.abs());
-                    (w * m..(w + 1) * m).all(|k| near(a.positions[k], b.positions[k]))
-                        && near(a.energies[w], b.energies[w])
-                        && near(a.weights[w], b.weights[w])
-                })
-                .count();
-            assert!(close >= 145, "{label} {what}: {close} of 150 walkers agree");
+        let m = spec.coordinates();
+        follow(
+            (&mut cpu, &mut gpu),
+            &spec,
+            tau,
+            |what, (a, sa), (b, sb)| {
+                let near = |p: f64, q: f64| (p - q).abs() <= 1e-3 * (1.0 + p.abs());
+                let close = (0..150)
+                    .filter(|&w| {
+                        (w * m..(w + 1) * m).all(|k| near(a.positions[k], b.positions[k]))
+                            && near(a.energies[w], b.energies[w])
+                            && near(a.weights[w], b.weights[w])
+                    })
+                    .count();
+                assert!(close >= 145, "{label} {what}: {close} of 150 walkers agree");
+                let relative = |p: f64, q: f64| (p - q).abs() / p.abs().max(1.0);
+                assert!(
+                    relative(sa.weight, sb.weight) < 1e-3,
+                    "{label}: {sa:?} {sb:?}"
+                );
+                assert!(relative(sa.weighted_energy, sb.weighted_energy) < 1e-3);
+                assert!((sa.accepted - sb.accepted).abs() <= 5.0, "{sa:?} {sb:?}");
+                assert!((sa.node_crossings - sb.node_crossings).abs() <= 5.0);
+            },
+        );
+    }
+}
+
+/// The CPU population in SIMD lanes against the scalar one from the same walkers: the same
+/// moves walker by walker, the same energies, weights and sums to rounding (1e-9 relative:
+/// a generation's arithmetic, and the lanes' exp and ln), the same acceptances and node
+/// crossings, generation after generation.
+#[test]
+fn lane_generations_follow_the_scalar_walker_by_walker() {
+    for (value, tau) in following_cases() {
+        let config = common::config(value.clone());
+        let label = value.to_string();
+        let (spec, params, positions) = start_of(&config, |v| v);
+        let population = |simd| {
+            DmcWalkers::new(
+                spec.clone(),
+                config.dmc_moves(),
+                positions.clone(),
+                &params,
+                2,
+            )
+            .unwrap()
+            .with_lanes(simd)
+            .unwrap()
         };
-        let (start_cpu, start_gpu) = (cpu.walkers().unwrap(), gpu.walkers().unwrap());
-        agree(&start_cpu, &start_gpu, "start");
-        let start = start_cpu.energies.iter().sum::<f64>() / 150.0;
-        let mut nodes = 0.0;
-        for generation in 1..=4u64 {
-            let branching = Branching {
-                tau,
-                tau_eff: tau,
-                trial_energy: start,
-                reference: start,
-                cutoff: 0.2 * (spec.system.particles as f64 / tau).sqrt(),
-            };
-            let a = cpu.generation(generation, &branching).unwrap();
-            let b = gpu.generation(generation, &branching).unwrap();
-            let (x, y) = (cpu.walkers().unwrap(), gpu.walkers().unwrap());
-            agree(&x, &y, &format!("generation {generation}"));
-            let relative = |p: f64, q: f64| (p - q).abs() / p.abs().max(1.0);
-            assert!(relative(a.weight, b.weight) < 1e-3, "{label}: {a:?} {b:?}");
-            assert!(relative(a.weighted_energy, b.weighted_energy) < 1e-3);
-            assert_eq!(a.proposed, b.proposed);
-            assert!((a.accepted - b.accepted).abs() <= 5.0, "{a:?} {b:?}");
-            assert!((a.node_crossings - b.node_crossings).abs() <= 5.0);
-            nodes += a.node_crossings;
-            let slots = comb(&x.weights, 0.5, 150).unwrap();
-            cpu.resample(&slots, &x.positions, &x.energies).unwrap();
-            gpu.resample(&slots, &y.positions, &y.energies).unwrap();
-        }
-        if spec.system.particles == 6 {
-            assert!(nodes > 0.0, "{label}: no move reached a node");
-        }
+        let (mut scalar, mut lanes) = (population(None), population(Some(Simd::best())));
+        assert!(lanes.describe().contains("lanes"), "{}", lanes.describe());
+        assert!(!scalar.describe().contains("lanes"));
+        let near = |p: &f64, q: &f64| (p - q).abs() <= 1e-9 * (1.0 + p.abs());
+        follow(
+            (&mut scalar, &mut lanes),
+            &spec,
+            tau,
+            |what, (a, sa), (b, sb)| {
+                let all = |p: &[f64], q: &[f64]| p.iter().zip(q).all(|(p, q)| near(p, q));
+                assert!(all(&a.positions, &b.positions), "{label} {what}: positions");
+                assert!(all(&a.energies, &b.energies), "{label} {what}: energies");
+                assert!(all(&a.weights, &b.weights), "{label} {what}: weights");
+                assert!(
+                    all(&sa.to_array(), &sb.to_array()),
+                    "{label} {what}: {sa:?} {sb:?}"
+                );
+                assert_eq!(
+                    (sa.accepted, sa.node_crossings),
+                    (sb.accepted, sb.node_crossings)
+                );
+            },
+        );
     }
 }
 
@@ -435,7 +514,7 @@ fn stopped_and_resumed_runs_match_uninterrupted_ones() {
         "--out",
         part.to_str().unwrap(),
         "--max-seconds",
-        "0.2",
+        "0.05",
     ];
     args.extend(settings);
     let o = run(&args);
@@ -455,7 +534,7 @@ fn stopped_and_resumed_runs_match_uninterrupted_ones() {
             "--resume",
             part.to_str().unwrap(),
             "--max-seconds",
-            "0.2",
+            "0.05",
             "--threads",
             threads,
         ]);
@@ -506,7 +585,7 @@ fn stopped_and_resumed_runs_match_uninterrupted_ones() {
             "--out",
             moved.to_str().unwrap(),
             "--max-seconds",
-            "0.2",
+            "0.05",
         ];
         args.extend(settings);
         assert_eq!(run(&args).status.code(), Some(130));

@@ -27,7 +27,7 @@ use crate::control::StopReason;
 use crate::driver::{Context, Outcome, cpu_engine, gpu_adapter, measured_params, plan};
 use crate::engine::{
     Branching, DmcWalkers, Engine, EngineSpec, GenerationSums, GpuDmc, GpuEngine, Measure,
-    Population, gpu,
+    Population, Simd, gpu,
 };
 use crate::error::Error;
 use crate::physics::{Params, Statistics};
@@ -205,13 +205,16 @@ fn population(
     energies: Option<Vec<f64>>,
 ) -> Result<Box<dyn Population>, Error> {
     let moves = config.dmc_moves();
+    // In lanes as the VMC engine: the same moves, to rounding, at a fraction of the cost.
+    let lanes = config.cpu_lanes.then(Simd::best);
     Ok(match (choice, energies) {
         (Choice::Cpu(threads), None) => {
-            Box::new(DmcWalkers::new(spec, moves, positions, params, *threads)?)
+            Box::new(DmcWalkers::new(spec, moves, positions, params, *threads)?.with_lanes(lanes)?)
         }
-        (Choice::Cpu(threads), Some(energies)) => Box::new(DmcWalkers::restore(
-            spec, moves, positions, energies, params, *threads,
-        )?),
+        (Choice::Cpu(threads), Some(energies)) => Box::new(
+            DmcWalkers::restore(spec, moves, positions, energies, params, *threads)?
+                .with_lanes(lanes)?,
+        ),
         (Choice::Gpu(adapter), energies) => Box::new(GpuDmc::new(
             &spec,
             (moves, tau),

@@ -3,23 +3,25 @@
 //! test), refuses moves across a node of psi (fixed node), and has its weight multiplied by
 //! the branching factor of its averaged, cut-off local energy. Walkers are independent within
 //! a generation, so they run in parallel over fixed chunks whose sums are added in order:
-//! results do not depend on the thread count. The formulas are in docs/physics.md
-//! ("Diffusion Monte Carlo").
+//! results do not depend on the thread count. The lane engine moves a chunk's walkers in SIMD
+//! lanes (src/engine/cpu/lanes/dmc.rs), the same moves to rounding. The formulas are in
+//! docs/physics.md ("Diffusion Monte Carlo").
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
 use super::chain::{langevin_proposal, metropolis_test, move_ranges};
-use crate::engine::EngineSpec;
+use super::lanes::{self, Simd};
 use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers, chosen};
+use crate::engine::{EngineSpec, Sampler};
 use crate::error::Error;
 use crate::physics::{Params, Walker};
 use crate::rng::{DMC_BLOCK, StepStream};
-use crate::sampler::Moves;
+use crate::sampler::{Moves, SamplerKind};
 
-/// Walkers per chunk of a generation.
-const CHUNK: usize = 64;
+/// Walkers per chunk of a generation: one lane group.
+const CHUNK: usize = lanes::L;
 
 /// The walkers of a diffusion Monte Carlo run on the CPU: positions, local energies, weights.
 pub struct DmcWalkers {
@@ -31,6 +33,8 @@ pub struct DmcWalkers {
     weights: Vec<f64>,
     threads: usize,
     pool: rayon::ThreadPool,
+    /// Move a chunk's walkers in SIMD lanes with these instructions; `None`: one at a time.
+    lanes: Option<Simd>,
 }
 
 impl DmcWalkers {
@@ -83,7 +87,30 @@ impl DmcWalkers {
             weights: vec![1.0; walkers],
             threads: pool.current_num_threads(),
             pool,
+            lanes: None,
         })
+    }
+
+    /// Moves the walkers in SIMD lanes with `simd` where the lane engine runs the moves;
+    /// `None` keeps the scalar reference.
+    pub fn with_lanes(mut self, simd: Option<Simd>) -> Result<Self, Error> {
+        let simd = lanes::checked(simd)?;
+        self.lanes = simd.filter(|_| lanes::supports(&self.moving(1.0)));
+        Ok(self)
+    }
+
+    /// The spec whose sampler makes a generation's moves: importance sampling at time step
+    /// `tau` with the DMC's moves.
+    fn moving(&self, tau: f64) -> EngineSpec {
+        EngineSpec {
+            sampler: Sampler {
+                kind: SamplerKind::Importance,
+                moves: self.moves,
+                dt: tau,
+                ..self.spec.sampler
+            },
+            ..self.spec.clone()
+        }
     }
 
     /// The local energies at the current positions.
@@ -107,8 +134,12 @@ impl DmcWalkers {
 
 impl Population for DmcWalkers {
     fn describe(&self) -> String {
+        let lanes = match self.lanes {
+            Some(simd) => format!(", {}-wide lanes, {}", lanes::L, simd.name()),
+            None => String::new(),
+        };
         format!(
-            "cpu ({} walkers on {} threads, f64)",
+            "cpu ({} walkers on {} threads, f64{lanes})",
             self.spec.walkers, self.threads
         )
     }
@@ -124,9 +155,8 @@ impl Population for DmcWalkers {
         generation: u64,
         branching: &Branching,
     ) -> Result<GenerationSums, Error> {
-        let (spec, params) = (&self.spec, &self.params);
+        let (spec, params, simd) = (&self.moving(branching.tau), &self.params, self.lanes);
         let m = spec.coordinates();
-        let moves = move_ranges(self.moves, spec.system.particles, spec.system.dims);
         let chunks: Vec<GenerationSums> = self.pool.install(|| {
             self.positions
                 .par_chunks_mut(CHUNK * m)
@@ -134,46 +164,17 @@ impl Population for DmcWalkers {
                 .zip(self.weights.par_chunks_mut(CHUNK))
                 .enumerate()
                 .map(|(c, ((xs, energies), weights))| {
-                    let mut walker = Walker::new(&spec.wavefunction, &spec.system, params);
-                    let mut drifts = (vec![0.0; m], vec![0.0; m]);
-                    let mut sums = GenerationSums::default();
-                    for (i, ((x, e), w)) in xs
-                        .chunks_mut(m)
-                        .zip(energies.iter_mut())
-                        .zip(weights.iter_mut())
-                        .enumerate()
-                    {
-                        let slot = spec.first_walker + (c * CHUNK + i) as u32;
-                        let mut rng = StepStream::at_block(spec.seed, slot, generation, DMC_BLOCK);
-                        walker.load(x);
-                        for range in &moves {
-                            fixed_node_move(
-                                &mut walker,
-                                range,
-                                spec,
-                                branching.tau,
-                                &mut drifts,
-                                &mut rng,
-                                &mut sums,
-                            );
+                    let first = spec.first_walker + (c * CHUNK) as u32;
+                    let mut after = [0.0; CHUNK];
+                    let after = &mut after[..energies.len()];
+                    let mut sums = match simd {
+                        Some(simd) => {
+                            lanes::dmc_chunk(simd, spec, params, generation, first, xs, after)
                         }
-                        let after = walker.local_energy();
-                        x.copy_from_slice(walker.x());
-                        let factor = branching.factor(*e, after);
-                        // A walker whose numbers broke down leaves the population.
-                        let alive = after.is_finite() && factor.is_finite();
-                        // Every generation starts from the comb's unit weights.
-                        *w = if alive { factor } else { 0.0 };
-                        *e = after;
-                        if alive {
-                            sums.weighted_energy += *w * after;
-                            let beyond = (after - branching.reference).abs() > branching.cutoff;
-                            sums.clamped += beyond as u8 as f64;
-                        } else {
-                            sums.lost += 1.0;
-                        }
-                        sums.weight += *w;
-                        sums.weight_squared += *w * *w;
+                        None => scalar_moves(spec, params, generation, first, xs, after),
+                    };
+                    for ((e, w), &a) in energies.iter_mut().zip(weights).zip(after.iter()) {
+                        weigh(branching, e, w, a, &mut sums);
                     }
                     sums
                 })
@@ -205,6 +206,62 @@ impl Population for DmcWalkers {
             (kept.positions, kept.energies, kept.weights);
         Ok(())
     }
+}
+
+/// Generation `generation` of the moves of `spec`'s sampler for the walkers `xs` (slots from
+/// `first`), one at a time in f64; their local energies after the moves into `after`. Returns
+/// the moves' sums.
+fn scalar_moves(
+    spec: &EngineSpec,
+    params: &Params,
+    generation: u64,
+    first: u32,
+    xs: &mut [f64],
+    after: &mut [f64],
+) -> GenerationSums {
+    let m = spec.coordinates();
+    let moves = move_ranges(spec.sampler.moves, spec.system.particles, spec.system.dims);
+    let mut walker = Walker::new(&spec.wavefunction, &spec.system, params);
+    let mut drifts = (vec![0.0; m], vec![0.0; m]);
+    let (tau, mut sums) = (spec.sampler.dt, GenerationSums::default());
+    for (i, (x, e)) in xs.chunks_mut(m).zip(after.iter_mut()).enumerate() {
+        let mut rng = StepStream::at_block(spec.seed, first + i as u32, generation, DMC_BLOCK);
+        walker.load(x);
+        for range in &moves {
+            fixed_node_move(
+                &mut walker,
+                range,
+                spec,
+                tau,
+                &mut drifts,
+                &mut rng,
+                &mut sums,
+            );
+        }
+        *e = walker.local_energy();
+        x.copy_from_slice(walker.x());
+    }
+    sums
+}
+
+/// A walker's weight after its moves from local energy `e` to `after`: the branching factor
+/// (every generation starts from the comb's unit weights), or 0 where its numbers broke down;
+/// `e` becomes `after`. Adds to the weight, energy, cutoff and loss sums.
+fn weigh(branching: &Branching, e: &mut f64, w: &mut f64, after: f64, sums: &mut GenerationSums) {
+    let factor = branching.factor(*e, after);
+    // A walker whose numbers broke down leaves the population.
+    let alive = after.is_finite() && factor.is_finite();
+    *w = if alive { factor } else { 0.0 };
+    *e = after;
+    if alive {
+        sums.weighted_energy += *w * after;
+        let beyond = (after - branching.reference).abs() > branching.cutoff;
+        sums.clamped += beyond as u8 as f64;
+    } else {
+        sums.lost += 1.0;
+    }
+    sums.weight += *w;
+    sums.weight_squared += *w * *w;
 }
 
 /// One move of fixed-node DMC on `range`: the Langevin proposal of importance sampling, a

@@ -85,9 +85,7 @@ impl CpuEngine {
     /// Walks the walkers in SIMD lanes with `simd` (by default the best this CPU has) where
     /// the lane engine supports the system; `None` keeps the scalar reference engine.
     pub fn with_lanes(mut self, simd: Option<Simd>) -> Result<Self, Error> {
-        if let Some(s) = simd.filter(|s| !s.available()) {
-            return Err(Error::input(format!("this CPU cannot run {}", s.name())));
-        }
+        let simd = lanes::checked(simd)?;
         self.lanes = simd.filter(|_| lanes::supports(&self.spec));
         Ok(self)
     }

@@ -1,8 +1,9 @@
 //! The lane engine: the CPU engine's fast path for the RBM, with or without the Padé-Jastrow
 //! factor and the Slater determinants of closed-shell fermions, under Metropolis or importance
-//! sampling with all-coordinate or single-particle moves (`supports`). It walks `L`
+//! sampling with all-coordinate or single-particle moves (`supports`), and the generations of
+//! diffusion Monte Carlo (dmc.rs), built from the importance sampler's moves. It walks `L`
 //! walkers of a chunk at once, structure of arrays, so that the f64 arithmetic, exp, ln and
-//! the Philox draws run as SIMD instructions; `walk_chunk` compiles the loop for AVX-512,
+//! the Philox draws run as SIMD instructions; `run_on` compiles the loops for AVX-512,
 //! AVX2 + FMA or the baseline, whichever the CPU has. Every lane does what the scalar `Chain`
 //! does for its walker, with the same random numbers in the same order and the same
 //! arithmetic, so chains agree with the scalar engine's to rounding (exp, ln, sin and cos
@@ -10,12 +11,14 @@
 //! acceptance test lands within rounding of its threshold (a few times in 1e8 tests); from
 //! there that walker follows another, equally valid chain.
 
+mod dmc;
 mod jastrow;
 mod simd;
 mod single;
 mod slater;
 mod stream;
 
+pub use self::dmc::dmc_chunk;
 use self::jastrow::LaneJastrow;
 pub use self::simd::L;
 use self::simd::{Mask, U, V, exp, ln};
@@ -27,20 +30,22 @@ use crate::engine::Sampler;
 use crate::engine::observables::{
     Histogram, INTERACTION, INVERSE_DISTANCE, KINETIC, PAIR_DISTANCE, SCALARS, SQUARE_RADIUS,
 };
+use crate::error::Error;
 use crate::physics::{Params, SOFTPLUS_CHUNK, Slater, System, Wavefunction};
 use crate::rng::{RESET_BLOCK, StepStream};
 use crate::sampler::{Moves, SamplerKind};
 
-/// Whether the lane engine runs `spec`: the RBM, with or without the Padé-Jastrow factor,
-/// under Metropolis or importance sampling; with Slater determinants, single-particle moves
-/// only (an all-coordinate move rebuilds the determinants, which the lanes leave to the
-/// scalar engine). The scalar engine runs the rest. The destructuring is exhaustive so that a new setting of the wave function,
-/// system or sampler must be decided on here before it compiles.
+/// Whether the lane engine runs `spec`: the RBM, with or without the Padé-Jastrow factor and
+/// the Slater determinants, under Metropolis or importance sampling (an all-coordinate move
+/// rebuilds the determinants lane by lane through the scalar code, as the scalar engine
+/// does). The scalar engine runs the rest. The destructuring is exhaustive so that a new
+/// setting of the wave function, system or sampler must be decided on here before it
+/// compiles.
 pub fn supports(spec: &EngineSpec) -> bool {
     let Wavefunction {
         rbm: _,
         jastrow: _,
-        slater,
+        slater: _,
         layout: _,
     } = &spec.wavefunction;
     let System {
@@ -52,16 +57,23 @@ pub fn supports(spec: &EngineSpec) -> bool {
     } = spec.system;
     let Sampler {
         kind,
-        moves,
+        moves: _,
         step: _,
         dt: _,
         measure_every: _,
     } = spec.sampler;
-    let kind_runs = match kind {
+    match kind {
         SamplerKind::Metropolis | SamplerKind::Importance => true,
         SamplerKind::Gibbs => false,
-    };
-    kind_runs && (slater.is_none() || moves == Moves::Single)
+    }
+}
+
+/// `simd` where this CPU runs it; an error where it cannot.
+pub fn checked(simd: Option<Simd>) -> Result<Option<Simd>, Error> {
+    match simd {
+        Some(s) if !s.available() => Err(Error::input(format!("this CPU cannot run {}", s.name()))),
+        _ => Ok(simd),
+    }
 }
 
 /// Host memory a thread's lane group and sums take for `spec` (`CpuEngine::host_bytes`).
@@ -72,7 +84,12 @@ pub fn thread_bytes(spec: &EngineSpec) -> u64 {
         spec.parameters() as u64,
     );
     // Group: x, g, y, gy, vx, vy, grad (m each), q, s, qy, sy (n each), o (k); sums: 2k.
-    let dets = spec.wavefunction.slater.as_ref().map_or(0, LaneDets::bytes);
+    // All-coordinate moves keep the determinants at y too.
+    let copies = match spec.sampler.moves {
+        Moves::All => 2,
+        Moves::Single => 1,
+    };
+    let dets = copies * spec.wavefunction.slater.as_ref().map_or(0, LaneDets::bytes);
     (7 * m + 4 * n + 3 * k) * L as u64 * 8 + dets
 }
 
@@ -121,31 +138,65 @@ impl Simd {
     }
 }
 
-/// Walks the chunk of walkers `xs` (positions, walker-major; `first` the local index of the
-/// first) through the segment `job`, into `out`, with the loop compiled for `simd`.
-pub fn walk_chunk(simd: Simd, job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
+/// A loop over lane groups, which `run_on` compiles for each instruction set.
+trait LaneLoop {
+    /// The loop; `#[inline(always)]`, so that it lands in `run_on`'s compiled copies.
+    fn run(self);
+}
+
+/// Runs `job` with its loop compiled for `simd`.
+fn run_on(simd: Simd, job: impl LaneLoop) {
     // The detection is cached: checking again per chunk keeps this function safe.
     assert!(simd.available(), "this CPU cannot run {}", simd.name());
     match simd {
         // SAFETY: `simd` is available: the CPU has the features the function is compiled for.
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => unsafe { walk_avx512(job, first, xs, out) },
+        Simd::Avx512 => unsafe { run_avx512(job) },
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => unsafe { walk_avx2(job, first, xs, out) },
-        _ => walk(job, first, xs, out),
+        Simd::Avx2 => unsafe { run_avx2(job) },
+        _ => job.run(),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-fn walk_avx512(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
-    walk(job, first, xs, out)
+fn run_avx512(job: impl LaneLoop) {
+    job.run()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn walk_avx2(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
-    walk(job, first, xs, out)
+fn run_avx2(job: impl LaneLoop) {
+    job.run()
+}
+
+/// Walks the chunk of walkers `xs` (positions, walker-major; `first` the local index of the
+/// first) through the segment `job`, into `out`, with the loop compiled for `simd`.
+pub fn walk_chunk(simd: Simd, job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
+    run_on(
+        simd,
+        Walk {
+            job,
+            first,
+            xs,
+            out,
+        },
+    )
+}
+
+/// `walk_chunk`'s arguments.
+struct Walk<'a, 'j, 'o> {
+    job: &'a SegmentJob<'j>,
+    first: u32,
+    xs: &'a mut [f64],
+    out: &'a mut ChunkOut<'o>,
+}
+
+impl LaneLoop for Walk<'_, '_, '_> {
+    #[inline(always)]
+    fn run(self) {
+        walk(self.job, self.first, self.xs, self.out)
+    }
 }
 
 #[inline(always)]
@@ -163,10 +214,7 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
         let lane_walker = |l: usize| start + l.min(valid - 1);
         let live = Mask::from_fn(|l| l < valid);
         let local = |l: usize| first + lane_walker(l) as u32;
-        group.walkers = U(std::array::from_fn(|l| spec.first_walker + local(l)));
-        for (c, xc) in group.x.iter_mut().enumerate() {
-            *xc = V(std::array::from_fn(|l| xs[lane_walker(l) * m + c]));
-        }
+        group.load(xs, lane_walker, |l| spec.first_walker + local(l));
         group.refresh(&rbm, Mask::ALL);
         let mut next = 0;
         for k in 0..job.len {
@@ -202,11 +250,7 @@ fn walk(job: &SegmentJob, first: u32, xs: &mut [f64], out: &mut ChunkOut) {
             }
         }
         observed.flush_into(out, spec, start, valid);
-        for (c, xc) in group.x.iter().enumerate() {
-            for l in 0..valid {
-                xs[lane_walker(l) * m + c] = xc.0[l];
-            }
-        }
+        group.store(xs, start, valid);
         out.sums.attempted += (job.len as usize * valid * group.moves_per_step) as f64;
         job.progress.advance(job.len as u64 * valid as u64);
     }
@@ -392,8 +436,9 @@ struct Group {
     ln_psi: V,
     ln_rbm: V,
     ln_j: V,
-    /// The determinants at x, for fermions.
+    /// The determinants at x, for fermions, and at y for all-coordinate moves.
     dets: Option<LaneDets>,
+    dets_y: Option<LaneDets>,
     /// The drift at x (kept current for importance sampling; for single-particle moves, on
     /// the moving particle).
     g: Vec<V>,
@@ -402,6 +447,10 @@ struct Group {
     qy: Vec<V>,
     sy: Vec<V>,
     gy: Vec<V>,
+    /// ln psi at y and, for single-particle moves, its RBM and Jastrow parts.
+    ln_psi_y: V,
+    ln_rbm_y: V,
+    ln_j_y: V,
     /// Limited drifts at x and y.
     vx: Vec<V>,
     vy: Vec<V>,
@@ -421,9 +470,10 @@ impl Group {
         let k = rbm.parameters;
         let zeros = |len| vec![V::ZERO; len];
         let sampler = spec.sampler;
+        let single = sampler.moves == Moves::Single;
         Self {
             walkers: U([0; L]),
-            single: sampler.moves == Moves::Single,
+            single,
             moves_per_step: sampler
                 .kind
                 .moves_per_step(sampler.moves, spec.system.particles),
@@ -434,11 +484,15 @@ impl Group {
             ln_rbm: V::ZERO,
             ln_j: V::ZERO,
             dets: rbm.slater.map(LaneDets::new),
+            dets_y: rbm.slater.filter(|_| !single).map(LaneDets::new),
             g: zeros(m),
             y: zeros(m),
             qy: zeros(n),
             sy: zeros(n),
             gy: zeros(m),
+            ln_psi_y: V::ZERO,
+            ln_rbm_y: V::ZERO,
+            ln_j_y: V::ZERO,
             vx: zeros(m),
             vy: zeros(m),
             o: zeros(k),
@@ -446,6 +500,33 @@ impl Group {
             parts: [V::ZERO; 3],
             r2: V::ZERO,
             pairs: Vec::new(),
+        }
+    }
+
+    /// Places lane l at the walker `lane_walker(l)` of `xs` (positions, walker-major), whose
+    /// stream is that of walker `slot(l)`; the caches are left to `refresh`.
+    #[inline(always)]
+    fn load(
+        &mut self,
+        xs: &[f64],
+        lane_walker: impl Fn(usize) -> usize,
+        slot: impl Fn(usize) -> u32,
+    ) {
+        let m = self.x.len();
+        self.walkers = U(std::array::from_fn(slot));
+        for (c, xc) in self.x.iter_mut().enumerate() {
+            *xc = V(std::array::from_fn(|l| xs[lane_walker(l) * m + c]));
+        }
+    }
+
+    /// Writes the first `valid` lanes back to the walkers `start..start + valid` of `xs`.
+    #[inline(always)]
+    fn store(&self, xs: &mut [f64], start: usize, valid: usize) {
+        let m = self.x.len();
+        for (c, xc) in self.x.iter().enumerate() {
+            for l in 0..valid {
+                xs[(start + l) * m + c] = xc.0[l];
+            }
         }
     }
 
@@ -475,6 +556,9 @@ impl Group {
             self.y.copy_from_slice(&self.x);
         } else {
             rbm.drift(&self.x, &self.s, &mut self.gy);
+            if let (Some(slater), Some(dets)) = (rbm.slater, &mut self.dets) {
+                dets.measure(slater, &self.x, &mut self.gy);
+            }
             take(&mut self.g, &self.gy);
         }
     }
@@ -492,6 +576,18 @@ impl Group {
     #[inline(always)]
     fn move_all(&mut self, rbm: &LanePsi, spec: &EngineSpec, step: u64) -> V {
         let mut rng = LaneStream::new(spec.seed, self.walkers, step);
+        let ln_ratio = self.propose_all(rbm, spec, &mut rng);
+        // Drawn for every lane: it is the step's last draw, so unused ones change nothing.
+        let u = rng.acceptance_uniform(Mask::ALL);
+        let accept = ln_ratio.ge(V::ZERO).or(u.lt(exp(ln_ratio)));
+        self.take_all(accept);
+        accept.select(V::splat(1.0), V::ZERO)
+    }
+
+    /// An all-coordinate proposal into y and its caches, by the sampler's rule
+    /// (`Chain::metropolis`, `langevin_proposal`); returns ln of its acceptance ratio.
+    #[inline(always)]
+    fn propose_all(&mut self, rbm: &LanePsi, spec: &EngineSpec, rng: &mut LaneStream) -> V {
         let sampler = spec.sampler;
         let importance = sampler.kind == SamplerKind::Importance;
         let (dt, dims) = (sampler.dt, spec.system.dims);
@@ -512,10 +608,16 @@ impl Group {
             }
         }
         rbm.fields(&self.y, &mut self.qy);
-        let ln_psi_y = rbm.ln_psi_all(&self.y, &self.qy, &mut self.sy);
-        let mut ln_ratio = 2.0 * (ln_psi_y - self.ln_psi);
+        self.ln_psi_y = rbm.ln_psi_all(&self.y, &self.qy, &mut self.sy);
+        if let (Some(slater), Some(dets)) = (rbm.slater, &mut self.dets_y) {
+            self.ln_psi_y += dets.refresh(slater, &self.y, Mask::ALL);
+        }
+        let mut ln_ratio = 2.0 * (self.ln_psi_y - self.ln_psi);
         if importance {
             rbm.drift(&self.y, &self.sy, &mut self.gy);
+            if let (Some(slater), Some(dets)) = (rbm.slater, &mut self.dets_y) {
+                dets.measure(slater, &self.y, &mut self.gy);
+            }
             limit_drift(&self.gy, dims, dt, &mut self.vy);
             let mut ln_green = V::ZERO;
             for m in 0..rbm.m {
@@ -526,9 +628,13 @@ impl Group {
             }
             ln_ratio += ln_green;
         }
-        // Drawn for every lane: it is the step's last draw, so unused ones change nothing.
-        let u = rng.acceptance_uniform(Mask::ALL);
-        let accept = ln_ratio.ge(V::ZERO).or(u.lt(exp(ln_ratio)));
+        ln_ratio
+    }
+
+    /// The all-coordinate proposal becomes the walker in the lanes of `accept`
+    /// (`Walker::accept`).
+    #[inline(always)]
+    fn take_all(&mut self, accept: Mask) {
         let take = |to: &mut [V], from: &[V]| {
             for (t, &f) in to.iter_mut().zip(from) {
                 *t = accept.select(f, *t);
@@ -537,11 +643,12 @@ impl Group {
         take(&mut self.x, &self.y);
         take(&mut self.q, &self.qy);
         take(&mut self.s, &self.sy);
-        if importance {
-            take(&mut self.g, &self.gy);
+        // Only importance sampling computed the drift at y, and only it reads g.
+        take(&mut self.g, &self.gy);
+        if let (Some(dets), Some(at_y)) = (&mut self.dets, &self.dets_y) {
+            dets.take(at_y, accept);
         }
-        self.ln_psi = accept.select(ln_psi_y, self.ln_psi);
-        accept.select(V::splat(1.0), V::ZERO)
+        self.ln_psi = accept.select(self.ln_psi_y, self.ln_psi);
     }
 
     /// Replaces the non-finite walkers among the first `valid` lanes by fresh draws

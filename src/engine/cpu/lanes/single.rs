@@ -39,6 +39,25 @@ impl Group {
         k: usize,
         rng: &mut LaneStream,
     ) -> Mask {
+        let ln_ratio = self.propose_single(psi, spec, k, rng);
+        // `metropolis_test`: a uniform only where the ratio is below one.
+        let sure = ln_ratio.ge(V::ZERO);
+        let u = rng.acceptance_uniform(sure.not());
+        let accept = sure.or(u.lt(exp(ln_ratio)));
+        self.accept_single(psi, spec.system.dims, k, accept);
+        accept
+    }
+
+    /// A move of particle k into y and its caches, by the sampler's rule; returns ln of its
+    /// acceptance ratio.
+    #[inline(always)]
+    pub(super) fn propose_single(
+        &mut self,
+        psi: &LanePsi,
+        spec: &EngineSpec,
+        k: usize,
+        rng: &mut LaneStream,
+    ) -> V {
         let sampler = spec.sampler;
         let dims = spec.system.dims;
         let range = k * dims..(k + 1) * dims;
@@ -64,8 +83,8 @@ impl Group {
                 *qn += dx * w;
             }
         }
-        let ln_rbm_y = psi.ln_psi(&self.y, &self.qy, &mut self.sy);
-        let ln_j_y = match &psi.jastrow {
+        self.ln_rbm_y = psi.ln_psi(&self.y, &self.qy, &mut self.sy);
+        self.ln_j_y = match &psi.jastrow {
             Some(j) => self.ln_j + j.ln_j_change(&self.x, k, &self.y[range.clone()]),
             None => V::ZERO,
         };
@@ -75,13 +94,13 @@ impl Group {
             }
             _ => V::ZERO,
         };
-        let ln_psi_y = ln_rbm_y + ln_j_y + ln_det_y;
-        let change = ln_psi_y - self.ln_psi;
+        self.ln_psi_y = self.ln_rbm_y + self.ln_j_y + ln_det_y;
+        let change = self.ln_psi_y - self.ln_psi;
         let mut ln_ratio = 2.0 * change;
         if importance {
             self.particle_drift(psi, k, &range, dt, true);
             let mut ln_green = V::ZERO;
-            for m in range.clone() {
+            for m in range {
                 let (x, y) = (self.x[m], self.y[m]);
                 let forward = y - x - dt * self.vx[m];
                 let backward = x - y - dt * self.vy[m];
@@ -89,12 +108,14 @@ impl Group {
             }
             ln_ratio = 2.0 * change + ln_green;
         }
-        // `metropolis_test`: a uniform only where the ratio is below one.
-        let sure = ln_ratio.ge(V::ZERO);
-        let u = rng.acceptance_uniform(sure.not());
-        let accept = sure.or(u.lt(exp(ln_ratio)));
-        // `Walker::accept`, lane by lane; y is x again outside a move.
-        for m in range {
+        ln_ratio
+    }
+
+    /// The move of particle k becomes the walker in the lanes of `accept`, lane by lane
+    /// (`Walker::accept`); y is x again outside a move.
+    #[inline(always)]
+    pub(super) fn accept_single(&mut self, psi: &LanePsi, dims: usize, k: usize, accept: Mask) {
+        for m in k * dims..(k + 1) * dims {
             self.x[m] = accept.select(self.y[m], self.x[m]);
             self.y[m] = self.x[m];
         }
@@ -104,15 +125,14 @@ impl Group {
         for (t, &f) in self.s.iter_mut().zip(&self.sy) {
             *t = accept.select(f, *t);
         }
-        self.ln_rbm = accept.select(ln_rbm_y, self.ln_rbm);
-        self.ln_j = accept.select(ln_j_y, self.ln_j);
-        self.ln_psi = accept.select(ln_psi_y, self.ln_psi);
+        self.ln_rbm = accept.select(self.ln_rbm_y, self.ln_rbm);
+        self.ln_j = accept.select(self.ln_j_y, self.ln_j);
+        self.ln_psi = accept.select(self.ln_psi_y, self.ln_psi);
         if let (Some(slater), Some(dets)) = (psi.slater, &mut self.dets)
             && accept.any()
         {
             dets.accept(slater, k, accept);
         }
-        accept
     }
 
     /// The drift of particle k (on `range`) and its limit for time step `dt`: at x into `g`

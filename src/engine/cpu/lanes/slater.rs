@@ -14,8 +14,9 @@ use crate::physics::{Slater, SlaterState};
 pub struct LaneDets {
     /// Inverse of each block, orbital-major: dinv[b][l * n + i].
     dinv: [Vec<V>; 2],
-    /// ln |det| of each block.
+    /// ln |det| of each block, and the sign of det_up det_down.
     ln_det: [V; 2],
+    sign: V,
     /// Orbital values at a proposed position, and the determinant ratio of that move.
     phi_new: Vec<V>,
     ratio: V,
@@ -40,6 +41,7 @@ impl LaneDets {
         Self {
             dinv: [zeros(n * n), zeros(n * n)],
             ln_det: [V::ZERO; 2],
+            sign: V::splat(1.0),
             phi_new: zeros(n),
             ratio: V::splat(1.0),
             hermite: zeros(dims * (degree + 1)),
@@ -56,13 +58,39 @@ impl LaneDets {
     pub fn bytes(slater: &Slater) -> u64 {
         let (n, dims) = (slater.n as u64, slater.dims as u64);
         let degree = slater.orbitals.iter().flatten().copied().max().unwrap_or(0) as u64;
-        (2 * n * n + 2 + n + dims * (degree + 1) + n * dims + 2 * n) * L as u64 * 8
+        (2 * n * n + 3 + n + dims * (degree + 1) + n * dims + 2 * n) * L as u64 * 8
     }
 
     /// ln |det_up det_down| (`SlaterState::ln_abs`).
     #[inline(always)]
     pub fn ln_abs(&self) -> V {
         self.ln_det[0] + self.ln_det[1]
+    }
+
+    /// The sign of det_up det_down (`SlaterState::sign`).
+    #[inline(always)]
+    pub fn sign(&self) -> V {
+        self.sign
+    }
+
+    /// The ratio of the last `propose`.
+    #[inline(always)]
+    pub fn ratio(&self) -> V {
+        self.ratio
+    }
+
+    /// Takes the state of `other` in the lanes of `lanes` (an accepted all-coordinate move).
+    #[inline(always)]
+    pub fn take(&mut self, other: &LaneDets, lanes: Mask) {
+        for (to, from) in self.dinv.iter_mut().zip(&other.dinv) {
+            for (t, &f) in to.iter_mut().zip(from) {
+                *t = lanes.select(f, *t);
+            }
+        }
+        for (t, &f) in self.ln_det.iter_mut().zip(&other.ln_det) {
+            *t = lanes.select(f, *t);
+        }
+        self.sign = lanes.select(other.sign, self.sign);
     }
 
     /// Builds the lanes in `lanes` from scratch at x, one walker at a time through
@@ -79,6 +107,7 @@ impl LaneDets {
                 }
                 self.ln_det[b].0[l] = self.scalar.ln_det[b];
             }
+            self.sign.0[l] = self.scalar.sign();
         }
         self.ln_abs()
     }
@@ -193,6 +222,7 @@ impl LaneDets {
             dinv[l * n + i] = accept.select(column_i, dinv[l * n + i]);
         }
         self.ln_det[b] = accept.select(self.ln_det[b] + ln(r.abs()), self.ln_det[b]);
+        self.sign = accept.and(r.lt(V::ZERO)).select(-self.sign, self.sign);
     }
 
     /// grad_k ln|det| with particle k at `rk` into `out`: at the current position, or at the

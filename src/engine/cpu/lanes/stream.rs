@@ -29,13 +29,19 @@ fn ones(on: bool) -> u32 {
 impl LaneStream {
     #[inline(always)]
     pub fn new(seed: u64, walkers: U, step: u64) -> Self {
+        Self::at_block(seed, walkers, step, 0)
+    }
+
+    /// `StepStream::at_block` for each lane's walker.
+    #[inline(always)]
+    pub fn at_block(seed: u64, walkers: U, step: u64, block: u32) -> Self {
         Self {
             key: [seed as u32, (seed >> 32) as u32],
             counter: [
                 walkers,
                 U([step as u32; L]),
                 U([(step >> 32) as u32; L]),
-                U([0; L]),
+                U([block; L]),
             ],
             buffer: [U([0; L]); 4],
             next: U([4; L]),

@@ -1,0 +1,158 @@
+//! Generations of fixed-node diffusion Monte Carlo on lanes: the moves of `DmcWalkers`
+//! (`fixed_node_move` in src/engine/cpu/dmc.rs) for `L` walkers at once, built from the lanes'
+//! importance-sampling moves at the time step tau. Each lane draws what its walker's stream
+//! draws, in the same order, with the same arithmetic, so the lanes follow the scalar
+//! population's walkers to rounding.
+
+use super::simd::{L, Mask, V, exp};
+use super::stream::LaneStream;
+use super::{Group, LaneLoop, LanePsi, Simd, run_on};
+use crate::engine::EngineSpec;
+use crate::engine::dmc::GenerationSums;
+use crate::physics::Params;
+use crate::rng::DMC_BLOCK;
+
+/// Generation `generation` of the chunk of walkers `xs` (positions, walker-major; `first` the
+/// slot of the first), with the loop compiled for `simd`: the moves of `spec`'s sampler
+/// (importance sampling at tau with the DMC's moves), refused across a node of psi. Leaves
+/// the local energies after the moves in `energies`; returns the moves' sums (proposals,
+/// acceptances, node crossings, diffusion).
+pub fn dmc_chunk(
+    simd: Simd,
+    spec: &EngineSpec,
+    params: &Params,
+    generation: u64,
+    first: u32,
+    xs: &mut [f64],
+    energies: &mut [f64],
+) -> GenerationSums {
+    let mut sums = GenerationSums::default();
+    let job = Generation {
+        spec,
+        params,
+        generation,
+        first,
+        xs,
+        energies,
+        sums: &mut sums,
+    };
+    run_on(simd, job);
+    sums
+}
+
+/// `dmc_chunk`'s arguments.
+struct Generation<'a> {
+    spec: &'a EngineSpec,
+    params: &'a Params,
+    generation: u64,
+    first: u32,
+    xs: &'a mut [f64],
+    energies: &'a mut [f64],
+    sums: &'a mut GenerationSums,
+}
+
+impl LaneLoop for Generation<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let spec = self.spec;
+        let psi = LanePsi::new(spec, self.params);
+        let mut group = Group::new(&psi, spec);
+        let walkers = self.energies.len();
+        for start in (0..walkers).step_by(L) {
+            let valid = (walkers - start).min(L);
+            // Spare lanes move a copy of the group's last walker; nothing of theirs is kept.
+            let lane_walker = |l: usize| start + l.min(valid - 1);
+            group.load(self.xs, lane_walker, |l| self.first + lane_walker(l) as u32);
+            // Every generation starts from scratch, as the scalar walkers' `load`.
+            group.refresh(&psi, Mask::ALL);
+            let mut rng =
+                LaneStream::at_block(spec.seed, group.walkers, self.generation, DMC_BLOCK);
+            let mut tally = Tally::default();
+            for k in 0..group.moves_per_step {
+                group.fixed_node_move(&psi, spec, k, &mut rng, &mut tally);
+            }
+            let e = group.measure(&psi, spec);
+            group.store(self.xs, start, valid);
+            self.energies[start..start + valid].copy_from_slice(&e.0[..valid]);
+            tally.fold_into(self.sums, Mask::from_fn(|l| l < valid));
+            self.sums.proposed += (valid * group.moves_per_step) as f64;
+        }
+    }
+}
+
+/// A group's sums over its moves, lane by lane.
+#[derive(Default)]
+struct Tally {
+    accepted: V,
+    node_crossings: V,
+    diffusion_accepted: V,
+    diffusion_proposed: V,
+}
+
+impl Tally {
+    /// Adds the `live` lanes into `sums`.
+    fn fold_into(&self, sums: &mut GenerationSums, live: Mask) {
+        let total = |v: V| live.select(v, V::ZERO).sum();
+        sums.accepted += total(self.accepted);
+        sums.node_crossings += total(self.node_crossings);
+        sums.diffusion_accepted += total(self.diffusion_accepted);
+        sums.diffusion_proposed += total(self.diffusion_proposed);
+    }
+}
+
+impl Group {
+    /// Move k of a generation (particle k's, or the all-coordinate one): the Langevin
+    /// proposal, refused where it crosses a node, else the Metropolis-Hastings test, which
+    /// draws a uniform only where the ratio is below one (`fixed_node_move`).
+    #[inline(always)]
+    fn fixed_node_move(
+        &mut self,
+        psi: &LanePsi,
+        spec: &EngineSpec,
+        k: usize,
+        rng: &mut LaneStream,
+        tally: &mut Tally,
+    ) {
+        let dims = spec.system.dims;
+        let (ln_ratio, range) = match self.single {
+            true => (
+                self.propose_single(psi, spec, k, rng),
+                k * dims..(k + 1) * dims,
+            ),
+            false => (self.propose_all(psi, spec, rng), 0..self.x.len()),
+        };
+        let mut moved = V::ZERO;
+        for m in range {
+            let d = self.y[m] - self.x[m];
+            moved += d * d;
+        }
+        let crossing = self.crosses_node();
+        let sure = ln_ratio.ge(V::ZERO);
+        let u = rng.acceptance_uniform(sure.not().and(crossing.not()));
+        let accept = sure.or(u.lt(exp(ln_ratio))).and(crossing.not());
+        // min(1, e^ln_ratio), and 0 for a NaN ratio (a broken proposal).
+        let p = ln_ratio
+            .is_nan()
+            .select(V::ZERO, sure.select(V::splat(1.0), exp(ln_ratio)));
+        let one = |mask: Mask| mask.select(V::splat(1.0), V::ZERO);
+        tally.accepted += one(accept);
+        tally.node_crossings += one(crossing);
+        tally.diffusion_accepted += crossing.select(V::ZERO, p * moved);
+        tally.diffusion_proposed += moved;
+        match self.single {
+            true => self.accept_single(psi, dims, k, accept),
+            false => self.take_all(accept),
+        }
+    }
+
+    /// The lanes whose proposal lies across a node of psi: the determinants change sign
+    /// (`Walker::proposal_crosses_node`).
+    #[inline(always)]
+    fn crosses_node(&self) -> Mask {
+        match (&self.dets, &self.dets_y) {
+            (Some(dets), _) if self.single => dets.ratio().lt(V::ZERO),
+            (Some(dets), Some(at_y)) => (dets.sign() * at_y.sign()).lt(V::ZERO),
+            _ => Mask::ALL.not(),
+        }
+    }
+}
