@@ -147,7 +147,9 @@ pub fn metric_source() -> String {
 /// Most orbitals per spin block (12 electrons) for which the determinants' loops over the
 /// orbitals are unrolled by default: their arrays then take constant indices (registers
 /// rather than spilled private memory), while the unrolled code grows as n^2 per loop nest.
-pub const MAX_UNROLLED_ORBITALS: usize = 6;
+/// On lavapipe (BENCHMARKS.md) unrolled kernels were 10 % faster at 3 orbitals, even at 6
+/// and 10-15 % slower at 10; a real GPU is still to be measured.
+const MAX_UNROLLED_ORBITALS: usize = 6;
 
 /// How slater.wgsl bounds its loops over the orbitals of a move, the drift and the
 /// measurement (the rebuild every REFRESH_EVERY steps always loops to the job's count: its
