@@ -18,8 +18,8 @@ mod overrides;
 mod resolve;
 mod validate;
 
-use overrides::{array_within, exact_integers, override_of, refuse_output_files};
 pub use overrides::{apply_override, merge, read_json, refuse_duplicate_keys, set_path};
+use overrides::{array_within, exact_integers, override_of, refuse_output_files};
 pub use validate::{MAX_SIGMA_LENGTHS, flat_width};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

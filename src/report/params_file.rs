@@ -202,7 +202,10 @@ fn jastrow_params(
             serde_json::json!(j.form)
         )),
         (Some(j), _) => {
-            let betas = file.beta.as_ref().map_or(default_jastrow.to_vec(), Betas::to_vec);
+            let betas = file
+                .beta
+                .as_ref()
+                .map_or(default_jastrow.to_vec(), Betas::to_vec);
             if betas.len() != j.parameters() {
                 return Err(format!(
                     "has {} entries in `beta`, where the config's Jastrow factor has {}",

@@ -298,9 +298,10 @@ const HOOKS: [(&str, &str, &str, &str, Combine); 8] = [
         "start, len",
         Combine::Sum("ln_psi_y ="),
     ),
+    // y equals x outside the moved coordinates (walker.wgsl), so only those are copied.
     (
         "accept(start: u32, len: u32)",
-        "x = y; ln_psi = ln_psi_y;",
+        "for (var m = start; m < start + len; m++) { x[m] = y[m]; } ln_psi = ln_psi_y;",
         "accept",
         "start, len",
         Combine::Each,
