@@ -217,8 +217,8 @@ pub fn comb_source(coordinates: usize) -> String {
 /// walker, the factors of `spec` with their glue, then `tail` (the sampler and the kernel).
 fn walker_source(spec: &EngineSpec, loops: OrbitalLoops, tail: &[(&str, &str)]) -> String {
     let shared = shared_constants();
-    let header = header(spec, loops);
-    let factors = factor_parts(&spec.wavefunction);
+    let factors = factor_parts(&spec.wavefunction, loops);
+    let header = header(spec, &factors);
     let glue = glue(&factors);
     let mut parts = vec![
         ("generated shared constants", shared.as_str()),
@@ -344,10 +344,11 @@ const HOOKS: [(&str, &str, &str, &str, Combine); 8] = [
     ),
 ];
 
-/// A factor's WGSL: its files, and the prefix of its hook functions.
+/// A factor's WGSL: its files, the prefix of its hook functions, and its header constants.
 struct FactorPart {
     prefix: &'static str,
     files: Vec<Part>,
+    header: Vec<String>,
 }
 
 impl FactorPart {
@@ -359,25 +360,37 @@ impl FactorPart {
 }
 
 /// The WGSL factor list of `wf`, in the order of psi: the twin of `Wavefunction::factors`.
-fn factor_parts(wf: &crate::physics::Wavefunction) -> Vec<FactorPart> {
+/// (The RBM's constants are the run's: the kernels size theta and the sums by them.)
+fn factor_parts(wf: &crate::physics::Wavefunction, loops: OrbitalLoops) -> Vec<FactorPart> {
+    let f32_lit = |v: f64| format!("{:e}f", v as f32);
     let mut parts = vec![FactorPart {
         prefix: "rbm",
         files: vec![RBM],
+        header: vec![],
     }];
     if let Some(j) = &wf.jastrow {
         let pair = match j.form {
             PairForm::Pade => PADE,
             PairForm::Simple => SIMPLE_PAIR,
         };
+        let range = wf.layout.jastrow_range();
         parts.push(FactorPart {
             prefix: "jastrow",
             files: vec![pair, JASTROW],
+            header: vec![
+                format!("const JASTROW_INDEX: u32 = {}u;", range.start),
+                format!("const JASTROW_K: u32 = {}u;", range.len()),
+                format!("const UP: u32 = {}u;", j.up),
+                format!("const A_SAME: f32 = {};", f32_lit(j.a_same)),
+                format!("const A_OPPOSITE: f32 = {};", f32_lit(j.a_opposite)),
+            ],
         });
     }
-    if wf.slater.is_some() {
+    if let Some(sl) = &wf.slater {
         parts.push(FactorPart {
             prefix: "slater",
             files: vec![SLATER],
+            header: slater_header(sl, loops).into(),
         });
     }
     parts
@@ -456,7 +469,7 @@ fn observables_header(spec: &EngineSpec) -> Vec<String> {
 /// the shared storage reads.
 const MAX_PRIVATE_THETA: usize = 128;
 
-fn header(spec: &EngineSpec, loops: OrbitalLoops) -> String {
+fn header(spec: &EngineSpec, factors: &[FactorPart]) -> String {
     let sys = &spec.system;
     let wf = &spec.wavefunction;
     let layout = wf.layout;
@@ -507,19 +520,7 @@ fn header(spec: &EngineSpec, loops: OrbitalLoops) -> String {
         format!("const SEED_HI: u32 = {}u;", (spec.seed >> 32) as u32),
     ];
     lines.extend(observables_header(spec));
-    if let Some(j) = &wf.jastrow {
-        let range = layout.jastrow_range();
-        lines.extend([
-            format!("const JASTROW_INDEX: u32 = {}u;", range.start),
-            format!("const JASTROW_K: u32 = {}u;", range.len()),
-            format!("const UP: u32 = {}u;", j.up),
-            format!("const A_SAME: f32 = {};", f32_lit(j.a_same)),
-            format!("const A_OPPOSITE: f32 = {};", f32_lit(j.a_opposite)),
-        ]);
-    }
-    if let Some(sl) = &wf.slater {
-        lines.extend(slater_header(sl, loops));
-    }
+    lines.extend(factors.iter().flat_map(|f| f.header.iter().cloned()));
     lines.join("\n") + "\n"
 }
 
