@@ -2,7 +2,9 @@
 # One round of GPU figures for BENCHMARKS.md, in one go on a machine with a GPU: the adapters,
 # VMC ladders of the GPU against the all-core CPU lanes for 2, 6, 12 and 20 electrons
 # (importance sampling, a measurement every 4 steps for the fermions, E_L and every gradient
-# sum each step for two electrons), the cost of a DMC generation against a VMC step on the GPU
+# sum each step for two electrons), the Slater determinants' orbital loops in the variant the
+# run does not take by default (`gpu.unroll_orbitals`: looped for 6 and 12 electrons, unrolled
+# for 20), the cost of a DMC generation against a VMC step on the GPU
 # (the difference of two runs, so that start-up and shader compiling drop out), and the full
 # `validate` on the GPU. Everything lands in OUT; the console log is OUT/round.log.
 #
@@ -35,6 +37,15 @@ echo "== VMC: GPU against the all-core CPU lanes"
 for n in 6 12 20; do
   "$bin" bench "$configs/fermions-$n.json" --engines cpu,gpu --walkers "$walkers_fermions" \
     --seconds "$seconds" --set sampler.measure_every=4 --out "$out/bench-${n}e" --force
+done
+
+echo "== Slater orbital loops: the variant that is not the default, GPU only"
+for n in 6 12 20; do
+  unroll=false
+  [ "$n" -gt 12 ] && unroll=true
+  "$bin" bench "$configs/fermions-$n.json" --engines gpu --walkers "$walkers_fermions" \
+    --seconds "$seconds" --set sampler.measure_every=4 --set "gpu.unroll_orbitals=$unroll" \
+    --out "$out/bench-${n}e-unroll-$unroll" --force
 done
 
 # Seconds of the command (wall).

@@ -73,6 +73,7 @@ fn fixed_node_move(rng: ptr<function, Stream>, start: u32, len: u32) {
     sums[S_DIFFUSION_PROPOSED] += moved;
     if (crosses_node()) {
         sums[S_NODES] += 1.0;
+        restore(start, len);
         return;
     }
     var p = 0.0;
@@ -83,6 +84,8 @@ fn fixed_node_move(rng: ptr<function, Stream>, start: u32, len: u32) {
     if (metropolis_test(rng, ln_ratio)) {
         accept_proposal(start, len);
         sums[S_ACCEPTED] += 1.0;
+    } else {
+        restore(start, len);
     }
 }
 

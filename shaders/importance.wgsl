@@ -20,7 +20,6 @@ fn langevin_proposal(rng: ptr<function, Stream>, start: u32, len: u32) -> f32 {
         // A single particle: its drift at x now (other particles may have moved since).
         fill_drift(false, start, len);
     }
-    y = x;
     for (var k = start / D; k < (start + len) / D; k++) {
         let v = limit_drift(&g, k);
         for (var d = 0u; d < D; d++) {
@@ -45,10 +44,13 @@ fn langevin_proposal(rng: ptr<function, Stream>, start: u32, len: u32) -> f32 {
     return 2.0 * (ln_psi_y - ln_psi) + ln_green;
 }
 
-// Takes the proposal: x, the caches and the drift at y.
+// Takes the proposal: x, the caches and the drift at y (of the moved coordinates: a single
+// particle's drift at x is computed afresh before its move).
 fn accept_proposal(start: u32, len: u32) {
     accept(start, len);
-    g = gy;
+    for (var m = start; m < start + len; m++) {
+        g[m] = gy[m];
+    }
 }
 
 // Moves the `len` coordinates from `start` (whole particles); returns 1 when accepted.
@@ -57,5 +59,6 @@ fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
         accept_proposal(start, len);
         return 1u;
     }
+    restore(start, len);
     return 0u;
 }

@@ -1,16 +1,17 @@
-// The Padé-Jastrow factor J = exp( sum_{i<j} a_ij r_ij / (1 + beta r_ij) ) in f32.
-// Rust twin: src/physics/jastrow.rs (formulas: docs/physics.md). Needs from the header: P, D,
-// UP (particles 0..UP have spin up), A_SAME, A_OPPOSITE, BETA_INDEX; from walker.wgsl: x, y,
-// gy; and `theta_at`.
+// The Jastrow factor J = exp( sum_{i<j} u_ij(r_ij) ) in f32: the pair loops, with the pair
+// function u from shaders/pade.wgsl or shaders/simple_pair.wgsl (`pair_begin`, `pair`,
+// `pair_derivatives`). Rust twin: src/physics/jastrow.rs (formulas: docs/physics.md). Needs
+// from the header: P, D, UP (particles 0..UP have spin up), A_SAME, A_OPPOSITE, JASTROW_INDEX
+// and JASTROW_K (where its parameters sit in theta, and how many); from walker.wgsl: x, y,
+// gy; and `add_derivative`.
 
 var<private> ln_j: f32;
 var<private> ln_j_y: f32;
-var<private> beta: f32;
-// d ln J / d beta of the last measurement.
-var<private> jastrow_d_beta: f32;
+// d ln J / d theta of the last measurement.
+var<private> jastrow_o: array<f32, JASTROW_K>;
 
 fn jastrow_begin() {
-    beta = theta_at(BETA_INDEX);
+    pair_begin();
 }
 
 fn cusp(i: u32, j: u32) -> f32 {
@@ -26,15 +27,11 @@ fn distance(pos: ptr<private, array<f32, M>>, i: u32, j: u32) -> f32 {
     return sqrt(r2);
 }
 
-fn pade(a: f32, r: f32) -> f32 {
-    return a * r / (1.0 + beta * r);
-}
-
 fn jastrow_ln(pos: ptr<private, array<f32, M>>) -> f32 {
     var sum = 0.0;
     for (var i = 0u; i < P; i++) {
         for (var j = i + 1u; j < P; j++) {
-            sum += pade(cusp(i, j), distance(pos, i, j));
+            sum += pair(i, j, distance(pos, i, j)).x;
         }
     }
     return sum;
@@ -50,8 +47,7 @@ fn jastrow_propose(start: u32, len: u32) -> f32 {
         var change = 0.0;
         for (var j = 0u; j < P; j++) {
             if (j != k) {
-                let a = cusp(k, j);
-                change += pade(a, distance(&y, k, j)) - pade(a, distance(&x, k, j));
+                change += pair(k, j, distance(&y, k, j)).x - pair(k, j, distance(&x, k, j)).x;
             }
         }
         ln_j_y = ln_j + change;
@@ -59,7 +55,7 @@ fn jastrow_propose(start: u32, len: u32) -> f32 {
     return ln_j_y;
 }
 
-fn jastrow_accept() {
+fn jastrow_accept(start: u32, len: u32) {
     ln_j = ln_j_y;
 }
 
@@ -69,13 +65,12 @@ fn jastrow_refresh() -> f32 {
 }
 
 // grad_k ln J = sum_{j != k} u'(r_kj) (r_k - r_j) / r_kj at `pos`.
-fn jastrow_drift(pos: ptr<private, array<f32, M>>, k: u32) -> vec3<f32> {
+fn jastrow_gradient_at(pos: ptr<private, array<f32, M>>, k: u32) -> vec3<f32> {
     var out = vec3<f32>(0.0);
     for (var j = 0u; j < P; j++) {
         if (j != k) {
             let r = distance(pos, k, j);
-            let t = 1.0 / (1.0 + beta * r);
-            let scale = cusp(k, j) * t * t / r;
+            let scale = pair(k, j, r).y / r;
             for (var d = 0u; d < D; d++) {
                 out[d] += scale * ((*pos)[k * D + d] - (*pos)[j * D + d]);
             }
@@ -84,38 +79,38 @@ fn jastrow_drift(pos: ptr<private, array<f32, M>>, k: u32) -> vec3<f32> {
     return out;
 }
 
-fn jastrow_drift_particle(at_y: bool, k: u32) -> vec3<f32> {
+fn jastrow_drift(at_y: bool, k: u32) -> vec3<f32> {
     if (at_y) {
-        return jastrow_drift(&y, k);
+        return jastrow_gradient_at(&y, k);
     }
-    return jastrow_drift(&x, k);
+    return jastrow_gradient_at(&x, k);
 }
 
-// The measurement at x: adds grad ln J to gy, keeps d ln J / d beta, and returns the sum of
+// The measurement at x: adds grad ln J to gy, keeps d ln J / d theta, and returns the sum of
 // the Laplacians, 2 [u''(r) + (D - 1) u'(r) / r] per pair.
 fn jastrow_measure() -> f32 {
     var laplacian = 0.0;
-    var d_beta = 0.0;
+    for (var k = 0u; k < JASTROW_K; k++) {
+        jastrow_o[k] = 0.0;
+    }
     for (var i = 0u; i < P; i++) {
         for (var j = i + 1u; j < P; j++) {
             let r = distance(&x, i, j);
-            let a = cusp(i, j);
-            let t = 1.0 / (1.0 + beta * r);
-            let u1 = a * t * t;
-            let u2 = -2.0 * beta * u1 * t;
+            let u = pair(i, j, r);
             for (var d = 0u; d < D; d++) {
-                let g = u1 * (x[i * D + d] - x[j * D + d]) / r;
+                let g = u.y * (x[i * D + d] - x[j * D + d]) / r;
                 gy[i * D + d] += g;
                 gy[j * D + d] -= g;
             }
-            laplacian += 2.0 * (u2 + f32(D - 1u) * u1 / r);
-            d_beta -= a * r * r * t * t;
+            laplacian += 2.0 * (u.z + f32(D - 1u) * u.y / r);
+            pair_derivatives(i, j, r);
         }
     }
-    jastrow_d_beta = d_beta;
     return laplacian;
 }
 
 fn jastrow_log_derivatives(d: f32) {
-    add_derivative(BETA_INDEX, jastrow_d_beta, d);
+    for (var k = 0u; k < JASTROW_K; k++) {
+        add_derivative(JASTROW_INDEX + k, jastrow_o[k], d);
+    }
 }

@@ -3,7 +3,6 @@
 
 // Moves the `len` coordinates from `start`; returns 1 when the move is accepted.
 fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
-    y = x;
     for (var i = 0u; i < len; i++) {
         y[start + i] = x[start + i] + STEP * (draw_uniform(rng) - 0.5);
     }
@@ -12,5 +11,6 @@ fn move_coordinates(rng: ptr<function, Stream>, start: u32, len: u32) -> u32 {
         accept(start, len);
         return 1u;
     }
+    restore(start, len);
     return 0u;
 }

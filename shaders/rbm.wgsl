@@ -90,7 +90,7 @@ fn rbm_propose(start: u32, len: u32) -> f32 {
     return ln_rbm_y;
 }
 
-fn rbm_accept() {
+fn rbm_accept(start: u32, len: u32) {
     q = qy;
     s = sy;
     ln_rbm = ln_rbm_y;
@@ -103,7 +103,7 @@ fn rbm_refresh() -> f32 {
 }
 
 // d ln F^f / dpos_m = f [ a_m - pos_m + sum_n w_mn S_n ] / sigma^2.
-fn rbm_drift(pos: ptr<private, array<f32, M>>, sig: ptr<private, array<f32, NA>>, m: u32) -> f32 {
+fn rbm_drift_at(pos: ptr<private, array<f32, M>>, sig: ptr<private, array<f32, NA>>, m: u32) -> f32 {
     var drift = a_(m) - (*pos)[m];
     for (var n = 0u; n < N; n++) {
         drift += w_(m, n) * (*sig)[n];
@@ -111,13 +111,13 @@ fn rbm_drift(pos: ptr<private, array<f32, M>>, sig: ptr<private, array<f32, NA>>
     return F * drift * inv_s2;
 }
 
-fn rbm_drift_particle(at_y: bool, k: u32) -> vec3<f32> {
+fn rbm_drift(at_y: bool, k: u32) -> vec3<f32> {
     var out = vec3<f32>(0.0);
     for (var d = 0u; d < D; d++) {
         if (at_y) {
-            out[d] = rbm_drift(&y, &sy, k * D + d);
+            out[d] = rbm_drift_at(&y, &sy, k * D + d);
         } else {
-            out[d] = rbm_drift(&x, &s, k * D + d);
+            out[d] = rbm_drift_at(&x, &s, k * D + d);
         }
     }
     return out;

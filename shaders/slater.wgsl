@@ -3,7 +3,8 @@
 // Sherman-Morrison after a single-particle move (rebuilt by refresh every 64 steps).
 // Rust twin: src/physics/slater.rs (formulas: docs/physics.md). Needs from the header: P, D,
 // M, NB (particles per spin block), NB2 = NB * NB, DINV = 2 NB2, HD (Hermite degrees + 1),
-// SQRT_OMEGA, OMEGA, SINGLE_MOVES and the orbital table `orbitals`; from walker.wgsl: x, y, gy.
+// SQRT_OMEGA, OMEGA, SINGLE_MOVES, UNROLL_ORBITALS and the orbital table `orbitals`; from
+// walker.wgsl: x, y, gy.
 //
 // Block b's inverse sits at dinv[b * NB2 ..], orbital-major: Dinv_li at [l * NB + i].
 
@@ -24,12 +25,20 @@ var<private> ratio_y: f32;
 var<private> work: array<f32, NB2>;
 var<private> sm_row: array<f32, NB>;
 var<private> hermite: array<array<f32, HD>, 3>;
-// NB as a run-time value (from the job) for the loop bounds: unrolled, the O(n^3) loops make
-// shader compilers (llvmpipe's in particular) take minutes, and gain nothing.
+// NB as a run-time value (from the job) for the rebuild's loop bounds: unrolled, its O(n^3)
+// loops make shader compilers (llvmpipe's in particular) take minutes, and gain nothing.
 var<private> nb: u32;
 
 fn slater_begin() {
     nb = job.slater_n;
+}
+
+// The bound of the loops over the orbitals in a move, the drift and the measurement: the
+// constant NB when UNROLL_ORBITALS (src/engine/gpu/shader.rs, `OrbitalLoops`), so that the
+// compiler unrolls them and indexes phi_y, sm_row and the orbital table with constants,
+// else the run-time nb.
+fn orbital_bound() -> u32 {
+    return select(nb, NB, UNROLL_ORBITALS);
 }
 
 // H_0..H_{HD-1} at sqrt(omega) x_d for particle k's coordinates in `pos`.
@@ -158,8 +167,9 @@ fn slater_propose(start: u32, len: u32) -> f32 {
     let base = (k / NB) * NB2;
     let i = k % NB;
     hermite_at(&y, k);
+    let nl = orbital_bound();
     var r = 0.0;
-    for (var l = 0u; l < nb; l++) {
+    for (var l = 0u; l < nl; l++) {
         phi_y[l] = orbital_value(l);
         r += phi_y[l] * dinv[base + l * NB + i];
     }
@@ -180,16 +190,17 @@ fn slater_accept(start: u32, len: u32) {
     let k = start / D;
     let base = (k / NB) * NB2;
     let i = k % NB;
-    for (var j = 0u; j < nb; j++) {
+    let nl = orbital_bound();
+    for (var j = 0u; j < nl; j++) {
         var c = 0.0;
-        for (var l = 0u; l < nb; l++) {
+        for (var l = 0u; l < nl; l++) {
             c += phi_y[l] * dinv[base + l * NB + j];
         }
         sm_row[j] = c;
     }
-    for (var l = 0u; l < nb; l++) {
+    for (var l = 0u; l < nl; l++) {
         let column_i = dinv[base + l * NB + i] / ratio_y;
-        for (var j = 0u; j < nb; j++) {
+        for (var j = 0u; j < nl; j++) {
             dinv[base + l * NB + j] -= column_i * sm_row[j];
         }
         dinv[base + l * NB + i] = column_i;
@@ -216,7 +227,8 @@ fn slater_gradient(inv: ptr<private, array<f32, DINV>>, k: u32, ratio: f32) -> v
     let base = (k / NB) * NB2;
     let i = k % NB;
     var out = vec3<f32>(0.0);
-    for (var l = 0u; l < nb; l++) {
+    let nl = orbital_bound();
+    for (var l = 0u; l < nl; l++) {
         out += orbital_derivatives(l).xyz * (*inv)[base + l * NB + i];
     }
     return out / ratio;
@@ -240,12 +252,13 @@ fn slater_drift(at_y: bool, k: u32) -> vec3<f32> {
 // sum_l lap phi_l Dinv_li - |grad_i|^2 per particle.
 fn slater_measure() -> f32 {
     var laplacian = 0.0;
+    let nl = orbital_bound();
     for (var k = 0u; k < P; k++) {
         let base = (k / NB) * NB2;
         let i = k % NB;
         hermite_at(&x, k);
         var sum = vec4<f32>(0.0);
-        for (var l = 0u; l < nb; l++) {
+        for (var l = 0u; l < nl; l++) {
             sum += orbital_derivatives(l) * dinv[base + l * NB + i];
         }
         for (var d = 0u; d < D; d++) {

@@ -5,6 +5,8 @@
 // measure_laplacian() and log_derivatives(d). Rust twin: src/physics/walker.rs.
 
 var<private> x: array<f32, M>;
+// Between moves y equals x: a proposal writes only the coordinates it moves, and a refused
+// one puts them back (`restore`), so no move copies the whole walker.
 var<private> y: array<f32, M>;
 // Drift at x: whole after refresh() and all-coordinate importance moves; on the moving
 // particle's coordinates during a single-particle move. gy: the same at y, and the
@@ -31,8 +33,16 @@ fn fill_drift(at_y: bool, start: u32, len: u32) {
 
 // Recompute every cache of the walker from its coordinates, and the whole drift.
 fn refresh() {
+    y = x;
     ln_psi = refresh_factors();
     fill_drift(false, 0u, M);
+}
+
+// Refuses the proposal of the `len` coordinates from `start`: y equals x again.
+fn restore(start: u32, len: u32) {
+    for (var m = start; m < start + len; m++) {
+        y[m] = x[m];
+    }
 }
 
 fn trap_energy() -> f32 {

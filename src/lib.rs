@@ -37,5 +37,5 @@ pub use stats::Estimate;
 pub mod testing {
     pub use crate::engine::gpu::Gpu;
     pub use crate::engine::gpu::layout::Job;
-    pub use crate::engine::gpu::shader::walk_source;
+    pub use crate::engine::gpu::shader::{OrbitalLoops, walk_source};
 }

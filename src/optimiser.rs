@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{OptimiserConfig, OptimiserKind, Schedule};
 use crate::engine::{Measure, Metric};
 use crate::error::Error;
-use crate::physics::Params;
+use crate::physics::{Params, Wavefunction};
 
 /// What an update did: the size of the step and, for SR, how well the system was posed.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -87,6 +87,7 @@ impl Optimiser {
     /// domain. SR needs the `metric`.
     pub fn step(
         &mut self,
+        domain: &Wavefunction,
         params: &mut Params,
         gradient: &[f64],
         metric: Option<&Metric>,
@@ -100,7 +101,7 @@ impl Optimiser {
             .map(|(a, b)| (a - b) * (a - b))
             .sum::<f64>()
             .sqrt();
-        params.keep_in_domain();
+        domain.keep_in_domain(params);
         Ok(report)
     }
 

@@ -39,6 +39,12 @@ fn cases() -> Vec<Value> {
                 "walkers": walkers,
             }));
         }
+        cases.push(json!({
+            "sampler": single,
+            "system": {"particles": 6, "statistics": "fermions"},
+            "wavefunction": {"jastrow": "simple", "hidden": 2},
+            "walkers": 19,
+        }));
         cases.push(json!({"sampler": {"kind": kind}, "walkers": 37}));
         cases.push(json!({
             "sampler": {"kind": kind, "step": 0.5, "dt": 0.05},

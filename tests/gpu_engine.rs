@@ -110,7 +110,8 @@ fn two_electrons_at_zero_parameters_match_the_analytic_energies_on_the_gpu() {
 #[test]
 fn gpu_walkers_follow_their_cpu_twins() {
     // The plain RBM with every sampler; then the Jastrow factor with a trained width, and
-    // six fermions with it, with the Metropolis-type samplers.
+    // six fermions with it, with the Metropolis-type samplers; the simple Jastrow factor's
+    // two betas with six fermions.
     let plain = samplers()
         .into_iter()
         .map(|s| (s, json!({"system": {"particles": 3, "dims": 2}})));
@@ -128,7 +129,10 @@ fn gpu_walkers_follow_their_cpu_twins() {
             json!({"system": system, "wavefunction": {"jastrow": "pade"}}),
         )
     });
-    for ((kind, moves), extra) in plain.chain(jastrow).chain(fermions) {
+    let simple = json!({"system": {"particles": 6, "dims": 2, "statistics": "fermions"},
+                        "wavefunction": {"jastrow": "simple"}});
+    let simple = [(("importance", "single"), simple)];
+    for ((kind, moves), extra) in plain.chain(jastrow).chain(fermions).chain(simple) {
         let form = if needs_sqrt(kind) { "sqrt" } else { "direct" };
         let mut value = json!({
             "wavefunction": {"hidden": 3, "form": form, "init_scale": 0.3},
@@ -180,51 +184,78 @@ fn checked_and_unchecked_kernels_walk_alike() {
                "wavefunction": {"jastrow": "pade"}}),
     ];
     for extra in cases {
-        let run = |checks: bool| {
-            let mut value = json!({
-                "walkers": 200, "seed": 9, "wavefunction": {"init_scale": 0.3},
-                "sampler": {"measure_every": 2},
-                "gpu": {"steps_per_dispatch": 7, "runtime_checks": checks},
-            });
-            rbm_vmc::config::merge(&mut value, &extra);
-            let c = config(value);
-            let params = initial_params(&c).unwrap();
-            let mut g = gpu(&c)?;
-            let m = g.sample(&params, 30, Measure::Energy, &()).unwrap();
-            Some((m, g.state().unwrap()))
-        };
-        let (Some((mu, su)), Some((mc, sc))) = (run(false), run(true)) else {
+        let settings = |checks: bool| json!({"runtime_checks": checks});
+        if !kernels_walk_alike(&extra, [settings(false), settings(true)]) {
             return;
-        };
-        let label = extra.to_string();
-        // Bit-identical on lavapipe; a driver may contract a multiply-add differently.
-        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(1.0);
-        let far = su
-            .positions
-            .iter()
-            .zip(&sc.positions)
-            .filter(|(a, b)| !close(**a, **b))
-            .count();
-        assert_eq!(far, 0, "{label}: {far} coordinates differ");
-        assert!(
-            close(mu.energy, mc.energy),
-            "{label}: {} {}",
-            mu.energy,
-            mc.energy
-        );
-        assert_eq!(mu.accepted, mc.accepted, "{label}");
-        assert!(
-            mu.series.iter().zip(&mc.series).all(|(a, b)| close(*a, *b)),
-            "{label}"
-        );
-        assert!(
-            mu.energy_o
-                .iter()
-                .zip(&mc.energy_o)
-                .all(|(a, b)| close(*a, *b)),
-            "{label}"
-        );
+        }
     }
+}
+
+/// The determinants' orbital loops unrolled (constant bounds) and looped (the job's orbital
+/// count) do the same arithmetic: 6 and 12 electrons walk alike, with single-particle and
+/// all-electron moves.
+#[test]
+fn unrolled_and_looped_orbital_loops_walk_alike() {
+    for (particles, moves) in [(6, "single"), (12, "single"), (6, "all")] {
+        let extra = json!({"system": {"particles": particles, "statistics": "fermions"},
+                           "wavefunction": {"jastrow": "pade"},
+                           "sampler": {"kind": "importance", "moves": moves}});
+        let settings = |unroll: bool| json!({"unroll_orbitals": unroll});
+        if !kernels_walk_alike(&extra, [settings(true), settings(false)]) {
+            return;
+        }
+    }
+}
+
+/// Asserts that the system `extra` walks alike from the same start with the GPU settings
+/// `gpu` (two kernels of the same arithmetic): the same walkers and sums after 30 steps.
+/// False without an adapter.
+fn kernels_walk_alike(extra: &Value, gpu_settings: [Value; 2]) -> bool {
+    let [Some((ma, sa)), Some((mb, sb))] = gpu_settings.map(|settings| {
+        let mut value = json!({
+            "walkers": 200, "seed": 9, "wavefunction": {"init_scale": 0.3},
+            "sampler": {"measure_every": 2},
+            "gpu": {"steps_per_dispatch": 7},
+        });
+        rbm_vmc::config::merge(&mut value, extra);
+        rbm_vmc::config::merge(&mut value, &json!({ "gpu": settings }));
+        let c = config(value);
+        let params = initial_params(&c).unwrap();
+        let mut g = gpu(&c)?;
+        let m = g.sample(&params, 30, Measure::Energy, &()).unwrap();
+        Some((m, g.state().unwrap()))
+    }) else {
+        return false;
+    };
+    let label = extra.to_string();
+    // Bit-identical on lavapipe; a driver may contract a multiply-add differently.
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(1.0);
+    let far = sa
+        .positions
+        .iter()
+        .zip(&sb.positions)
+        .filter(|(a, b)| !close(**a, **b))
+        .count();
+    assert_eq!(far, 0, "{label}: {far} coordinates differ");
+    assert!(
+        close(ma.energy, mb.energy),
+        "{label}: {} {}",
+        ma.energy,
+        mb.energy
+    );
+    assert_eq!(ma.accepted, mb.accepted, "{label}");
+    assert!(
+        ma.series.iter().zip(&mb.series).all(|(a, b)| close(*a, *b)),
+        "{label}"
+    );
+    assert!(
+        ma.energy_o
+            .iter()
+            .zip(&mb.energy_o)
+            .all(|(a, b)| close(*a, *b)),
+        "{label}"
+    );
+    true
 }
 
 /// Mean and standard error of the energy and of every gradient component over `blocks`

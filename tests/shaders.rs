@@ -12,7 +12,7 @@ use rbm_vmc::config::Config;
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::EngineSpec;
 use rbm_vmc::physics::Walker;
-use rbm_vmc::testing::{Gpu, Job, walk_source};
+use rbm_vmc::testing::{Gpu, Job, OrbitalLoops, walk_source};
 use serde_json::json;
 use wgpu::util::DeviceExt;
 
@@ -77,6 +77,22 @@ fn fixed_points(points: usize, m: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Fixed 2-D positions of `particles` for many fermions: a sunflower spiral of radius about
+/// sqrt(particles) (the closed shells' extent), turned and stretched differently for every
+/// point. Clustered points like `fixed_points` put 12 or more fermions next to a node of the
+/// determinants, where E_L is a cancellation that f32 cannot follow.
+fn spiral_points(points: usize, particles: usize) -> Vec<f64> {
+    (0..points)
+        .flat_map(|p| {
+            (0..particles).flat_map(move |k| {
+                let r = (0.8 + 0.05 * p as f64) * (k as f64 + 0.5).sqrt();
+                let angle = 2.39996 * k as f64 + 0.7 * p as f64;
+                [r * angle.cos(), r * angle.sin()]
+            })
+        })
+        .collect()
+}
+
 fn cpu_values(spec: &EngineSpec, params: &Params, x: &[f64]) -> Values {
     let mut walker = Walker::new(&spec.wavefunction, &spec.system, params);
     walker.load(x);
@@ -116,11 +132,17 @@ fn read(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<f64> {
     values.iter().map(|&v| v as f64).collect()
 }
 
-/// The probe's values at `points` (M coordinates each) on the device.
-fn gpu_values(gpu: &Gpu, spec: &EngineSpec, params: &Params, points: &[f64]) -> Vec<Values> {
+/// The probe's values at `points` (M coordinates each) on the device, the kernel's orbital
+/// loops as `loops` says.
+fn gpu_values(
+    gpu: &Gpu,
+    (spec, loops): (&EngineSpec, OrbitalLoops),
+    params: &Params,
+    points: &[f64],
+) -> Vec<Values> {
     let (m, k) = (spec.coordinates(), spec.parameters());
     let count = points.len() / m;
-    let source = walk_source(spec) + PROBE;
+    let source = walk_source(spec, loops) + PROBE;
     let device = &gpu.device;
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -207,8 +229,9 @@ fn assert_close(label: &str, what: &str, gpu: f64, cpu: f64) {
     );
 }
 
-/// The plain RBM (both forms), the Jastrow factor with a trained width, and six fermions with
-/// the Jastrow factor, each at three fixed points.
+/// The plain RBM (both forms), the Jastrow factor with a trained width, and 6, 12 and 20
+/// fermions with the Jastrow factor (the determinants' orbital loops unrolled and looped for
+/// 6 and 12; 20 as the engine builds them), each at three fixed points.
 #[test]
 fn shader_functions_match_their_f64_twins_at_fixed_points() {
     let Some(adapter) = adapter() else { return };
@@ -229,29 +252,53 @@ fn shader_functions_match_their_f64_twins_at_fixed_points() {
                    "wavefunction": {"jastrow": "pade", "train_sigma": true, "sigma": 0.9}}),
         ),
         (
-            "six fermions with Jastrow factor",
+            "RBM with the simple Jastrow factor, 3-D",
+            json!({"system": {"particles": 3, "dims": 3},
+                   "wavefunction": {"jastrow": "simple", "train_sigma": true, "sigma": 0.9}}),
+        ),
+        (
+            "six fermions with the simple Jastrow factor (two betas)",
             json!({"system": {"particles": 6, "dims": 2, "statistics": "fermions"},
-                   "wavefunction": {"jastrow": "pade"}}),
+                   "wavefunction": {"jastrow": "simple"}}),
         ),
     ];
-    for (label, value) in cases {
+    let fermions = [6, 12, 20].map(|n| {
+        let label = format!("{n} fermions with Jastrow factor");
+        let value = json!({"system": {"particles": n, "dims": 2, "statistics": "fermions"},
+                           "wavefunction": {"jastrow": "pade"}});
+        (label, value)
+    });
+    let cases = cases.map(|(label, value)| (label.to_string(), value));
+    for (label, value) in cases.into_iter().chain(fermions) {
         let config = config(value);
         let spec = EngineSpec::from_config(&config);
         let params = fixed_params(&config);
         let m = spec.coordinates();
-        let points = fixed_points(3, m);
-        let device = gpu_values(&gpu, &spec, &params, &points);
-        for (p, (got, x)) in device.iter().zip(points.chunks(m)).enumerate() {
-            let want = cpu_values(&spec, &params, x);
-            let label = format!("{label}, point {p}");
-            assert_close(&label, "ln psi", got.ln_psi, want.ln_psi);
-            assert_close(&label, "E_L", got.energy, want.energy);
-            for (i, (g, w)) in got.drift.iter().zip(&want.drift).enumerate() {
-                assert_close(&label, &format!("drift {i}"), *g, *w);
+        let points = match spec.wavefunction.slater {
+            Some(_) => spiral_points(3, spec.system.particles),
+            None => fixed_points(3, m),
+        };
+        let default = OrbitalLoops::choose(&spec, None);
+        let variants = match &spec.wavefunction.slater {
+            Some(_) if default == OrbitalLoops::Unrolled => {
+                vec![OrbitalLoops::Unrolled, OrbitalLoops::Looped]
             }
-            assert_eq!(got.o.len(), want.o.len());
-            for (i, (g, w)) in got.o.iter().zip(&want.o).enumerate() {
-                assert_close(&label, &format!("O_{i}"), *g, *w);
+            _ => vec![default],
+        };
+        for loops in variants {
+            let device = gpu_values(&gpu, (&spec, loops), &params, &points);
+            for (p, (got, x)) in device.iter().zip(points.chunks(m)).enumerate() {
+                let want = cpu_values(&spec, &params, x);
+                let label = format!("{label}, {loops:?} orbital loops, point {p}");
+                assert_close(&label, "ln psi", got.ln_psi, want.ln_psi);
+                assert_close(&label, "E_L", got.energy, want.energy);
+                for (i, (g, w)) in got.drift.iter().zip(&want.drift).enumerate() {
+                    assert_close(&label, &format!("drift {i}"), *g, *w);
+                }
+                assert_eq!(got.o.len(), want.o.len());
+                for (i, (g, w)) in got.o.iter().zip(&want.o).enumerate() {
+                    assert_close(&label, &format!("O_{i}"), *g, *w);
+                }
             }
         }
     }

@@ -35,7 +35,12 @@ fn sr_stays_at_the_exact_non_interacting_solution() {
         assert!(moments.metric.is_some());
         let e = Estimate::from_moments(&moments);
         let step = optimiser
-            .step(&mut params, &e.gradient, moments.metric.as_ref())
+            .step(
+                &c.wavefunction(),
+                &mut params,
+                &e.gradient,
+                moments.metric.as_ref(),
+            )
             .unwrap();
         assert!(step.norm < 1e-8, "step {}", step.norm);
     }
@@ -66,7 +71,12 @@ fn trajectory(overrides: serde_json::Value, iterations: u32) -> (Config, Vec<Par
             .unwrap();
         let e = Estimate::from_moments(&moments);
         optimiser
-            .step(&mut params, &e.gradient, moments.metric.as_ref())
+            .step(
+                &c.wavefunction(),
+                &mut params,
+                &e.gradient,
+                moments.metric.as_ref(),
+            )
             .unwrap();
         path.push(params.clone());
     }

@@ -142,7 +142,13 @@ pub fn calibrate(config: &Config, params: &Params) -> Result<Option<Calibration>
     let moments = last.expect("the optimisation phase ran");
     let start = Instant::now();
     let e = Estimate::from_moments(&moments);
-    optimiser.step(&mut params.clone(), &e.gradient, moments.metric.as_ref())?;
+    let wf = &spec.wavefunction;
+    optimiser.step(
+        wf,
+        &mut params.clone(),
+        &e.gradient,
+        moments.metric.as_ref(),
+    )?;
     Ok(Some(Calibration {
         engine: engine.describe(),
         spec,

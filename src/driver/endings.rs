@@ -74,10 +74,10 @@ impl Session<'_> {
     }
 
     pub(super) fn write_params(&self, params: &Params) -> Result<(), Error> {
-        let wf = &self.engine.spec().wavefunction;
+        let spec = self.engine.spec();
         self.out.write(
             "params.json",
-            params_to_json(params, wf, &self.run.config.system()).as_bytes(),
+            params_to_json(params, &spec.wavefunction, &spec.system).as_bytes(),
         )
     }
 

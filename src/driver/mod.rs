@@ -22,7 +22,7 @@ use crate::control::{Control, StopReason};
 use crate::engine::{CpuEngine, Engine, EngineSpec, check_host_memory};
 use crate::error::Error;
 use crate::optimiser::Optimiser;
-use crate::physics::Params;
+use crate::physics::{Params, Wavefunction};
 use crate::report::{Console, OutputDir, read_params, read_text};
 use crate::stats::{Estimate, Observed};
 use crate::team::{Team, solo};
@@ -34,20 +34,26 @@ use session::Session;
 pub use tune::target_acceptance;
 
 /// The starting parameters: the config's parameters file, or random ones from the seed
-/// (with the initial beta and width).
+/// (with the initial Jastrow parameters and width).
 pub fn initial_params(config: &Config) -> Result<Params, Error> {
     let wf = config.wavefunction();
-    let beta = config.wavefunction.jastrow_beta;
+    let jastrow = initial_jastrow(config, &wf);
     match &config.wavefunction.params {
-        Some(path) => read_params(path, &wf, &config.system(), beta),
+        Some(path) => read_params(path, &wf, &config.system(), &jastrow),
         None => Ok(Params::initial(
             wf.layout,
             config.wavefunction.init_scale,
             config.seed,
-            beta,
+            &jastrow,
             wf.rbm.sigma,
         )),
     }
+}
+
+/// The Jastrow factor's starting parameters (none without the factor).
+fn initial_jastrow(config: &Config, wf: &Wavefunction) -> Vec<f64> {
+    let beta = config.wavefunction.jastrow_beta;
+    wf.jastrow.as_ref().map_or(vec![], |j| j.initial(beta))
 }
 
 /// Where a run reports, when it must stop, and which processes share it.
@@ -292,12 +298,10 @@ pub fn resume(
 /// config's initial ones.
 pub fn measured_params(config: &Config, params_file: Option<&Path>) -> Result<Params, Error> {
     match params_file {
-        Some(path) => read_params(
-            path,
-            &config.wavefunction(),
-            &config.system(),
-            config.wavefunction.jastrow_beta,
-        ),
+        Some(path) => {
+            let wf = config.wavefunction();
+            read_params(path, &wf, &config.system(), &initial_jastrow(config, &wf))
+        }
         None => initial_params(config),
     }
 }

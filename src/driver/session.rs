@@ -287,8 +287,12 @@ impl<'a> Session<'a> {
             let short = warning.map(|(short, _)| short);
             let previous = self.run.params.clone();
             let optimiser = self.optimiser.as_mut().expect("checked above");
-            let step =
-                optimiser.step(&mut self.run.params, &e.gradient, moments.metric.as_ref())?;
+            let step = optimiser.step(
+                &self.engine.spec().wavefunction,
+                &mut self.run.params,
+                &e.gradient,
+                moments.metric.as_ref(),
+            )?;
             if let Some(w) = &step.warning {
                 bar.warn(&format!("iteration {it}: {w}"));
             }
@@ -371,7 +375,7 @@ impl<'a> Session<'a> {
             breakdown(
                 e,
                 self.engine.spec().walkers,
-                self.run.config.system().energy_lower_bound(),
+                self.engine.spec().system.energy_lower_bound(),
                 self.best,
             )
         })

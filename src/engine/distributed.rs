@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn fingerprints_tell_parameters_apart() {
-        let a = Params::initial(crate::physics::Layout::rbm(4, 2), 0.1, 1, 0.0, 1.0);
+        let a = Params::initial(crate::physics::Layout::rbm(4, 2), 0.1, 1, &[], 1.0);
         let mut b = a.clone();
         assert_eq!(fingerprint(&a), fingerprint(&b));
         b.theta_mut()[3] = f64::from_bits(b.theta()[3].to_bits() ^ 1);

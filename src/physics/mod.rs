@@ -1,6 +1,7 @@
 //! The model in f64: the trapped system and the trial wave function, a product of factors
 //! (RBM, Padé-Jastrow, Slater determinants), each in its own file.
 
+mod factor;
 mod jastrow;
 mod params;
 mod rbm;
@@ -10,7 +11,7 @@ mod system;
 mod walker;
 mod wavefunction;
 
-pub use jastrow::Jastrow;
+pub use jastrow::{Jastrow, PairForm};
 pub use params::{Layout, Params};
 pub use rbm::{Form, Rbm, SOFTPLUS_CHUNK, sigmoid, softplus, softplus_and_sigmoid};
 pub use reference::{Reference, reference_energy};
@@ -23,16 +24,14 @@ use crate::rng::{PARAMS_WALKER, StepStream};
 
 impl Params {
     /// Starting parameters: the RBM's a, b, w drawn from N(0, scale^2) from the run's seed
-    /// (scale 0 gives all zeros), beta and the width as given.
-    pub fn initial(layout: Layout, scale: f64, seed: u64, beta: f64, sigma: f64) -> Self {
+    /// (scale 0 gives all zeros), the Jastrow factor's and the width as given.
+    pub fn initial(layout: Layout, scale: f64, seed: u64, jastrow: &[f64], sigma: f64) -> Self {
         let mut p = Self::zeros(layout);
         let mut stream = StepStream::new(seed, PARAMS_WALKER, 0);
         for t in &mut p.theta_mut()[..layout.rbm_len()] {
             *t = scale * stream.normal();
         }
-        if let Some(i) = layout.beta_index() {
-            p.theta_mut()[i] = beta;
-        }
+        p.jastrow_mut().copy_from_slice(jastrow);
         if let Some(i) = layout.ln_sigma_index() {
             p.theta_mut()[i] = sigma.ln();
         }
@@ -57,21 +56,26 @@ mod tests {
     /// Slater determinants, at random parameters and positions.
     fn cases() -> Vec<Case> {
         // (particles, dims, hidden, fermions, jastrow, train_sigma)
+        let (pade, simple) = (Some(PairForm::Pade), Some(PairForm::Simple));
         let shapes = [
-            (2, 2, 2, false, false, false),
-            (1, 1, 3, false, false, true),
-            (3, 3, 4, false, false, false),
-            (2, 1, 0, false, false, false),
-            (2, 3, 1, false, true, true),
-            (2, 2, 2, false, true, false),
-            (3, 2, 2, false, true, true),
-            (6, 2, 3, true, true, true),
-            (8, 3, 2, true, true, false),
-            (4, 1, 2, true, false, true),
-            (12, 2, 0, true, true, false),
+            (2, 2, 2, false, None, false),
+            (1, 1, 3, false, None, true),
+            (3, 3, 4, false, None, false),
+            (2, 1, 0, false, None, false),
+            (2, 3, 1, false, pade, true),
+            (2, 2, 2, false, pade, false),
+            (2, 2, 2, false, simple, true),
+            (3, 2, 2, false, simple, false),
+            (3, 2, 2, false, pade, true),
+            (6, 2, 3, true, pade, true),
+            (6, 2, 3, true, simple, false),
+            (8, 3, 2, true, pade, false),
+            (8, 3, 2, true, simple, true),
+            (4, 1, 2, true, None, true),
+            (12, 2, 0, true, pade, false),
         ];
         let mut out = Vec::new();
-        for (i, &(particles, dims, hidden, fermions, jastrow, train_sigma)) in
+        for (i, &(particles, dims, hidden, fermions, pair, train_sigma)) in
             shapes.iter().enumerate()
         {
             for form in [Form::Direct, Form::Sqrt] {
@@ -87,25 +91,30 @@ mod tests {
                     },
                 };
                 let m = sys.coordinates();
+                let up = fermions.then_some(particles / 2);
+                let jastrow = pair.map(|pair| Jastrow::new(particles, dims, up, pair));
                 let layout = Layout {
                     visible: m,
                     hidden,
-                    jastrow,
+                    jastrow: jastrow.as_ref().map_or(0, Jastrow::parameters),
                     train_sigma,
                 };
-                let up = fermions.then_some(particles / 2);
+                let beta = jastrow.as_ref().map_or(vec![], |j| {
+                    let start = j.initial(0.6);
+                    start.iter().map(|b| b * 0.8 + 0.1).collect()
+                });
                 let wf = Wavefunction {
                     rbm: Rbm { sigma: 0.9, form },
-                    jastrow: jastrow.then(|| Jastrow::new(particles, dims, up)),
+                    jastrow,
                     slater: fermions.then(|| Slater::closed_shell(particles, dims, 0.7).unwrap()),
                     layout,
                 };
-                let params = Params::initial(layout, 0.3, 11 + i as u64, 0.6, 1.1);
+                let params = Params::initial(layout, 0.3, 11 + i as u64, &beta, 1.1);
                 let mut stream = crate::rng::StepStream::new(99, i as u32, 1);
                 let x = (0..m).map(|_| 1.3 * stream.normal()).collect();
                 let label = format!(
                     "P{particles} D{dims} N{hidden} {form:?} fermions {fermions} jastrow \
-                     {jastrow} train_sigma {train_sigma}"
+                     {pair:?} train_sigma {train_sigma}"
                 );
                 out.push(Case {
                     label,
@@ -300,7 +309,7 @@ mod tests {
             let layout = Layout {
                 visible: 2 * dims,
                 hidden: 1,
-                jastrow: true,
+                jastrow: 1,
                 train_sigma: false,
             };
             let wf = Wavefunction {
@@ -308,11 +317,11 @@ mod tests {
                     sigma,
                     form: Form::Direct,
                 },
-                jastrow: Some(Jastrow::new(2, dims, None)),
+                jastrow: Some(Jastrow::new(2, dims, None, PairForm::Pade)),
                 slater: None,
                 layout,
             };
-            let params = Params::initial(layout, 0.0, 1, beta, sigma);
+            let params = Params::initial(layout, 0.0, 1, &[beta], sigma);
             for x in [
                 [0.3, -0.2, 0.9, 0.5, 0.1, -0.4],
                 [1.5, 0.0, -0.7, 0.2, -1.1, 0.6],

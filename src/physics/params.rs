@@ -1,16 +1,19 @@
-//! The variational parameters theta, flat: the RBM's a (M), b (N) and w (M x N, row-major),
-//! then beta of the Padé-Jastrow factor and ln sigma of a trained width, when present. The
-//! same order indexes the log-derivatives O_i, the energy gradient and the SR metric.
+//! The variational parameters theta, flat, in ranges per factor: the RBM's a (M), b (N) and
+//! w (M x N, row-major), then the Jastrow factor's (Padé's beta, or the simple form's betas)
+//! and ln sigma of a trained width, when present. The same order indexes the
+//! log-derivatives O_i, the energy gradient and the SR metric.
 
-/// Which parameters theta holds, and where.
+use std::ops::Range;
+
+/// Which parameters theta holds, and where: a range per factor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// Visible units M = P D.
     pub visible: usize,
     /// Hidden units N.
     pub hidden: usize,
-    /// beta of the Padé-Jastrow factor follows w.
-    pub jastrow: bool,
+    /// The Jastrow factor's parameters follow w (0: no Jastrow factor).
+    pub jastrow: usize,
     /// ln sigma follows (the width is trained).
     pub train_sigma: bool,
 }
@@ -21,7 +24,7 @@ impl Layout {
         Self {
             visible,
             hidden,
-            jastrow: false,
+            jastrow: 0,
             train_sigma: false,
         }
     }
@@ -33,25 +36,25 @@ impl Layout {
 
     /// Number of parameters K.
     pub fn len(&self) -> usize {
-        self.rbm_len() + self.jastrow as usize + self.train_sigma as usize
+        self.rbm_len() + self.jastrow + self.train_sigma as usize
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Index of beta in theta.
-    pub fn beta_index(&self) -> Option<usize> {
-        self.jastrow.then_some(self.rbm_len())
+    /// The Jastrow factor's parameters in theta (empty without one).
+    pub fn jastrow_range(&self) -> Range<usize> {
+        self.rbm_len()..self.rbm_len() + self.jastrow
     }
 
     /// Index of ln sigma in theta.
     pub fn ln_sigma_index(&self) -> Option<usize> {
-        self.train_sigma
-            .then_some(self.rbm_len() + self.jastrow as usize)
+        self.train_sigma.then_some(self.jastrow_range().end)
     }
 
-    /// The name of parameter `i`, for messages: "a[3]", "w[1][0]", "beta", "ln_sigma".
+    /// The name of parameter `i`, for messages: "a[3]", "w[1][0]", "beta" (or "beta[1]" of
+    /// several), "ln_sigma".
     pub fn name(&self, i: usize) -> String {
         let (m, n) = (self.visible, self.hidden);
         if i < m {
@@ -61,8 +64,11 @@ impl Layout {
         } else if i < self.rbm_len() {
             let k = i - m - n;
             format!("w[{}][{}]", k / n, k % n)
-        } else if Some(i) == self.beta_index() {
-            "beta".into()
+        } else if self.jastrow_range().contains(&i) {
+            match self.jastrow {
+                1 => "beta".into(),
+                _ => format!("beta[{}]", i - self.rbm_len()),
+            }
         } else {
             "ln_sigma".into()
         }
@@ -133,17 +139,14 @@ impl Params {
         &self.w()[m * n..(m + 1) * n]
     }
 
-    /// beta of the Padé-Jastrow factor, when the layout has one.
-    pub fn beta(&self) -> Option<f64> {
-        self.layout.beta_index().map(|i| self.theta[i])
+    /// The Jastrow factor's parameters (empty without one).
+    pub fn jastrow(&self) -> &[f64] {
+        &self.theta[self.layout.jastrow_range()]
     }
 
-    /// Moves the parameters back into their domain after an update: beta >= 0 (a negative
-    /// beta puts a pole into the Jastrow factor at r = -1/beta).
-    pub fn keep_in_domain(&mut self) {
-        if let Some(i) = self.layout.beta_index() {
-            self.theta[i] = self.theta[i].max(0.0);
-        }
+    pub fn jastrow_mut(&mut self) -> &mut [f64] {
+        let range = self.layout.jastrow_range();
+        &mut self.theta[range]
     }
 
     /// The trained width sigma = e^(ln sigma), when the layout trains it.
@@ -161,29 +164,34 @@ mod tests {
         let layout = Layout {
             visible: 4,
             hidden: 2,
-            jastrow: true,
+            jastrow: 2,
             train_sigma: true,
         };
         assert_eq!(layout.rbm_len(), 14);
-        assert_eq!(layout.len(), 16);
-        assert_eq!(layout.beta_index(), Some(14));
-        assert_eq!(layout.ln_sigma_index(), Some(15));
+        assert_eq!(layout.len(), 17);
+        assert_eq!(layout.jastrow_range(), 14..16);
+        assert_eq!(layout.ln_sigma_index(), Some(16));
         let sigma_only = Layout {
-            jastrow: false,
+            jastrow: 0,
             ..layout
         };
         assert_eq!(sigma_only.ln_sigma_index(), Some(14));
-        assert_eq!(sigma_only.beta_index(), None);
-        let mut theta: Vec<f64> = (0..16).map(|i| i as f64).collect();
-        theta[15] = 0.5f64.ln();
+        assert!(sigma_only.jastrow_range().is_empty());
+        let mut theta: Vec<f64> = (0..17).map(|i| i as f64).collect();
+        theta[16] = 0.5f64.ln();
         let p = Params::from_theta(layout, theta).unwrap();
         assert_eq!(p.b(), &[4.0, 5.0]);
         assert_eq!(p.w_row(1), &[8.0, 9.0]);
-        assert_eq!(p.beta(), Some(14.0));
+        assert_eq!(p.jastrow(), &[14.0, 15.0]);
         assert!((p.sigma().unwrap() - 0.5).abs() < 1e-15);
         assert_eq!(layout.name(9), "w[1][1]");
-        assert_eq!(layout.name(14), "beta");
-        assert_eq!(layout.name(15), "ln_sigma");
-        assert!(Params::from_theta(layout, vec![0.0; 15]).is_none());
+        assert_eq!(layout.name(15), "beta[1]");
+        assert_eq!(layout.name(16), "ln_sigma");
+        let one = Layout {
+            jastrow: 1,
+            ..layout
+        };
+        assert_eq!(one.name(14), "beta");
+        assert!(Params::from_theta(layout, vec![0.0; 16]).is_none());
     }
 }

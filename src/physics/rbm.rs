@@ -7,6 +7,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use super::Params;
+use super::factor::{Factor, Moved};
 
 /// Which function of the RBM marginal F(x) is the trial wave function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +126,7 @@ impl Rbm {
     }
 
     /// d ln psi / dx_m = f [ -(x_m - a_m) + sum_n w_mn S(Q_n) ] / sigma^2 for m in `range`,
-    /// into `out[range]`.
+    /// added to `out[range]`.
     pub fn gradient(&self, p: &Params, x: &[f64], s: &[f64], range: Range<usize>, out: &mut [f64]) {
         by_width!(s.len(), self.gradient_w(p, x, s, range, out))
     }
@@ -139,7 +140,7 @@ impl Rbm {
         out: &mut [f64],
     ) {
         for m in range {
-            out[m] = self.coordinate_terms::<W>(p, m, x[m], s).0;
+            out[m] += self.coordinate_terms::<W>(p, m, x[m], s).0;
         }
     }
 
@@ -166,7 +167,7 @@ impl Rbm {
     }
 
     /// What a measurement needs from the RBM, in one pass over the weights with the fields
-    /// `q` and sigmoids `s` of x: the gradient of ln psi into `grad`, the RBM's O_i into `o`
+    /// `q` and sigmoids `s` of x: the gradient of ln psi added to `grad`, the RBM's O_i into `o`
     /// (a, b, w, and ln sigma at `o_ln_sigma` when the width is trained), and the returned
     /// sum over m of d^2 ln psi / dx_m^2.
     pub fn measure(
@@ -211,7 +212,7 @@ impl Rbm {
                 ow[k] = xs * s[k];
             }
             let (g, lap) = self.coordinate_terms::<W>(p, m, xm, s);
-            grad[m] = g;
+            grad[m] += g;
             laplacian += lap;
         }
         if let Some(i) = layout.ln_sigma_index() {
@@ -220,5 +221,77 @@ impl Rbm {
             extra[i - layout.rbm_len()] = f * (inv * gauss - 2.0 * hidden);
         }
         laplacian
+    }
+}
+
+/// The RBM's cache: the hidden fields Q and sigmoids S(Q) at x and at the proposal.
+pub struct RbmFactor<'a> {
+    /// The RBM with this call's width.
+    rbm: Rbm,
+    params: &'a Params,
+    dims: usize,
+    q: Vec<f64>,
+    s: Vec<f64>,
+    qy: Vec<f64>,
+    sy: Vec<f64>,
+}
+
+impl<'a> RbmFactor<'a> {
+    pub fn new(rbm: Rbm, params: &'a Params, dims: usize) -> Self {
+        let n = params.hidden();
+        Self {
+            rbm,
+            params,
+            dims,
+            q: vec![0.0; n],
+            s: vec![0.0; n],
+            qy: vec![0.0; n],
+            sy: vec![0.0; n],
+        }
+    }
+
+    /// Sigmoids S(Q_n) of the hidden fields at x.
+    pub fn sigmoids(&self) -> &[f64] {
+        &self.s
+    }
+}
+
+impl Factor for RbmFactor<'_> {
+    fn refresh(&mut self, x: &[f64]) -> f64 {
+        self.rbm.hidden_fields(self.params, x, &mut self.q);
+        self.rbm.ln_psi(self.params, x, &self.q, &mut self.s)
+    }
+
+    /// Single-particle proposals update the fields in O(N D).
+    fn propose(&mut self, x: &[f64], y: &[f64], moved: Moved) -> f64 {
+        match moved {
+            Moved::All => self.rbm.hidden_fields(self.params, y, &mut self.qy),
+            Moved::Particle(_) => {
+                let inv = 1.0 / (self.rbm.sigma * self.rbm.sigma);
+                self.qy.copy_from_slice(&self.q);
+                for m in moved.range(x.len(), self.dims) {
+                    let dx = (y[m] - x[m]) * inv;
+                    for (qn, &w) in self.qy.iter_mut().zip(self.params.w_row(m)) {
+                        *qn += dx * w;
+                    }
+                }
+            }
+        }
+        self.rbm.ln_psi(self.params, y, &self.qy, &mut self.sy)
+    }
+
+    fn accept(&mut self, _moved: Moved) {
+        std::mem::swap(&mut self.q, &mut self.qy);
+        std::mem::swap(&mut self.s, &mut self.sy);
+    }
+
+    fn add_gradient(&mut self, x: &[f64], y: &[f64], at_y: bool, moved: Moved, out: &mut [f64]) {
+        let (pos, s) = if at_y { (y, &self.sy) } else { (x, &self.s) };
+        let range = moved.range(x.len(), self.dims);
+        self.rbm.gradient(self.params, pos, s, range, out);
+    }
+
+    fn measure(&mut self, x: &[f64], grad: &mut [f64], o: &mut [f64]) -> f64 {
+        self.rbm.measure(self.params, x, &self.q, &self.s, grad, o)
     }
 }

@@ -7,6 +7,8 @@
 //! Particles 0..n have spin up, n..2n spin down. Block b's matrix is D_il = phi_l(r_{bn+i})
 //! (particle i, orbital l); its inverse is stored orbital-major: `dinv[l * n + i]`.
 
+use super::factor::{Factor, Moved, add};
+
 /// Highest shell the orbital tables go to (Hermite degree), enough for every allowed count.
 pub const MAX_SHELL: usize = 31;
 
@@ -301,6 +303,89 @@ impl SlaterState {
             laplacian += lap;
         }
         laplacian
+    }
+}
+
+/// The determinants' cache: the inverses at x, and at an all-coordinate proposal.
+pub struct SlaterFactor<'a> {
+    slater: &'a Slater,
+    state: SlaterState,
+    /// The determinants at y, for all-coordinate proposals (single ones use the ratio).
+    at_y: SlaterState,
+    extra: [f64; 3],
+}
+
+impl<'a> SlaterFactor<'a> {
+    pub fn new(slater: &'a Slater) -> Self {
+        let state = SlaterState::new(slater);
+        Self {
+            slater,
+            at_y: state.clone(),
+            state,
+            extra: [0.0; 3],
+        }
+    }
+}
+
+impl Factor for SlaterFactor<'_> {
+    fn refresh(&mut self, x: &[f64]) -> f64 {
+        self.state.refresh(self.slater, x)
+    }
+
+    /// A single particle's move costs the ratio, O(n); all coordinates a rebuild at y.
+    fn propose(&mut self, _x: &[f64], y: &[f64], moved: Moved) -> f64 {
+        match moved {
+            Moved::All => self.at_y.refresh(self.slater, y),
+            Moved::Particle(k) => {
+                let rk = &y[moved.range(y.len(), self.slater.dims)];
+                self.state.ln_abs() + self.state.propose(self.slater, k, rk).abs().ln()
+            }
+        }
+    }
+
+    fn crosses_node(&self, moved: Moved) -> bool {
+        match moved {
+            Moved::All => self.at_y.sign() != self.state.sign(),
+            Moved::Particle(_) => self.state.ratio < 0.0,
+        }
+    }
+
+    fn accept(&mut self, moved: Moved) {
+        match moved {
+            Moved::All => std::mem::swap(&mut self.state, &mut self.at_y),
+            Moved::Particle(k) => self.state.accept(self.slater, k),
+        }
+    }
+
+    fn add_gradient(&mut self, x: &[f64], y: &[f64], at_y: bool, moved: Moved, out: &mut [f64]) {
+        match moved {
+            Moved::All => {
+                let (state, pos) = if at_y {
+                    (&mut self.at_y, y)
+                } else {
+                    (&mut self.state, x)
+                };
+                state.measure(self.slater, pos, out);
+            }
+            Moved::Particle(k) => {
+                let range = moved.range(x.len(), self.slater.dims);
+                let (pos, ratio) = if at_y {
+                    (y, self.state.ratio)
+                } else {
+                    (x, 1.0)
+                };
+                let extra = &mut self.extra[..self.slater.dims];
+                let rk = &pos[range.clone()];
+                self.state
+                    .particle_gradient(self.slater, k, rk, ratio, extra);
+                add(&mut out[range], extra);
+            }
+        }
+    }
+
+    /// The determinants have no variational parameters.
+    fn measure(&mut self, x: &[f64], grad: &mut [f64], _o: &mut [f64]) -> f64 {
+        self.state.measure(self.slater, x, grad)
     }
 }
 

@@ -1,11 +1,14 @@
-//! The trial wave function as a product of factors: psi = F_RBM^f x J_Pade x det_up x det_down,
-//! each optional but the RBM. Logs add, so per coordinate the gradient of ln psi and the
+//! The trial wave function as a product of factors: psi = F_RBM^f x J x det_up x det_down,
+//! each optional but the RBM (J: the Padé or the simple Jastrow factor). Logs add, so per coordinate the gradient of ln psi and the
 //! Laplacian are sums over the factors, and E_L = -1/2 sum_m (l_m + g_m^2) + V keeps one form.
 //! `Walker` (walker.rs) holds one configuration with every factor's cache; this file has the
 //! description and a from-scratch evaluation for tests and one-off uses.
 
 use serde::{Deserialize, Serialize};
 
+use super::factor::Factor;
+use super::jastrow::JastrowFactor;
+use super::slater::SlaterFactor;
 use super::{Jastrow, Layout, Params, Rbm, Slater, System, Walker};
 
 /// What the particles are.
@@ -50,6 +53,27 @@ impl Wavefunction {
         Rbm {
             sigma: params.sigma().unwrap_or(self.rbm.sigma),
             form: self.rbm.form,
+        }
+    }
+
+    /// The factor list: every factor but the RBM, in the order of psi, each with a fresh
+    /// cache. A new factor is one file implementing `Factor`, one line here, its parameter
+    /// range in `Layout` and its config key.
+    pub fn factors<'a>(&'a self, params: &'a Params) -> Vec<Box<dyn Factor + 'a>> {
+        let mut out: Vec<Box<dyn Factor + 'a>> = Vec::new();
+        if let Some(j) = &self.jastrow {
+            out.push(Box::new(JastrowFactor::new(j, params)));
+        }
+        if let Some(sl) = &self.slater {
+            out.push(Box::new(SlaterFactor::new(sl)));
+        }
+        out
+    }
+
+    /// Moves the parameters back into their factors' domains after an update.
+    pub fn keep_in_domain(&self, params: &mut Params) {
+        if let Some(j) = &self.jastrow {
+            j.keep_in_domain(params.jastrow_mut());
         }
     }
 

@@ -1,7 +1,8 @@
-//! The parameters file: `{"a": [M], "b": [N], "w": [[N] x M], "beta": b, "sigma": s,
-//! "form": f, "system": {...}}` with w[m][n]; `beta` only with a Jastrow factor, `sigma`,
-//! `form` and `system` what the parameters were made for (files of older versions lack them
-//! and still load).
+//! The parameters file: `{"a": [M], "b": [N], "w": [[N] x M], "jastrow": j, "beta": b,
+//! "sigma": s, "form": f, "system": {...}}` with w[m][n]; `jastrow` ("pade" or "simple") and
+//! `beta` (Padé's number, the simple form's array) only with a Jastrow factor; `sigma`, `form`
+//! and `system` what the parameters were made for (files of older versions lack them, and
+//! `jastrow`, and still load).
 
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::flat_width;
 use crate::error::Error;
-use crate::physics::{Form, Params, System, Wavefunction};
+use crate::physics::{Form, PairForm, Params, System, Wavefunction};
 use crate::report::compact;
 
 #[derive(Serialize, Deserialize)]
@@ -19,7 +20,9 @@ struct ParamsFile {
     b: Vec<f64>,
     w: Vec<Vec<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    beta: Option<f64>,
+    jastrow: Option<PairForm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    beta: Option<Betas>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sigma: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,13 +31,34 @@ struct ParamsFile {
     system: Option<System>,
 }
 
+/// The Jastrow parameters: Padé's one beta, or the simple form's list.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Betas {
+    One(f64),
+    List(Vec<f64>),
+}
+
+impl Betas {
+    fn to_vec(&self) -> Vec<f64> {
+        match self {
+            Betas::One(b) => vec![*b],
+            Betas::List(list) => list.clone(),
+        }
+    }
+}
+
 /// JSON text of the parameters of `wf` for `system`.
 pub fn params_to_json(p: &Params, wf: &Wavefunction, system: &System) -> String {
     let file = ParamsFile {
         a: p.a().to_vec(),
         b: p.b().to_vec(),
         w: (0..p.visible()).map(|m| p.w_row(m).to_vec()).collect(),
-        beta: p.beta(),
+        jastrow: wf.jastrow.as_ref().map(|j| j.form),
+        beta: wf.jastrow.as_ref().map(|j| match j.form {
+            PairForm::Pade => Betas::One(p.jastrow()[0]),
+            PairForm::Simple => Betas::List(p.jastrow().to_vec()),
+        }),
         sigma: Some(wf.rbm_for(p).sigma),
         form: Some(wf.rbm.form),
         system: Some(system.clone()),
@@ -42,14 +66,14 @@ pub fn params_to_json(p: &Params, wf: &Wavefunction, system: &System) -> String 
     serde_json::to_string_pretty(&file).expect("plain numbers serialise")
 }
 
-/// Reads a parameters file for `wf` and `system`: the shapes, the form and the system (where
-/// the file names them) must fit; a missing beta takes `default_beta`; the width must be the
-/// config's unless the config trains it (then the file's is the starting value).
+/// Reads a parameters file for `wf` and `system`: the shapes, the forms and the system (where
+/// the file names them) must fit; missing Jastrow parameters take `default_jastrow`; the width
+/// must be the config's unless the config trains it (then the file's is the starting value).
 pub fn read_params(
     path: &Path,
     wf: &Wavefunction,
     system: &System,
-    default_beta: f64,
+    default_jastrow: &[f64],
 ) -> Result<Params, Error> {
     let origin = path.display();
     let layout = wf.layout;
@@ -113,19 +137,12 @@ pub fn read_params(
     if let Some((m, row)) = file.w.iter().enumerate().find(|(_, r)| r.len() != hidden) {
         return Err(shape_error(format!("`w[{m}]` has {} entries", row.len())));
     }
+    let betas = jastrow_params(&file, wf, default_jastrow)
+        .map_err(|why| Error::input(format!("parameters file {origin} {why}")))?;
     let mut theta = file.a;
     theta.extend(file.b);
     theta.extend(file.w.into_iter().flatten());
-    match (layout.jastrow, file.beta) {
-        (true, beta) => theta.push(beta.unwrap_or(default_beta)),
-        (false, Some(_)) => {
-            return Err(Error::input(format!(
-                "parameters file {origin} has a Jastrow `beta`, but the config has \
-                 `wavefunction.jastrow` = \"none\"; set it to \"pade\""
-            )));
-        }
-        (false, None) => {}
-    }
+    theta.extend(betas);
     let sigma = wf.rbm.sigma;
     if let Some(s) = file.sigma {
         if !(s.is_finite() && s > 0.0) {
@@ -154,12 +171,57 @@ pub fn read_params(
             "parameters file {origin}: contains a non-finite number"
         )));
     }
-    if let Some(beta) = layout.beta_index().map(|i| theta[i]).filter(|b| *b < 0.0) {
+    let pade = wf
+        .jastrow
+        .as_ref()
+        .is_some_and(|j| j.form == PairForm::Pade);
+    if let Some(&beta) = theta[layout.jastrow_range()]
+        .first()
+        .filter(|b| pade && **b < 0.0)
+    {
         return Err(Error::input(format!(
             "parameters file {origin}: `beta` = {beta} must be >= 0"
         )));
     }
     Ok(Params::from_theta(layout, theta).expect("shape checked above"))
+}
+
+/// The Jastrow parameters of a parameters file for `wf` (its defaults where the file has
+/// none), or why they do not fit (a phrase after the file's name).
+fn jastrow_params(
+    file: &ParamsFile,
+    wf: &Wavefunction,
+    default_jastrow: &[f64],
+) -> Result<Vec<f64>, String> {
+    // Files of older versions name no form: their beta is Padé's.
+    let made_with = file.jastrow.or(file.beta.as_ref().map(|_| PairForm::Pade));
+    match (&wf.jastrow, made_with) {
+        (Some(j), Some(form)) if form != j.form => Err(format!(
+            "was made with `wavefunction.jastrow` = {}, but the config has {}",
+            serde_json::json!(form),
+            serde_json::json!(j.form)
+        )),
+        (Some(j), _) => {
+            let betas = file
+                .beta
+                .as_ref()
+                .map_or(default_jastrow.to_vec(), Betas::to_vec);
+            if betas.len() != j.parameters() {
+                return Err(format!(
+                    "has {} entries in `beta`, where the config's Jastrow factor has {}",
+                    betas.len(),
+                    j.parameters()
+                ));
+            }
+            Ok(betas)
+        }
+        (None, Some(form)) => Err(format!(
+            "has Jastrow parameters, but the config has `wavefunction.jastrow` = \"none\"; set \
+             it to {}",
+            serde_json::json!(form)
+        )),
+        (None, None) => Ok(vec![]),
+    }
 }
 
 fn describe(s: &System) -> String {
@@ -180,7 +242,7 @@ fn describe(s: &System) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::physics::{Layout, Rbm, Statistics};
+    use crate::physics::{Jastrow, Layout, Rbm, Statistics};
 
     fn system(particles: usize, omega: f64) -> System {
         System {
@@ -195,22 +257,23 @@ mod tests {
     fn wavefunction(
         visible: usize,
         hidden: usize,
-        jastrow: bool,
+        jastrow: Option<PairForm>,
         train_sigma: bool,
     ) -> Wavefunction {
+        let jastrow = jastrow.map(|form| Jastrow::new(visible / 2, 2, None, form));
         Wavefunction {
             rbm: Rbm {
                 sigma: 0.8,
                 form: Form::Direct,
             },
-            jastrow: None,
-            slater: None,
             layout: Layout {
                 visible,
                 hidden,
-                jastrow,
+                jastrow: jastrow.as_ref().map_or(0, Jastrow::parameters),
                 train_sigma,
             },
+            jastrow,
+            slater: None,
         }
     }
 
@@ -219,15 +282,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rbm-vmc-params-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("params.json");
-        let wf = wavefunction(4, 3, false, false);
-        let p = Params::initial(wf.layout, 0.3, 1, 0.5, 0.8);
+        let wf = wavefunction(4, 3, None, false);
+        let p = Params::initial(wf.layout, 0.3, 1, &[], 0.8);
         std::fs::write(&path, params_to_json(&p, &wf, &system(2, 1.0))).unwrap();
-        assert_eq!(read_params(&path, &wf, &system(2, 1.0), 0.5).unwrap(), p);
+        assert_eq!(read_params(&path, &wf, &system(2, 1.0), &[0.5]).unwrap(), p);
         let err = read_params(
             &path,
-            &wavefunction(4, 2, false, false),
+            &wavefunction(4, 2, None, false),
             &system(2, 1.0),
-            0.5,
+            &[0.5],
         )
         .unwrap_err()
         .to_string();
@@ -237,15 +300,15 @@ mod tests {
         );
         let err = read_params(
             &path,
-            &wavefunction(6, 3, false, false),
+            &wavefunction(6, 3, None, false),
             &system(2, 1.0),
-            0.5,
+            &[0.5],
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("`a` has 4 entries"), "{err}");
         // Another system or form: refused, naming both.
-        let err = read_params(&path, &wf, &system(2, 0.5), 0.5)
+        let err = read_params(&path, &wf, &system(2, 0.5), &[0.5])
             .unwrap_err()
             .to_string();
         assert!(
@@ -254,27 +317,27 @@ mod tests {
         );
         let mut sqrt = wf.clone();
         sqrt.rbm.form = Form::Sqrt;
-        let err = read_params(&path, &sqrt, &system(2, 1.0), 0.5)
+        let err = read_params(&path, &sqrt, &system(2, 1.0), &[0.5])
             .unwrap_err()
             .to_string();
         assert!(err.contains("\"direct\" form"), "{err}");
         // Another width: refused, unless trained (then the file's is the start).
         let mut wider = wf.clone();
         wider.rbm.sigma = 1.0;
-        let err = read_params(&path, &wider, &system(2, 1.0), 0.5)
+        let err = read_params(&path, &wider, &system(2, 1.0), &[0.5])
             .unwrap_err()
             .to_string();
         assert!(err.contains("sigma = 0.8"), "{err}");
         wider.layout.train_sigma = true;
-        let trained = read_params(&path, &wider, &system(2, 1.0), 0.5).unwrap();
+        let trained = read_params(&path, &wider, &system(2, 1.0), &[0.5]).unwrap();
         assert!((trained.sigma().unwrap() - 0.8).abs() < 1e-15);
         std::fs::write(&path, r#"{"a": [0], "b": [], "w": [[]], "c": 1}"#).unwrap();
         assert!(
             read_params(
                 &path,
-                &wavefunction(1, 0, false, false),
+                &wavefunction(1, 0, None, false),
                 &system(2, 1.0),
-                0.5
+                &[0.5]
             )
             .unwrap_err()
             .to_string()
@@ -291,8 +354,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("params.json");
         for wf in [
-            wavefunction(2, 1, false, false),
-            wavefunction(2, 1, false, true),
+            wavefunction(2, 1, None, false),
+            wavefunction(2, 1, None, true),
         ] {
             for (sigma, needle) in [
                 ("0", "`sigma` = 0: a width must be a finite number > 0"),
@@ -302,7 +365,7 @@ mod tests {
                 let text =
                     format!(r#"{{"a": [0, 0], "b": [0], "w": [[0], [0]], "sigma": {sigma}}}"#);
                 std::fs::write(&path, text).unwrap();
-                let err = read_params(&path, &wf, &system(1, 1.0), 0.5)
+                let err = read_params(&path, &wf, &system(1, 1.0), &[0.5])
                     .unwrap_err()
                     .to_string();
                 assert!(err.contains(needle), "{err}");
@@ -322,7 +385,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rbm-vmc-params-dup-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("params.json");
-        let wf = wavefunction(1, 0, false, false);
+        let wf = wavefunction(1, 0, None, false);
         for (text, needle) in [
             (
                 r#"{"a": [0], "b": [], "w": [[]], "a": [1]}"#,
@@ -335,7 +398,7 @@ mod tests {
             ),
         ] {
             std::fs::write(&path, text).unwrap();
-            let err = read_params(&path, &wf, &system(2, 1.0), 0.5)
+            let err = read_params(&path, &wf, &system(2, 1.0), &[0.5])
                 .map(|_| ())
                 .unwrap_err()
                 .to_string();
@@ -356,28 +419,50 @@ mod tests {
             r#"{"a": [0.1, 0.2], "b": [0.3], "w": [[0.4], [0.5]]}"#,
         )
         .unwrap();
-        let with = wavefunction(2, 1, true, false);
+        let with = wavefunction(2, 1, Some(PairForm::Pade), false);
         // A file without a system loads for any.
-        let p = read_params(&path, &with, &system(7, 0.3), 0.7).unwrap();
-        assert_eq!(p.beta(), Some(0.7));
+        let p = read_params(&path, &with, &system(7, 0.3), &[0.7]).unwrap();
+        assert_eq!(p.jastrow(), &[0.7]);
         let mut q = p.clone();
         q.theta_mut()[5] = 0.35;
         std::fs::write(&path, params_to_json(&q, &with, &system(1, 1.0))).unwrap();
         assert_eq!(
-            read_params(&path, &with, &system(1, 1.0), 0.7)
+            read_params(&path, &with, &system(1, 1.0), &[0.7])
                 .unwrap()
-                .beta(),
-            Some(0.35)
+                .jastrow(),
+            &[0.35]
         );
         let err = read_params(
             &path,
-            &wavefunction(2, 1, false, false),
+            &wavefunction(2, 1, None, false),
             &system(1, 1.0),
-            0.7,
+            &[0.7],
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("jastrow"), "{err}");
+        // The simple form's betas are a list, and files of one form refuse the other.
+        let simple = wavefunction(4, 1, Some(PairForm::Simple), false);
+        let mut p = Params::initial(simple.layout, 0.2, 3, &[0.9], 0.8);
+        p.jastrow_mut()[0] = -0.25;
+        std::fs::write(&path, params_to_json(&p, &simple, &system(2, 1.0))).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("\"simple\"") && text.contains("-0.25"),
+            "{text}"
+        );
+        assert_eq!(
+            read_params(&path, &simple, &system(2, 1.0), &[0.9]).unwrap(),
+            p
+        );
+        let pade = wavefunction(4, 1, Some(PairForm::Pade), false);
+        let err = read_params(&path, &pade, &system(2, 1.0), &[0.5])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"simple\", but the config has \"pade\""),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

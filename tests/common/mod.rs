@@ -161,6 +161,7 @@ pub fn optimise_then_measure(
     let mut params = rbm_vmc::driver::initial_params(config).unwrap();
     engine.sample(&params, 300, Measure::Nothing, &()).unwrap();
     let mut optimiser = rbm_vmc::optimiser::Optimiser::new(&config.optimiser, params.theta().len());
+    let wf = config.wavefunction();
     for _ in 0..config.optimiser.iterations {
         let moments = engine
             .sample(
@@ -172,7 +173,7 @@ pub fn optimise_then_measure(
             .unwrap();
         let gradient = Estimate::from_moments(&moments).gradient;
         optimiser
-            .step(&mut params, &gradient, moments.metric.as_ref())
+            .step(&wf, &mut params, &gradient, moments.metric.as_ref())
             .unwrap();
     }
     measure(engine, &params, 0, production)

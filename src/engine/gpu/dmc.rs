@@ -10,7 +10,7 @@ use wgpu::util::DeviceExt;
 
 use super::layout::{CombJob, DMC_SUMS, DmcJob};
 use super::reduce::{Reduction, SPAN};
-use super::shader::{self, SCAN_WORKGROUP, WORKGROUP};
+use super::shader::{self, OrbitalLoops, SCAN_WORKGROUP, WORKGROUP};
 use super::{Gpu, bind_group, built, compute_pipeline, grid, pass, reduce_pipeline};
 use crate::config::GpuConfig;
 use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers, chosen};
@@ -59,6 +59,7 @@ pub struct GpuDmc {
     generation: wgpu::ComputePipeline,
     generation_bind: wgpu::BindGroup,
     tau: f64,
+    loops: OrbitalLoops,
     sums: Reduction,
     comb: CombKernels,
     groups: u32,
@@ -143,7 +144,8 @@ impl GpuDmc {
         let bind = [(&scan_blocks, 4), (&scan_offsets, 2), (&gather, 8)]
             .map(|(p, used)| bind_group(device, p, &all[..used]));
         built(&gpu, scope, &[&reduce_source, &comb_source], None)?;
-        let (generation, generation_bind) = Self::generation_kernel(&gpu, &spec, &buffers)?;
+        let loops = OrbitalLoops::choose(&spec, options.unroll_orbitals);
+        let (generation, generation_bind) = Self::generation_kernel(&gpu, &spec, &buffers, loops)?;
         let mut population = Self {
             spec,
             gpu,
@@ -151,6 +153,7 @@ impl GpuDmc {
             generation,
             generation_bind,
             tau,
+            loops,
             sums,
             comb: CombKernels {
                 scan_blocks,
@@ -234,10 +237,11 @@ impl GpuDmc {
         gpu: &Gpu,
         spec: &EngineSpec,
         b: &Buffers,
+        loops: OrbitalLoops,
     ) -> Result<(wgpu::ComputePipeline, wgpu::BindGroup), Error> {
         let device = &gpu.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let source = shader::dmc_source(spec);
+        let source = shader::dmc_source(spec, loops);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("dmc"),
             source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
@@ -383,7 +387,7 @@ impl Population for GpuDmc {
         if branching.tau != self.tau {
             self.spec = dmc_spec(&self.spec, self.spec.sampler.moves, branching.tau);
             (self.generation, self.generation_bind) =
-                Self::generation_kernel(&self.gpu, &self.spec, &self.buffers)?;
+                Self::generation_kernel(&self.gpu, &self.spec, &self.buffers, self.loops)?;
             self.tau = branching.tau;
         }
         self.dispatch(generation, Some(branching))

@@ -28,7 +28,7 @@ use self::layout::{HIST_COPIES, Job, components, reduced_components};
 use self::metric::MetricBuffers;
 use self::plan::{Batch, Call, Dispatch, call_measurements, plan};
 use self::reduce::{Reduction, SPAN};
-use self::shader::WORKGROUP;
+use self::shader::{OrbitalLoops, WORKGROUP};
 use super::observables::{MAX_BLOCKS, SCALARS};
 use super::{
     Engine, EngineSpec, Measure, Moments, Progress, WalkerState, check_host_memory, check_state,
@@ -254,7 +254,7 @@ fn walk_kernel(
     spec: &EngineSpec,
     b: &Buffers,
     o_rows: &wgpu::Buffer,
-    checks: wgpu::ShaderRuntimeChecks,
+    (checks, loops): (wgpu::ShaderRuntimeChecks, OrbitalLoops),
 ) -> Result<Walk, Error> {
     let device = &gpu.device;
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -267,7 +267,7 @@ fn walk_kernel(
     // of a dispatch, the Slater block size, the metric's subset and the observables'
     // blocks), every private index is below its constant array length, and naga still
     // validates the module (types, bindings, uniformity) when it is created.
-    let source = shader::walk_source(spec);
+    let source = shader::walk_source(spec, loops);
     let module = unsafe {
         device.create_shader_module_trusted(
             wgpu::ShaderModuleDescriptor {
@@ -408,8 +408,8 @@ struct Kernels {
     /// workgroup memory slow every step on some adapters, lavapipe by 3x).
     walk: Walk,
     observing_walk: Option<Walk>,
-    /// The walk kernels' runtime checks (`runtime_checks`).
-    checks: wgpu::ShaderRuntimeChecks,
+    /// The walk kernels' runtime checks (`runtime_checks`) and orbital loops.
+    build: (wgpu::ShaderRuntimeChecks, OrbitalLoops),
     products: wgpu::ComputePipeline,
     partials: Reduction,
     series: Reduction,
@@ -421,13 +421,13 @@ impl Kernels {
         spec: &EngineSpec,
         b: &Buffers,
         sizes: &BufferSizes,
-        checks: wgpu::ShaderRuntimeChecks,
+        build: (wgpu::ShaderRuntimeChecks, OrbitalLoops),
     ) -> Result<Self, Error> {
         let plain = EngineSpec {
             observables: None,
             ..spec.clone()
         };
-        let walk = walk_kernel(gpu, &plain, b, &b.no_rows, checks)?;
+        let walk = walk_kernel(gpu, &plain, b, &b.no_rows, build)?;
         let device = &gpu.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         // The metric kernel's tile loops run to sizes the host passes at run time: it keeps
@@ -459,7 +459,7 @@ impl Kernels {
         Ok(Self {
             walk,
             observing_walk: None,
-            checks,
+            build,
             products,
             partials,
             series,
@@ -661,8 +661,11 @@ impl GpuEngine {
         let gpu = Gpu::open(adapter)?;
         let sizes = BufferSizes::new(&spec, &gpu.summary, &gpu.limits, options.steps_per_dispatch);
         let buffers = Buffers::new(&gpu, &spec, &sizes)?;
-        let checks = runtime_checks(parameters, options.runtime_checks);
-        let kernels = Kernels::new(&gpu, &spec, &buffers, &sizes, checks)?;
+        let build = (
+            runtime_checks(parameters, options.runtime_checks),
+            OrbitalLoops::choose(&spec, options.unroll_orbitals),
+        );
+        let kernels = Kernels::new(&gpu, &spec, &buffers, &sizes, build)?;
         let timing = Timing::new(&gpu);
         Ok(Self {
             spec,

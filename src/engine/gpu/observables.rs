@@ -76,7 +76,7 @@ impl GpuEngine {
                 &self.spec,
                 &self.buffers,
                 o_rows,
-                self.kernels.checks,
+                self.kernels.build,
             )?;
             self.kernels.observing_walk = Some(walk);
         }

@@ -8,6 +8,7 @@ use crate::engine::EngineSpec;
 use crate::engine::ObservablesSpec;
 use crate::engine::REFRESH_EVERY;
 use crate::engine::observables::SCALARS;
+use crate::physics::PairForm;
 use crate::sampler::{Moves, Step};
 
 use super::layout::{
@@ -38,6 +39,8 @@ const WALKER: Part = shader_file!("walker.wgsl");
 const THETA: Part = shader_file!("theta.wgsl");
 const RBM: Part = shader_file!("rbm.wgsl");
 const JASTROW: Part = shader_file!("jastrow.wgsl");
+const PADE: Part = shader_file!("pade.wgsl");
+const SIMPLE_PAIR: Part = shader_file!("simple_pair.wgsl");
 const SLATER: Part = shader_file!("slater.wgsl");
 const WALK: Part = shader_file!("walk.wgsl");
 const MOVES: Part = shader_file!("moves.wgsl");
@@ -141,20 +144,51 @@ pub fn metric_source() -> String {
     assemble(&[METRIC])
 }
 
-/// The walk kernel's source for `spec`.
-pub fn walk_source(spec: &EngineSpec) -> String {
+/// Most orbitals per spin block (12 electrons) for which the determinants' loops over the
+/// orbitals are unrolled by default: their arrays then take constant indices (registers
+/// rather than spilled private memory), while the unrolled code grows as n^2 per loop nest.
+/// On lavapipe (BENCHMARKS.md) unrolled kernels were 10 % faster at 3 orbitals, even at 6
+/// and 10-15 % slower at 10; a real GPU is still to be measured.
+const MAX_UNROLLED_ORBITALS: usize = 6;
+
+/// How slater.wgsl bounds its loops over the orbitals of a move, the drift and the
+/// measurement (the rebuild every REFRESH_EVERY steps always loops to the job's count: its
+/// O(n^3) loops unrolled took minutes to compile on llvmpipe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrbitalLoops {
+    /// To the constant NB: the compiler can unroll them fully.
+    Unrolled,
+    /// To the orbital count of the job, a run-time value.
+    Looped,
+}
+
+impl OrbitalLoops {
+    /// As `forced` (`gpu.unroll_orbitals`), else unrolled up to `MAX_UNROLLED_ORBITALS`
+    /// orbitals per spin block; without determinants it changes nothing.
+    pub fn choose(spec: &EngineSpec, forced: Option<bool>) -> Self {
+        let n = spec.wavefunction.slater.as_ref().map_or(0, |s| s.n);
+        if forced.unwrap_or(n <= MAX_UNROLLED_ORBITALS) {
+            Self::Unrolled
+        } else {
+            Self::Looped
+        }
+    }
+}
+
+/// The walk kernel's source for `spec`, its orbital loops as `loops` says.
+pub fn walk_source(spec: &EngineSpec, loops: OrbitalLoops) -> String {
     let sampler = spec.sampler.kind.info();
     let mut tail = Vec::new();
     if let Step::Moves { .. } = sampler.step {
         tail.push(MOVES);
     }
     tail.extend([sampler.wgsl, WALK]);
-    walker_source(spec, &tail)
+    walker_source(spec, loops, &tail)
 }
 
 /// The DMC generation kernel's source for `spec`, whose sampler must be importance sampling
 /// at DT = tau (the moves are its Langevin proposals).
-pub fn dmc_source(spec: &EngineSpec) -> String {
+pub fn dmc_source(spec: &EngineSpec, loops: OrbitalLoops) -> String {
     assert_eq!(spec.sampler.kind, crate::sampler::SamplerKind::Importance);
     let sums = format!(
         "const DMC_SUMS: u32 = {}u;\nconst DMC_BLOCK: u32 = {}u;\n",
@@ -163,6 +197,7 @@ pub fn dmc_source(spec: &EngineSpec) -> String {
     );
     walker_source(
         spec,
+        loops,
         &[
             spec.sampler.kind.info().wgsl,
             ("generated DMC constants", &sums),
@@ -180,25 +215,19 @@ pub fn comb_source(coordinates: usize) -> String {
 
 /// A kernel on one walker per invocation: the shared constants, the run's header, the
 /// walker, the factors of `spec` with their glue, then `tail` (the sampler and the kernel).
-fn walker_source(spec: &EngineSpec, tail: &[(&str, &str)]) -> String {
-    let wf = &spec.wavefunction;
+fn walker_source(spec: &EngineSpec, loops: OrbitalLoops, tail: &[(&str, &str)]) -> String {
     let shared = shared_constants();
-    let header = header(spec);
-    let glue = glue(wf.jastrow.is_some(), wf.slater.is_some());
+    let header = header(spec, loops);
+    let factors = factor_parts(&spec.wavefunction);
+    let glue = glue(&factors);
     let mut parts = vec![
         ("generated shared constants", shared.as_str()),
         ("generated run constants", header.as_str()),
         RNG,
         WALKER,
         THETA,
-        RBM,
     ];
-    if wf.jastrow.is_some() {
-        parts.push(JASTROW);
-    }
-    if wf.slater.is_some() {
-        parts.push(SLATER);
-    }
+    parts.extend(factors.iter().flat_map(|f| f.files.iter().copied()));
     parts.push(("generated glue", glue.as_str()));
     parts.extend(tail);
     assemble(&parts)
@@ -258,83 +287,111 @@ enum Combine {
     Any,
 }
 
-/// The functions walker.wgsl and the samplers call: (signature, statements first, the
-/// RBM's / the Jastrow factor's / the determinants' call (empty: none), how they combine).
-const HOOKS: [(&str, &str, [&str; 3], Combine); 8] = [
-    (
-        "begin()",
-        "load_theta();",
-        ["rbm_begin()", "jastrow_begin()", "slater_begin()"],
-        Combine::Each,
-    ),
+/// The functions walker.wgsl and the samplers call: (signature, statements first, the hook
+/// every factor may implement as `fn {prefix}_{hook}({arguments})`, how the calls combine).
+const HOOKS: [(&str, &str, &str, &str, Combine); 8] = [
+    ("begin()", "load_theta();", "begin", "", Combine::Each),
     (
         "propose(start: u32, len: u32)",
         "",
-        [
-            "rbm_propose(start, len)",
-            "jastrow_propose(start, len)",
-            "slater_propose(start, len)",
-        ],
+        "propose",
+        "start, len",
         Combine::Sum("ln_psi_y ="),
     ),
+    // y equals x outside the moved coordinates (walker.wgsl), so only those are copied.
     (
         "accept(start: u32, len: u32)",
-        "x = y; ln_psi = ln_psi_y;",
-        [
-            "rbm_accept()",
-            "jastrow_accept()",
-            "slater_accept(start, len)",
-        ],
+        "for (var m = start; m < start + len; m++) { x[m] = y[m]; } ln_psi = ln_psi_y;",
+        "accept",
+        "start, len",
         Combine::Each,
     ),
     (
         "refresh_factors() -> f32",
         "",
-        ["rbm_refresh()", "jastrow_refresh()", "slater_refresh()"],
+        "refresh",
+        "",
         Combine::Sum("return"),
     ),
     (
         "drift(at_y: bool, k: u32) -> vec3<f32>",
         "",
-        [
-            "rbm_drift_particle(at_y, k)",
-            "jastrow_drift_particle(at_y, k)",
-            "slater_drift(at_y, k)",
-        ],
+        "drift",
+        "at_y, k",
         Combine::Sum("return"),
     ),
     (
         "measure_laplacian() -> f32",
         "",
-        ["rbm_measure()", "jastrow_measure()", "slater_measure()"],
+        "measure",
+        "",
         Combine::Sum("return"),
     ),
     (
         "log_derivatives(d: f32)",
         "",
-        ["rbm_log_derivatives(d)", "jastrow_log_derivatives(d)", ""],
+        "log_derivatives",
+        "d",
         Combine::Each,
     ),
-    // The RBM and the Jastrow factor are positive: only the determinants have nodes.
+    // Only a factor with nodes (the determinants) implements it.
     (
         "crosses_node() -> bool",
         "",
-        ["", "", "slater_crosses_node()"],
+        "crosses_node",
+        "",
         Combine::Any,
     ),
 ];
 
-/// The glue functions for the factors present (the RBM always is).
-fn glue(jastrow: bool, slater: bool) -> String {
-    let present = [true, jastrow, slater];
+/// A factor's WGSL: its files, and the prefix of its hook functions.
+struct FactorPart {
+    prefix: &'static str,
+    files: Vec<Part>,
+}
+
+impl FactorPart {
+    /// Whether the factor implements `hook` (a function `{prefix}_{hook}` in its files).
+    fn implements(&self, hook: &str) -> bool {
+        let name = format!("fn {}_{hook}(", self.prefix);
+        self.files.iter().any(|(_, text)| text.contains(&name))
+    }
+}
+
+/// The WGSL factor list of `wf`, in the order of psi: the twin of `Wavefunction::factors`.
+fn factor_parts(wf: &crate::physics::Wavefunction) -> Vec<FactorPart> {
+    let mut parts = vec![FactorPart {
+        prefix: "rbm",
+        files: vec![RBM],
+    }];
+    if let Some(j) = &wf.jastrow {
+        let pair = match j.form {
+            PairForm::Pade => PADE,
+            PairForm::Simple => SIMPLE_PAIR,
+        };
+        parts.push(FactorPart {
+            prefix: "jastrow",
+            files: vec![pair, JASTROW],
+        });
+    }
+    if wf.slater.is_some() {
+        parts.push(FactorPart {
+            prefix: "slater",
+            files: vec![SLATER],
+        });
+    }
+    parts
+}
+
+/// The glue functions: each hook calls the factors that implement it.
+fn glue(factors: &[FactorPart]) -> String {
     let mut out =
         String::from("// Generated by src/engine/gpu/shader.rs: the factors of this run.\n");
-    for (signature, first, calls, combine) in &HOOKS {
-        let calls: Vec<&str> = calls
+    for (signature, first, hook, arguments, combine) in &HOOKS {
+        let calls: Vec<String> = factors
             .iter()
-            .zip(present)
-            .filter(|(c, p)| *p && !c.is_empty())
-            .map(|(c, _)| *c)
+            .filter(|f| f.implements(hook))
+            .map(|f| format!("{}_{hook}({arguments})", f.prefix))
             .collect();
         let body = match combine {
             Combine::Sum(lead) => format!("{lead} {};", calls.join(" + ")),
@@ -399,7 +456,7 @@ fn observables_header(spec: &EngineSpec) -> Vec<String> {
 /// the shared storage reads.
 const MAX_PRIVATE_THETA: usize = 128;
 
-fn header(spec: &EngineSpec) -> String {
+fn header(spec: &EngineSpec, loops: OrbitalLoops) -> String {
     let sys = &spec.system;
     let wf = &spec.wavefunction;
     let layout = wf.layout;
@@ -451,24 +508,24 @@ fn header(spec: &EngineSpec) -> String {
     ];
     lines.extend(observables_header(spec));
     if let Some(j) = &wf.jastrow {
+        let range = layout.jastrow_range();
         lines.extend([
-            format!(
-                "const BETA_INDEX: u32 = {}u;",
-                layout.beta_index().expect("a Jastrow layout has beta")
-            ),
+            format!("const JASTROW_INDEX: u32 = {}u;", range.start),
+            format!("const JASTROW_K: u32 = {}u;", range.len()),
             format!("const UP: u32 = {}u;", j.up),
             format!("const A_SAME: f32 = {};", f32_lit(j.a_same)),
             format!("const A_OPPOSITE: f32 = {};", f32_lit(j.a_opposite)),
         ]);
     }
     if let Some(sl) = &wf.slater {
-        lines.extend(slater_header(sl));
+        lines.extend(slater_header(sl, loops));
     }
     lines.join("\n") + "\n"
 }
 
-/// The determinants' constants: block size, Hermite degrees, the orbital table.
-fn slater_header(sl: &crate::physics::Slater) -> [String; 7] {
+/// The determinants' constants: block size, Hermite degrees, the orbital table, how the
+/// orbital loops are bounded.
+fn slater_header(sl: &crate::physics::Slater, loops: OrbitalLoops) -> [String; 8] {
     let f32_lit = |v: f64| format!("{:e}f", v as f32);
     let degree = sl.orbitals.iter().flatten().copied().max().unwrap_or(0);
     let orbitals: Vec<String> = sl
@@ -485,6 +542,10 @@ fn slater_header(sl: &crate::physics::Slater) -> [String; 7] {
         format!("const OMEGA: f32 = {};", f32_lit(sl.omega)),
         format!("const SQRT_OMEGA: f32 = {};", f32_lit(sl.omega.sqrt())),
         format!(
+            "const UNROLL_ORBITALS: bool = {};",
+            loops == OrbitalLoops::Unrolled
+        ),
+        format!(
             "var<private> orbitals: array<vec3<u32>, NB> = array<vec3<u32>, NB>({});",
             orbitals.join(", ")
         ),
@@ -500,6 +561,11 @@ mod tests {
     fn spec(overrides: &[&str]) -> EngineSpec {
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         EngineSpec::from_config(&Config::load(None, &overrides).unwrap())
+    }
+
+    /// The walk kernel for `spec` as the engine builds it by default.
+    fn walk(spec: &EngineSpec) -> String {
+        walk_source(spec, OrbitalLoops::choose(spec, None))
     }
 
     fn valid(source: &str, label: &str) -> naga::Module {
@@ -555,15 +621,15 @@ mod tests {
                 overrides.extend(sampler.iter().map(String::as_str));
                 overrides.push("system.interaction=false");
                 let label = overrides.join(" ");
-                valid(&walk_source(&spec(&overrides)), &label);
+                valid(&walk(&spec(&overrides)), &label);
             }
             // Without observables (a one-counter histogram).
             let mut overrides = shape.to_vec();
             overrides.extend(["system.interaction=false", "observables.enabled=false"]);
-            valid(&walk_source(&spec(&overrides)), &overrides.join(" "));
+            valid(&walk(&spec(&overrides)), &overrides.join(" "));
         }
         // The Jastrow factor, a trained width and Slater determinants, with every sampler
-        // that allows them.
+        // that allows them, the orbital loops unrolled and looped.
         let factors = [
             &["system.particles=3", "wavefunction.jastrow=pade"][..],
             &[
@@ -594,7 +660,9 @@ mod tests {
                 let mut overrides: Vec<&str> = extra.to_vec();
                 overrides.extend(sampler[..2].iter().map(String::as_str));
                 let label = overrides.join(" ");
-                valid(&walk_source(&spec(&overrides)), &label);
+                for loops in [OrbitalLoops::Unrolled, OrbitalLoops::Looped] {
+                    valid(&walk_source(&spec(&overrides), loops), &label);
+                }
             }
         }
         valid(&reduce_source(), "reduce");
@@ -604,7 +672,9 @@ mod tests {
                 let mut overrides: Vec<&str> = extra.to_vec();
                 overrides.extend(["sampler.kind=importance", moves]);
                 let label = format!("dmc {}", overrides.join(" "));
-                valid(&dmc_source(&spec(&overrides)), &label);
+                for loops in [OrbitalLoops::Unrolled, OrbitalLoops::Looped] {
+                    valid(&dmc_source(&spec(&overrides), loops), &label);
+                }
             }
         }
         valid(&comb_source(6), "comb");
@@ -613,7 +683,7 @@ mod tests {
     /// The glue sums exactly the factors present.
     #[test]
     fn glue_calls_only_the_factors_present() {
-        let plain = walk_source(&spec(&[]));
+        let plain = walk(&spec(&[]));
         assert!(plain.contains("ln_psi_y = rbm_propose(start, len);"));
         for call in [
             "jastrow_begin()",
@@ -623,7 +693,7 @@ mod tests {
         ] {
             assert!(!plain.contains(call), "{call} in the plain RBM's kernel");
         }
-        let all = walk_source(&spec(&[
+        let all = walk(&spec(&[
             "system.particles=6",
             "system.statistics=fermions",
             "wavefunction.jastrow=pade",
@@ -633,6 +703,31 @@ mod tests {
              slater_propose(start, len);"
         ));
         assert!(all.contains("const NB: u32 = 3u;"));
+    }
+
+    /// The orbital loops are unrolled up to six orbitals per spin block unless the setting
+    /// says otherwise, and the header says which.
+    #[test]
+    fn orbital_loops_unroll_up_to_six_orbitals() {
+        let fermions = |n: &str| {
+            spec(&[
+                &format!("system.particles={n}"),
+                "system.statistics=fermions",
+            ])
+        };
+        let (twelve, twenty) = (fermions("12"), fermions("20"));
+        assert_eq!(OrbitalLoops::choose(&twelve, None), OrbitalLoops::Unrolled);
+        assert_eq!(OrbitalLoops::choose(&twenty, None), OrbitalLoops::Looped);
+        assert_eq!(
+            OrbitalLoops::choose(&twelve, Some(false)),
+            OrbitalLoops::Looped
+        );
+        assert_eq!(
+            OrbitalLoops::choose(&twenty, Some(true)),
+            OrbitalLoops::Unrolled
+        );
+        assert!(walk(&twelve).contains("const UNROLL_ORBITALS: bool = true;"));
+        assert!(walk(&twenty).contains("const UNROLL_ORBITALS: bool = false;"));
     }
 
     fn members(module: &naga::Module, name: &str) -> (u32, Vec<(String, u32)>) {
@@ -670,7 +765,7 @@ mod tests {
     #[test]
     fn host_structs_match_the_shader_layouts() {
         use std::mem::{offset_of, size_of};
-        let walk = valid(&walk_source(&spec(&[])), "walk");
+        let walk = valid(&walk(&spec(&[])), "walk");
         assert_layout(
             &walk,
             "Job",
@@ -694,7 +789,8 @@ mod tests {
                 ("obs_blocks", offset_of!(Job, obs_blocks)),
             ],
         );
-        let dmc = valid(&dmc_source(&spec(&["sampler.kind=importance"])), "dmc");
+        let importance = spec(&["sampler.kind=importance"]);
+        let dmc = valid(&dmc_source(&importance, OrbitalLoops::Looped), "dmc");
         assert_layout(
             &dmc,
             "Job",
@@ -762,7 +858,7 @@ mod tests {
 
     #[test]
     fn header_carries_the_run_constants() {
-        let source = walk_source(&spec(&["seed=4294967301", "wavefunction.hidden=0"]));
+        let source = walk(&spec(&["seed=4294967301", "wavefunction.hidden=0"]));
         assert!(source.contains("const SEED_LO: u32 = 5u;"));
         assert!(source.contains("const SEED_HI: u32 = 1u;"));
         assert!(source.contains("const N: u32 = 0u;"));
@@ -787,7 +883,7 @@ mod tests {
             "not the validator's: {error}"
         );
 
-        let source = walk_source(&spec(&["wavefunction.jastrow=pade"]));
+        let source = walk(&spec(&["wavefunction.jastrow=pade"]));
         for (file, text) in [RBM, JASTROW, WALK] {
             for (i, line) in text
                 .lines()
@@ -816,7 +912,7 @@ mod tests {
     /// The kernels see the host's values of the shared constants.
     #[test]
     fn shared_constants_have_the_host_values() {
-        let walk = valid(&walk_source(&spec(&[])), "walk");
+        let walk = valid(&walk(&spec(&[])), "walk");
         let reduce = valid(&reduce_source(), "reduce");
         for (name, value) in SHARED {
             assert_eq!(constant(&walk, name), value, "{name}");

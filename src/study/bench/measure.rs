@@ -91,6 +91,7 @@ pub(super) fn measure(
     let rate = walkers * probe as f64 / start.elapsed().as_secs_f64().max(1e-9);
     let steps = team.from_root(|| steps_for(rate));
     let mut optimiser = Optimiser::new(&config.optimiser, params.theta().len());
+    let wf = &config.wavefunction();
     let mut theta = params.clone();
     let mut seconds = Vec::with_capacity(options.repeats);
     let mut kernel = Vec::new();
@@ -100,7 +101,7 @@ pub(super) fn measure(
         let estimate = Estimate::from_moments(&moments);
         // The update (SR's solve included) is part of an iteration's cost; restore so every
         // repeat is alike.
-        optimiser.step(&mut theta, &estimate.gradient, moments.metric.as_ref())?;
+        optimiser.step(wf, &mut theta, &estimate.gradient, moments.metric.as_ref())?;
         seconds.push(start.elapsed().as_secs_f64());
         theta = params.clone();
         kernel.extend(engine.kernel_seconds());

@@ -293,10 +293,11 @@ impl<'a> LanePsi<'a> {
             ln_sigma: p.layout().ln_sigma_index(),
             parameters: p.layout().len(),
             rbm_len: p.layout().rbm_len(),
-            jastrow: spec.wavefunction.jastrow.as_ref().map(|j| {
-                let o_beta = p.layout().beta_index().expect("a Jastrow layout has beta");
-                LaneJastrow::new(j, p.beta().unwrap_or(0.0), o_beta)
-            }),
+            jastrow: spec
+                .wavefunction
+                .jastrow
+                .as_ref()
+                .map(|j| LaneJastrow::new(j, p.jastrow(), p.layout().jastrow_range())),
             slater: spec.wavefunction.slater.as_ref(),
         }
     }
@@ -317,7 +318,7 @@ impl<'a> LanePsi<'a> {
     fn drift(&self, x: &[V], s: &[V], out: &mut [V]) {
         self.gradient(x, s, out);
         if let Some(j) = &self.jastrow {
-            j.measure(x, out);
+            j.add_gradient(x, out);
         }
     }
 
@@ -413,9 +414,10 @@ impl<'a> LanePsi<'a> {
             extra[i - self.rbm_len] = f * (inv * gauss - 2.0 * hidden);
         }
         if let Some(j) = &self.jastrow {
-            let (lap, d_beta) = j.measure(x, grad);
-            laplacian += lap;
-            extra[j.o_beta - self.rbm_len] = d_beta;
+            let range = j.o_range.start - self.rbm_len..j.o_range.end - self.rbm_len;
+            let o = &mut extra[range];
+            o.fill(V::ZERO);
+            laplacian += j.measure(x, grad, o);
         }
         laplacian
     }
@@ -926,6 +928,8 @@ mod tests {
             json!({"wavefunction": {"form": "sqrt", "hidden": 70, "train_sigma": true}}),
             json!({"wavefunction": {"jastrow": "pade", "sigma": "auto", "train_sigma": true}}),
             json!({"system": {"particles": 4, "dims": 3}, "wavefunction": {"jastrow": "pade"}}),
+            json!({"wavefunction": {"jastrow": "simple", "sigma": "auto", "train_sigma": true}}),
+            json!({"system": {"particles": 3, "dims": 3}, "wavefunction": {"jastrow": "simple"}}),
             json!({"system": {"particles": 3, "dims": 1, "interaction": false}}),
         ] {
             let config = Config::from_value(case.clone(), "test").unwrap();
