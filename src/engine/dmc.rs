@@ -143,19 +143,20 @@ pub trait Population {
     }
 }
 
-/// The positions (`m` coordinates each) and energies of the walkers `slots` of a population:
-/// what a comb's choice leaves.
-pub fn chosen(slots: &[u32], positions: &[f64], energies: &[f64], m: usize) -> Walkers {
-    let at = |j: u32| j as usize;
-    Walkers {
-        positions: slots
-            .iter()
-            .flat_map(|&j| &positions[at(j) * m..(at(j) + 1) * m])
-            .copied()
-            .collect(),
-        energies: slots.iter().map(|&j| energies[at(j)]).collect(),
-        weights: vec![1.0; slots.len()],
+/// The positions (`m` coordinates each) and energies of the walkers `slots` of a population,
+/// with unit weights, into `kept` (whose buffers are reused): what a comb's choice leaves.
+pub fn chosen(slots: &[u32], positions: &[f64], energies: &[f64], m: usize, kept: &mut Walkers) {
+    kept.positions.clear();
+    for &j in slots {
+        let j = j as usize;
+        kept.positions
+            .extend_from_slice(&positions[j * m..(j + 1) * m]);
     }
+    kept.energies.clear();
+    kept.energies
+        .extend(slots.iter().map(|&j| energies[j as usize]));
+    kept.weights.clear();
+    kept.weights.resize(slots.len(), 1.0);
 }
 
 /// One process's walkers as numbers.

@@ -1,6 +1,8 @@
 //! Automated blocking (Flyvbjerg & Petersen 1989, stopping rule of Jonsson, Phys. Rev. E 98,
 //! 043304, 2018): the variance of the mean of a correlated series.
 
+use std::sync::OnceLock;
+
 /// Result of the blocking analysis.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Blocking {
@@ -64,8 +66,18 @@ pub fn blocking(series: &[f64]) -> Option<Blocking> {
 }
 
 /// The 0.99 quantile of the chi-squared distribution with `dof` degrees of freedom, by
-/// bisection on the regularised lower incomplete gamma function P(dof/2, x/2).
+/// bisection on the regularised lower incomplete gamma function P(dof/2, x/2). Kept once
+/// computed for the dof of a blocking analysis (at most 64 levels): DMC's running error
+/// asks for them at every block.
 pub fn chi_squared_quantile_99(dof: u32) -> f64 {
+    static KEPT: [OnceLock<f64>; 65] = [const { OnceLock::new() }; 65];
+    match KEPT.get(dof as usize) {
+        Some(kept) => *kept.get_or_init(|| quantile_99(dof)),
+        None => quantile_99(dof),
+    }
+}
+
+fn quantile_99(dof: u32) -> f64 {
     let k = dof as f64 / 2.0;
     let (mut lo, mut hi) = (0.0, 10.0 * dof as f64 + 50.0);
     for _ in 0..200 {

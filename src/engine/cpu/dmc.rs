@@ -12,7 +12,8 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::chain::{langevin_proposal, metropolis_test, move_ranges};
-use super::lanes::{self, Simd};
+use super::lanes::{self, DmcChunk, DmcGroup, DmcStep, Simd};
+use crate::dmc::comb;
 use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers, chosen};
 use crate::engine::{EngineSpec, Sampler};
 use crate::error::Error;
@@ -35,6 +36,8 @@ pub struct DmcWalkers {
     pool: rayon::ThreadPool,
     /// Move a chunk's walkers in SIMD lanes with these instructions; `None`: one at a time.
     lanes: Option<Simd>,
+    /// The walkers a comb keeps, before they replace the population (buffers reused).
+    kept: Walkers,
 }
 
 impl DmcWalkers {
@@ -88,7 +91,15 @@ impl DmcWalkers {
             threads: pool.current_num_threads(),
             pool,
             lanes: None,
+            kept: Walkers::default(),
         })
+    }
+
+    /// The comb's walkers become the population; the old buffers are kept for the next comb.
+    fn take_kept(&mut self) {
+        std::mem::swap(&mut self.positions, &mut self.kept.positions);
+        std::mem::swap(&mut self.energies, &mut self.kept.energies);
+        std::mem::swap(&mut self.weights, &mut self.kept.weights);
     }
 
     /// Moves the walkers in SIMD lanes with `simd` where the lane engine runs the moves;
@@ -155,29 +166,36 @@ impl Population for DmcWalkers {
         generation: u64,
         branching: &Branching,
     ) -> Result<GenerationSums, Error> {
-        let (spec, params, simd) = (&self.moving(branching.tau), &self.params, self.lanes);
-        let m = spec.coordinates();
+        let spec = &self.moving(branching.tau);
+        let step = DmcStep {
+            spec,
+            params: &self.params,
+            branching,
+            generation,
+        };
+        let (m, simd) = (spec.coordinates(), self.lanes);
         let chunks: Vec<GenerationSums> = self.pool.install(|| {
             self.positions
                 .par_chunks_mut(CHUNK * m)
                 .zip(self.energies.par_chunks_mut(CHUNK))
                 .zip(self.weights.par_chunks_mut(CHUNK))
                 .enumerate()
-                .map(|(c, ((xs, energies), weights))| {
-                    let first = spec.first_walker + (c * CHUNK) as u32;
-                    let mut after = [0.0; CHUNK];
-                    let after = &mut after[..energies.len()];
-                    let mut sums = match simd {
-                        Some(simd) => {
-                            lanes::dmc_chunk(simd, spec, params, generation, first, xs, after)
+                .map_init(
+                    || Mover::new(simd, spec, step.params),
+                    |mover, (c, ((xs, energies), weights))| {
+                        let chunk = DmcChunk {
+                            first: spec.first_walker + (c * CHUNK) as u32,
+                            xs,
+                            energies,
+                            factors: weights,
+                        };
+                        let mut sums = mover.moves(&step, chunk);
+                        for (&e, w) in energies.iter().zip(weights) {
+                            weigh(branching, e, w, &mut sums);
                         }
-                        None => scalar_moves(spec, params, generation, first, xs, after),
-                    };
-                    for ((e, w), &a) in energies.iter_mut().zip(weights).zip(after.iter()) {
-                        weigh(branching, e, w, a, &mut sums);
-                    }
-                    sums
-                })
+                        sums
+                    },
+                )
                 .collect()
         });
         let mut total = GenerationSums::default();
@@ -201,63 +219,94 @@ impl Population for DmcWalkers {
         positions: &[f64],
         energies: &[f64],
     ) -> Result<(), Error> {
-        let kept = chosen(slots, positions, energies, self.spec.coordinates());
-        (self.positions, self.energies, self.weights) =
-            (kept.positions, kept.energies, kept.weights);
+        chosen(
+            slots,
+            positions,
+            energies,
+            self.spec.coordinates(),
+            &mut self.kept,
+        );
+        self.take_kept();
         Ok(())
     }
-}
 
-/// Generation `generation` of the moves of `spec`'s sampler for the walkers `xs` (slots from
-/// `first`), one at a time in f64; their local energies after the moves into `after`. Returns
-/// the moves' sums.
-fn scalar_moves(
-    spec: &EngineSpec,
-    params: &Params,
-    generation: u64,
-    first: u32,
-    xs: &mut [f64],
-    after: &mut [f64],
-) -> GenerationSums {
-    let m = spec.coordinates();
-    let moves = move_ranges(spec.sampler.moves, spec.system.particles, spec.system.dims);
-    let mut walker = Walker::new(&spec.wavefunction, &spec.system, params);
-    let mut drifts = (vec![0.0; m], vec![0.0; m]);
-    let (tau, mut sums) = (spec.sampler.dt, GenerationSums::default());
-    for (i, (x, e)) in xs.chunks_mut(m).zip(after.iter_mut()).enumerate() {
-        let mut rng = StepStream::at_block(spec.seed, first + i as u32, generation, DMC_BLOCK);
-        walker.load(x);
-        for range in &moves {
-            fixed_node_move(
-                &mut walker,
-                range,
-                spec,
-                tau,
-                &mut drifts,
-                &mut rng,
-                &mut sums,
-            );
-        }
-        *e = walker.local_energy();
-        x.copy_from_slice(walker.x());
+    /// Combs the walkers where they lie: the driver's path copies the population twice.
+    fn comb_in_place(&mut self, u: f64) -> Result<bool, Error> {
+        let Some(slots) = comb(&self.weights, u, self.weights.len()) else {
+            return Ok(false);
+        };
+        let m = self.spec.coordinates();
+        chosen(&slots, &self.positions, &self.energies, m, &mut self.kept);
+        self.take_kept();
+        Ok(true)
     }
-    sums
 }
 
-/// A walker's weight after its moves from local energy `e` to `after`: the branching factor
-/// (every generation starts from the comb's unit weights), or 0 where its numbers broke down;
-/// `e` becomes `after`. Adds to the weight, energy, cutoff and loss sums.
-fn weigh(branching: &Branching, e: &mut f64, w: &mut f64, after: f64, sums: &mut GenerationSums) {
-    let factor = branching.factor(*e, after);
+/// What moves a chunk's walkers, kept from chunk to chunk: a lane group, or one walker at a
+/// time in f64 with its drifts.
+// One per rayon job, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Mover<'a> {
+    Lanes(Simd, DmcGroup),
+    Scalar(Walker<'a>, (Vec<f64>, Vec<f64>)),
+}
+
+impl<'a> Mover<'a> {
+    fn new(simd: Option<Simd>, spec: &'a EngineSpec, params: &'a Params) -> Self {
+        let m = spec.coordinates();
+        match simd {
+            Some(simd) => Mover::Lanes(simd, DmcGroup::new(spec, params)),
+            None => Mover::Scalar(
+                Walker::new(&spec.wavefunction, &spec.system, params),
+                (vec![0.0; m], vec![0.0; m]),
+            ),
+        }
+    }
+
+    /// The generation `step` of `chunk`: the moves, then each walker's local energy and
+    /// branching factor. Returns the moves' sums.
+    fn moves(&mut self, step: &DmcStep, chunk: DmcChunk) -> GenerationSums {
+        let (walker, drifts) = match self {
+            Mover::Lanes(simd, group) => return lanes::dmc_chunk(*simd, group, step, chunk),
+            Mover::Scalar(walker, drifts) => (walker, drifts),
+        };
+        let spec = step.spec;
+        let m = spec.coordinates();
+        let moves = move_ranges(spec.sampler.moves, spec.system.particles, spec.system.dims);
+        let (tau, mut sums) = (spec.sampler.dt, GenerationSums::default());
+        let walkers = chunk
+            .xs
+            .chunks_mut(m)
+            .zip(chunk.energies)
+            .zip(chunk.factors);
+        for (i, ((x, e), factor)) in walkers.enumerate() {
+            let slot = chunk.first + i as u32;
+            let mut rng = StepStream::at_block(spec.seed, slot, step.generation, DMC_BLOCK);
+            walker.load(x);
+            for range in &moves {
+                fixed_node_move(walker, range, spec, tau, drifts, &mut rng, &mut sums);
+            }
+            let after = walker.local_energy();
+            *factor = step.branching.factor(*e, after);
+            *e = after;
+            x.copy_from_slice(walker.x());
+        }
+        sums
+    }
+}
+
+/// A walker's weight from the branching factor `w` of its moves to local energy `e` (every
+/// generation starts from the comb's unit weights): 0 where its numbers broke down. Adds to
+/// the weight, energy, cutoff and loss sums.
+fn weigh(branching: &Branching, e: f64, w: &mut f64, sums: &mut GenerationSums) {
     // A walker whose numbers broke down leaves the population.
-    let alive = after.is_finite() && factor.is_finite();
-    *w = if alive { factor } else { 0.0 };
-    *e = after;
+    let alive = e.is_finite() && w.is_finite();
     if alive {
-        sums.weighted_energy += *w * after;
-        let beyond = (after - branching.reference).abs() > branching.cutoff;
+        sums.weighted_energy += *w * e;
+        let beyond = (e - branching.reference).abs() > branching.cutoff;
         sums.clamped += beyond as u8 as f64;
     } else {
+        *w = 0.0;
         sums.lost += 1.0;
     }
     sums.weight += *w;

@@ -409,7 +409,14 @@ impl Population for GpuDmc {
         positions: &[f64],
         energies: &[f64],
     ) -> Result<(), Error> {
-        let kept = chosen(slots, positions, energies, self.spec.coordinates());
+        let mut kept = Walkers::default();
+        chosen(
+            slots,
+            positions,
+            energies,
+            self.spec.coordinates(),
+            &mut kept,
+        );
         let x: Vec<f32> = kept.positions.iter().map(|&v| v as f32).collect();
         self.gpu
             .queue

@@ -8,32 +8,53 @@ use super::simd::{L, Mask, V, exp};
 use super::stream::LaneStream;
 use super::{Group, LaneLoop, LanePsi, Simd, run_on};
 use crate::engine::EngineSpec;
-use crate::engine::dmc::GenerationSums;
+use crate::engine::dmc::{Branching, GenerationSums};
 use crate::physics::Params;
 use crate::rng::DMC_BLOCK;
 
-/// Generation `generation` of the chunk of walkers `xs` (positions, walker-major; `first` the
-/// slot of the first), with the loop compiled for `simd`: the moves of `spec`'s sampler
-/// (importance sampling at tau with the DMC's moves), refused across a node of psi. Leaves
-/// the local energies after the moves in `energies`; returns the moves' sums (proposals,
-/// acceptances, node crossings, diffusion).
+/// What a generation's moves need besides the walkers: the spec whose sampler makes them
+/// (importance sampling at tau with the DMC's moves), the parameters, the branching and the
+/// generation (its random streams).
+pub struct DmcStep<'a> {
+    pub spec: &'a EngineSpec,
+    pub params: &'a Params,
+    pub branching: &'a Branching,
+    pub generation: u64,
+}
+
+/// A lane group for `dmc_chunk`, kept from chunk to chunk: it holds no state between them.
+pub struct DmcGroup(Group);
+
+impl DmcGroup {
+    pub fn new(spec: &EngineSpec, params: &Params) -> Self {
+        Self(Group::new(&LanePsi::new(spec, params), spec))
+    }
+}
+
+/// A chunk of walkers for a generation: positions (walker-major), the slot of the first,
+/// and their local energies, which the moves replace by the new ones while `factors` receives
+/// each walker's branching factor.
+pub struct DmcChunk<'a> {
+    pub first: u32,
+    pub xs: &'a mut [f64],
+    pub energies: &'a mut [f64],
+    pub factors: &'a mut [f64],
+}
+
+/// The generation `step` of `chunk` in `group`, with the loop compiled for `simd`: the moves,
+/// refused across a node of psi, then the local energies and branching factors. Returns the
+/// moves' sums (proposals, acceptances, node crossings, diffusion).
 pub fn dmc_chunk(
     simd: Simd,
-    spec: &EngineSpec,
-    params: &Params,
-    generation: u64,
-    first: u32,
-    xs: &mut [f64],
-    energies: &mut [f64],
+    group: &mut DmcGroup,
+    step: &DmcStep,
+    chunk: DmcChunk,
 ) -> GenerationSums {
     let mut sums = GenerationSums::default();
     let job = Generation {
-        spec,
-        params,
-        generation,
-        first,
-        xs,
-        energies,
+        group: &mut group.0,
+        step,
+        chunk,
         sums: &mut sums,
     };
     run_on(simd, job);
@@ -42,42 +63,52 @@ pub fn dmc_chunk(
 
 /// `dmc_chunk`'s arguments.
 struct Generation<'a> {
-    spec: &'a EngineSpec,
-    params: &'a Params,
-    generation: u64,
-    first: u32,
-    xs: &'a mut [f64],
-    energies: &'a mut [f64],
+    group: &'a mut Group,
+    step: &'a DmcStep<'a>,
+    chunk: DmcChunk<'a>,
     sums: &'a mut GenerationSums,
 }
 
 impl LaneLoop for Generation<'_> {
     #[inline(always)]
     fn run(self) {
-        let spec = self.spec;
-        let psi = LanePsi::new(spec, self.params);
-        let mut group = Group::new(&psi, spec);
-        let walkers = self.energies.len();
+        let spec = self.step.spec;
+        let psi = LanePsi::new(spec, self.step.params);
+        let (group, chunk) = (self.group, self.chunk);
+        let walkers = chunk.energies.len();
         for start in (0..walkers).step_by(L) {
             let valid = (walkers - start).min(L);
             // Spare lanes move a copy of the group's last walker; nothing of theirs is kept.
             let lane_walker = |l: usize| start + l.min(valid - 1);
-            group.load(self.xs, lane_walker, |l| self.first + lane_walker(l) as u32);
+            group.load(chunk.xs, lane_walker, |l| {
+                chunk.first + lane_walker(l) as u32
+            });
             // Every generation starts from scratch, as the scalar walkers' `load`.
             group.refresh(&psi, Mask::ALL);
-            let mut rng =
-                LaneStream::at_block(spec.seed, group.walkers, self.generation, DMC_BLOCK);
+            let generation = self.step.generation;
+            let mut rng = LaneStream::at_block(spec.seed, group.walkers, generation, DMC_BLOCK);
             let mut tally = Tally::default();
             for k in 0..group.moves_per_step {
                 group.fixed_node_move(&psi, spec, k, &mut rng, &mut tally);
             }
-            let e = group.measure(&psi, spec);
-            group.store(self.xs, start, valid);
-            self.energies[start..start + valid].copy_from_slice(&e.0[..valid]);
+            let after = group.measure(&psi, spec);
+            let before = V(std::array::from_fn(|l| chunk.energies[lane_walker(l)]));
+            let factor = factor(self.step.branching, before, after);
+            group.store(chunk.xs, start, valid);
+            chunk.energies[start..start + valid].copy_from_slice(&after.0[..valid]);
+            chunk.factors[start..start + valid].copy_from_slice(&factor.0[..valid]);
             tally.fold_into(self.sums, Mask::from_fn(|l| l < valid));
             self.sums.proposed += (valid * group.moves_per_step) as f64;
         }
     }
+}
+
+/// `Branching::factor` on lanes.
+#[inline(always)]
+fn factor(b: &Branching, before: V, after: V) -> V {
+    let limited = |e: V| b.reference + (e - b.reference).map(|d| d.clamp(-b.cutoff, b.cutoff));
+    let average = 0.5 * (limited(before) + limited(after));
+    exp(-b.tau_eff * (average - b.trial_energy))
 }
 
 /// A group's sums over its moves, lane by lane.
@@ -91,6 +122,7 @@ struct Tally {
 
 impl Tally {
     /// Adds the `live` lanes into `sums`.
+    #[inline(always)]
     fn fold_into(&self, sums: &mut GenerationSums, live: Mask) {
         let total = |v: V| live.select(v, V::ZERO).sum();
         sums.accepted += total(self.accepted);

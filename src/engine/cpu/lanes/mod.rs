@@ -18,7 +18,7 @@ mod single;
 mod slater;
 mod stream;
 
-pub use self::dmc::dmc_chunk;
+pub use self::dmc::{DmcChunk, DmcGroup, DmcStep, dmc_chunk};
 use self::jastrow::LaneJastrow;
 pub use self::simd::L;
 use self::simd::{Mask, U, V, exp, ln};
@@ -536,7 +536,11 @@ impl Group {
         // Built in the proposal's buffers, then taken where asked.
         rbm.fields(&self.x, &mut self.qy);
         let ln_rbm = rbm.ln_psi(&self.x, &self.qy, &mut self.sy);
-        let ln_j = rbm.jastrow.as_ref().map_or(V::ZERO, |j| j.ln_j(&self.x));
+        // A match, not `map_or`: a closure may be compiled outside the SIMD loop's features.
+        let ln_j = match &rbm.jastrow {
+            Some(j) => j.ln_j(&self.x),
+            None => V::ZERO,
+        };
         let take = |to: &mut [V], from: &[V]| {
             for (t, &f) in to.iter_mut().zip(from) {
                 *t = lanes.select(f, *t);

@@ -1,7 +1,7 @@
 //! Lanes of f64 for the lane engine: `V` holds one value of each of `L` walkers, and its
 //! operations are loops over the lanes that the compiler turns into SIMD instructions (SSE2,
 //! AVX2 or AVX-512, whichever the function they are inlined into is compiled for; see
-//! `walk_chunk` in mod.rs). exp, ln and sin/cos are branch-free polynomials so that they
+//! `run_on` in mod.rs). exp, ln and sin/cos are branch-free polynomials so that they
 //! vectorise as well: within 1-2 ulp of the C library's, which the scalar engine calls.
 //! Everything is `#[inline(always)]` so that it lands inside those functions.
 
