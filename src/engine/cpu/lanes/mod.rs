@@ -1,4 +1,4 @@
-//! The lane engine: the CPU engine's fast path for the RBM, with or without the Padé-Jastrow
+//! The lane engine: the CPU engine's fast path for the RBM, with or without a Jastrow
 //! factor and the Slater determinants of closed-shell fermions, under Metropolis or importance
 //! sampling with all-coordinate or single-particle moves (`supports`), and the generations of
 //! diffusion Monte Carlo (dmc.rs), built from the importance sampler's moves. It walks `L`
@@ -47,7 +47,7 @@ use crate::physics::{Params, SOFTPLUS_CHUNK, Slater, System, Wavefunction};
 use crate::rng::{RESET_BLOCK, StepStream};
 use crate::sampler::{Moves, SamplerKind};
 
-/// Whether the lane engine runs `spec`: the RBM, with or without the Padé-Jastrow factor and
+/// Whether the lane engine runs `spec`: the RBM, with or without a Jastrow factor and
 /// the Slater determinants, under Metropolis or importance sampling (an all-coordinate move
 /// rebuilds the determinants lane by lane through the scalar code, as the scalar engine
 /// does). The scalar engine runs the rest. The destructuring is exhaustive so that a new
