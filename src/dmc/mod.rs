@@ -506,8 +506,11 @@ struct Generations {
     /// Generations of earlier time steps (their streams' numbers), and of this one.
     before: u32,
     done: u32,
-    /// E_g of every generation done.
+    /// E_g of every generation done, and its running sums (absent in checkpoints of
+    /// earlier versions: then summed again from the series).
     series: Vec<f64>,
+    #[serde(default)]
+    series_sums: Option<SeriesSums>,
     /// The reference and trial energy E_ref = E_T: the mean E_g over the later half of the
     /// generations (at first the walkers' mean local energy, `start_energy`).
     reference: f64,
@@ -541,6 +544,7 @@ impl Generations {
             before,
             done: 0,
             series: Vec::new(),
+            series_sums: Some(SeriesSums::default()),
             reference: start_energy,
             start_energy,
             all: GenerationSums::default(),
@@ -609,12 +613,18 @@ impl Generations {
             walkers.resample(slots, &positions, &team.gather(&mine.energies))?;
         }
         let energy = sums.weighted_energy / sums.weight;
+        let mut running = match self.series_sums.take() {
+            Some(running) => running,
+            None => SeriesSums::of(&self.series, self.equilibration),
+        };
+        running.push(&self.series, energy, generation > self.equilibration);
         self.series.push(energy);
         self.all.add(&sums);
         self.done = generation;
         // The reference follows the later half of the generations (it forgets the start).
-        let later = &self.series[self.series.len() / 2..];
-        self.reference = later.iter().sum::<f64>() / later.len() as f64;
+        let n = self.series.len();
+        self.reference = running.later / (n - n / 2) as f64;
+        self.series_sums = Some(running);
         if generation > self.equilibration {
             self.measured.add(&sums);
             self.spread_sum += spread(&sums, self.walkers);
@@ -653,8 +663,11 @@ impl Generations {
 
     /// The mean energy of the measured generations.
     fn mean(&self) -> f64 {
-        let measured = self.measured();
-        measured.iter().sum::<f64>() / measured.len() as f64
+        let sum = match &self.series_sums {
+            Some(sums) => sums.measured,
+            None => SeriesSums::of(&self.series, self.equilibration).measured,
+        };
+        sum / self.measured().len() as f64
     }
 
     /// The mean energy of the measured generations and its error (`generation_error`).
@@ -678,6 +691,37 @@ impl Generations {
             weight_spread: self.spread_sum / generations,
             clamped_rate: m.clamped / (self.walkers * generations),
             generations: self.done,
+        }
+    }
+}
+
+/// Running sums of a series of generation energies, so that a generation costs the same
+/// however long the run: over its later half (the reference energy) and over the measured
+/// generations (the mean).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct SeriesSums {
+    later: f64,
+    measured: f64,
+}
+
+impl SeriesSums {
+    /// The sums of `series` whose first `equilibration` generations are not measured.
+    fn of(series: &[f64], equilibration: u32) -> Self {
+        let measured = series.get(equilibration as usize..).unwrap_or_default();
+        Self {
+            later: series[series.len() / 2..].iter().sum(),
+            measured: measured.iter().sum(),
+        }
+    }
+
+    /// Adds `energy`, the generation after `series`, measured or not. The later half gains
+    /// it and, when `series` is odd in length, loses its first generation.
+    fn push(&mut self, series: &[f64], energy: f64, measured: bool) {
+        let n = series.len();
+        let dropped = if n % 2 == 1 { series[n / 2] } else { 0.0 };
+        self.later += energy - dropped;
+        if measured {
+            self.measured += energy;
         }
     }
 }
@@ -741,4 +785,32 @@ fn stop(
         "{reason} after generation {done} of {total}: the checkpoint and partial results are \
          in {dir}; continue with `rbm-vmc dmc --resume {dir}`"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The running sums follow the sums of the later half and of the measured generations
+    /// of a series as it grows, from the start and from a checkpoint that lacks them.
+    #[test]
+    fn running_sums_follow_the_series() {
+        let equilibration = 7;
+        let mut series = Vec::new();
+        let mut sums = SeriesSums::default();
+        for g in 0..1001u32 {
+            let energy = 20.0 + ((g * 7919) % 113) as f64 / 113.0;
+            sums.push(&series, energy, g + 1 > equilibration);
+            series.push(energy);
+            let direct = SeriesSums::of(&series, equilibration);
+            assert!((sums.later - direct.later).abs() < 1e-9, "generation {g}");
+            assert!(
+                (sums.measured - direct.measured).abs() < 1e-9,
+                "generation {g}"
+            );
+        }
+        let expected: f64 = series[500..].iter().sum::<f64>() / 501.0;
+        assert!((sums.later / 501.0 - expected).abs() < 1e-12);
+        assert_eq!(SeriesSums::of(&series[..3], equilibration).measured, 0.0);
+    }
 }

@@ -12,7 +12,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::chain::{langevin_proposal, metropolis_test, move_ranges};
-use super::lanes::{self, DmcChunk, DmcGroup, DmcStep, Simd};
+use super::lanes::{self, DmcChunk, DmcGroup, DmcStep, Simd, Source};
 use crate::dmc::comb;
 use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers, chosen};
 use crate::engine::{EngineSpec, Sampler};
@@ -36,7 +36,12 @@ pub struct DmcWalkers {
     pool: rayon::ThreadPool,
     /// Move a chunk's walkers in SIMD lanes with these instructions; `None`: one at a time.
     lanes: Option<Simd>,
-    /// The walkers a comb keeps, before they replace the population (buffers reused).
+    /// The comb's choice since the last generation: slot i holds a copy of walker
+    /// `parents[i]` of the arrays above (`None`: each slot its own walker). The next
+    /// generation gathers them as it loads them.
+    parents: Option<Vec<u32>>,
+    /// Where a generation writes the walkers, and a comb from elsewhere keeps them, before
+    /// they replace the population (buffers reused).
     kept: Walkers,
 }
 
@@ -77,8 +82,14 @@ impl DmcWalkers {
                 spec.coordinates()
             )));
         }
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        // The calling thread works too: the pool holds the others (at least one, for the
+        // first energies).
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+            .num_threads((threads - 1).max(1))
             .build()
             .map_err(|e| Error::engine(format!("cannot start {threads} CPU threads: {e}")))?;
         Ok(Self {
@@ -88,14 +99,15 @@ impl DmcWalkers {
             positions,
             energies,
             weights: vec![1.0; walkers],
-            threads: pool.current_num_threads(),
+            threads,
             pool,
             lanes: None,
+            parents: None,
             kept: Walkers::default(),
         })
     }
 
-    /// The comb's walkers become the population; the old buffers are kept for the next comb.
+    /// The kept walkers become the population; the old buffers are kept for the next time.
     fn take_kept(&mut self) {
         std::mem::swap(&mut self.positions, &mut self.kept.positions);
         std::mem::swap(&mut self.energies, &mut self.kept.energies);
@@ -173,31 +185,69 @@ impl Population for DmcWalkers {
             branching,
             generation,
         };
-        let (m, simd) = (spec.coordinates(), self.lanes);
-        let chunks: Vec<GenerationSums> = self.pool.install(|| {
-            self.positions
-                .par_chunks_mut(CHUNK * m)
-                .zip(self.energies.par_chunks_mut(CHUNK))
-                .zip(self.weights.par_chunks_mut(CHUNK))
-                .enumerate()
-                .map_init(
-                    || Mover::new(simd, spec, step.params),
-                    |mover, (c, ((xs, energies), weights))| {
-                        let chunk = DmcChunk {
-                            first: spec.first_walker + (c * CHUNK) as u32,
-                            xs,
-                            energies,
-                            factors: weights,
-                        };
-                        let mut sums = mover.moves(&step, chunk);
-                        for (&e, w) in energies.iter().zip(weights) {
-                            weigh(branching, e, w, &mut sums);
-                        }
-                        sums
-                    },
-                )
-                .collect()
-        });
+        let (m, simd, walkers) = (spec.coordinates(), self.lanes, self.weights.len());
+        let parents = self.parents.take();
+        let from = Source {
+            positions: &self.positions,
+            energies: &self.energies,
+            parents: parents.as_deref(),
+            m,
+        };
+        let kept = &mut self.kept;
+        kept.positions.resize(walkers * m, 0.0);
+        kept.energies.resize(walkers, 0.0);
+        kept.weights.resize(walkers, 0.0);
+        // One job per thread, each a run of whole chunks with one mover: a generation is
+        // short, and every job costs a mover and a hand-over.
+        let per_job = walkers.div_ceil(CHUNK * self.threads) * CHUNK;
+        let mut jobs = kept
+            .positions
+            .chunks_mut(per_job * m)
+            .zip(kept.energies.chunks_mut(per_job))
+            .zip(kept.weights.chunks_mut(per_job))
+            .enumerate();
+        type Job<'c> = (usize, ((&'c mut [f64], &'c mut [f64]), &'c mut [f64]));
+        // The sums of each chunk, added in the chunks' order whatever the thread count.
+        let job = |(j, ((xs, energies), weights)): Job| -> Vec<GenerationSums> {
+            let mut mover = Mover::new(simd, spec, step.params);
+            let chunks = xs
+                .chunks_mut(CHUNK * m)
+                .zip(energies.chunks_mut(CHUNK))
+                .zip(weights.chunks_mut(CHUNK));
+            let mut start = j * per_job;
+            let mut sums = Vec::with_capacity(per_job / CHUNK);
+            for ((xs, energies), weights) in chunks {
+                let chunk = DmcChunk {
+                    first: spec.first_walker + start as u32,
+                    start,
+                    from,
+                    xs,
+                    energies,
+                    factors: weights,
+                };
+                let mut chunk_sums = mover.moves(&step, chunk);
+                for (&e, w) in energies.iter().zip(weights.iter_mut()) {
+                    weigh(branching, e, w, &mut chunk_sums);
+                }
+                sums.push(chunk_sums);
+                start += energies.len();
+            }
+            sums
+        };
+        // Handing a generation to pool threads and waiting for them costs a tenth of a small
+        // generation: this thread takes the first job, the pool the others.
+        let mut done = vec![Vec::new(); walkers.div_ceil(per_job)];
+        if let (Some(mine), Some((my_sums, their_sums))) = (jobs.next(), done.split_first_mut()) {
+            let job = &job;
+            self.pool.in_place_scope(|scope| {
+                for (other, sums) in jobs.zip(their_sums) {
+                    scope.spawn(move |_| *sums = job(other));
+                }
+                *my_sums = job(mine);
+            });
+        }
+        let chunks: Vec<GenerationSums> = done.into_iter().flatten().collect();
+        self.take_kept();
         let mut total = GenerationSums::default();
         for chunk in &chunks {
             total.add(chunk);
@@ -206,10 +256,18 @@ impl Population for DmcWalkers {
     }
 
     fn walkers(&self) -> Result<Walkers, Error> {
-        Ok(Walkers {
-            positions: self.positions.clone(),
-            energies: self.energies.clone(),
-            weights: self.weights.clone(),
+        Ok(match &self.parents {
+            Some(parents) => {
+                let mut combed = Walkers::default();
+                let m = self.spec.coordinates();
+                chosen(parents, &self.positions, &self.energies, m, &mut combed);
+                combed
+            }
+            None => Walkers {
+                positions: self.positions.clone(),
+                energies: self.energies.clone(),
+                weights: self.weights.clone(),
+            },
         })
     }
 
@@ -227,18 +285,19 @@ impl Population for DmcWalkers {
             &mut self.kept,
         );
         self.take_kept();
+        self.parents = None;
         Ok(())
     }
 
-    /// Combs the walkers where they lie: the driver's path copies the population twice.
+    /// Combs the walkers where they lie: the next generation gathers its walkers from the
+    /// comb's choice (the driver's path copies the population twice).
     fn comb_in_place(&mut self, u: f64) -> Result<bool, Error> {
-        let Some(slots) = comb(&self.weights, u, self.weights.len()) else {
+        if self.parents.is_some() {
+            // Combed twice without a generation between: not a path the driver takes.
             return Ok(false);
-        };
-        let m = self.spec.coordinates();
-        chosen(&slots, &self.positions, &self.energies, m, &mut self.kept);
-        self.take_kept();
-        Ok(true)
+        }
+        self.parents = comb(&self.weights, u, self.weights.len());
+        Ok(self.parents.is_some())
     }
 }
 
@@ -282,12 +341,14 @@ impl<'a> Mover<'a> {
         for (i, ((x, e), factor)) in walkers.enumerate() {
             let slot = chunk.first + i as u32;
             let mut rng = StepStream::at_block(spec.seed, slot, step.generation, DMC_BLOCK);
-            walker.load(x);
+            walker.load(chunk.from.position(chunk.start + i));
             for range in &moves {
                 fixed_node_move(walker, range, spec, tau, drifts, &mut rng, &mut sums);
             }
             let after = walker.local_energy();
-            *factor = step.branching.factor(*e, after);
+            *factor = step
+                .branching
+                .factor(chunk.from.energy(chunk.start + i), after);
             *e = after;
             x.copy_from_slice(walker.x());
         }

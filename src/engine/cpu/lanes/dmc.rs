@@ -31,11 +31,42 @@ impl DmcGroup {
     }
 }
 
-/// A chunk of walkers for a generation: positions (walker-major), the slot of the first,
-/// and their local energies, which the moves replace by the new ones while `factors` receives
-/// each walker's branching factor.
+/// The walkers a generation starts from: the last generation's positions (walker-major,
+/// `m` coordinates each) and local energies, and the comb's choice, if any: slot i starts from
+/// walker `parents[i]`. The moves gather them as they load, so that no copy of the population
+/// stands between the comb and the next generation.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub positions: &'a [f64],
+    pub energies: &'a [f64],
+    pub parents: Option<&'a [u32]>,
+    pub m: usize,
+}
+
+impl Source<'_> {
+    /// The walker that slot `slot` (of this process's walkers) starts from.
+    #[inline(always)]
+    pub fn walker(&self, slot: usize) -> usize {
+        self.parents.map_or(slot, |p| p[slot] as usize)
+    }
+
+    pub fn position(&self, slot: usize) -> &[f64] {
+        let j = self.walker(slot);
+        &self.positions[j * self.m..(j + 1) * self.m]
+    }
+
+    pub fn energy(&self, slot: usize) -> f64 {
+        self.energies[self.walker(slot)]
+    }
+}
+
+/// A chunk of walkers for a generation: the slots `start..` of `from` (`first` the global
+/// slot of the first, which numbers its random streams), and where their new positions, local
+/// energies and branching factors go.
 pub struct DmcChunk<'a> {
     pub first: u32,
+    pub start: usize,
+    pub from: Source<'a>,
     pub xs: &'a mut [f64],
     pub energies: &'a mut [f64],
     pub factors: &'a mut [f64],
@@ -79,10 +110,13 @@ impl LaneLoop for Generation<'_> {
         for start in (0..walkers).step_by(L) {
             let valid = (walkers - start).min(L);
             // Spare lanes move a copy of the group's last walker; nothing of theirs is kept.
-            let lane_walker = |l: usize| start + l.min(valid - 1);
-            group.load(chunk.xs, lane_walker, |l| {
-                chunk.first + lane_walker(l) as u32
-            });
+            let lane_slot = |l: usize| start + l.min(valid - 1);
+            let from = chunk.from;
+            group.load(
+                from.positions,
+                |l| from.walker(chunk.start + lane_slot(l)),
+                |l| chunk.first + lane_slot(l) as u32,
+            );
             // Every generation starts from scratch, as the scalar walkers' `load`.
             group.refresh(&psi, Mask::ALL);
             let generation = self.step.generation;
@@ -92,7 +126,9 @@ impl LaneLoop for Generation<'_> {
                 group.fixed_node_move(&psi, spec, k, &mut rng, &mut tally);
             }
             let after = group.measure(&psi, spec);
-            let before = V(std::array::from_fn(|l| chunk.energies[lane_walker(l)]));
+            let before = V(std::array::from_fn(|l| {
+                from.energy(chunk.start + lane_slot(l))
+            }));
             let factor = factor(self.step.branching, before, after);
             group.store(chunk.xs, start, valid);
             chunk.energies[start..start + valid].copy_from_slice(&after.0[..valid]);

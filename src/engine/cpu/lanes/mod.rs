@@ -27,7 +27,7 @@ mod single;
 mod slater;
 mod stream;
 
-pub use self::dmc::{DmcChunk, DmcGroup, DmcStep, dmc_chunk};
+pub use self::dmc::{DmcChunk, DmcGroup, DmcStep, Source, dmc_chunk};
 use self::group::{Group, limit_drift};
 use self::jastrow::LaneJastrow;
 use self::observe::{LaneBlock, LaneSums, pair_distances};
