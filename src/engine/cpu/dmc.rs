@@ -8,6 +8,7 @@
 //! docs/physics.md ("Diffusion Monte Carlo").
 
 use std::ops::Range;
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -197,56 +198,57 @@ impl Population for DmcWalkers {
         kept.positions.resize(walkers * m, 0.0);
         kept.energies.resize(walkers, 0.0);
         kept.weights.resize(walkers, 0.0);
-        // One job per thread, each a run of whole chunks with one mover: a generation is
-        // short, and every job costs a mover and a hand-over.
-        let per_job = walkers.div_ceil(CHUNK * self.threads) * CHUNK;
-        let mut jobs = kept
+        let chunks = kept
             .positions
-            .chunks_mut(per_job * m)
-            .zip(kept.energies.chunks_mut(per_job))
-            .zip(kept.weights.chunks_mut(per_job))
+            .chunks_mut(CHUNK * m)
+            .zip(kept.energies.chunks_mut(CHUNK))
+            .zip(kept.weights.chunks_mut(CHUNK))
             .enumerate();
-        type Job<'c> = (usize, ((&'c mut [f64], &'c mut [f64]), &'c mut [f64]));
-        // The sums of each chunk, added in the chunks' order whatever the thread count.
-        let job = |(j, ((xs, energies), weights)): Job| -> Vec<GenerationSums> {
+        // The chunks are handed out one at a time to this thread and the pool's, each with
+        // one mover: handing a whole generation to pool threads and waiting for them costs a
+        // tenth of a small generation, and a pool thread that wakes late takes fewer chunks.
+        let queue = Mutex::new(chunks);
+        let work = || {
             let mut mover = Mover::new(simd, spec, step.params);
-            let chunks = xs
-                .chunks_mut(CHUNK * m)
-                .zip(energies.chunks_mut(CHUNK))
-                .zip(weights.chunks_mut(CHUNK));
-            let mut start = j * per_job;
-            let mut sums = Vec::with_capacity(per_job / CHUNK);
-            for ((xs, energies), weights) in chunks {
+            let mut done = Vec::new();
+            loop {
+                let next = queue.lock().expect("no job panics holding it").next();
+                let Some((c, ((xs, energies), weights))) = next else {
+                    return done;
+                };
                 let chunk = DmcChunk {
-                    first: spec.first_walker + start as u32,
-                    start,
+                    first: spec.first_walker + (c * CHUNK) as u32,
+                    start: c * CHUNK,
                     from,
                     xs,
                     energies,
                     factors: weights,
                 };
-                let mut chunk_sums = mover.moves(&step, chunk);
+                let mut sums = mover.moves(&step, chunk);
                 for (&e, w) in energies.iter().zip(weights.iter_mut()) {
-                    weigh(branching, e, w, &mut chunk_sums);
+                    weigh(branching, e, w, &mut sums);
                 }
-                sums.push(chunk_sums);
-                start += energies.len();
+                done.push((c, sums));
             }
-            sums
         };
-        // Handing a generation to pool threads and waiting for them costs a tenth of a small
-        // generation: this thread takes the first job, the pool the others.
-        let mut done = vec![Vec::new(); walkers.div_ceil(per_job)];
-        if let (Some(mine), Some((my_sums, their_sums))) = (jobs.next(), done.split_first_mut()) {
-            let job = &job;
-            self.pool.in_place_scope(|scope| {
-                for (other, sums) in jobs.zip(their_sums) {
-                    scope.spawn(move |_| *sums = job(other));
-                }
-                *my_sums = job(mine);
-            });
-        }
-        let chunks: Vec<GenerationSums> = done.into_iter().flatten().collect();
+        let mut done = Vec::new();
+        let (helpers, work) = (Mutex::new(Vec::new()), &work);
+        self.pool.in_place_scope(|scope| {
+            for _ in 1..self.threads {
+                scope.spawn(|_| {
+                    let theirs = work();
+                    helpers
+                        .lock()
+                        .expect("no job panics holding it")
+                        .extend(theirs);
+                });
+            }
+            done = work();
+        });
+        done.extend(helpers.into_inner().expect("no job panicked holding it"));
+        // Added in the chunks' order, whatever the thread count.
+        done.sort_unstable_by_key(|&(c, _)| c);
+        let chunks: Vec<GenerationSums> = done.into_iter().map(|(_, sums)| sums).collect();
         self.take_kept();
         let mut total = GenerationSums::default();
         for chunk in &chunks {
