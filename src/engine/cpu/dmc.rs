@@ -217,7 +217,6 @@ impl Population for DmcWalkers {
                     return done;
                 };
                 let chunk = DmcChunk {
-                    first: spec.first_walker + (c * CHUNK) as u32,
                     start: c * CHUNK,
                     from,
                     xs,
@@ -248,11 +247,10 @@ impl Population for DmcWalkers {
         done.extend(helpers.into_inner().expect("no job panicked holding it"));
         // Added in the chunks' order, whatever the thread count.
         done.sort_unstable_by_key(|&(c, _)| c);
-        let chunks: Vec<GenerationSums> = done.into_iter().map(|(_, sums)| sums).collect();
         self.take_kept();
         let mut total = GenerationSums::default();
-        for chunk in &chunks {
-            total.add(chunk);
+        for (_, sums) in &done {
+            total.add(sums);
         }
         Ok(total)
     }
@@ -341,7 +339,7 @@ impl<'a> Mover<'a> {
             .zip(chunk.energies)
             .zip(chunk.factors);
         for (i, ((x, e), factor)) in walkers.enumerate() {
-            let slot = chunk.first + i as u32;
+            let slot = spec.first_walker + (chunk.start + i) as u32;
             let mut rng = StepStream::at_block(spec.seed, slot, step.generation, DMC_BLOCK);
             walker.load(chunk.from.position(chunk.start + i));
             for range in &moves {

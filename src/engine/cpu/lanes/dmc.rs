@@ -60,11 +60,10 @@ impl Source<'_> {
     }
 }
 
-/// A chunk of walkers for a generation: the slots `start..` of `from` (`first` the global
-/// slot of the first, which numbers its random streams), and where their new positions, local
-/// energies and branching factors go.
+/// A chunk of walkers for a generation: the slots `start..` of `from` (this process's; with
+/// the spec's first walker they number the random streams), and where their new positions,
+/// local energies and branching factors go.
 pub struct DmcChunk<'a> {
-    pub first: u32,
     pub start: usize,
     pub from: Source<'a>,
     pub xs: &'a mut [f64],
@@ -109,13 +108,14 @@ impl LaneLoop for Generation<'_> {
         let walkers = chunk.energies.len();
         for start in (0..walkers).step_by(L) {
             let valid = (walkers - start).min(L);
-            // Spare lanes move a copy of the group's last walker; nothing of theirs is kept.
-            let lane_slot = |l: usize| start + l.min(valid - 1);
+            // The process's slot of each lane: spare lanes move a copy of the group's last
+            // walker; nothing of theirs is kept.
+            let slot = |l: usize| chunk.start + start + l.min(valid - 1);
             let from = chunk.from;
             group.load(
                 from.positions,
-                |l| from.walker(chunk.start + lane_slot(l)),
-                |l| chunk.first + lane_slot(l) as u32,
+                |l| from.walker(slot(l)),
+                |l| spec.first_walker + slot(l) as u32,
             );
             // Every generation starts from scratch, as the scalar walkers' `load`.
             group.refresh(&psi, Mask::ALL);
@@ -126,9 +126,7 @@ impl LaneLoop for Generation<'_> {
                 group.fixed_node_move(&psi, spec, k, &mut rng, &mut tally);
             }
             let after = group.measure(&psi, spec);
-            let before = V(std::array::from_fn(|l| {
-                from.energy(chunk.start + lane_slot(l))
-            }));
+            let before = V(std::array::from_fn(|l| from.energy(slot(l))));
             let factor = factor(self.step.branching, before, after);
             group.store(chunk.xs, start, valid);
             chunk.energies[start..start + valid].copy_from_slice(&after.0[..valid]);
