@@ -384,7 +384,7 @@ pub struct GpuConfig {
     pub adapter: Option<String>,
     /// Monte Carlo steps per dispatch; chosen automatically when absent.
     pub steps_per_dispatch: Option<u32>,
-    /// Build the walk kernel with wgpu's runtime checks (loops bounded, indices clamped):
+    /// Build the walk and DMC kernels with wgpu's runtime checks (loops bounded, indices clamped):
     /// slower (4x on an H200), for a driver that fails to build the kernel without them.
     /// Absent: only beyond 512 parameters, where NVIDIA's driver failed.
     pub runtime_checks: Option<bool>,

@@ -10,8 +10,11 @@ use wgpu::util::DeviceExt;
 
 use super::layout::{CombJob, DMC_SUMS, DmcJob};
 use super::reduce::{Reduction, SPAN};
-use super::shader::{self, OrbitalLoops, SCAN_WORKGROUP, WORKGROUP};
-use super::{Gpu, bind_group, built, compute_pipeline, grid, pass, reduce_pipeline};
+use super::shader::{self, SCAN_WORKGROUP, WORKGROUP};
+use super::{
+    Gpu, KernelBuild, bind_group, built, compute_pipeline, grid, pass, reduce_pipeline,
+    walker_pipeline,
+};
 use crate::config::GpuConfig;
 use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers, chosen};
 use crate::engine::{EngineSpec, Sampler, check_host_memory};
@@ -59,7 +62,7 @@ pub struct GpuDmc {
     generation: wgpu::ComputePipeline,
     generation_bind: wgpu::BindGroup,
     tau: f64,
-    loops: OrbitalLoops,
+    build: KernelBuild,
     sums: Reduction,
     comb: CombKernels,
     groups: u32,
@@ -144,8 +147,8 @@ impl GpuDmc {
         let bind = [(&scan_blocks, 4), (&scan_offsets, 2), (&gather, 8)]
             .map(|(p, used)| bind_group(device, p, &all[..used]));
         built(&gpu, scope, &[&reduce_source, &comb_source], None)?;
-        let loops = OrbitalLoops::choose(&spec, options.unroll_orbitals);
-        let (generation, generation_bind) = Self::generation_kernel(&gpu, &spec, &buffers, loops)?;
+        let build = KernelBuild::choose(&spec, options);
+        let (generation, generation_bind) = Self::generation_kernel(&gpu, &spec, &buffers, build)?;
         let mut population = Self {
             spec,
             gpu,
@@ -153,7 +156,7 @@ impl GpuDmc {
             generation,
             generation_bind,
             tau,
-            loops,
+            build,
             sums,
             comb: CombKernels {
                 scan_blocks,
@@ -237,18 +240,12 @@ impl GpuDmc {
         gpu: &Gpu,
         spec: &EngineSpec,
         b: &Buffers,
-        loops: OrbitalLoops,
+        build: KernelBuild,
     ) -> Result<(wgpu::ComputePipeline, wgpu::BindGroup), Error> {
-        let device = &gpu.device;
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let source = shader::dmc_source(spec, loops);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("dmc"),
-            source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
-        });
-        let pipeline = compute_pipeline(device, &module, "generation");
+        let source = shader::dmc_source(spec, build.loops);
+        let pipeline = walker_pipeline(gpu, &source, "generation", build)?;
         let bind = bind_group(
-            device,
+            &gpu.device,
             &pipeline,
             &[
                 &b.job,
@@ -259,7 +256,6 @@ impl GpuDmc {
                 &b.partials,
             ],
         );
-        built(gpu, scope, &[&source], None)?;
         Ok((pipeline, bind))
     }
 
@@ -387,7 +383,7 @@ impl Population for GpuDmc {
         if branching.tau != self.tau {
             self.spec = dmc_spec(&self.spec, self.spec.sampler.moves, branching.tau);
             (self.generation, self.generation_bind) =
-                Self::generation_kernel(&self.gpu, &self.spec, &self.buffers, self.loops)?;
+                Self::generation_kernel(&self.gpu, &self.spec, &self.buffers, self.build)?;
             self.tau = branching.tau;
         }
         self.dispatch(generation, Some(branching))

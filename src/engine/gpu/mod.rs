@@ -254,36 +254,64 @@ fn walk_kernel(
     spec: &EngineSpec,
     b: &Buffers,
     o_rows: &wgpu::Buffer,
-    (checks, loops): (wgpu::ShaderRuntimeChecks, OrbitalLoops),
+    build: KernelBuild,
 ) -> Result<Walk, Error> {
+    let pipeline = walker_pipeline(gpu, &shader::walk_source(spec, build.loops), "walk", build)?;
+    let bind = walk_bind_group(&gpu.device, &pipeline, b, o_rows);
+    Ok(Walk { pipeline, bind })
+}
+
+/// How the kernels that move walkers (walk and DMC generation) are built: with or without
+/// wgpu's runtime checks, and with which orbital loops.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct KernelBuild {
+    checks: wgpu::ShaderRuntimeChecks,
+    loops: OrbitalLoops,
+}
+
+impl KernelBuild {
+    /// As the `gpu` options say, else by the size of `spec`'s wave function.
+    pub(super) fn choose(spec: &EngineSpec, options: &GpuConfig) -> Self {
+        Self {
+            checks: runtime_checks(spec.parameters(), options.runtime_checks),
+            loops: OrbitalLoops::choose(spec, options.unroll_orbitals),
+        }
+    }
+}
+
+/// The pipeline of entry point `entry` of a walker kernel's `source`, built as `build` says.
+fn walker_pipeline(
+    gpu: &Gpu,
+    source: &str,
+    entry: &str,
+    build: KernelBuild,
+) -> Result<wgpu::ComputePipeline, Error> {
     let device = &gpu.device;
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     // SAFETY: wgpu's default runtime checks bound every loop (against hangs) and clamp
     // every index (against out-of-bounds access), which keeps drivers from unrolling loops
-    // and can push private arrays to local memory; `checks` turns them off up to
-    // MAX_UNCHECKED_PARAMETERS (or as `gpu.runtime_checks` says). Our kernels are generated
-    // for the run: every loop bound is a compile-time constant or a `Job` field the host
-    // sets from the same sizes it allocated the buffers with (the walker count, the steps
-    // of a dispatch, the Slater block size, the metric's subset and the observables'
+    // and can push private arrays to local memory; `build.checks` turns them off up to
+    // MAX_UNCHECKED_PARAMETERS (or as `gpu.runtime_checks` says). Our walker kernels are
+    // generated for the run: every loop bound is a compile-time constant or a `Job` field
+    // the host sets from the same sizes it allocated the buffers with (the walker count, the
+    // steps of a dispatch, the Slater block size, the metric's subset and the observables'
     // blocks), every private index is below its constant array length, and naga still
     // validates the module (types, bindings, uniformity) when it is created.
-    let source = shader::walk_source(spec, loops);
     let module = unsafe {
         device.create_shader_module_trusted(
             wgpu::ShaderModuleDescriptor {
-                label: Some("walk"),
-                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
+                label: Some(entry),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
             },
-            checks,
+            build.checks,
         )
     };
-    let pipeline = compute_pipeline(device, &module, "walk");
-    let bind = walk_bind_group(device, &pipeline, b, o_rows);
+    let pipeline = compute_pipeline(device, &module, entry);
     // A driver that fails on the unchecked kernel may build the checked one.
-    let hint = (!checks.force_loop_bounding)
+    let hint = (!build.checks.force_loop_bounding)
         .then_some("the driver may build it with `--set gpu.runtime_checks=true` (slower)");
-    built(gpu, scope, &[&source], hint)?;
-    Ok(Walk { pipeline, bind })
+    built(gpu, scope, &[source], hint)?;
+    Ok(pipeline)
 }
 
 /// Most parameters for which the walk kernel goes without runtime checks. Unchecked, the
@@ -408,8 +436,8 @@ struct Kernels {
     /// workgroup memory slow every step on some adapters, lavapipe by 3x).
     walk: Walk,
     observing_walk: Option<Walk>,
-    /// The walk kernels' runtime checks (`runtime_checks`) and orbital loops.
-    build: (wgpu::ShaderRuntimeChecks, OrbitalLoops),
+    /// How the walk kernels are built.
+    build: KernelBuild,
     products: wgpu::ComputePipeline,
     partials: Reduction,
     series: Reduction,
@@ -421,7 +449,7 @@ impl Kernels {
         spec: &EngineSpec,
         b: &Buffers,
         sizes: &BufferSizes,
-        build: (wgpu::ShaderRuntimeChecks, OrbitalLoops),
+        build: KernelBuild,
     ) -> Result<Self, Error> {
         let plain = EngineSpec {
             observables: None,
@@ -657,14 +685,10 @@ impl GpuEngine {
         options: &GpuConfig,
     ) -> Result<Self, Error> {
         Self::check_fits(&spec, adapter, options)?;
-        let parameters = spec.parameters();
         let gpu = Gpu::open(adapter)?;
         let sizes = BufferSizes::new(&spec, &gpu.summary, &gpu.limits, options.steps_per_dispatch);
         let buffers = Buffers::new(&gpu, &spec, &sizes)?;
-        let build = (
-            runtime_checks(parameters, options.runtime_checks),
-            OrbitalLoops::choose(&spec, options.unroll_orbitals),
-        );
+        let build = KernelBuild::choose(&spec, options);
         let kernels = Kernels::new(&gpu, &spec, &buffers, &sizes, build)?;
         let timing = Timing::new(&gpu);
         Ok(Self {
