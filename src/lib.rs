@@ -38,4 +38,5 @@ pub mod testing {
     pub use crate::engine::gpu::Gpu;
     pub use crate::engine::gpu::layout::Job;
     pub use crate::engine::gpu::shader::{OrbitalLoops, walk_source};
+    pub use crate::engine::gpu::spirv::native_multiply_pipeline;
 }

@@ -5,12 +5,12 @@
 mod common;
 
 use common::{
-    CLOSED_SHELLS, assert_rbm_energy, assert_within, biases_only, config, cpu, exact_case,
+    CLOSED_SHELLS, adapter, assert_rbm_energy, assert_within, biases_only, config, cpu, exact_case,
     fermion_case, gpu, hidden_biases, measure, metropolis_samplers, needs_sqrt,
     optimise_then_measure, samplers, takes_single,
 };
 use rbm_vmc::driver::initial_params;
-use rbm_vmc::engine::{Engine, Measure, WalkerState};
+use rbm_vmc::engine::{Engine, Measure, Moments, WalkerState};
 use rbm_vmc::physics::Layout;
 use rbm_vmc::{Estimate, Params};
 use serde_json::{Value, json};
@@ -152,13 +152,7 @@ fn gpu_walkers_follow_their_cpu_twins() {
         let mg = g.sample(&params, 20, Measure::Energy, &()).unwrap();
         let (sc, sg) = (cpu_engine.state().unwrap(), g.state().unwrap());
         assert_eq!(sc.steps_done, sg.steps_done);
-        let m = c.system().coordinates();
-        let same = sc
-            .positions
-            .chunks(m)
-            .zip(sg.positions.chunks(m))
-            .filter(|(a, b)| a.iter().zip(*b).all(|(u, v)| (u - v).abs() < 1e-3))
-            .count();
+        let same = walkers_together(&sc, &sg, c.system().coordinates());
         assert!(same >= 290, "{label}: only {same} of 300 walkers agree");
         // The sums then agree closely too (a few walkers may have parted).
         let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(1.0);
@@ -168,6 +162,15 @@ fn gpu_walkers_follow_their_cpu_twins() {
         assert_eq!(mc.series.len(), mg.series.len());
         assert_eq!(mc.attempted, mg.attempted);
     }
+}
+
+/// How many walkers of `a` and `b` (`m` coordinates each) stand at the same place.
+fn walkers_together(a: &WalkerState, b: &WalkerState, m: usize) -> usize {
+    a.positions
+        .chunks(m)
+        .zip(b.positions.chunks(m))
+        .filter(|(a, b)| a.iter().zip(*b).all(|(u, v)| (u - v).abs() < 1e-3))
+        .count()
 }
 
 /// The walk kernel without runtime checks (the driver unrolls its constant loops and keeps
@@ -207,24 +210,48 @@ fn unrolled_and_looped_orbital_loops_walk_alike() {
     }
 }
 
+/// Philox's multiplies as one native instruction (the kernels' SPIR-V, where the adapter is
+/// Vulkan: lavapipe in CI) and from 16-bit pieces give the same numbers, so the same walks:
+/// the plain RBM with all-coordinate moves, the Jastrow factor with single moves, six fermions.
+#[test]
+fn native_and_portable_multiplies_walk_alike() {
+    let Some(adapter) = adapter() else { return };
+    if adapter.get_info().backend != wgpu::Backend::Vulkan {
+        eprintln!("skipped: native multiplies need a Vulkan adapter");
+        return;
+    }
+    let cases = [
+        json!({}),
+        json!({"system": {"particles": 3}, "wavefunction": {"jastrow": "pade", "hidden": 3},
+               "sampler": {"kind": "metropolis", "moves": "single"}}),
+        json!({"system": {"particles": 6, "statistics": "fermions"},
+               "wavefunction": {"jastrow": "pade"}}),
+    ];
+    for extra in cases {
+        let settings = |native: bool| json!({"native_multiply": native});
+        let [(ma, sa), (mb, sb)] = two_walks(&extra, [settings(true), settings(false)]).unwrap();
+        // The kernels differ in code around the multiplies, so a driver may contract a float
+        // multiply-add differently: a walker may part at a near-tie (one of 200 did on
+        // lavapipe, six fermions).
+        let same = walkers_together(&sa, &sb, sa.positions.len() / 200);
+        assert!(same >= 196, "{extra}: only {same} of 200 walkers agree");
+        let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(1.0);
+        assert!(rel(ma.energy, mb.energy) < 0.02, "{extra}");
+        assert!(rel(ma.accepted, mb.accepted) < 0.02, "{extra}");
+    }
+}
+
 /// Asserts that the system `extra` walks alike from the same start with the GPU settings
 /// `gpu` (two kernels of the same arithmetic): the same walkers and sums after 30 steps.
+/// Both take Philox's multiplies in 16-bit pieces: the native multiply changes the code the
+/// driver optimises around it, and lavapipe then rounds some float sums differently.
 /// False without an adapter.
 fn kernels_walk_alike(extra: &Value, gpu_settings: [Value; 2]) -> bool {
-    let [Some((ma, sa)), Some((mb, sb))] = gpu_settings.map(|settings| {
-        let mut value = json!({
-            "walkers": 200, "seed": 9, "wavefunction": {"init_scale": 0.3},
-            "sampler": {"measure_every": 2},
-            "gpu": {"steps_per_dispatch": 7},
-        });
-        rbm_vmc::config::merge(&mut value, extra);
-        rbm_vmc::config::merge(&mut value, &json!({ "gpu": settings }));
-        let c = config(value);
-        let params = initial_params(&c).unwrap();
-        let mut g = gpu(&c)?;
-        let m = g.sample(&params, 30, Measure::Energy, &()).unwrap();
-        Some((m, g.state().unwrap()))
-    }) else {
+    let gpu_settings = gpu_settings.map(|mut settings| {
+        settings["native_multiply"] = json!(false);
+        settings
+    });
+    let Some([(ma, sa), (mb, sb)]) = two_walks(extra, gpu_settings) else {
         return false;
     };
     let label = extra.to_string();
@@ -256,6 +283,28 @@ fn kernels_walk_alike(extra: &Value, gpu_settings: [Value; 2]) -> bool {
         "{label}"
     );
     true
+}
+
+/// The sums and walkers of the system `extra` after 30 steps from the same start with each
+/// of the GPU settings `gpu`; None without an adapter.
+fn two_walks(extra: &Value, gpu_settings: [Value; 2]) -> Option<[(Moments, WalkerState); 2]> {
+    let [Some(a), Some(b)] = gpu_settings.map(|settings| {
+        let mut value = json!({
+            "walkers": 200, "seed": 9, "wavefunction": {"init_scale": 0.3},
+            "sampler": {"measure_every": 2},
+            "gpu": {"steps_per_dispatch": 7},
+        });
+        rbm_vmc::config::merge(&mut value, extra);
+        rbm_vmc::config::merge(&mut value, &json!({ "gpu": settings }));
+        let c = config(value);
+        let params = initial_params(&c).unwrap();
+        let mut g = gpu(&c)?;
+        let m = g.sample(&params, 30, Measure::Energy, &()).unwrap();
+        Some((m, g.state().unwrap()))
+    }) else {
+        return None;
+    };
+    Some([a, b])
 }
 
 /// Mean and standard error of the energy and of every gradient component over `blocks`

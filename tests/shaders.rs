@@ -12,7 +12,7 @@ use rbm_vmc::config::Config;
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::EngineSpec;
 use rbm_vmc::physics::Walker;
-use rbm_vmc::testing::{Gpu, Job, OrbitalLoops, walk_source};
+use rbm_vmc::testing::{Gpu, Job, OrbitalLoops, native_multiply_pipeline, walk_source};
 use serde_json::json;
 use wgpu::util::DeviceExt;
 
@@ -116,6 +116,11 @@ fn storage(gpu: &Gpu, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffe
 }
 
 fn read(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<f64> {
+    let words = read_words(gpu, buffer);
+    words.iter().map(|&v| f32::from_bits(v) as f64).collect()
+}
+
+fn read_words(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<u32> {
     let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: buffer.size(),
@@ -128,8 +133,7 @@ fn read(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<f64> {
     staging.slice(..).map_async(wgpu::MapMode::Read, |_| {});
     gpu.wait("reading the probe").unwrap();
     let view = staging.slice(..).get_mapped_range().unwrap();
-    let values: &[f32] = bytemuck::cast_slice(&view);
-    values.iter().map(|&v| v as f64).collect()
+    bytemuck::cast_slice(&view).to_vec()
 }
 
 /// The probe's values at `points` (M coordinates each) on the device, the kernel's orbital
@@ -300,6 +304,148 @@ fn shader_functions_match_their_f64_twins_at_fixed_points() {
                     assert_close(&label, &format!("O_{i}"), *g, *w);
                 }
             }
+        }
+    }
+}
+
+/// Per pair of words (a, b): mul_hi_lo(a, b) (high, low) and the Philox block of the counter
+/// (a, b, pair, 7) under the key (b, a).
+const RNG_PROBE: &str = r"
+@group(0) @binding(20) var<storage, read> words: array<u32>;
+@group(0) @binding(21) var<storage, read_write> drawn: array<u32>;
+
+@compute @workgroup_size(1)
+fn rng_probe(@builtin(workgroup_id) wid: vec3<u32>) {
+    let i = wid.x;
+    let a = words[2u * i];
+    let b = words[2u * i + 1u];
+    let product = mul_hi_lo(a, b);
+    drawn[6u * i] = product.x;
+    drawn[6u * i + 1u] = product.y;
+    let block = philox(vec4<u32>(a, b, i, 7u), vec2<u32>(b, a));
+    for (var k = 0u; k < 4u; k++) {
+        drawn[6u * i + 2u + k] = block[k];
+    }
+}
+";
+
+/// Philox's multiplies and blocks on the device match the Rust twins (u64 products,
+/// `philox4x32_10`) at words that reach every carry of the 16-bit pieces (zero, one, the
+/// halves' edges, the multipliers, the largest word) and a spread of others: in the portable
+/// kernel and, where the device takes SPIR-V (Vulkan: lavapipe in CI), with the native
+/// multiply (`gpu.native_multiply`).
+#[test]
+fn philox_on_the_device_matches_its_rust_twin() {
+    let Some(adapter) = adapter() else { return };
+    let gpu = Gpu::open(&adapter).unwrap();
+    if adapter.get_info().backend == wgpu::Backend::Vulkan {
+        assert!(gpu.takes_spirv, "a Vulkan device takes SPIR-V kernels");
+    }
+    let edges = [
+        0u32,
+        1,
+        2,
+        0xffff,
+        0x1_0000,
+        0x1_0001,
+        0x7fff_ffff,
+        0x8000_0000,
+        0xd251_1f53,
+        0xcd9e_8d57,
+        0xffff_0000,
+        0xffff_fffe,
+        0xffff_ffff,
+    ];
+    let mut words: Vec<u32> = edges
+        .iter()
+        .flat_map(|&a| edges.iter().flat_map(move |&b| [a, b]))
+        .collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..2 * 256 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        words.push((state >> 32) as u32);
+    }
+    let pairs = words.len() / 2;
+    let source = walk_source(
+        &EngineSpec::from_config(&config(json!({}))),
+        OrbitalLoops::Looped,
+    ) + RNG_PROBE;
+    let device = &gpu.device;
+    let portable = || {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("rng probe"),
+            source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
+        });
+        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("rng probe"),
+            layout: None,
+            module: &module,
+            entry_point: Some("rng_probe"),
+            compilation_options: Default::default(),
+            cache: None,
+        })
+    };
+    let native = || {
+        let checks = wgpu::ShaderRuntimeChecks::unchecked();
+        native_multiply_pipeline(device, &source, "rng_probe", checks).unwrap()
+    };
+    let mut variants = vec![("portable", portable())];
+    if gpu.takes_spirv {
+        variants.push(("native multiply", native()));
+    }
+    for (label, pipeline) in variants {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let input = storage(
+            &gpu,
+            bytemuck::cast_slice(&words),
+            wgpu::BufferUsages::empty(),
+        );
+        let zeros = vec![0u32; 6 * pairs];
+        let out = storage(
+            &gpu,
+            bytemuck::cast_slice(&zeros),
+            wgpu::BufferUsages::COPY_SRC,
+        );
+        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 20,
+                    resource: input.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 21,
+                    resource: out.as_entire_binding(),
+                },
+            ],
+        });
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(pairs as u32, 1, 1);
+        }
+        gpu.queue.submit([encoder.finish()]);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            panic!("{label}: the probe kernel does not build: {e}");
+        }
+        gpu.check(label).unwrap();
+        let drawn = read_words(&gpu, &out);
+        for (i, pair) in words.chunks(2).enumerate() {
+            let (a, b) = (pair[0], pair[1]);
+            let product = a as u64 * b as u64;
+            let got = &drawn[6 * i..6 * i + 6];
+            assert_eq!(
+                got[..2],
+                [(product >> 32) as u32, product as u32],
+                "{label}: mul_hi_lo({a:#x}, {b:#x})"
+            );
+            let block = rbm_vmc::rng::philox4x32_10([a, b, i as u32, 7], [b, a]);
+            assert_eq!(got[2..], block, "{label}: Philox block of ({a:#x}, {b:#x})");
         }
     }
 }

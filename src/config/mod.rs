@@ -392,6 +392,10 @@ pub struct GpuConfig {
     /// (constant bounds, so their arrays can stay in registers). Absent: up to 6 orbitals
     /// per spin block (12 electrons).
     pub unroll_orbitals: Option<bool>,
+    /// Philox's 32 x 32 -> 64-bit multiplies in the walk and DMC kernels as one native
+    /// instruction (the kernels' SPIR-V, Vulkan only) instead of 16-bit pieces: the same
+    /// numbers. Absent: on where the adapter is Vulkan.
+    pub native_multiply: Option<bool>,
 }
 
 /// The observables measured in production besides the energy: the energy's parts, pair

@@ -113,6 +113,9 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub summary: AdapterSummary,
     pub limits: wgpu::Limits,
+    /// Whether the device takes kernels as SPIR-V of our own (Vulkan): `spirv`'s native
+    /// multiplies.
+    pub takes_spirv: bool,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
@@ -120,10 +123,16 @@ impl Gpu {
     pub fn open(adapter: &wgpu::Adapter) -> Result<Self, Error> {
         let summary = AdapterSummary::of(adapter);
         let limits = adapter.limits();
+        let takes_spirv = adapter.get_info().backend == wgpu::Backend::Vulkan
+            && adapter
+                .features()
+                .contains(wgpu::Features::PASSTHROUGH_SHADERS);
+        // Timestamps let `bench` report kernel time; passthrough takes kernels as SPIR-V.
+        let mut required_features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        required_features.set(wgpu::Features::PASSTHROUGH_SHADERS, takes_spirv);
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("rbm-vmc"),
-            // Timestamps let `bench` report kernel time; nothing else needs a feature.
-            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+            required_features,
             required_limits: limits.clone(),
             ..Default::default()
         };
@@ -147,6 +156,7 @@ impl Gpu {
             queue,
             summary,
             limits,
+            takes_spirv,
             errors,
         })
     }

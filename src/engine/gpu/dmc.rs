@@ -147,7 +147,7 @@ impl GpuDmc {
         let bind = [(&scan_blocks, 4), (&scan_offsets, 2), (&gather, 8)]
             .map(|(p, used)| bind_group(device, p, &all[..used]));
         built(&gpu, scope, &[&reduce_source, &comb_source], None)?;
-        let build = KernelBuild::choose(&spec, options);
+        let build = KernelBuild::choose(&spec, options, &gpu)?;
         let (generation, generation_bind) = Self::generation_kernel(&gpu, &spec, &buffers, build)?;
         let mut population = Self {
             spec,

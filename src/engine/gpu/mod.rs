@@ -18,6 +18,7 @@ mod observables;
 mod plan;
 mod reduce;
 pub(crate) mod shader;
+pub(crate) mod spirv;
 
 pub use device::{AdapterSummary, Gpu, NO_ADAPTER_HELP, adapters, choose, devices_report};
 pub use dmc::GpuDmc;
@@ -262,20 +263,31 @@ fn walk_kernel(
 }
 
 /// How the kernels that move walkers (walk and DMC generation) are built: with or without
-/// wgpu's runtime checks, and with which orbital loops.
+/// wgpu's runtime checks, with which orbital loops, and with which of Philox's multiplies.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct KernelBuild {
     checks: wgpu::ShaderRuntimeChecks,
     loops: OrbitalLoops,
+    /// Philox's multiplies native (`spirv`).
+    native_multiply: bool,
 }
 
 impl KernelBuild {
-    /// As the `gpu` options say, else by the size of `spec`'s wave function.
-    pub(super) fn choose(spec: &EngineSpec, options: &GpuConfig) -> Self {
-        Self {
+    /// As the `gpu` options say, else by the size of `spec`'s wave function and what `gpu`
+    /// takes.
+    pub(super) fn choose(spec: &EngineSpec, options: &GpuConfig, gpu: &Gpu) -> Result<Self, Error> {
+        if options.native_multiply == Some(true) && !gpu.takes_spirv {
+            return Err(Error::input(format!(
+                "gpu.native_multiply = true needs a Vulkan adapter, and {} is not one; leave \
+                 the setting out",
+                gpu.summary.label()
+            )));
+        }
+        Ok(Self {
             checks: runtime_checks(spec.parameters(), options.runtime_checks),
             loops: OrbitalLoops::choose(spec, options.unroll_orbitals),
-        }
+            native_multiply: options.native_multiply.unwrap_or(gpu.takes_spirv),
+        })
     }
 }
 
@@ -297,16 +309,21 @@ fn walker_pipeline(
     // steps of a dispatch, the Slater block size, the metric's subset and the observables'
     // blocks), every private index is below its constant array length, and naga still
     // validates the module (types, bindings, uniformity) when it is created.
-    let module = unsafe {
-        device.create_shader_module_trusted(
-            wgpu::ShaderModuleDescriptor {
-                label: Some(entry),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            },
-            build.checks,
-        )
+    let pipeline = if build.native_multiply {
+        spirv::native_multiply_pipeline(device, source, entry, build.checks)
+            .map_err(Error::engine)?
+    } else {
+        let module = unsafe {
+            device.create_shader_module_trusted(
+                wgpu::ShaderModuleDescriptor {
+                    label: Some(entry),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                },
+                build.checks,
+            )
+        };
+        compute_pipeline(device, &module, entry)
     };
-    let pipeline = compute_pipeline(device, &module, entry);
     // A driver that fails on the unchecked kernel may build the checked one.
     let hint = (!build.checks.force_loop_bounding)
         .then_some("the driver may build it with `--set gpu.runtime_checks=true` (slower)");
@@ -688,7 +705,7 @@ impl GpuEngine {
         let gpu = Gpu::open(adapter)?;
         let sizes = BufferSizes::new(&spec, &gpu.summary, &gpu.limits, options.steps_per_dispatch);
         let buffers = Buffers::new(&gpu, &spec, &sizes)?;
-        let build = KernelBuild::choose(&spec, options);
+        let build = KernelBuild::choose(&spec, options, &gpu)?;
         let kernels = Kernels::new(&gpu, &spec, &buffers, &sizes, build)?;
         let timing = Timing::new(&gpu);
         Ok(Self {

@@ -103,7 +103,7 @@ pub fn locate(source: &str, line: usize) -> Option<(&str, usize)> {
 /// Parses and validates `source` as wgpu does when it creates a module; an error is led by
 /// the file, line and column it is in (`shaders/rbm.wgsl:42:7: message`), then naga's
 /// report on the assembled source.
-pub fn validate(source: &str) -> Result<naga::Module, String> {
+pub fn validate(source: &str) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
     let located = |at: Option<naga::SourceLocation>, message: String, report: String| {
         let place = at.and_then(|at| {
             let (file, line) = locate(source, at.line_number as usize)?;
@@ -118,7 +118,7 @@ pub fn validate(source: &str) -> Result<naga::Module, String> {
             e.emit_to_string(source),
         )
     })?;
-    naga::valid::Validator::new(
+    let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::default(),
     )
@@ -130,7 +130,7 @@ pub fn validate(source: &str) -> Result<naga::Module, String> {
             e.emit_to_string(source),
         )
     })?;
-    Ok(module)
+    Ok((module, info))
 }
 
 /// The reduce kernel's source.
@@ -570,7 +570,9 @@ mod tests {
     }
 
     fn valid(source: &str, label: &str) -> naga::Module {
-        validate(source).unwrap_or_else(|e| panic!("{label}: {e}"))
+        validate(source)
+            .unwrap_or_else(|e| panic!("{label}: {e}"))
+            .0
     }
 
     /// Every sampler, move mode and form, with awkward sizes (N = 0, D = 1 and 3, P = 1),
