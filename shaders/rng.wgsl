@@ -16,17 +16,17 @@ struct Stream {
 }
 
 
-// (high, low) words of the 64-bit product a * b, from 16-bit halves (WGSL has no u64).
+// (high, low) words of the 64-bit product a * b, from 16-bit halves (WGSL has no u64): 17
+// operations (Hacker's Delight, mulhu; no partial sum overflows 32 bits). The walker kernels
+// replace the body by one native multiply where they can (src/engine/gpu/spirv.rs).
 fn mul_hi_lo(a: u32, b: u32) -> vec2<u32> {
     let a0 = a & 0xffffu;
     let a1 = a >> 16u;
     let b0 = b & 0xffffu;
     let b1 = b >> 16u;
-    let lh = a0 * b1;
-    let hl = a1 * b0;
-    let mid = ((a0 * b0) >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
-    let hi = a1 * b1 + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
-    return vec2<u32>(hi, a * b);
+    let t = a1 * b0 + ((a0 * b0) >> 16u);
+    let u = a0 * b1 + (t & 0xffffu);
+    return vec2<u32>(a1 * b1 + (t >> 16u) + (u >> 16u), a * b);
 }
 
 fn philox(counter: vec4<u32>, key_in: vec2<u32>) -> vec4<u32> {

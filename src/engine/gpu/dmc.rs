@@ -365,9 +365,10 @@ impl GpuDmc {
 impl Population for GpuDmc {
     fn describe(&self) -> String {
         format!(
-            "gpu ({}, {} walkers, f32)",
+            "gpu ({}, {} walkers, f32{})",
             self.gpu.summary.label(),
-            self.spec.walkers
+            self.spec.walkers,
+            self.build.multiply_note()
         )
     }
 

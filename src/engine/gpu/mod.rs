@@ -289,6 +289,15 @@ impl KernelBuild {
             native_multiply: options.native_multiply.unwrap_or(gpu.takes_spirv),
         })
     }
+
+    /// What an engine's description says of the multiplies: where they are native.
+    pub(super) fn multiply_note(&self) -> &'static str {
+        if self.native_multiply {
+            ", native multiply"
+        } else {
+            ""
+        }
+    }
 }
 
 /// The pipeline of entry point `entry` of a walker kernel's `source`, built as `build` says.
@@ -1029,7 +1038,11 @@ fn grid(groups: u32, x: u32) -> (u32, u32) {
 
 impl Engine for GpuEngine {
     fn describe(&self) -> String {
-        format!("gpu: {} (f32)", self.gpu.summary.label())
+        format!(
+            "gpu: {} (f32{})",
+            self.gpu.summary.label(),
+            self.kernels.build.multiply_note()
+        )
     }
 
     fn spec(&self) -> &EngineSpec {

@@ -1,7 +1,7 @@
 //! Walker kernels as SPIR-V with Philox's multiplies native (Vulkan only).
 //!
 //! WGSL has no 32 x 32 -> 64-bit multiply, so `mul_hi_lo` in shaders/rng.wgsl builds the high
-//! word from 16-bit pieces: 20 integer operations, 20 times per Philox block, which is
+//! word from 16-bit pieces: 17 integer operations, 20 times per Philox block, which is
 //! most of the two-electron kernel's instructions. SPIR-V has the multiply as one instruction
 //! (`OpUMulExtended`, which NVIDIA's compiler maps to IMAD.WIDE). Here naga writes the
 //! kernel's SPIR-V as wgpu would, and the body of `mul_hi_lo` is replaced by that
