@@ -5,14 +5,15 @@
 # sum each step for two electrons), the Slater determinants' orbital loops in the variant the
 # run does not take by default (`gpu.unroll_orbitals`: looped for 6 and 12 electrons, unrolled
 # for 20), Philox's multiplies in 16-bit pieces against the native instruction
-# (`gpu.native_multiply`, same run), the cost of a DMC generation against a VMC step on the GPU
+# (`gpu.native_multiply`, same run), the parameters in a uniform buffer against the default
+# (`gpu.uniform_params`), the cost of a DMC generation against a VMC step on the GPU
 # (the difference of two runs, so that start-up and shader compiling drop out), and the full
 # `validate` on the GPU. Everything lands in OUT; the console log is OUT/round.log.
 #
 #   benches/gpu-round.sh [BINARY] [OUT]
 #
 # The ladders' walker counts can be narrowed for a short round or a CPU adapter (lavapipe):
-# WALKERS_2E, WALKERS_FERMIONS, WALKERS_MULTIPLY (bench --walkers lists), BENCH_SECONDS,
+# WALKERS_2E, WALKERS_FERMIONS, WALKERS_VARIANTS (bench --walkers lists), BENCH_SECONDS,
 # DMC_WALKERS_2E, DMC_WALKERS_FERMIONS, DMC_STEPS ("S1 S2"), SKIP_VALIDATE=1.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -21,7 +22,7 @@ bin=${1:-target/release/rbm-vmc}
 out=${2:-runs/gpu-round}
 walkers_2e=${WALKERS_2E:-4096..4194304}
 walkers_fermions=${WALKERS_FERMIONS:-4096..1048576}
-walkers_multiply=${WALKERS_MULTIPLY:-262144,1048576,4194304}
+walkers_variants=${WALKERS_VARIANTS:-262144,1048576,4194304}
 seconds=${BENCH_SECONDS:-2}
 dmc_walkers_2e=${DMC_WALKERS_2E:-1048576}
 dmc_walkers_fermions=${DMC_WALKERS_FERMIONS:-65536}
@@ -50,17 +51,26 @@ for n in 6 12 20; do
     --out "$out/bench-${n}e-unroll-$unroll" --force
 done
 
-echo "== Philox's multiplies: native against 16-bit pieces, GPU only, alternating"
-for native in true false true false; do
-  "$bin" bench --engines gpu --walkers "$walkers_multiply" --seconds "$seconds" \
-    --set sampler.kind=metropolis --set "gpu.native_multiply=$native" \
-    --out "$out/bench-2e-metropolis-native-$native" --force
-done
-for n in 6 20; do
-  "$bin" bench "$configs/fermions-$n.json" --engines gpu --walkers 65536 --seconds "$seconds" \
-    --set sampler.measure_every=4 --set gpu.native_multiply=false \
-    --out "$out/bench-${n}e-native-false" --force
-done
+# Two-electron Metropolis ladders (E_L and every gradient sum each step: the 5e10 target's
+# workload) with the GPU setting $1 on and off, alternating, then 6 and 20 electrons with it at
+# $2 (the value the default does not take).
+variant_ladders() {
+  local key=$1 other=$2 value n
+  for value in true false true false; do
+    "$bin" bench --engines gpu --walkers "$walkers_variants" --seconds "$seconds" \
+      --set sampler.kind=metropolis --set "gpu.$key=$value" \
+      --out "$out/bench-2e-metropolis-$key-$value" --force
+  done
+  for n in 6 20; do
+    "$bin" bench "$configs/fermions-$n.json" --engines gpu --walkers 65536 --seconds "$seconds" \
+      --set sampler.measure_every=4 --set "gpu.$key=$other" --out "$out/bench-${n}e-$key-$other" \
+      --force
+  done
+}
+echo "== Philox's multiplies: native against 16-bit pieces, GPU only"
+variant_ladders native_multiply false
+echo "== Parameters in a uniform buffer against the default (storage, copied to registers)"
+variant_ladders uniform_params true
 
 # Seconds of the command (wall).
 seconds_of() {

@@ -6,7 +6,8 @@
 
 // The parameters, copied to private memory once per dispatch (by begin()) where they are few
 // (THETA_IN_PRIVATE: K <= MAX_PRIVATE_THETA): every step reads each of them, and a storage
-// read per use costs more than the copy. The factors read them through theta_at.
+// read per use costs more than the copy. The factors read them through theta_at. Uniform
+// twin: theta_uniform.wgsl.
 var<private> theta_private: array<f32, KP>;
 
 // Called first by begin().

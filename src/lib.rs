@@ -37,6 +37,6 @@ pub use stats::Estimate;
 pub mod testing {
     pub use crate::engine::gpu::Gpu;
     pub use crate::engine::gpu::layout::Job;
-    pub use crate::engine::gpu::shader::{OrbitalLoops, walk_source};
+    pub use crate::engine::gpu::shader::{KernelShape, OrbitalLoops, walk_source};
     pub use crate::engine::gpu::spirv::native_multiply_pipeline;
 }

@@ -135,13 +135,22 @@ fn follow(
 }
 
 /// The GPU population (f32) against the CPU's (f64) from the same walkers: the same moves
-/// walker by walker, the same weights and sums to f32 rounding, generation after generation.
+/// walker by walker, the same weights and sums to f32 rounding, generation after generation;
+/// with the parameters in a storage buffer (default) and in a uniform one.
 #[test]
 fn gpu_generations_follow_the_cpu_walker_by_walker() {
     let Some(adapter) = common::adapter() else {
         return;
     };
-    for (value, tau) in following_cases() {
+    let shapes = [json!({}), json!({"gpu": {"uniform_params": true}})];
+    let cases = following_cases().into_iter().flat_map(|(value, tau)| {
+        shapes.clone().map(|shape| {
+            let mut value = value.clone();
+            rbm_vmc::config::merge(&mut value, &shape);
+            (value, tau)
+        })
+    });
+    for (value, tau) in cases {
         let config = common::config(value.clone());
         let label = value.to_string();
         // At f32 numbers: both engines start from the same points.

@@ -173,23 +173,28 @@ fn walkers_together(a: &WalkerState, b: &WalkerState, m: usize) -> usize {
         .count()
 }
 
-/// The walk kernel without runtime checks (the driver unrolls its constant loops and keeps
-/// the per-walker arrays in registers) and with them (loops bounded, indices clamped: what
-/// kernels beyond 512 parameters get) draw the same numbers and do the same arithmetic, so
-/// from the same start they give the same walkers and sums.
+/// Kernel variants of the same arithmetic walk alike from the same start: the walk kernel
+/// without runtime checks (the driver unrolls the constant loops and keeps the per-walker
+/// arrays in registers) and with them (loops bounded, indices clamped: what kernels beyond 512
+/// parameters get); the parameters read from a uniform buffer and from a storage buffer
+/// (copied into private memory). Cases: the plain RBM, the Jastrow factor with a trained
+/// width (its index) and single moves, six fermions (tests/dmc.rs: the DMC kernel with
+/// uniform parameters).
 #[test]
-fn checked_and_unchecked_kernels_walk_alike() {
+fn kernel_variants_walk_alike() {
     let cases = [
         json!({}),
-        json!({"system": {"particles": 3}, "wavefunction": {"jastrow": "pade", "hidden": 3},
-               "sampler": {"kind": "metropolis", "moves": "single"}}),
+        json!({"system": {"particles": 3}, "wavefunction": {"jastrow": "pade", "hidden": 3,
+               "train_sigma": true}, "sampler": {"kind": "metropolis", "moves": "single"}}),
         json!({"system": {"particles": 6, "statistics": "fermions"},
                "wavefunction": {"jastrow": "pade"}}),
     ];
-    for extra in cases {
-        let settings = |checks: bool| json!({"runtime_checks": checks});
-        if !kernels_walk_alike(&extra, [settings(false), settings(true)]) {
-            return;
+    for setting in ["runtime_checks", "uniform_params"] {
+        for extra in &cases {
+            let settings = |on: bool| json!({ setting: on });
+            if !kernels_walk_alike(extra, [settings(false), settings(true)]) {
+                return;
+            }
         }
     }
 }

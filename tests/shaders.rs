@@ -12,7 +12,9 @@ use rbm_vmc::config::Config;
 use rbm_vmc::driver::initial_params;
 use rbm_vmc::engine::EngineSpec;
 use rbm_vmc::physics::Walker;
-use rbm_vmc::testing::{Gpu, Job, OrbitalLoops, native_multiply_pipeline, walk_source};
+use rbm_vmc::testing::{
+    Gpu, Job, KernelShape, OrbitalLoops, native_multiply_pipeline, walk_source,
+};
 use serde_json::json;
 use wgpu::util::DeviceExt;
 
@@ -136,17 +138,17 @@ fn read_words(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<u32> {
     bytemuck::cast_slice(&view).to_vec()
 }
 
-/// The probe's values at `points` (M coordinates each) on the device, the kernel's orbital
-/// loops as `loops` says.
+/// The probe's values at `points` (M coordinates each) on the device, the kernel shaped as
+/// `shape` says.
 fn gpu_values(
     gpu: &Gpu,
-    (spec, loops): (&EngineSpec, OrbitalLoops),
+    (spec, shape): (&EngineSpec, KernelShape),
     params: &Params,
     points: &[f64],
 ) -> Vec<Values> {
     let (m, k) = (spec.coordinates(), spec.parameters());
     let count = points.len() / m;
-    let source = walk_source(spec, loops) + PROBE;
+    let source = walk_source(spec, shape) + PROBE;
     let device = &gpu.device;
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -173,7 +175,14 @@ fn gpu_values(
     });
     let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     let none = wgpu::BufferUsages::empty();
-    let theta = storage(gpu, bytemuck::cast_slice(&f32s(params.theta())), none);
+    // Whole vec4s, as a uniform binding (theta_uniform.wgsl) needs.
+    let mut theta = f32s(params.theta());
+    theta.resize(k.div_ceil(4) * 4, 0.0);
+    let theta = storage(
+        gpu,
+        bytemuck::cast_slice(&theta),
+        wgpu::BufferUsages::UNIFORM,
+    );
     let copy = wgpu::BufferUsages::COPY_SRC;
     let o_rows = storage(gpu, bytemuck::cast_slice(&vec![0f32; count * k]), copy);
     let input = storage(gpu, bytemuck::cast_slice(&f32s(points)), none);
@@ -235,7 +244,8 @@ fn assert_close(label: &str, what: &str, gpu: f64, cpu: f64) {
 
 /// The plain RBM (both forms), the Jastrow factor with a trained width, and 6, 12 and 20
 /// fermions with the Jastrow factor (the determinants' orbital loops unrolled and looped for
-/// 6 and 12; 20 as the engine builds them), each at three fixed points.
+/// 6 and 12; 20 as the engine builds them), each at three fixed points; each also with the
+/// parameters in a uniform buffer.
 #[test]
 fn shader_functions_match_their_f64_twins_at_fixed_points() {
     let Some(adapter) = adapter() else { return };
@@ -283,17 +293,21 @@ fn shader_functions_match_their_f64_twins_at_fixed_points() {
             None => fixed_points(3, m),
         };
         let default = OrbitalLoops::choose(&spec, None);
-        let variants = match &spec.wavefunction.slater {
+        let mut variants: Vec<KernelShape> = match &spec.wavefunction.slater {
             Some(_) if default == OrbitalLoops::Unrolled => {
-                vec![OrbitalLoops::Unrolled, OrbitalLoops::Looped]
+                vec![OrbitalLoops::Unrolled.into(), OrbitalLoops::Looped.into()]
             }
-            _ => vec![default],
+            _ => vec![default.into()],
         };
-        for loops in variants {
-            let device = gpu_values(&gpu, (&spec, loops), &params, &points);
+        variants.push(KernelShape {
+            loops: default,
+            uniform_params: true,
+        });
+        for shape in variants {
+            let device = gpu_values(&gpu, (&spec, shape), &params, &points);
             for (p, (got, x)) in device.iter().zip(points.chunks(m)).enumerate() {
                 let want = cpu_values(&spec, &params, x);
-                let label = format!("{label}, {loops:?} orbital loops, point {p}");
+                let label = format!("{label}, {shape:?}, point {p}");
                 assert_close(&label, "ln psi", got.ln_psi, want.ln_psi);
                 assert_close(&label, "E_L", got.energy, want.energy);
                 for (i, (g, w)) in got.drift.iter().zip(&want.drift).enumerate() {
@@ -370,7 +384,7 @@ fn philox_on_the_device_matches_its_rust_twin() {
     let pairs = words.len() / 2;
     let source = walk_source(
         &EngineSpec::from_config(&config(json!({}))),
-        OrbitalLoops::Looped,
+        OrbitalLoops::Looped.into(),
     ) + RNG_PROBE;
     let device = &gpu.device;
     let portable = || {

@@ -396,6 +396,10 @@ pub struct GpuConfig {
     /// instruction (the kernels' SPIR-V, Vulkan only) instead of 16-bit pieces: the same
     /// numbers. Absent: on where the adapter is Vulkan.
     pub native_multiply: Option<bool>,
+    /// The parameters in a uniform buffer in the walk and DMC kernels (read through the
+    /// constant cache, no registers held) instead of a storage buffer (copied into private
+    /// memory up to 128 parameters). Absent: off.
+    pub uniform_params: Option<bool>,
 }
 
 /// The observables measured in production besides the energy: the energy's parts, pair

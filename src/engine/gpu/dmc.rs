@@ -13,7 +13,7 @@ use super::reduce::{Reduction, SPAN};
 use super::shader::{self, SCAN_WORKGROUP, WORKGROUP};
 use super::{
     Gpu, KernelBuild, bind_group, built, compute_pipeline, grid, pass, reduce_pipeline,
-    walker_pipeline,
+    theta_bytes, walker_pipeline,
 };
 use crate::config::GpuConfig;
 use crate::engine::dmc::{Branching, GenerationSums, Population, Walkers, chosen};
@@ -203,22 +203,23 @@ impl GpuDmc {
                 mapped_at_creation: false,
             })
         };
-        let init = |label: &str, values: &[f32]| {
+        let init = |label: &str, values: &[f32], usage: wgpu::BufferUsages| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: bytemuck::cast_slice(values),
-                usage: storage,
+                usage,
             })
         };
         let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
-        let theta: Vec<f32> = params.theta().iter().map(|&v| v as f32).collect();
+        let mut theta: Vec<f32> = params.theta().iter().map(|&v| v as f32).collect();
+        theta.resize(theta_bytes(spec) as usize / 4, 0.0);
         let x: Vec<f32> = positions.iter().map(|&v| v as f32).collect();
         let blocks = (walkers as u32).div_ceil(SCAN_WORKGROUP) as u64;
         Ok(Buffers {
             job: sized("dmc job", size_of::<DmcJob>() as u64, uniform),
             comb: sized("comb job", size_of::<CombJob>() as u64, uniform),
-            theta: init("theta", &theta),
-            positions: init("positions", &x),
+            theta: init("theta", &theta, storage | wgpu::BufferUsages::UNIFORM),
+            positions: init("positions", &x, storage),
             energies: sized("energies", walkers * 4, storage),
             weights: sized("weights", walkers * 4, storage),
             partials: sized("dmc partials", groups as u64 * DMC_SUMS as u64 * 4, storage),
@@ -242,7 +243,7 @@ impl GpuDmc {
         b: &Buffers,
         build: KernelBuild,
     ) -> Result<(wgpu::ComputePipeline, wgpu::BindGroup), Error> {
-        let source = shader::dmc_source(spec, build.loops);
+        let source = shader::dmc_source(spec, build.shape);
         let pipeline = walker_pipeline(gpu, &source, "generation", build)?;
         let bind = bind_group(
             &gpu.device,

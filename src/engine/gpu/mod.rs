@@ -29,7 +29,7 @@ use self::layout::{HIST_COPIES, Job, components, reduced_components};
 use self::metric::MetricBuffers;
 use self::plan::{Batch, Call, Dispatch, call_measurements, plan};
 use self::reduce::{Reduction, SPAN};
-use self::shader::{OrbitalLoops, WORKGROUP};
+use self::shader::{KernelShape, OrbitalLoops, WORKGROUP};
 use super::observables::{MAX_BLOCKS, SCALARS};
 use super::{
     Engine, EngineSpec, Measure, Moments, Progress, WalkerState, check_host_memory, check_state,
@@ -195,7 +195,11 @@ impl Buffers {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
-            theta: storage("theta", spec.parameters() as u64 * 4, copy),
+            theta: storage(
+                "theta",
+                theta_bytes(spec),
+                copy | wgpu::BufferUsages::UNIFORM,
+            ),
             positions: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("positions"),
                 contents: bytemuck::cast_slice(&initial),
@@ -242,6 +246,12 @@ fn initial_positions(spec: &EngineSpec) -> Result<Vec<f32>, Error> {
     Ok(initial)
 }
 
+/// Bytes of the parameters' buffer: K floats, rounded up to whole vec4s for a uniform binding
+/// (theta_uniform.wgsl).
+fn theta_bytes(spec: &EngineSpec) -> u64 {
+    spec.parameters().div_ceil(4) as u64 * 16
+}
+
 /// A walk kernel with its bindings.
 struct Walk {
     pipeline: wgpu::ComputePipeline,
@@ -257,7 +267,7 @@ fn walk_kernel(
     o_rows: &wgpu::Buffer,
     build: KernelBuild,
 ) -> Result<Walk, Error> {
-    let pipeline = walker_pipeline(gpu, &shader::walk_source(spec, build.loops), "walk", build)?;
+    let pipeline = walker_pipeline(gpu, &shader::walk_source(spec, build.shape), "walk", build)?;
     let bind = walk_bind_group(&gpu.device, &pipeline, b, o_rows);
     Ok(Walk { pipeline, bind })
 }
@@ -267,7 +277,7 @@ fn walk_kernel(
 #[derive(Clone, Copy, Debug)]
 pub(super) struct KernelBuild {
     checks: wgpu::ShaderRuntimeChecks,
-    loops: OrbitalLoops,
+    shape: KernelShape,
     /// Philox's multiplies native (`spirv`).
     native_multiply: bool,
 }
@@ -285,7 +295,10 @@ impl KernelBuild {
         }
         Ok(Self {
             checks: runtime_checks(spec.parameters(), options.runtime_checks),
-            loops: OrbitalLoops::choose(spec, options.unroll_orbitals),
+            shape: KernelShape {
+                loops: OrbitalLoops::choose(spec, options.unroll_orbitals),
+                uniform_params: options.uniform_params.unwrap_or(false),
+            },
             native_multiply: options.native_multiply.unwrap_or(gpu.takes_spirv),
         })
     }

@@ -37,6 +37,7 @@ use crate::wgsl::shader_file;
 const RNG: Part = shader_file!("rng.wgsl");
 const WALKER: Part = shader_file!("walker.wgsl");
 const THETA: Part = shader_file!("theta.wgsl");
+const THETA_UNIFORM: Part = shader_file!("theta_uniform.wgsl");
 const RBM: Part = shader_file!("rbm.wgsl");
 const JASTROW: Part = shader_file!("jastrow.wgsl");
 const PADE: Part = shader_file!("pade.wgsl");
@@ -175,20 +176,40 @@ impl OrbitalLoops {
     }
 }
 
-/// The walk kernel's source for `spec`, its orbital loops as `loops` says.
-pub fn walk_source(spec: &EngineSpec, loops: OrbitalLoops) -> String {
+/// What a walker kernel's source is built with besides the run: its orbital loops and where
+/// it reads the parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelShape {
+    pub loops: OrbitalLoops,
+    /// The parameters in a uniform buffer (theta_uniform.wgsl, `gpu.uniform_params`) instead
+    /// of a storage buffer (theta.wgsl).
+    pub uniform_params: bool,
+}
+
+impl From<OrbitalLoops> for KernelShape {
+    /// `loops` with the parameters in a storage buffer.
+    fn from(loops: OrbitalLoops) -> Self {
+        Self {
+            loops,
+            uniform_params: false,
+        }
+    }
+}
+
+/// The walk kernel's source for `spec`, shaped as `shape` says.
+pub fn walk_source(spec: &EngineSpec, shape: KernelShape) -> String {
     let sampler = spec.sampler.kind.info();
     let mut tail = Vec::new();
     if let Step::Moves { .. } = sampler.step {
         tail.push(MOVES);
     }
     tail.extend([sampler.wgsl, WALK]);
-    walker_source(spec, loops, &tail)
+    walker_source(spec, shape, &tail)
 }
 
 /// The DMC generation kernel's source for `spec`, whose sampler must be importance sampling
 /// at DT = tau (the moves are its Langevin proposals).
-pub fn dmc_source(spec: &EngineSpec, loops: OrbitalLoops) -> String {
+pub fn dmc_source(spec: &EngineSpec, shape: KernelShape) -> String {
     assert_eq!(spec.sampler.kind, crate::sampler::SamplerKind::Importance);
     let sums = format!(
         "const DMC_SUMS: u32 = {}u;\nconst DMC_BLOCK: u32 = {}u;\n",
@@ -197,7 +218,7 @@ pub fn dmc_source(spec: &EngineSpec, loops: OrbitalLoops) -> String {
     );
     walker_source(
         spec,
-        loops,
+        shape,
         &[
             spec.sampler.kind.info().wgsl,
             ("generated DMC constants", &sums),
@@ -215,9 +236,9 @@ pub fn comb_source(coordinates: usize) -> String {
 
 /// A kernel on one walker per invocation: the shared constants, the run's header, the
 /// walker, the factors of `spec` with their glue, then `tail` (the sampler and the kernel).
-fn walker_source(spec: &EngineSpec, loops: OrbitalLoops, tail: &[(&str, &str)]) -> String {
+fn walker_source(spec: &EngineSpec, shape: KernelShape, tail: &[(&str, &str)]) -> String {
     let shared = shared_constants();
-    let factors = factor_parts(&spec.wavefunction, loops);
+    let factors = factor_parts(&spec.wavefunction, shape.loops);
     let header = header(spec, &factors);
     let glue = glue(&factors);
     let mut parts = vec![
@@ -225,7 +246,11 @@ fn walker_source(spec: &EngineSpec, loops: OrbitalLoops, tail: &[(&str, &str)]) 
         ("generated run constants", header.as_str()),
         RNG,
         WALKER,
-        THETA,
+        if shape.uniform_params {
+            THETA_UNIFORM
+        } else {
+            THETA
+        },
     ];
     parts.extend(factors.iter().flat_map(|f| f.files.iter().copied()));
     parts.push(("generated glue", glue.as_str()));
@@ -487,6 +512,7 @@ fn header(spec: &EngineSpec, factors: &[FactorPart]) -> String {
         format!("const NA: u32 = {}u;", n.max(1)),
         format!("const K: u32 = {k}u;"),
         format!("const THETA_IN_PRIVATE: bool = {};", k <= MAX_PRIVATE_THETA),
+        format!("const K4: u32 = {}u;", k.div_ceil(4)),
         format!(
             "const KP: u32 = {}u;",
             if k <= MAX_PRIVATE_THETA { k } else { 1 }
@@ -566,7 +592,21 @@ mod tests {
 
     /// The walk kernel for `spec` as the engine builds it by default.
     fn walk(spec: &EngineSpec) -> String {
-        walk_source(spec, OrbitalLoops::choose(spec, None))
+        walk_source(spec, OrbitalLoops::choose(spec, None).into())
+    }
+
+    /// Every shape a walker kernel can take.
+    fn every_shape() -> Vec<KernelShape> {
+        let loops = [OrbitalLoops::Unrolled, OrbitalLoops::Looped];
+        loops
+            .into_iter()
+            .flat_map(|loops| {
+                [false, true].map(|uniform_params| KernelShape {
+                    loops,
+                    uniform_params,
+                })
+            })
+            .collect()
     }
 
     fn valid(source: &str, label: &str) -> naga::Module {
@@ -663,8 +703,8 @@ mod tests {
                 let mut overrides: Vec<&str> = extra.to_vec();
                 overrides.extend(sampler[..2].iter().map(String::as_str));
                 let label = overrides.join(" ");
-                for loops in [OrbitalLoops::Unrolled, OrbitalLoops::Looped] {
-                    valid(&walk_source(&spec(&overrides), loops), &label);
+                for shape in every_shape() {
+                    valid(&walk_source(&spec(&overrides), shape), &label);
                 }
             }
         }
@@ -675,8 +715,8 @@ mod tests {
                 let mut overrides: Vec<&str> = extra.to_vec();
                 overrides.extend(["sampler.kind=importance", moves]);
                 let label = format!("dmc {}", overrides.join(" "));
-                for loops in [OrbitalLoops::Unrolled, OrbitalLoops::Looped] {
-                    valid(&dmc_source(&spec(&overrides), loops), &label);
+                for shape in every_shape() {
+                    valid(&dmc_source(&spec(&overrides), shape), &label);
                 }
             }
         }
@@ -793,7 +833,7 @@ mod tests {
             ],
         );
         let importance = spec(&["sampler.kind=importance"]);
-        let dmc = valid(&dmc_source(&importance, OrbitalLoops::Looped), "dmc");
+        let dmc = valid(&dmc_source(&importance, OrbitalLoops::Looped.into()), "dmc");
         assert_layout(
             &dmc,
             "Job",

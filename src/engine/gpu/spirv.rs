@@ -327,7 +327,7 @@ mod tests {
     fn mul_hi_lo_becomes_one_native_multiply() {
         const OP_IMUL: u32 = 132;
         let spec = EngineSpec::from_config(&crate::config::Config::default());
-        let source = walk_source(&spec, OrbitalLoops::Looped);
+        let source = walk_source(&spec, OrbitalLoops::Looped.into());
         let (module, info) = shader::validate(&source).unwrap();
         let options = naga::back::spv::Options {
             flags: naga::back::spv::WriterFlags::DEBUG,
