@@ -217,7 +217,8 @@ fn unrolled_and_looped_orbital_loops_walk_alike() {
 
 /// Philox's multiplies as one native instruction (the kernels' SPIR-V, where the adapter is
 /// Vulkan: lavapipe in CI) and from 16-bit pieces give the same numbers, so the same walks:
-/// the plain RBM with all-coordinate moves, the Jastrow factor with single moves, six fermions.
+/// the plain RBM with all-coordinate moves, the Jastrow factor with single moves, six
+/// fermions; kernels without runtime checks and with them (beyond 512 parameters).
 #[test]
 fn native_and_portable_multiplies_walk_alike() {
     let Some(adapter) = adapter() else { return };
@@ -232,9 +233,9 @@ fn native_and_portable_multiplies_walk_alike() {
         json!({"system": {"particles": 6, "statistics": "fermions"},
                "wavefunction": {"jastrow": "pade"}}),
     ];
-    for extra in cases {
-        let settings = |native: bool| json!({"native_multiply": native});
-        let [(ma, sa), (mb, sb)] = two_walks(&extra, [settings(true), settings(false)]).unwrap();
+    for (extra, checks) in cases.iter().flat_map(|c| [(c, false), (c, true)]) {
+        let settings = |native: bool| json!({"native_multiply": native, "runtime_checks": checks});
+        let [(ma, sa), (mb, sb)] = two_walks(extra, [settings(true), settings(false)]).unwrap();
         // The kernels differ in code around the multiplies, so a driver may contract a float
         // multiply-add differently: a walker may part at a near-tie (one of 200 did on
         // lavapipe, six fermions).

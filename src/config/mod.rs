@@ -397,8 +397,8 @@ pub struct GpuConfig {
     /// numbers. Absent: on where the adapter is Vulkan.
     pub native_multiply: Option<bool>,
     /// The parameters in a uniform buffer in the walk and DMC kernels (read through the
-    /// constant cache, no registers held) instead of a storage buffer (copied into private
-    /// memory up to 128 parameters). Absent: off.
+    /// constant cache, so fewer registers hold them) instead of a storage buffer (copied into
+    /// private memory up to 128 parameters). Absent: off.
     pub uniform_params: Option<bool>,
 }
 

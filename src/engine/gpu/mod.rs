@@ -249,6 +249,8 @@ fn initial_positions(spec: &EngineSpec) -> Result<Vec<f32>, Error> {
 /// Bytes of the parameters' buffer: K floats, rounded up to whole vec4s for a uniform binding
 /// (theta_uniform.wgsl).
 fn theta_bytes(spec: &EngineSpec) -> u64 {
+    // The most a uniform binding may hold on every adapter (wgpu's downlevel limit).
+    const _: () = assert!(MAX_GPU_PARAMETERS * 4 <= 16384);
     spec.parameters().div_ceil(4) as u64 * 16
 }
 
@@ -331,9 +333,10 @@ fn walker_pipeline(
     // steps of a dispatch, the Slater block size, the metric's subset and the observables'
     // blocks), every private index is below its constant array length, and naga still
     // validates the module (types, bindings, uniformity) when it is created.
+    const NATIVE_OFF: &str = "the portable kernel builds with `--set gpu.native_multiply=false`";
     let pipeline = if build.native_multiply {
         spirv::native_multiply_pipeline(device, source, entry, build.checks)
-            .map_err(Error::engine)?
+            .map_err(|e| Error::engine(format!("{e}; {NATIVE_OFF}")))?
     } else {
         let module = unsafe {
             device.create_shader_module_trusted(
@@ -346,10 +349,17 @@ fn walker_pipeline(
         };
         compute_pipeline(device, &module, entry)
     };
-    // A driver that fails on the unchecked kernel may build the checked one.
-    let hint = (!build.checks.force_loop_bounding)
-        .then_some("the driver may build it with `--set gpu.runtime_checks=true` (slower)");
-    built(gpu, scope, &[source], hint)?;
+    // A driver that fails on the native multiply or the unchecked kernel may build the other.
+    let hints: Vec<&str> = [
+        build.native_multiply.then_some(NATIVE_OFF),
+        (!build.checks.force_loop_bounding)
+            .then_some("the driver may build it with `--set gpu.runtime_checks=true` (slower)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let hint = hints.join("; or ");
+    built(gpu, scope, &[source], (!hint.is_empty()).then_some(&hint))?;
     Ok(pipeline)
 }
 

@@ -3,12 +3,14 @@
 //! WGSL has no 32 x 32 -> 64-bit multiply, so `mul_hi_lo` in shaders/rng.wgsl builds the high
 //! word from 16-bit pieces: 17 integer operations, 20 times per Philox block, which is
 //! most of the two-electron kernel's instructions. SPIR-V has the multiply as one instruction
-//! (`OpUMulExtended`, which NVIDIA's compiler maps to IMAD.WIDE). Here naga writes the
-//! kernel's SPIR-V as wgpu would, and the body of `mul_hi_lo` is replaced by that
-//! instruction: the same function of the same words, so the random numbers are bit-identical
-//! to the portable kernel's (tests/shaders.rs checks the multiplies and Philox blocks). The
-//! driver optimises the rest of the kernel around a different function, so a float sum may
-//! round differently and a walker part at a near-tie (tests/gpu_engine.rs: whole walks).
+//! (`OpUMulExtended`, which NVIDIA's compiler is expected to map to one IMAD.WIDE). Here naga
+//! writes the kernel's SPIR-V with wgpu's choices where they matter (the runtime checks, no
+//! workgroup zero-init, the bindings numbered as wgpu-hal numbers them; the SPIR-V version is
+//! naga's default 1.0), and the body of `mul_hi_lo` is replaced by that instruction: the same
+//! function of the same words, so the random numbers are bit-identical to the portable
+//! kernel's (tests/shaders.rs checks the multiplies and Philox blocks). The driver optimises
+//! the rest of the kernel around a different function, so a float sum may round differently
+//! and a walker may part at a near-tie (tests/gpu_engine.rs: whole walks).
 
 use super::shader;
 
@@ -62,6 +64,8 @@ fn native_multiply_spirv(
         emit_int_div_checks: checks.int_div_checks,
         zero_initialize_workgroup_memory: spv::ZeroInitializeWorkgroupMemoryMode::None,
         binding_map: binding_map(groups),
+        // A binding the layout lacks is an error, as in wgpu.
+        fake_missing_bindings: false,
         ..Default::default()
     };
     let pipeline = spv::PipelineOptions {
@@ -144,6 +148,10 @@ fn patch_mul_hi_lo(words: &mut Vec<u32>) -> Result<(), String> {
         .position(|i| i.op == OP_FUNCTION_END)
         .map(|k| start + k)
         .ok_or_else(|| format!("`{MUL_HI_LO}` has no end"))?;
+    // The body: from the first label (right after the two parameters) to the end.
+    if list.get(start + 3).map(|i| i.op) != Some(OP_LABEL) {
+        return Err(format!("`{MUL_HI_LO}` takes more than two parameters"));
+    }
 
     // New ids: the struct type, the label and the four values.
     let bound = words[3];
@@ -196,7 +204,7 @@ pub fn native_multiply_pipeline(
         .iter()
         .position(|e| e.name == entry)
         .ok_or_else(|| format!("the kernel has no entry point `{entry}`"))?;
-    let groups = reflected_bindings(&module, info.get_entry_point(point));
+    let groups = reflected_bindings(&module, info.get_entry_point(point))?;
     let words = native_multiply_spirv((&module, &info), entry, checks, &groups)?;
     let size = module.entry_points[point].workgroup_size;
     // SAFETY: the SPIR-V is naga's translation of a module naga has just validated, with one
@@ -242,11 +250,11 @@ pub fn native_multiply_pipeline(
 
 /// The bind group layouts wgpu would derive for the entry point that reaches `used`: group
 /// by group, in the order of their binding numbers, each binding a uniform or a storage buffer
-/// (read-only where the module never stores to it).
+/// (read-only where the module never stores to it); any other binding is an error.
 fn reflected_bindings(
     module: &naga::Module,
     used: &naga::valid::FunctionInfo,
-) -> Vec<Vec<wgpu::BindGroupLayoutEntry>> {
+) -> Result<Vec<Vec<wgpu::BindGroupLayoutEntry>>, String> {
     let mut groups: Vec<Vec<wgpu::BindGroupLayoutEntry>> = Vec::new();
     for (handle, global) in module.global_variables.iter() {
         let Some(binding) = &global.binding else {
@@ -260,9 +268,15 @@ fn reflected_bindings(
             naga::AddressSpace::Storage { access } => wgpu::BufferBindingType::Storage {
                 read_only: !access.contains(naga::StorageAccess::STORE),
             },
-            // The walker kernels bind buffers only.
-            _ => continue,
+            _ => {
+                let name = global.name.as_deref().unwrap_or("?");
+                return Err(format!(
+                    "the native multiply takes buffer bindings only, not `{name}`"
+                ));
+            }
         };
+        // At least the type's size (a runtime-sized array's: one element), as wgpu derives it.
+        let size = module.types[global.ty].inner.size(module.to_ctx());
         let group = binding.group as usize;
         groups.resize_with(groups.len().max(group + 1), Vec::new);
         groups[group].push(wgpu::BindGroupLayoutEntry {
@@ -271,7 +285,7 @@ fn reflected_bindings(
             ty: wgpu::BindingType::Buffer {
                 ty,
                 has_dynamic_offset: false,
-                min_binding_size: None,
+                min_binding_size: wgpu::BufferSize::new(size as u64),
             },
             count: None,
         });
@@ -279,7 +293,7 @@ fn reflected_bindings(
     for entries in &mut groups {
         entries.sort_by_key(|e| e.binding);
     }
-    groups
+    Ok(groups)
 }
 
 /// Where the bindings of `groups` land in Vulkan: wgpu numbers each group's bindings from 0
