@@ -5,8 +5,9 @@
 # sum each step for two electrons), the Slater determinants' orbital loops in the variant the
 # run does not take by default (`gpu.unroll_orbitals`: looped for 6 and 12 electrons, unrolled
 # for 20), Philox's multiplies in 16-bit pieces against the native instruction
-# (`gpu.native_multiply`, same run), the parameters in a uniform buffer against the default
-# (`gpu.uniform_params`), the cost of a DMC generation against a VMC step on the GPU
+# (`gpu.native_multiply`, same run), the parameters in a uniform buffer and the O sums over the
+# workgroup against the defaults (`gpu.uniform_params`, `gpu.workgroup_sums`), the cost of a
+# DMC generation against a VMC step on the GPU
 # (the difference of two runs, so that start-up and shader compiling drop out), and the full
 # `validate` on the GPU. Everything lands in OUT; the console log is OUT/round.log.
 #
@@ -72,6 +73,8 @@ echo "== Philox's multiplies: native against 16-bit pieces, GPU only"
 variant_ladders native_multiply false
 echo "== Parameters in a uniform buffer against the default (storage, copied to registers)"
 variant_ladders uniform_params true
+echo "== O sums over the workgroup against per-walker sums (the default)"
+variant_ladders workgroup_sums true
 
 # Seconds of the command (wall).
 seconds_of() {

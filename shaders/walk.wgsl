@@ -53,12 +53,26 @@ var<workgroup> rows: array<f32, WG * STRIDE>;
 
 // Per-walker sums of this dispatch, in the order of `partials` (Rust:
 // layout::reduced_components): 0 E - shift, 1 its square, 2 accepted moves, 3 walker mean,
-// 4 its square, 5.. the O_i, 5 + K.. the (E - shift) O_i. With OBSERVABLES, partials go on
-// from OBS_BASE with the observables' scalars, OBS_SCALARS per block, which the walker sums
-// for the current block in `observed` (a block index into `sums` would push the whole array
-// out of registers: that cost every step 30-50 % on an H200).
-var<private> sums: array<f32, OBS_BASE>;
+// 4 its square, 5.. the O_i, 5 + K.. the (E - shift) O_i; with WORKGROUP_SUMS only the
+// first WALKER_SCALARS, the workgroup summing the O_i and (E - shift) O_i at each measurement
+// (`sum_derivatives`; a K-long per-walker array leaves registers for large K). With
+// OBSERVABLES, partials go on from OBS_BASE with the observables' scalars, OBS_SCALARS per
+// block, which the walker sums for the current block in `observed` (a block index into
+// `sums` would push the whole array out of registers: that cost every step 30-50 % on an
+// H200).
+var<private> sums: array<f32, SUMS_LEN>;
 var<private> observed: array<f32, OBS_SCALARS>;
+
+// With WORKGROUP_SUMS: the O vectors of TILE_ROWS walkers of the workgroup at a
+// measurement, a row each, O_i in column i and E_L - shift in column K (shader.rs,
+// `derivative_tile`; one float otherwise).
+var<workgroup> tile: array<f32, TILE_ROWS * TILE_STRIDE>;
+// The row of `tile` that add_derivative writes.
+var<private> tile_row: u32;
+// This thread's share of the workgroup's sums over the dispatch: O_i and (E - shift) O_i for
+// i = lid + j WG (constant bounds, so registers).
+var<private> o_sums: array<f32, KW>;
+var<private> eo_sums: array<f32, KW>;
 
 // This workgroup's radial and pair counts of the current block (the first GRID_OFFSET
 // counters of the layout in src/engine/observables.rs: radial bins and overflow, pair bins
@@ -94,19 +108,62 @@ fn reset(walker: u32, step: vec2<u32>) {
     refresh();
 }
 
-// Adds one measurement d = E_L - shift and the O_i (Rust twin: `accumulate` in
+// Adds one measurement d = E_L - shift and, per walker, the O_i (Rust twin: `accumulate` in
 // src/engine/cpu/mod.rs, after `Walker::local_energy`).
 fn accumulate(d: f32) {
     sums[0] += d;
     sums[1] += d * d;
-    log_derivatives(d);
+    if (!WORKGROUP_SUMS) {
+        log_derivatives(d);
+    }
 }
 
 fn add_derivative(i: u32, o: f32, d: f32) {
-    sums[5u + i] += o;
-    sums[5u + K + i] += d * o;
+    if (WORKGROUP_SUMS) {
+        tile[tile_row * TILE_STRIDE + i] = o;
+    } else {
+        sums[WALKER_SCALARS + i] += o;
+        sums[WALKER_SCALARS + K + i] += d * o;
+    }
     if (o_row != NO_ROW) {
         o_rows[o_row * K + i] = o;
+    }
+}
+
+// With WORKGROUP_SUMS: adds the O vectors of the workgroup's live walkers at this
+// measurement, and their products with d = E_L - shift, to the threads' shares: TILE_ROWS
+// walkers at a time write theirs to `tile`, then thread t adds up the columns t, t + WG, ...
+// of the live rows. `row`: the walker's metric row or NO_ROW. Called in uniform control
+// flow: idle lanes reach every barrier too.
+fn sum_derivatives(lid: u32, group: u32, live: bool, d: f32, row: u32) {
+    // The live walkers of a workgroup come first.
+    let live_rows = min(WG, job.walkers - min(job.walkers, group * WG));
+    for (var first = 0u; first < WG; first += TILE_ROWS) {
+        // The last round's (or measurement's) readers are done with the tile.
+        workgroupBarrier();
+        if (live && lid >= first && lid < first + TILE_ROWS) {
+            tile_row = lid - first;
+            tile[tile_row * TILE_STRIDE + K] = d;
+            o_row = row;
+            log_derivatives(d);
+            o_row = NO_ROW;
+        }
+        workgroupBarrier();
+        let filled = min(TILE_ROWS, live_rows - min(live_rows, first));
+        for (var j = 0u; j < KW; j++) {
+            let i = lid + j * WG;
+            if (i < K) {
+                var o = 0.0;
+                var eo = 0.0;
+                for (var r = 0u; r < filled; r++) {
+                    let v = tile[r * TILE_STRIDE + i];
+                    o += v;
+                    eo += tile[r * TILE_STRIDE + K] * v;
+                }
+                o_sums[j] += o;
+                eo_sums[j] += eo;
+            }
+        }
     }
 }
 
@@ -228,23 +285,37 @@ fn column_sum(c: u32) -> f32 {
     return total;
 }
 
-// Adds the sums over the workgroup to (or, first in a batch, stores them in)
-// partials[group * R ..], CHUNK components at a time. Called in uniform control flow.
+// Adds value to (or, first in a batch, stores it in) partials[i].
+fn add_partial(i: u32, value: f32) {
+    if ((job.flags & FLAG_RESET_PARTIALS) != 0u) {
+        partials[i] = value;
+    } else {
+        partials[i] += value;
+    }
+}
+
+// Adds the dispatch's sums over the workgroup to partials[group * R ..]: the walkers' sums
+// by columns of `rows`, CHUNK components at a time, then with WORKGROUP_SUMS each thread its
+// share of the O sums. Called in uniform control flow.
 fn reduce_sums(lid: u32, group: u32) {
-    for (var first = 0u; first < OBS_BASE; first += CHUNK) {
-        let count = min(CHUNK, OBS_BASE - first);
+    let base = group * R;
+    for (var first = 0u; first < SUMS_LEN; first += CHUNK) {
+        let count = min(CHUNK, SUMS_LEN - first);
         workgroupBarrier();
         for (var c = 0u; c < count; c++) {
             rows[lid * STRIDE + c] = sums[first + c];
         }
         workgroupBarrier();
         if (lid < count) {
-            let i = group * R + first + lid;
-            let total = column_sum(lid);
-            if ((job.flags & FLAG_RESET_PARTIALS) != 0u) {
-                partials[i] = total;
-            } else {
-                partials[i] += total;
+            add_partial(base + first + lid, column_sum(lid));
+        }
+    }
+    if (WORKGROUP_SUMS) {
+        for (var j = 0u; j < KW; j++) {
+            let i = lid + j * WG;
+            if (i < K) {
+                add_partial(base + WALKER_SCALARS + i, o_sums[j]);
+                add_partial(base + WALKER_SCALARS + K + i, eo_sums[j]);
             }
         }
     }
@@ -342,6 +413,9 @@ fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 if (observing) {
                     observe(group, b, index % HIST_EVERY == 0u);
                 }
+            }
+            if (WORKGROUP_SUMS) {
+                sum_derivatives(lid, group, live, d, metric_row(walker, index));
             }
             rows[lid * STRIDE + buffered] = d;
             buffered += 1u;

@@ -177,7 +177,8 @@ fn walkers_together(a: &WalkerState, b: &WalkerState, m: usize) -> usize {
 /// without runtime checks (the driver unrolls the constant loops and keeps the per-walker
 /// arrays in registers) and with them (loops bounded, indices clamped: what kernels beyond 512
 /// parameters get); the parameters read from a uniform buffer and from a storage buffer
-/// (copied into private memory). Cases: the plain RBM, the Jastrow factor with a trained
+/// (copied into private memory); the O sums per walker and over the workgroup (the same
+/// samples summed in another order: within 1e-6). Cases: the plain RBM, the Jastrow factor with a trained
 /// width (its index) and single moves, six fermions (tests/dmc.rs: the DMC kernel with
 /// uniform parameters).
 #[test]
@@ -189,7 +190,7 @@ fn kernel_variants_walk_alike() {
         json!({"system": {"particles": 6, "statistics": "fermions"},
                "wavefunction": {"jastrow": "pade"}}),
     ];
-    for setting in ["runtime_checks", "uniform_params"] {
+    for setting in ["runtime_checks", "uniform_params", "workgroup_sums"] {
         for extra in &cases {
             let settings = |on: bool| json!({ setting: on });
             if !kernels_walk_alike(extra, [settings(false), settings(true)]) {
@@ -564,6 +565,56 @@ fn gpu_metric_matches_the_cpu_metric() {
         &(),
     );
     assert_eq!(again.unwrap().metric.unwrap().samples, 50 * 10);
+}
+
+/// With `gpu.workgroup_sums` the walk kernel sums the O_i and (E_L - shift) O_i over its
+/// workgroup at each measurement, a tile of walkers at a time. At awkward sizes the sums equal
+/// f64 sums of the same samples: K = 14, 104 and 554 (below, above and far above the
+/// workgroup of 64, no multiple of it; 2, 16 and 64 rounds of the tile), one walker, and 65
+/// walkers (one alone in the second workgroup). The O_i against the metric's O rows (every
+/// sample, summed on the host in f64), the E_L O_i against the CPU twins of the walkers.
+#[test]
+fn workgroup_derivative_sums_match_f64_sums() {
+    for (hidden, walkers) in [(2, 1), (2, 65), (20, 1), (20, 65), (110, 65)] {
+        let c = config(json!({
+            "wavefunction": {"hidden": hidden, "init_scale": 0.1},
+            "sampler": {"kind": "metropolis", "measure_every": 1},
+            "walkers": walkers, "seed": 5, "gpu": {"workgroup_sums": true},
+        }));
+        let label = format!("{hidden} hidden units, {walkers} walkers");
+        let params = initial_params(&c).unwrap();
+        let Some(mut g) = gpu(&c) else { return };
+        let mut cpu_engine = cpu(&c);
+        let measure = Measure::EnergyAndMetric { samples: 10_000 };
+        let mg = g.sample(&params, 6, measure, &()).unwrap();
+        let mc = cpu_engine.sample(&params, 6, measure, &()).unwrap();
+        let (sc, sg) = (cpu_engine.state().unwrap(), g.state().unwrap());
+        let same = walkers_together(&sc, &sg, c.system().coordinates());
+        assert_eq!(
+            same, walkers as usize,
+            "{label}: walkers parted from their CPU twins"
+        );
+        let metric = mg.metric.as_ref().unwrap();
+        assert_eq!(metric.samples, mg.samples, "{label}: every sample's row");
+        let k = mg.o.len();
+        assert_eq!(k, 4 + 5 * hidden, "{label}");
+        for i in 0..k {
+            // sqrt(n sum O_i^2) >= sum |O_i|, and sqrt(sum E^2 sum O_i^2) >= sum |E O_i|.
+            let o2 = metric.oo[i * k + i];
+            let scale = (mg.samples as f64 * o2).sqrt() + 1e-6;
+            let (a, b) = (mg.o[i], metric.o[i]);
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "{label}: sum O_{i} {a} rows {b}"
+            );
+            let scale = (mc.energy_sq * o2).sqrt() + 1e-6;
+            let (a, b) = (mg.energy_o[i], mc.energy_o[i]);
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "{label}: sum E O_{i} {a} cpu {b}"
+            );
+        }
+    }
 }
 
 /// The kernels compute in f32: scales that f32 cannot hold are refused, naming the setting,

@@ -300,8 +300,8 @@ fn shader_functions_match_their_f64_twins_at_fixed_points() {
             _ => vec![default.into()],
         };
         variants.push(KernelShape {
-            loops: default,
             uniform_params: true,
+            ..default.into()
         });
         for shape in variants {
             let device = gpu_values(&gpu, (&spec, shape), &params, &points);

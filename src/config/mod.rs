@@ -400,6 +400,10 @@ pub struct GpuConfig {
     /// constant cache, so fewer registers hold them) instead of a storage buffer (copied into
     /// private memory up to 128 parameters). Absent: off.
     pub uniform_params: Option<bool>,
+    /// The walk kernel sums the O_i and E_L O_i over its workgroup at each measurement,
+    /// through workgroup memory, instead of in a per-walker private array of 2K values (which
+    /// leaves registers for large K). Absent: off.
+    pub workgroup_sums: Option<bool>,
 }
 
 /// The observables measured in production besides the energy: the energy's parts, pair

@@ -512,6 +512,8 @@ mod tests {
     #[test]
     fn occupied_directories_are_refused_without_force() {
         let dir = std::env::temp_dir().join(format!("rbm-vmc-out-{}", std::process::id()));
+        // A run that stopped midway may have left it (process ids come round again).
+        let _ = std::fs::remove_dir_all(&dir);
         let out = OutputDir::create(Some(&dir), false, &[]).unwrap();
         out.write("result.json", b"{}").unwrap();
         drop(out);
@@ -524,6 +526,8 @@ mod tests {
     #[test]
     fn one_writer_at_a_time_and_force_clears_only_earlier_results() {
         let base = std::env::temp_dir().join(format!("rbm-vmc-lock-{}", std::process::id()));
+        // A run that stopped midway may have left it (process ids come round again).
+        let _ = std::fs::remove_dir_all(&base);
         let dir = base.join("a/b");
         let out = OutputDir::create(Some(&dir), false, &[]).unwrap();
         for name in ["result.json", "checkpoint-walkers-3-30.bin", "notes.txt"] {

@@ -120,10 +120,14 @@ pub struct Products {
     pub _pad2: u32,
 }
 
-/// Components of a workgroup's partial sums: E-shift, its square, accepted moves, walker
-/// mean and its square, then K sums of O_i and K sums of (E-shift) O_i.
+/// The scalars that lead a workgroup's partial sums: E-shift, its square, accepted moves,
+/// walker mean and its square.
+pub const WALKER_SCALARS: usize = 5;
+
+/// Components of a workgroup's partial sums: the `WALKER_SCALARS`, then K sums of O_i and K
+/// sums of (E-shift) O_i.
 pub fn reduced_components(parameters: usize) -> usize {
-    5 + 2 * parameters
+    WALKER_SCALARS + 2 * parameters
 }
 
 /// Components of a workgroup's partial sums for `spec`: `reduced_components`, then with

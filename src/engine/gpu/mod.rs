@@ -74,12 +74,14 @@ impl BufferSizes {
         spec: &EngineSpec,
         adapter: &AdapterSummary,
         limits: &wgpu::Limits,
-        steps_per_dispatch: Option<u32>,
+        options: &GpuConfig,
     ) -> Self {
         let groups = spec.walkers.div_ceil(WORKGROUP);
         let every = spec.sampler.measure_every;
-        let steps = steps_per_dispatch.unwrap_or_else(|| {
-            let cpu_loops = (!adapter.is_gpu).then(|| shader::loop_iterations_per_step(spec));
+        let steps = options.steps_per_dispatch.unwrap_or_else(|| {
+            let workgroup_sums = options.workgroup_sums.unwrap_or(false);
+            let cpu_loops =
+                (!adapter.is_gpu).then(|| shader::loop_iterations_per_step(spec, workgroup_sums));
             auto_steps(spec.walkers, every, cpu_loops)
         });
         let most = (MAX_SERIES_PARTS / groups as u64).max(1) as u32;
@@ -300,6 +302,7 @@ impl KernelBuild {
             shape: KernelShape {
                 loops: OrbitalLoops::choose(spec, options.unroll_orbitals),
                 uniform_params: options.uniform_params.unwrap_or(false),
+                workgroup_sums: options.workgroup_sums.unwrap_or(false),
             },
             native_multiply: options.native_multiply.unwrap_or(gpu.takes_spirv),
         })
@@ -735,7 +738,7 @@ impl GpuEngine {
     ) -> Result<Self, Error> {
         Self::check_fits(&spec, adapter, options)?;
         let gpu = Gpu::open(adapter)?;
-        let sizes = BufferSizes::new(&spec, &gpu.summary, &gpu.limits, options.steps_per_dispatch);
+        let sizes = BufferSizes::new(&spec, &gpu.summary, &gpu.limits, options);
         let buffers = Buffers::new(&gpu, &spec, &sizes)?;
         let build = KernelBuild::choose(&spec, options, &gpu)?;
         let kernels = Kernels::new(&gpu, &spec, &buffers, &sizes, build)?;
@@ -770,8 +773,7 @@ impl GpuEngine {
         }
         check_f32_scales(spec)?;
         let (summary, limits) = (AdapterSummary::of(adapter), adapter.limits());
-        BufferSizes::new(spec, &summary, &limits, options.steps_per_dispatch)
-            .check(&summary, &limits)
+        BufferSizes::new(spec, &summary, &limits, options).check(&summary, &limits)
     }
 
     pub fn adapter(&self) -> &AdapterSummary {

@@ -13,7 +13,7 @@ use crate::sampler::{Moves, Step};
 
 use super::layout::{
     FLAG_FIRST_OF_CALL, FLAG_LAST_OF_CALL, FLAG_MEASURE, FLAG_OBSERVE, FLAG_RESET_PARTIALS,
-    HIST_COPIES,
+    HIST_COPIES, WALKER_SCALARS,
 };
 
 /// Walkers per workgroup (the kernels' @workgroup_size); a power of two for the reduce
@@ -26,10 +26,31 @@ pub const WORKGROUP: u32 = 64;
 /// (Metropolis 1.01x).
 pub const SERIES_CHUNK: u32 = 16;
 
-// walk.wgsl sums a row's first CHUNK columns with one thread each, and `flush_observed` puts
-// the observables' scalars in a row of CHUNK + 1: an unchecked kernel would not notice.
+// walk.wgsl sums a row's first CHUNK columns with one thread each, and `flush_observed` and
+// `reduce_sums` put the observables' and the walker's scalars in a row of CHUNK + 1: an
+// unchecked kernel would not notice.
 const _: () = assert!(SCALARS as u32 <= SERIES_CHUNK + 1 && SERIES_CHUNK <= WORKGROUP);
+const _: () = assert!(WALKER_SCALARS as u32 <= SERIES_CHUNK);
 const _: () = assert!(WORKGROUP.is_power_of_two());
+
+/// Workgroup memory, in f32 values, for the O vectors that the walk kernel sums over the
+/// workgroup at each measurement with `gpu.workgroup_sums` (walk.wgsl, `tile`), as many
+/// walkers' rows at a time as fit: 2 KB, half the series rows, as a larger workgroup array
+/// lowers occupancy (see SERIES_CHUNK). A real GPU is still to say what is best.
+const DERIVATIVE_TILE: usize = 512;
+
+/// The walk kernel's tile for `parameters` O values: (rows, walkers per round, a power of
+/// two dividing WORKGROUP; row stride, odd so that the rows' writes fall in distinct banks,
+/// and at least K + 1 for O and E_L - shift). Beyond DERIVATIVE_TILE - 1 parameters a single
+/// row outgrows it.
+fn derivative_tile(parameters: usize) -> (usize, usize) {
+    let stride = (parameters + 1) | 1;
+    let mut rows = WORKGROUP as usize;
+    while rows > 1 && rows * stride > DERIVATIVE_TILE {
+        rows /= 2;
+    }
+    (rows, stride)
+}
 
 pub use crate::wgsl::Part;
 use crate::wgsl::shader_file;
@@ -184,14 +205,18 @@ pub struct KernelShape {
     /// The parameters in a uniform buffer (theta_uniform.wgsl, `gpu.uniform_params`) instead
     /// of a storage buffer (theta.wgsl).
     pub uniform_params: bool,
+    /// The O sums over the workgroup at each measurement (walk.wgsl, `gpu.workgroup_sums`)
+    /// instead of per walker.
+    pub workgroup_sums: bool,
 }
 
 impl From<OrbitalLoops> for KernelShape {
-    /// `loops` with the parameters in a storage buffer.
+    /// `loops` with the engine's defaults otherwise.
     fn from(loops: OrbitalLoops) -> Self {
         Self {
             loops,
             uniform_params: false,
+            workgroup_sums: false,
         }
     }
 }
@@ -239,7 +264,7 @@ pub fn comb_source(coordinates: usize) -> String {
 fn walker_source(spec: &EngineSpec, shape: KernelShape, tail: &[(&str, &str)]) -> String {
     let shared = shared_constants();
     let factors = factor_parts(&spec.wavefunction, shape.loops);
-    let header = header(spec, &factors);
+    let header = header(spec, &factors, shape.workgroup_sums);
     let glue = glue(&factors);
     let mut parts = vec![
         ("generated shared constants", shared.as_str()),
@@ -261,7 +286,7 @@ fn walker_source(spec: &EngineSpec, shape: KernelShape, tail: &[(&str, &str)]) -
 /// An upper estimate of the loop iterations one walker runs per Monte Carlo step (with a
 /// measurement), mirroring the loops of the WGSL files: llvmpipe ends an invocation's loops
 /// after 65,535 iterations in all, so CPU adapters size their dispatches by it.
-pub fn loop_iterations_per_step(spec: &EngineSpec) -> u64 {
+pub fn loop_iterations_per_step(spec: &EngineSpec, workgroup_sums: bool) -> u64 {
     let wf = &spec.wavefunction;
     let (p, d) = (spec.system.particles as u64, spec.system.dims as u64);
     let (m, n) = (p * d, wf.layout.hidden as u64);
@@ -296,6 +321,14 @@ pub fn loop_iterations_per_step(spec: &EngineSpec) -> u64 {
     // The observables: distances and bins, and at most one histogram flush per measurement.
     if let Some(o) = &spec.observables {
         measure += p * p * d + p * d + o.bins() as u64 / WORKGROUP as u64 + 1;
+    }
+    if workgroup_sums {
+        // The workgroup's O sums: per round of the tile, the rows' columns for each of this
+        // thread's parameters.
+        let (rows, _) = derivative_tile(spec.parameters());
+        let rounds = WORKGROUP as u64 / rows as u64;
+        let columns = spec.parameters().div_ceil(WORKGROUP as usize) as u64;
+        measure += rounds * (1 + columns * (rows as u64 + 1));
     }
     // The measurement, its series flush (a column of WG values per SERIES_CHUNK
     // measurements) and the health check.
@@ -494,13 +527,18 @@ fn observables_header(spec: &EngineSpec) -> Vec<String> {
 /// the shared storage reads.
 const MAX_PRIVATE_THETA: usize = 128;
 
-fn header(spec: &EngineSpec, factors: &[FactorPart]) -> String {
+fn header(spec: &EngineSpec, factors: &[FactorPart], workgroup_sums: bool) -> String {
     let sys = &spec.system;
     let wf = &spec.wavefunction;
     let layout = wf.layout;
     let m = spec.coordinates();
     let n = layout.hidden;
     let k = spec.parameters();
+    let (tile_rows, tile_stride) = if workgroup_sums {
+        derivative_tile(k)
+    } else {
+        (1, 1)
+    };
     let f32_lit = |v: f64| format!("{:e}f", v as f32);
     let sigma = wf.rbm.sigma;
     let mut lines = vec![
@@ -513,6 +551,24 @@ fn header(spec: &EngineSpec, factors: &[FactorPart]) -> String {
         format!("const K: u32 = {k}u;"),
         format!("const THETA_IN_PRIVATE: bool = {};", k <= MAX_PRIVATE_THETA),
         format!("const K4: u32 = {}u;", k.div_ceil(4)),
+        format!("const WORKGROUP_SUMS: bool = {workgroup_sums};"),
+        format!("const WALKER_SCALARS: u32 = {WALKER_SCALARS}u;"),
+        // Per walker: every sum, or only the scalars when the workgroup sums the O_i.
+        format!(
+            "const SUMS_LEN: u32 = {}u;",
+            if workgroup_sums {
+                WALKER_SCALARS
+            } else {
+                super::layout::reduced_components(k)
+            }
+        ),
+        format!(
+            "const KW: u32 = {}u;",
+            k.div_ceil(WORKGROUP as usize).max(1)
+        ),
+        // The tile is one float when unused: workgroup memory costs occupancy.
+        format!("const TILE_ROWS: u32 = {tile_rows}u;"),
+        format!("const TILE_STRIDE: u32 = {tile_stride}u;"),
         format!(
             "const KP: u32 = {}u;",
             if k <= MAX_PRIVATE_THETA { k } else { 1 }
@@ -601,10 +657,13 @@ mod tests {
         loops
             .into_iter()
             .flat_map(|loops| {
-                [false, true].map(|uniform_params| KernelShape {
-                    loops,
-                    uniform_params,
-                })
+                [(false, false), (true, false), (false, true)].map(
+                    |(uniform_params, workgroup_sums)| KernelShape {
+                        loops,
+                        uniform_params,
+                        workgroup_sums,
+                    },
+                )
             })
             .collect()
     }

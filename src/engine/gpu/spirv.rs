@@ -326,7 +326,8 @@ mod tests {
     fn spirv(source: &str, entry: &str) -> Result<Vec<u32>, String> {
         let (module, info) = shader::validate(source)?;
         let checks = wgpu::ShaderRuntimeChecks::unchecked();
-        native_multiply_spirv((&module, &info), entry, checks, &[])
+        let groups = reflected_bindings(&module, info.get_entry_point(0))?;
+        native_multiply_spirv((&module, &info), entry, checks, &groups)
     }
 
     fn count(words: &[u32], op: u32) -> usize {
